@@ -1,0 +1,48 @@
+/// The kinds of entries in the event log.
+public enum EventKind: String, CaseIterable, Sendable, Codable {
+    /// A transport error toward a backend (refused, reset, timeout before a response head).
+    case failure
+    /// The same backend is tried again after a failure.
+    case retry
+    /// A request was sent to a backend (recorded for retried or failed requests).
+    case attempt
+    /// A backend's health changed (up/down).
+    case statusChange = "status_change"
+    /// An operator changed the registry (add, remove, enable, drain, disable, weight).
+    case adminChange = "admin_change"
+    /// The client was answered with an error status by the balancer itself (502, 503, 504).
+    case rejected
+    case startup
+    case shutdown
+    /// Events that could not be recorded; `detail` holds the count.
+    case dropped
+    /// The database could not be written for a while (locked, read-only, full).
+    case storeError = "store_error"
+}
+
+/// One entry of the event log, as written by the daemon or `lbctl`.
+public struct Event: Hashable, Sendable {
+    /// Row id once stored; 0 for an event not yet written.
+    public var id: Int64
+    public var at: Timestamp
+    public var kind: EventKind
+    public var backendID: Int64?
+    /// The backend's URL, filled in by read queries.
+    public var backendURL: String?
+    public var requestID: String?
+    public var attempt: Int?
+    public var detail: String?
+
+    public init(id: Int64 = 0, at: Timestamp, kind: EventKind, backendID: Int64? = nil,
+                backendURL: String? = nil, requestID: String? = nil, attempt: Int? = nil,
+                detail: String? = nil) {
+        self.id = id
+        self.at = at
+        self.kind = kind
+        self.backendID = backendID
+        self.backendURL = backendURL
+        self.requestID = requestID
+        self.attempt = attempt
+        self.detail = detail
+    }
+}

@@ -1,0 +1,55 @@
+/// The outcome of one active health check.
+public struct CheckResult: Hashable, Sendable {
+    public var backendID: Int64
+    public var at: Timestamp
+    public var passed: Bool
+    public var latencyMilliseconds: Double
+    /// Why the check failed, as the checker saw it ("connection refused", "HTTP 503 from /healthz").
+    public var error: String?
+
+    public init(backendID: Int64, at: Timestamp, passed: Bool, latencyMilliseconds: Double, error: String? = nil) {
+        self.backendID = backendID
+        self.at = at
+        self.passed = passed
+        self.latencyMilliseconds = latencyMilliseconds
+        self.error = error
+    }
+}
+
+/// A run of equal consecutive check results for one backend, stored as one row.
+public struct HealthRun: Hashable, Sendable {
+    public var id: Int64
+    public var backendID: Int64
+    public var passed: Bool
+    public var firstAt: Timestamp
+    public var lastAt: Timestamp
+    public var count: Int
+    public var minLatencyMilliseconds: Double
+    public var maxLatencyMilliseconds: Double
+    public var averageLatencyMilliseconds: Double
+    public var lastError: String?
+
+    public init(id: Int64, backendID: Int64, passed: Bool, firstAt: Timestamp, lastAt: Timestamp, count: Int,
+                minLatencyMilliseconds: Double, maxLatencyMilliseconds: Double,
+                averageLatencyMilliseconds: Double, lastError: String?) {
+        self.id = id
+        self.backendID = backendID
+        self.passed = passed
+        self.firstAt = firstAt
+        self.lastAt = lastAt
+        self.count = count
+        self.minLatencyMilliseconds = minLatencyMilliseconds
+        self.maxLatencyMilliseconds = maxLatencyMilliseconds
+        self.averageLatencyMilliseconds = averageLatencyMilliseconds
+        self.lastError = lastError
+    }
+}
+
+/// The health runs of one backend over a window, with the share of that window it was passing.
+public struct HealthHistory: Hashable, Sendable {
+    public var runs: [HealthRun]
+    public var range: TimeRange
+    /// Fraction of the checked time inside `range` that the backend passed, or nil with no checks.
+    public var uptime: Double?
+    public var checks: Int
+}

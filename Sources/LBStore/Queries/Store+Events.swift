@@ -1,0 +1,100 @@
+import CSQLite
+
+extension Store {
+    static let eventInsertSQL =
+        "INSERT INTO events (at, kind, backend_id, request_id, attempt, detail) VALUES (?, ?, ?, ?, ?, ?)"
+
+    /// Inserts one event with the connection's cached statement; the caller owns the transaction.
+    static func insert(_ event: Event, into connection: Connection) throws {
+        let statement = try connection.statement(eventInsertSQL)
+        try statement.bind(1, event.at.milliseconds)
+        try statement.bind(2, event.kind.rawValue)
+        try statement.bind(3, event.backendID)
+        try statement.bind(4, event.requestID)
+        try statement.bind(5, event.attempt.map(Int64.init))
+        try statement.bind(6, event.detail)
+        try statement.run()
+    }
+
+    /// Records one event now, in its own transaction; for `lbctl` and tests. The daemon uses
+    /// `EventWriter`, which batches.
+    public func record(_ event: Event) throws {
+        try withConnection { connection in try connection.transaction { try Store.insert(event, into: connection) } }
+    }
+
+    /// Events matching `query`, oldest first. With a limit, the newest `limit` of the window.
+    public func events(_ query: EventQuery) throws -> [Event] {
+        // The SQL text varies only in which fixed clauses and how many placeholders it has; every
+        // value the caller gave is bound.
+        var clauses = ["e.at >= ?", "e.at < ?"]
+        var values: [SQLValue] = [.integer(query.range.start.milliseconds), .integer(query.range.end.milliseconds)]
+        if let backendID = query.backendID {
+            clauses.append("e.backend_id = ?")
+            values.append(.integer(backendID))
+        }
+        if !query.kinds.isEmpty {
+            clauses.append("e.kind IN (\(Array(repeating: "?", count: query.kinds.count).joined(separator: ", ")))")
+            values += query.kinds.map { .text($0.rawValue) }
+        }
+        if let afterID = query.afterID {
+            clauses.append("e.id > ?")
+            values.append(.integer(afterID))
+        }
+        var sql = """
+            SELECT e.id, e.at, e.kind, e.backend_id, b.url, e.request_id, e.attempt, e.detail
+            FROM events e LEFT JOIN backends b ON b.id = e.backend_id
+            WHERE \(clauses.joined(separator: " AND "))
+            """
+        if let limit = query.limit {
+            sql += " ORDER BY e.at DESC, e.id DESC LIMIT ?"
+            values.append(.integer(Int64(max(0, limit))))
+        } else {
+            sql += " ORDER BY e.at, e.id"
+        }
+        let descending = query.limit != nil
+        return try withConnection { connection in
+            let statement = try connection.statement(sql)
+            try statement.bind(values)
+            var result: [Event] = []
+            while try statement.step() {
+                result.append(Event(id: statement.int64(0), at: Timestamp(milliseconds: statement.int64(1)),
+                                    kind: EventKind(rawValue: statement.text(2)) ?? .failure,
+                                    backendID: statement.optionalInt64(3), backendURL: statement.optionalText(4),
+                                    requestID: statement.optionalText(5),
+                                    attempt: statement.optionalInt64(6).map { Int($0) },
+                                    detail: statement.optionalText(7)))
+            }
+            return descending ? result.reversed() : result
+        }
+    }
+
+    /// How many events of each kind fall in `range`, optionally for one backend.
+    public func eventCounts(in range: TimeRange, backendID: Int64? = nil) throws -> [EventKind: Int] {
+        try withConnection { connection in
+            let statement: Statement
+            if let backendID {
+                statement = try connection.statement(
+                    "SELECT kind, count(*) FROM events WHERE backend_id = ? AND at >= ? AND at < ? GROUP BY kind")
+                try statement.bind(.integer(backendID), .integer(range.start.milliseconds), .integer(range.end.milliseconds))
+            } else {
+                statement = try connection.statement(
+                    "SELECT kind, count(*) FROM events WHERE at >= ? AND at < ? GROUP BY kind")
+                try statement.bind(.integer(range.start.milliseconds), .integer(range.end.milliseconds))
+            }
+            var counts: [EventKind: Int] = [:]
+            while try statement.step() {
+                if let kind = EventKind(rawValue: statement.text(0)) { counts[kind, default: 0] += statement.int(1) }
+            }
+            return counts
+        }
+    }
+
+    /// The largest event id so far (0 when empty).
+    public func lastEventID() throws -> Int64 {
+        try withConnection { connection in
+            let statement = try connection.statement("SELECT coalesce(max(id), 0) FROM events")
+            _ = try statement.step()
+            return statement.int64(0)
+        }
+    }
+}

@@ -1,0 +1,153 @@
+import CSQLite
+
+extension Store {
+    static let backendColumns =
+        "id, url, weight, admin_state, health, health_since, added_at, removed_at, origin"
+
+    static func backend(from statement: Statement) -> Backend {
+        Backend(id: statement.int64(0), url: statement.text(1), weight: statement.int(2),
+                adminState: AdminState(rawValue: statement.text(3)) ?? .enabled,
+                health: Health(rawValue: statement.text(4)) ?? .unknown,
+                healthSince: Timestamp(milliseconds: statement.int64(5)),
+                addedAt: Timestamp(milliseconds: statement.int64(6)),
+                removedAt: statement.optionalInt64(7).map(Timestamp.init(milliseconds:)),
+                origin: BackendOrigin(rawValue: statement.text(8)) ?? .runtime)
+    }
+
+    /// The registry ordered by id; removed backends only when asked.
+    public func backends(includeRemoved: Bool = false) throws -> [Backend] {
+        try withConnection { connection in
+            let sql = includeRemoved
+                ? "SELECT \(Store.backendColumns) FROM backends ORDER BY id"
+                : "SELECT \(Store.backendColumns) FROM backends WHERE removed_at IS NULL ORDER BY id"
+            let statement = try connection.statement(sql)
+            var result: [Backend] = []
+            while try statement.step() { result.append(Store.backend(from: statement)) }
+            return result
+        }
+    }
+
+    /// The backend with this exact URL, removed or not.
+    public func backend(url: String) throws -> Backend? {
+        try withConnection { try Store.backend(url: url, in: $0) }
+    }
+
+    static func backend(url: String, in connection: Connection) throws -> Backend? {
+        let statement = try connection.statement("SELECT \(backendColumns) FROM backends WHERE url = ?")
+        try statement.bind(.text(url))
+        return try statement.step() ? backend(from: statement) : nil
+    }
+
+    /// Adds a backend (or brings a removed one back, keeping its history) and records an
+    /// `admin_change` event naming `actor`, in one transaction.
+    ///
+    /// Throws `.invalidValue` if a backend with this URL is already registered.
+    @discardableResult
+    public func addBackend(url: String, weight: Int = 1, origin: BackendOrigin = .runtime,
+                           actor: String, at now: Timestamp = .now()) throws -> Backend {
+        guard weight >= 0 else { throw StoreError(.invalidValue, "weight must be 0 or more, not \(weight)") }
+        return try withConnection { connection in
+            try connection.transaction {
+                if let existing = try Store.backend(url: url, in: connection) {
+                    guard existing.isRemoved else {
+                        throw StoreError(.invalidValue, "backend \(url) is already registered")
+                    }
+                    let statement = try connection.statement("""
+                        UPDATE backends SET removed_at = NULL, weight = ?, admin_state = 'enabled',
+                            health = 'unknown', health_since = ?, added_at = ?, origin = ? WHERE id = ?
+                        """)
+                    try statement.bind(.integer(Int64(weight)), .integer(now.milliseconds),
+                                       .integer(now.milliseconds), .text(origin.rawValue), .integer(existing.id))
+                        .run()
+                } else {
+                    let statement = try connection.statement("""
+                        INSERT INTO backends (url, weight, health_since, added_at, origin) VALUES (?, ?, ?, ?, ?)
+                        """)
+                    try statement.bind(.text(url), .integer(Int64(weight)), .integer(now.milliseconds),
+                                       .integer(now.milliseconds), .text(origin.rawValue)).run()
+                }
+                guard let added = try Store.backend(url: url, in: connection) else {
+                    throw StoreError(.sqlite, "backend \(url) vanished while being added")
+                }
+                try Store.insert(Event(at: now, kind: .adminChange, backendID: added.id,
+                                       detail: "add weight=\(weight) origin=\(origin.rawValue) by=\(actor)"),
+                                 into: connection)
+                return added
+            }
+        }
+    }
+
+    /// Marks a backend removed; its row and history stay so old events still name it.
+    public func removeBackend(url: String, actor: String, at now: Timestamp = .now()) throws {
+        try mutateBackend(url: url, actor: actor, at: now, detail: "remove") { connection, backend in
+            let statement = try connection.statement("UPDATE backends SET removed_at = ? WHERE id = ?")
+            try statement.bind(.integer(now.milliseconds), .integer(backend.id)).run()
+        }
+    }
+
+    /// Sets the operator's state for a backend and records who did it.
+    public func setAdminState(_ state: AdminState, url: String, actor: String, at now: Timestamp = .now()) throws {
+        try mutateBackend(url: url, actor: actor, at: now, detail: { "admin_state \($0.adminState.rawValue)->\(state.rawValue)" }) {
+            connection, backend in
+            let statement = try connection.statement("UPDATE backends SET admin_state = ? WHERE id = ?")
+            try statement.bind(.text(state.rawValue), .integer(backend.id)).run()
+        }
+    }
+
+    /// Sets a backend's weight and records who did it.
+    public func setWeight(_ weight: Int, url: String, actor: String, at now: Timestamp = .now()) throws {
+        guard weight >= 0 else { throw StoreError(.invalidValue, "weight must be 0 or more, not \(weight)") }
+        try mutateBackend(url: url, actor: actor, at: now, detail: { "weight \($0.weight)->\(weight)" }) {
+            connection, backend in
+            let statement = try connection.statement("UPDATE backends SET weight = ? WHERE id = ?")
+            try statement.bind(.integer(Int64(weight)), .integer(backend.id)).run()
+        }
+    }
+
+    private func mutateBackend(url: String, actor: String, at now: Timestamp, detail: String,
+                               _ change: (Connection, Backend) throws -> Void) throws {
+        try mutateBackend(url: url, actor: actor, at: now, detail: { _ in detail }, change)
+    }
+
+    /// Looks up a live backend, applies `change` and writes the `admin_change` event, atomically.
+    private func mutateBackend(url: String, actor: String, at now: Timestamp, detail: (Backend) -> String,
+                               _ change: (Connection, Backend) throws -> Void) throws {
+        try withConnection { connection in
+            try connection.transaction {
+                guard let backend = try Store.backend(url: url, in: connection), !backend.isRemoved else {
+                    throw StoreError(.unknownBackend, "no backend \(url) in the registry")
+                }
+                try change(connection, backend)
+                try Store.insert(Event(at: now, kind: .adminChange, backendID: backend.id,
+                                       detail: "\(detail(backend)) by=\(actor)"),
+                                 into: connection)
+            }
+        }
+    }
+
+    /// Makes the backends declared by the daemon's configuration present in the registry without
+    /// duplicating any: a new URL is added with origin `config`, a removed one is brought back.
+    /// Returns the registry's live backends afterwards.
+    public func mergeConfigured(urls: [String], actor: String, at now: Timestamp = .now()) throws -> [Backend] {
+        for url in urls {
+            let existing = try backend(url: url)
+            if existing == nil || existing?.isRemoved == true {
+                try addBackend(url: url, weight: existing?.weight ?? 1, origin: .config, actor: actor, at: now)
+            }
+        }
+        return try backends()
+    }
+
+    /// The balancer's saved state (cursor, last start and clean stop).
+    public func balancerState() throws -> BalancerState {
+        try withConnection { connection in
+            let statement = try connection.statement(
+                "SELECT cursor, last_start, last_clean_stop, saved_at FROM balancer_state WHERE id = 1")
+            guard try statement.step() else { return BalancerState() }
+            return BalancerState(cursor: statement.int64(0),
+                                 lastStart: statement.optionalInt64(1).map(Timestamp.init(milliseconds:)),
+                                 lastCleanStop: statement.optionalInt64(2).map(Timestamp.init(milliseconds:)),
+                                 savedAt: statement.optionalInt64(3).map(Timestamp.init(milliseconds:)))
+        }
+    }
+}

@@ -1,0 +1,69 @@
+/// The database schema as an ordered list of forward-only migrations.
+///
+/// `migrations[i]` takes a database from `user_version` i to i + 1. A released migration is never
+/// edited; a change to the schema is a new entry at the end.
+enum Schema {
+    /// Marks a file as ours (`PRAGMA application_id`): "LBS1" in ASCII.
+    static let applicationID: Int32 = 0x4C42_5331
+
+    static var currentVersion: Int { migrations.count }
+
+    static let migrations: [String] = [
+        // 1: the registry, the event log and the balancer's own state.
+        """
+        CREATE TABLE backends (
+            id            INTEGER PRIMARY KEY,
+            url           TEXT NOT NULL UNIQUE,
+            weight        INTEGER NOT NULL DEFAULT 1 CHECK (weight >= 0),
+            admin_state   TEXT NOT NULL DEFAULT 'enabled'
+                          CHECK (admin_state IN ('enabled', 'drained', 'disabled')),
+            health        TEXT NOT NULL DEFAULT 'unknown' CHECK (health IN ('up', 'down', 'unknown')),
+            health_since  INTEGER NOT NULL,
+            added_at      INTEGER NOT NULL,
+            removed_at    INTEGER
+        );
+        CREATE TABLE events (
+            id          INTEGER PRIMARY KEY,
+            at          INTEGER NOT NULL,
+            kind        TEXT NOT NULL,
+            backend_id  INTEGER REFERENCES backends(id),
+            request_id  TEXT,
+            attempt     INTEGER,
+            detail      TEXT
+        );
+        CREATE INDEX events_at ON events(at);
+        CREATE TABLE balancer_state (
+            id               INTEGER PRIMARY KEY CHECK (id = 1),
+            cursor           INTEGER NOT NULL DEFAULT 0,
+            last_start       INTEGER,
+            last_clean_stop  INTEGER,
+            saved_at         INTEGER
+        );
+        INSERT INTO balancer_state (id) VALUES (1);
+        """,
+        // 2: compact health history: one row per run of equal check results.
+        """
+        CREATE TABLE health_runs (
+            id              INTEGER PRIMARY KEY,
+            backend_id      INTEGER NOT NULL REFERENCES backends(id),
+            passed          INTEGER NOT NULL CHECK (passed IN (0, 1)),
+            first_at        INTEGER NOT NULL,
+            last_at         INTEGER NOT NULL,
+            count           INTEGER NOT NULL CHECK (count >= 1),
+            latency_min_ms  REAL NOT NULL,
+            latency_max_ms  REAL NOT NULL,
+            latency_sum_ms  REAL NOT NULL,
+            last_error      TEXT
+        );
+        CREATE INDEX health_runs_backend_first ON health_runs(backend_id, first_at);
+        CREATE INDEX health_runs_last ON health_runs(last_at);
+        """,
+        // 3: per-backend and per-kind event look-ups, and where each backend came from.
+        """
+        CREATE INDEX events_backend_at ON events(backend_id, at);
+        CREATE INDEX events_kind_at ON events(kind, at);
+        ALTER TABLE backends ADD COLUMN origin TEXT NOT NULL DEFAULT 'runtime'
+            CHECK (origin IN ('config', 'runtime'));
+        """,
+    ]
+}

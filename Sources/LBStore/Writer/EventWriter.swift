@@ -1,0 +1,345 @@
+import CSQLite
+import Foundation
+
+/// The single writer of the daemon's high-rate records: events, check results, health and the
+/// round-robin cursor.
+///
+/// Callers on any thread (event loops included) hand records over with `record…` calls that take
+/// a short lock and never wait for I/O. One dedicated thread owns the write connection and commits
+/// what is queued in batches: one transaction per batch, a batch started no later than
+/// `maximumDelay` after its first record. The queue is bounded; what does not fit is counted and
+/// written later as a `dropped` event. When the database cannot be written (locked, read-only,
+/// full) the batch is kept and retried with back-off, so nothing is lost until the queue fills.
+public final class EventWriter: @unchecked Sendable {
+    // @unchecked Sendable: every mutable field below is read and written only while holding
+    // `condition`, except `connection`, which only the writer thread touches after `init`.
+
+    /// Sizes and delays of the writer.
+    public struct Configuration: Sendable {
+        /// Records held in memory at most; beyond it they are counted as dropped.
+        public var capacity: Int
+        /// Records committed in one transaction at most.
+        public var maximumBatch: Int
+        /// Longest time a record waits before its batch starts.
+        public var maximumDelay: Duration
+        /// First wait before retrying a failed batch; doubles up to `maximumRetryDelay`.
+        public var retryDelay: Duration
+        public var maximumRetryDelay: Duration
+        public var busyTimeoutMilliseconds: Int32
+
+        public init(capacity: Int = 100_000, maximumBatch: Int = 10_000, maximumDelay: Duration = .milliseconds(20),
+                    retryDelay: Duration = .milliseconds(100), maximumRetryDelay: Duration = .seconds(2),
+                    busyTimeoutMilliseconds: Int32 = 1_000) {
+            self.capacity = capacity
+            self.maximumBatch = maximumBatch
+            self.maximumDelay = maximumDelay
+            self.retryDelay = retryDelay
+            self.maximumRetryDelay = maximumRetryDelay
+            self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
+        }
+    }
+
+    public let configuration: Configuration
+    private let condition = NSCondition()
+    private var pending: [WriteOperation] = []
+    private var pendingSince: ContinuousClock.Instant?
+    private var droppedSinceLastWrite = 0
+    private var isClosed = false
+    private var isFinished = false
+    private var statistics = WriterStatistics(written: 0, dropped: 0, pending: 0, batches: 0, failedBatches: 0,
+                                              lastError: nil, lastCommitMicroseconds: 0)
+    private let connection: Connection
+    private var currentRun: [Int64: (id: Int64, passed: Bool)] = [:]
+    private let errorHandler: @Sendable (StoreError) -> Void
+
+    /// Opens (creating and migrating if needed) the database at `path` and starts the writer thread.
+    ///
+    /// `onError` is called on the writer thread for each failed batch; the writer keeps retrying.
+    public init(path: String, configuration: Configuration = Configuration(),
+                onError: @escaping @Sendable (StoreError) -> Void = { _ in }) throws {
+        self.configuration = configuration
+        self.errorHandler = onError
+        connection = try Connection(path: path, mode: .readWriteCreate,
+                                    busyTimeoutMilliseconds: configuration.busyTimeoutMilliseconds)
+        try Migrator.prepare(connection)
+        pending.reserveCapacity(min(configuration.capacity, 4_096))
+        let thread = Thread { [self] in self.run() }
+        thread.name = "lb-event-writer"
+        thread.start()
+    }
+
+    // MARK: Handing records over (any thread, never blocks on I/O)
+
+    /// Queues an event; returns false (and counts it) when the queue is full.
+    @discardableResult
+    public func record(_ event: Event) -> Bool { enqueue(.event(event)) }
+
+    /// Queues a health check result, merged into the backend's current run of equal results.
+    @discardableResult
+    public func record(_ check: CheckResult) -> Bool { enqueue(.check(check)) }
+
+    /// Queues a change of a backend's last known health.
+    @discardableResult
+    public func recordHealth(backendID: Int64, health: Health, since: Timestamp) -> Bool {
+        enqueue(.health(backendID: backendID, health: health, since: since))
+    }
+
+    /// Queues the round-robin cursor to be saved.
+    @discardableResult
+    public func recordCursor(_ cursor: Int64, at now: Timestamp = .now()) -> Bool { enqueue(.cursor(cursor, at: now)) }
+
+    /// Queues the daemon's start time.
+    @discardableResult
+    public func recordStart(at now: Timestamp = .now()) -> Bool { enqueue(.started(now)) }
+
+    /// Queues the daemon's clean stop time.
+    @discardableResult
+    public func recordCleanStop(at now: Timestamp = .now()) -> Bool { enqueue(.stoppedCleanly(now)) }
+
+    /// Calls `completion` on the writer thread once everything queued so far is committed (true),
+    /// or the attempt to commit it failed (false). Never blocks the caller.
+    public func afterCommit(_ completion: @escaping @Sendable (Bool) -> Void) {
+        // A barrier is never dropped: it carries no data and someone is waiting for it.
+        condition.lock()
+        if isFinished {
+            condition.unlock()
+            completion(false)
+            return
+        }
+        pending.append(.barrier(completion))
+        if pendingSince == nil { pendingSince = .now }
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Blocks until everything queued so far is committed or `timeout` passes; true if committed.
+    /// Not for event-loop threads.
+    public func flush(timeout: Duration = .seconds(10)) -> Bool {
+        let done = NSCondition()
+        nonisolated(unsafe) var outcome: Bool?
+        afterCommit { committed in
+            done.lock()
+            outcome = committed
+            done.signal()
+            done.unlock()
+        }
+        let deadline = Date().addingTimeInterval(timeout.seconds)
+        done.lock()
+        defer { done.unlock() }
+        while outcome == nil {
+            if !done.wait(until: deadline) { return false }
+        }
+        return outcome ?? false
+    }
+
+    /// Writes what is queued, stops the thread and closes the connection; later records are dropped.
+    public func close(timeout: Duration = .seconds(10)) {
+        _ = flush(timeout: timeout)
+        condition.lock()
+        isClosed = true
+        condition.signal()
+        let deadline = Date().addingTimeInterval(timeout.seconds)
+        while !isFinished {
+            if !condition.wait(until: deadline) { break }
+        }
+        condition.unlock()
+    }
+
+    /// A snapshot of the counters.
+    public var currentStatistics: WriterStatistics {
+        condition.lock()
+        defer { condition.unlock() }
+        var snapshot = statistics
+        snapshot.pending = pending.count
+        return snapshot
+    }
+
+    private func enqueue(_ operation: WriteOperation) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !isClosed, pending.count < configuration.capacity else {
+            droppedSinceLastWrite += 1
+            statistics.dropped += 1
+            return false
+        }
+        pending.append(operation)
+        // Wake the writer only when it may be waiting for work: on the first record of a batch
+        // and when a full batch is ready. A signal per record would cost a syscall per record.
+        if pending.count == 1 {
+            pendingSince = .now
+            condition.signal()
+        } else if pending.count == configuration.maximumBatch {
+            condition.signal()
+        }
+        return true
+    }
+
+    // MARK: The writer thread
+
+    private func run() {
+        var retryDelay = configuration.retryDelay
+        var carried: [WriteOperation] = []
+        while true {
+            var batch = carried
+            carried = []
+            condition.lock()
+            // Wait for work: a full batch, the oldest record's delay spent, a barrier, or close.
+            while true {
+                if isClosed || pending.count + batch.count >= configuration.maximumBatch { break }
+                if !batch.isEmpty && pending.isEmpty { break }
+                if let since = pendingSince {
+                    let due = since + configuration.maximumDelay
+                    if ContinuousClock.now >= due || pending.contains(where: \.isBarrier) { break }
+                    _ = condition.wait(until: Date().addingTimeInterval((due - ContinuousClock.now).seconds))
+                } else {
+                    condition.wait()
+                }
+            }
+            let room = max(0, configuration.maximumBatch - batch.count)
+            if pending.count <= room {
+                batch += pending
+                pending.removeAll(keepingCapacity: true)
+                pendingSince = nil
+            } else {
+                batch += pending[..<room]
+                pending.removeFirst(room)
+                pendingSince = .now
+            }
+            let dropped = droppedSinceLastWrite
+            droppedSinceLastWrite = 0
+            let closing = isClosed
+            condition.unlock()
+
+            if batch.isEmpty && dropped == 0 {
+                if closing { break }
+                continue
+            }
+            let started = ContinuousClock.now
+            do {
+                try commit(batch, dropped: dropped)
+                let elapsed = ContinuousClock.now - started
+                retryDelay = configuration.retryDelay
+                condition.lock()
+                statistics.written += batch.count(where: { !$0.isBarrier })
+                statistics.batches += 1
+                statistics.lastError = nil
+                statistics.lastCommitMicroseconds = Int(elapsed.seconds * 1_000_000)
+                condition.unlock()
+                for case .barrier(let completion) in batch { completion(true) }
+            } catch {
+                let storeError = error as? StoreError ?? StoreError(.sqlite, "\(error)")
+                currentRun.removeAll()
+                condition.lock()
+                statistics.failedBatches += 1
+                statistics.lastError = storeError.message
+                droppedSinceLastWrite += dropped
+                condition.unlock()
+                errorHandler(storeError)
+                // Keep the data for the next try; waiters learn now that it is not yet durable.
+                for case .barrier(let completion) in batch { completion(false) }
+                carried = batch.filter { !$0.isBarrier }
+                if closing { break }
+                condition.lock()
+                _ = condition.wait(until: Date().addingTimeInterval(retryDelay.seconds))
+                condition.unlock()
+                retryDelay = min(retryDelay * 2, configuration.maximumRetryDelay)
+            }
+        }
+        connection.close()
+        condition.lock()
+        isFinished = true
+        let leftovers = pending
+        pending.removeAll()
+        condition.broadcast()
+        condition.unlock()
+        for case .barrier(let completion) in leftovers { completion(false) }
+    }
+
+    /// Applies a batch in one transaction.
+    private func commit(_ batch: [WriteOperation], dropped: Int) throws {
+        try connection.transaction {
+            for operation in batch {
+                try apply(operation)
+            }
+            if dropped > 0 {
+                try Store.insert(Event(at: .now(), kind: .dropped,
+                                       detail: "\(dropped) records could not be queued for the database (queue full)"),
+                                 into: connection)
+            }
+        }
+    }
+
+    private func apply(_ operation: WriteOperation) throws {
+        switch operation {
+        case .event(let event):
+            try Store.insert(event, into: connection)
+        case .check(let check):
+            try merge(check)
+        case .health(let backendID, let health, let since):
+            try connection.statement(
+                "UPDATE backends SET health = ?, health_since = ? WHERE id = ? AND health <> ?")
+                .bind(.text(health.rawValue), .integer(since.milliseconds), .integer(backendID), .text(health.rawValue))
+                .run()
+        case .cursor(let cursor, let now):
+            try connection.statement("UPDATE balancer_state SET cursor = ?, saved_at = ? WHERE id = 1")
+                .bind(.integer(cursor), .integer(now.milliseconds)).run()
+        case .started(let now):
+            try connection.statement("UPDATE balancer_state SET last_start = ?, saved_at = ? WHERE id = 1")
+                .bind(.integer(now.milliseconds), .integer(now.milliseconds)).run()
+        case .stoppedCleanly(let now):
+            try connection.statement("UPDATE balancer_state SET last_clean_stop = ?, saved_at = ? WHERE id = 1")
+                .bind(.integer(now.milliseconds), .integer(now.milliseconds)).run()
+        case .barrier:
+            break
+        }
+    }
+
+    /// Extends the backend's latest run when the result is the same, else starts a new run.
+    private func merge(_ check: CheckResult) throws {
+        var run = currentRun[check.backendID]
+        if run == nil {
+            let latest = try connection.statement(
+                "SELECT id, passed FROM health_runs WHERE backend_id = ? ORDER BY first_at DESC, id DESC LIMIT 1")
+            try latest.bind(.integer(check.backendID))
+            if try latest.step() { run = (latest.int64(0), latest.int64(1) != 0) }
+        }
+        if let run, run.passed == check.passed {
+            try connection.statement("""
+                UPDATE health_runs SET last_at = max(last_at, ?), count = count + 1,
+                    latency_min_ms = min(latency_min_ms, ?), latency_max_ms = max(latency_max_ms, ?),
+                    latency_sum_ms = latency_sum_ms + ?, last_error = coalesce(?, last_error)
+                WHERE id = ?
+                """)
+                .bind(.integer(check.at.milliseconds), .real(check.latencyMilliseconds), .real(check.latencyMilliseconds),
+                      .real(check.latencyMilliseconds), .optional(check.error), .integer(run.id))
+                .run()
+            // The run may have been pruned by another connection; then start a new one.
+            if connection.changes == 1 { return }
+        }
+        try connection.statement("""
+            INSERT INTO health_runs (backend_id, passed, first_at, last_at, count, latency_min_ms, latency_max_ms,
+                                     latency_sum_ms, last_error)
+            VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)
+            """)
+            .bind(.integer(check.backendID), .integer(check.passed ? 1 : 0), .integer(check.at.milliseconds),
+                  .integer(check.at.milliseconds), .real(check.latencyMilliseconds), .real(check.latencyMilliseconds),
+                  .real(check.latencyMilliseconds), .optional(check.error))
+            .run()
+        currentRun[check.backendID] = (connection.lastInsertRowID, check.passed)
+    }
+}
+
+extension WriteOperation {
+    var isBarrier: Bool {
+        if case .barrier = self { return true }
+        return false
+    }
+}
+
+extension Duration {
+    /// The duration in seconds as a floating-point number.
+    var seconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}

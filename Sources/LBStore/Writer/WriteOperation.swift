@@ -1,0 +1,12 @@
+/// One unit of work for the writer thread, applied in order within a batch transaction.
+enum WriteOperation: Sendable {
+    case event(Event)
+    case check(CheckResult)
+    /// Sets a backend's last known health and the time it changed.
+    case health(backendID: Int64, health: Health, since: Timestamp)
+    case cursor(Int64, at: Timestamp)
+    case started(Timestamp)
+    case stoppedCleanly(Timestamp)
+    /// Called once everything queued before it has been committed (true) or failed to (false).
+    case barrier(@Sendable (Bool) -> Void)
+}

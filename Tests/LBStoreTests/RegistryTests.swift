@@ -1,0 +1,80 @@
+import Foundation
+import Testing
+@testable import LBStore
+
+@Suite struct RegistryTests {
+    @Test func backendsRoundTripThroughTheFileWithEveryChangeLogged() throws {
+        let folder = try TemporaryDirectory()
+        let path = folder.path("lb.sqlite3")
+        let t0 = Timestamp(milliseconds: 1_700_000_000_000)
+        do {
+            let store = try Store(path: path)
+            try store.addBackend(url: "http://127.0.0.1:9001", weight: 2, origin: .config, actor: "alice", at: t0)
+            try store.addBackend(url: "http://127.0.0.1:9002", actor: "alice", at: t0.adding(milliseconds: 1))
+            try store.setAdminState(.drained, url: "http://127.0.0.1:9001", actor: "bob", at: t0.adding(milliseconds: 2))
+            try store.setWeight(5, url: "http://127.0.0.1:9002", actor: "bob", at: t0.adding(milliseconds: 3))
+            try store.removeBackend(url: "http://127.0.0.1:9002", actor: "carol", at: t0.adding(milliseconds: 4))
+        }
+        let store = try Store(path: path, mode: .existing)
+        let live = try store.backends()
+        #expect(live.map(\.url) == ["http://127.0.0.1:9001"])
+        #expect(live[0].adminState == .drained)
+        #expect(live[0].weight == 2)
+        #expect(live[0].origin == .config)
+        #expect(live[0].health == .unknown)
+        #expect(live[0].addedAt == t0)
+        let all = try store.backends(includeRemoved: true)
+        #expect(all.count == 2)
+        #expect(all[1].removedAt == t0.adding(milliseconds: 4))
+        #expect(all[1].weight == 5)
+
+        let changes = try store.events(EventQuery(kinds: [.adminChange]))
+        #expect(changes.count == 5)
+        #expect(changes.map(\.backendURL) == ["http://127.0.0.1:9001", "http://127.0.0.1:9002", "http://127.0.0.1:9001",
+                                              "http://127.0.0.1:9002", "http://127.0.0.1:9002"])
+        #expect(changes[2].detail == "admin_state enabled->drained by=bob")
+        #expect(changes[3].detail == "weight 1->5 by=bob")
+        #expect(changes[4].detail?.hasSuffix("by=carol") == true)
+    }
+
+    @Test func readdingARemovedBackendKeepsItsIdentityAndHistory() throws {
+        let folder = try TemporaryDirectory()
+        let store = try Store(path: folder.path("lb.sqlite3"))
+        let first = try store.addBackend(url: "http://127.0.0.1:9001", actor: "a")
+        try store.record(Event(at: .now(), kind: .failure, backendID: first.id, detail: "refused"))
+        try store.removeBackend(url: "http://127.0.0.1:9001", actor: "a")
+        #expect(try store.backends().isEmpty)
+        let again = try store.addBackend(url: "http://127.0.0.1:9001", weight: 4, actor: "a")
+        #expect(again.id == first.id)
+        #expect(again.weight == 4)
+        #expect(try store.events(EventQuery(backendID: first.id, kinds: [.failure])).count == 1)
+    }
+
+    @Test func mutationsOfUnknownOrDuplicateBackendsFailAndChangeNothing() throws {
+        let folder = try TemporaryDirectory()
+        let store = try Store(path: folder.path("lb.sqlite3"))
+        try store.addBackend(url: "http://127.0.0.1:9001", actor: "a")
+        let before = try store.lastEventID()
+        #expect(throws: StoreError(.unknownBackend, "no backend http://127.0.0.1:9999 in the registry")) {
+            try store.setAdminState(.drained, url: "http://127.0.0.1:9999", actor: "a")
+        }
+        let duplicate = #expect(throws: StoreError.self) { try store.addBackend(url: "http://127.0.0.1:9001", actor: "a") }
+        #expect(duplicate?.kind == .invalidValue)
+        let negative = #expect(throws: StoreError.self) { try store.setWeight(-1, url: "http://127.0.0.1:9001", actor: "a") }
+        #expect(negative?.kind == .invalidValue)
+        #expect(try store.lastEventID() == before)
+        #expect(try store.backends().count == 1)
+    }
+
+    @Test func mergingTheConfiguredBackendsNeverDuplicates() throws {
+        let folder = try TemporaryDirectory()
+        let store = try Store(path: folder.path("lb.sqlite3"))
+        try store.addBackend(url: "http://127.0.0.1:9001", weight: 3, actor: "op")
+        let merged = try store.mergeConfigured(urls: ["http://127.0.0.1:9001", "http://127.0.0.1:9002"], actor: "lbserver")
+        #expect(merged.map(\.url) == ["http://127.0.0.1:9001", "http://127.0.0.1:9002"])
+        #expect(merged[0].weight == 3)
+        #expect(merged[1].origin == .config)
+        let again = try store.mergeConfigured(urls: ["http://127.0.0.1:9002", "http://127.0.0.1:9001"], actor: "lbserver")
+        #expect(again.count == 2)
+    }
+}
