@@ -78,3 +78,24 @@ import Testing
         #expect(again.count == 2)
     }
 }
+
+@Suite struct RegistryVersionTests {
+    @Test func theRegistryVersionMovesOnOperatorChangesButNotOnHealthWrites() throws {
+        let folder = try TemporaryDirectory()
+        let path = folder.path("lb.sqlite3")
+        let store = try Store(path: path)
+        let start = try store.registryVersion()
+        let backend = try store.addBackend(url: "http://127.0.0.1:9001", actor: "t")
+        let afterAdd = try store.registryVersion()
+        #expect(afterAdd > start)
+        let writer = try EventWriter(path: path)
+        writer.recordHealth(backendID: backend.id, health: .down, since: .now())
+        writer.record(Event(at: .now(), kind: .failure, backendID: backend.id))
+        #expect(writer.flush())
+        writer.close()
+        #expect(try store.registryVersion() == afterAdd)
+        #expect(try store.backend(url: backend.url)?.health == .down)
+        try store.setAdminState(.drained, url: backend.url, actor: "t")
+        #expect(try store.registryVersion() > afterAdd)
+    }
+}

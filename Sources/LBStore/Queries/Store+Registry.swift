@@ -151,3 +151,14 @@ extension Store {
         }
     }
 }
+
+extension Store {
+    /// A number that grows with every change to the registry that is not a health update
+    /// (add, remove, admin state, weight); the daemon reloads its backends when it moves.
+    public func registryVersion() throws -> Int64 {
+        try withConnection { connection in
+            let statement = try connection.statement("SELECT registry_version FROM balancer_state WHERE id = 1")
+            return try statement.step() ? statement.int64(0) : 0
+        }
+    }
+}

@@ -65,5 +65,19 @@ enum Schema {
         ALTER TABLE backends ADD COLUMN origin TEXT NOT NULL DEFAULT 'runtime'
             CHECK (origin IN ('config', 'runtime'));
         """,
+        // 4: a counter bumped by every change an operator can make to the registry, so the daemon
+        // can tell its own health writes apart from changes it must reload.
+        """
+        ALTER TABLE balancer_state ADD COLUMN registry_version INTEGER NOT NULL DEFAULT 0;
+        CREATE TRIGGER backends_inserted AFTER INSERT ON backends BEGIN
+            UPDATE balancer_state SET registry_version = registry_version + 1 WHERE id = 1;
+        END;
+        CREATE TRIGGER backends_changed AFTER UPDATE OF url, weight, admin_state, removed_at, origin ON backends BEGIN
+            UPDATE balancer_state SET registry_version = registry_version + 1 WHERE id = 1;
+        END;
+        CREATE TRIGGER backends_deleted AFTER DELETE ON backends BEGIN
+            UPDATE balancer_state SET registry_version = registry_version + 1 WHERE id = 1;
+        END;
+        """,
     ]
 }

@@ -1,0 +1,78 @@
+import LBStore
+import Synchronization
+
+/// The daemon's in-memory copy of the registry: one `BackendRuntime` per live backend, and the
+/// snapshot of enabled backends that the balancer reads.
+///
+/// Changed rarely (startup, a registry reload, an admin change), from any thread, under a mutex.
+/// The hot path never comes here; it reads `RoundRobin`'s snapshot.
+final class BackendRegistry: Sendable {
+    private struct State {
+        var byID: [Int64: BackendRuntime] = [:]
+        var order: [Int64] = []
+        var nextSlot = 0
+    }
+
+    let balancer: RoundRobin
+    private let state = Mutex(State())
+
+    init(balancer: RoundRobin) {
+        self.balancer = balancer
+    }
+
+    /// What changed in the last `apply`.
+    struct Changes: Sendable {
+        var added: [BackendRuntime] = []
+        var removed: [BackendRuntime] = []
+        /// Backends whose admin state or weight changed: (backend, description of the change).
+        var updated: [(BackendRuntime, String)] = []
+        var isEmpty: Bool { added.isEmpty && removed.isEmpty && updated.isEmpty }
+    }
+
+    /// Brings the runtime set in line with `records` (the registry's live backends) and swaps in
+    /// a new snapshot. A new backend starts alive unless its recorded health is `down`.
+    @discardableResult
+    func apply(_ records: [Backend]) -> Changes {
+        let (changes, snapshot) = state.withLock { state -> (Changes, BackendSnapshot) in
+            var changes = Changes()
+            var seen = Set<Int64>()
+            for record in records {
+                seen.insert(record.id)
+                if let existing = state.byID[record.id] {
+                    var notes: [String] = []
+                    if existing.adminState != record.adminState {
+                        notes.append("admin_state \(existing.adminState.rawValue)->\(record.adminState.rawValue)")
+                        existing.adminState = record.adminState
+                    }
+                    if existing.weight != record.weight {
+                        notes.append("weight \(existing.weight)->\(record.weight)")
+                        existing.weight = record.weight
+                    }
+                    if !notes.isEmpty { changes.updated.append((existing, notes.joined(separator: " "))) }
+                    continue
+                }
+                guard let url = try? BackendURL(parsing: record.url) else { continue }
+                let runtime = BackendRuntime(id: record.id, url: url, slot: state.nextSlot,
+                                             health: record.health, weight: record.weight,
+                                             adminState: record.adminState)
+                state.nextSlot += 1
+                state.byID[record.id] = runtime
+                state.order.append(record.id)
+                changes.added.append(runtime)
+            }
+            for id in state.order where !seen.contains(id) {
+                if let gone = state.byID.removeValue(forKey: id) { changes.removed.append(gone) }
+            }
+            state.order.removeAll { !seen.contains($0) }
+            let enabled = state.order.compactMap { state.byID[$0] }.filter { $0.adminState == .enabled }
+            return (changes, BackendSnapshot(enabled))
+        }
+        balancer.replace(with: snapshot)
+        return changes
+    }
+
+    /// Every live backend (any admin state), in registry order.
+    var all: [BackendRuntime] {
+        state.withLock { state in state.order.compactMap { state.byID[$0] } }
+    }
+}

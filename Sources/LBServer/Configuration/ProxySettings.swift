@@ -1,0 +1,43 @@
+import NIOCore
+
+/// The numbers that govern how a request is forwarded, retried and timed out.
+struct ProxySettings: Sendable {
+    /// Extra tries of the same backend after a transport failure (the seed's 3).
+    var retriesPerBackend = 3
+    /// Pause before each retry of the same backend (the seed's 10 ms).
+    var retryDelay: TimeAmount = .milliseconds(10)
+    /// Distinct backends tried for one request before giving up (the seed's 3).
+    var maximumAttempts = 3
+    var connectTimeout: TimeAmount = .seconds(2)
+    /// Longest wait for a backend's response head once the request is sent.
+    var responseTimeout: TimeAmount = .seconds(60)
+    /// A request body up to this size is kept so the request can be repeated on a failure.
+    var replayBufferBytes = 64 * 1024
+    /// Idle keep-alive connections kept per backend and event loop.
+    var idleConnectionsPerBackend = 64
+    /// An idle upstream connection older than this is closed rather than reused.
+    var upstreamIdleTimeout: TimeAmount = .seconds(30)
+    /// A client connection idle this long between requests is closed.
+    var clientIdleTimeout: TimeAmount = .seconds(75)
+}
+
+/// How backends are probed.
+struct HealthSettings: Sendable {
+    enum Probe: Sendable, Equatable {
+        /// Connect and close, as the seed did.
+        case tcp
+        /// `GET path`; a 2xx answer passes.
+        case http(path: String)
+    }
+
+    var probe: Probe = .tcp
+    /// Time between checks of a backend that is up (the seed's 20 s).
+    var interval: TimeAmount = .seconds(20)
+    /// Time between checks of a backend that is down, so it returns quickly.
+    var downInterval: TimeAmount = .seconds(2)
+    var timeout: TimeAmount = .seconds(2)
+    /// Consecutive passes that bring a down backend up.
+    var rise = 1
+    /// Consecutive failures that take an up backend down.
+    var fall = 1
+}

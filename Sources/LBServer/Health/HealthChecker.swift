@@ -1,0 +1,104 @@
+import LBStore
+import NIOCore
+
+/// Checks every backend that is not disabled, on its own schedule: every `interval` while up,
+/// every `downInterval` while down, right away when it joins. Applies the rise and fall
+/// thresholds and reports each crossing as a status change.
+///
+/// Runs on one event loop; all of its state is touched only there.
+final class HealthChecker: Sendable {
+    private let eventLoop: EventLoop
+    private let settings: HealthSettings
+    private let sink: EventSink
+    private let state: NIOLoopBoundBox<State>
+
+    private final class State {
+        var entries: [Int64: Entry] = [:]
+        var stopped = false
+    }
+
+    private final class Entry {
+        let backend: BackendRuntime
+        var passes = 0
+        var failures = 0
+        var scheduled: Scheduled<Void>?
+        var running = false
+        init(backend: BackendRuntime) { self.backend = backend }
+    }
+
+    init(eventLoop: EventLoop, settings: HealthSettings, sink: EventSink) {
+        self.eventLoop = eventLoop
+        self.settings = settings
+        self.sink = sink
+        self.state = NIOLoopBoundBox.makeBoxSendingValue(State(), eventLoop: eventLoop)
+    }
+
+    /// Makes the checked set equal to `backends` (disabled ones are not checked); new backends
+    /// are checked at once, all concurrently.
+    func track(_ backends: [BackendRuntime]) {
+        eventLoop.execute { [self] in
+            let state = self.state.value
+            guard !state.stopped else { return }
+            let wanted = backends.filter { $0.adminState != .disabled }
+            let wantedIDs = Set(wanted.map(\.id))
+            for (id, entry) in state.entries where !wantedIDs.contains(id) {
+                entry.scheduled?.cancel()
+                state.entries[id] = nil
+            }
+            for backend in wanted where state.entries[backend.id] == nil {
+                let entry = Entry(backend: backend)
+                state.entries[backend.id] = entry
+                check(entry)
+            }
+        }
+    }
+
+    /// Stops all checks; results still in flight are dropped.
+    func stop() async {
+        try? await eventLoop.submit { [self] in
+            let state = self.state.value
+            state.stopped = true
+            for entry in state.entries.values { entry.scheduled?.cancel() }
+            state.entries.removeAll()
+        }.get()
+    }
+
+    private func check(_ entry: Entry) {
+        guard !entry.running else { return }
+        entry.running = true
+        let backend = entry.backend
+        HealthProbe.run(settings.probe, against: backend, timeout: settings.timeout, on: eventLoop)
+            .assumeIsolated().whenSuccess { [self] outcome in
+                entry.running = false
+                let state = self.state.value
+                guard !state.stopped, state.entries[backend.id] === entry else { return }
+                record(outcome, for: entry)
+                let delay = backend.isAlive ? settings.interval : settings.downInterval
+                entry.scheduled = eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in check(entry) }
+            }
+    }
+
+    private func record(_ outcome: HealthProbe.Outcome, for entry: Entry) {
+        let backend = entry.backend
+        sink.check(CheckResult(backendID: backend.id, at: .now(), passed: outcome.passed,
+                               latencyMilliseconds: outcome.latencyMilliseconds, error: outcome.error))
+        if outcome.passed {
+            entry.passes += 1
+            entry.failures = 0
+            // A backend of unknown health becomes up on its first pass; a down one needs `rise`.
+            let needed = backend.currentHealth == .down ? settings.rise : 1
+            if backend.currentHealth != .up, entry.passes >= needed, let previous = backend.transition(to: .up) {
+                sink.statusChange(backend, from: previous, to: .up,
+                                  cause: "check passed \(entry.passes) time(s), rise=\(settings.rise)")
+            }
+        } else {
+            entry.failures += 1
+            entry.passes = 0
+            let needed = backend.currentHealth == .unknown ? 1 : settings.fall
+            if backend.currentHealth != .down, entry.failures >= needed, let previous = backend.transition(to: .down) {
+                sink.statusChange(backend, from: previous, to: .down,
+                                  cause: "check failed \(entry.failures) time(s), fall=\(settings.fall): \(outcome.error ?? "")")
+            }
+        }
+    }
+}

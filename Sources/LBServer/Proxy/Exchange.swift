@@ -1,0 +1,69 @@
+import NIOCore
+import NIOHTTP1
+
+/// One client request on its way through the proxy: the client's request as it arrived (every
+/// try starts from it again), the replay buffer, and where the tries stand.
+///
+/// Owned by one `ProxyHandler` and touched only on its event loop.
+final class Exchange {
+    /// The request exactly as the client sent it; never rewritten in place.
+    let head: HTTPRequestHead
+    let requestID: String
+    /// RFC 9110 §9.2.2: a request whose method may be repeated without changing the outcome.
+    let isIdempotent: Bool
+    /// Whether the client connection stays open after this response.
+    var keepAlive: Bool
+
+    /// Every body part received, while the total fits the replay buffer; nil once it did not.
+    var replay: [ByteBuffer]? = []
+    var replayBytes = 0
+    /// Body parts not yet written to the current upstream connection.
+    var unsent = CircularBuffer<ByteBuffer>()
+    var unsentBytes = 0
+    var requestEnded = false
+    var trailers: HTTPHeaders?
+
+    var backend: BackendRuntime
+    /// Backends given up on for this request, in order.
+    var tried: [Int64] = []
+    /// Retries of the current backend so far.
+    var retries = 0
+    /// Number of the current try over all backends, starting at 1, for the event log.
+    var attempt = 1
+    var upstream: UpstreamConnection?
+    /// True while a try counts in its backend's in-flight gauge.
+    var tryActive = false
+    var retriedStaleConnection = false
+    var responseTimeout: Scheduled<Void>?
+
+    var responseStarted = false
+    var responseEnded = false
+    var upstreamKeepAlive = true
+    /// The answer was decided (a response ended or a local error was sent); further request body
+    /// parts are read and dropped.
+    var discarding = false
+
+    init(head: HTTPRequestHead, requestID: String, backend: BackendRuntime) {
+        self.head = head
+        self.requestID = requestID
+        self.backend = backend
+        self.keepAlive = head.isKeepAlive
+        switch head.method {
+        case .GET, .HEAD, .OPTIONS, .PUT, .DELETE, .TRACE: isIdempotent = true
+        default: isIdempotent = false
+        }
+    }
+
+    /// Whether the request may be sent again after a failure: the whole body is still at hand,
+    /// and either nothing reached the backend (a connect failure), the method is idempotent, or
+    /// the body is complete in the replay buffer.
+    func canRepeat(afterConnectFailure: Bool) -> Bool {
+        replay != nil && (afterConnectFailure || isIdempotent || requestEnded)
+    }
+
+    /// Queues the whole body received so far for the next try.
+    func rewindBody() {
+        unsent = CircularBuffer(replay ?? [])
+        unsentBytes = replayBytes
+    }
+}

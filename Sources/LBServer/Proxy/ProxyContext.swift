@@ -1,0 +1,11 @@
+import LBStore
+import NIOCore
+
+/// What every client connection's proxy handler shares: the balancer, the connection pools,
+/// the event sink and the settings. Immutable; each member is safe across threads.
+struct ProxyContext: Sendable {
+    let balancer: RoundRobin
+    let pools: UpstreamPools
+    let sink: EventSink
+    let settings: ProxySettings
+}

@@ -1,0 +1,431 @@
+import LBStore
+import NIOCore
+import NIOHTTP1
+
+/// Forwards each request of one client connection to a backend chosen by the balancer, with the
+/// seed's retry rules, and streams both bodies with back-pressure.
+///
+/// Sits after NIO's HTTP server pipeline (which orders pipelined requests), so it serves one
+/// request at a time. Every call happens on the connection's event loop.
+final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let shared: ProxyContext
+    private var pool: UpstreamPool?
+    private var context: ChannelHandlerContext?
+    private var clientAddress = "unknown"
+    private var exchange: Exchange?
+    private var readPending = false
+    /// Bumped whenever a try ends, so late callbacks of an abandoned try are ignored.
+    private var generation = 0
+
+    init(shared: ProxyContext) {
+        self.shared = shared
+    }
+
+    private var settings: ProxySettings { shared.settings }
+
+    // MARK: Client side
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        pool = shared.pools.pool(for: context.eventLoop)
+        if let address = context.channel.remoteAddress?.ipAddress { clientAddress = address }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        abortExchange()
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head): startRequest(head, context: context)
+        case .body(let part): receiveBody(part)
+        case .end(let trailers): endRequest(trailers, context: context)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        exchange?.upstream?.flush()
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        // The client left: stop the exchange without holding it against the backend.
+        abortExchange()
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { exchange?.upstream?.handler.resumeReads() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            if exchange == nil { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        abortExchange()
+        context.close(promise: nil)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if let exchange, !exchange.discarding, mustPauseClientReads(exchange) {
+            readPending = true
+            return
+        }
+        context.read()
+    }
+
+    private func mustPauseClientReads(_ exchange: Exchange) -> Bool {
+        if let upstream = exchange.upstream { return !upstream.isWritable }
+        return exchange.unsentBytes >= settings.replayBufferBytes
+    }
+
+    private func resumeClientReads() {
+        guard readPending, let context else { return }
+        if let exchange, !exchange.discarding, mustPauseClientReads(exchange) { return }
+        readPending = false
+        context.read()
+    }
+
+    private func startRequest(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let requestID = head.headers.first(name: "x-request-id").flatMap { RequestID.isSane($0) ? $0 : nil }
+            ?? RequestID.make()
+        guard let backend = shared.balancer.nextBackend() else {
+            shared.sink.noBackendAvailable()
+            shared.sink.rejected(status: 503, requestID: requestID, backend: nil, reason: "no backend available")
+            let placeholder = Exchange(head: head, requestID: requestID, backend: Self.noBackend)
+            exchange = placeholder
+            respondLocally(placeholder, status: .serviceUnavailable, message: "no backend available")
+            return
+        }
+        let exchange = Exchange(head: head, requestID: requestID, backend: backend)
+        self.exchange = exchange
+        // We take the body ourselves; the backend sees no Expect header.
+        if head.headers.contains(name: "expect"),
+           head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))),
+                                  promise: nil)
+        }
+        startTry(exchange)
+    }
+
+    private func receiveBody(_ part: ByteBuffer) {
+        guard let exchange, !exchange.discarding else { return }
+        if exchange.replay != nil {
+            if exchange.replayBytes + part.readableBytes <= settings.replayBufferBytes {
+                exchange.replay!.append(part)
+                exchange.replayBytes += part.readableBytes
+            } else {
+                exchange.replay = nil
+                exchange.replayBytes = 0
+            }
+        }
+        if let upstream = exchange.upstream {
+            upstream.write(.body(.byteBuffer(part)))
+        } else {
+            exchange.unsent.append(part)
+            exchange.unsentBytes += part.readableBytes
+        }
+    }
+
+    private func endRequest(_ trailers: HTTPHeaders?, context: ChannelHandlerContext) {
+        guard let exchange else { return }
+        exchange.requestEnded = true
+        exchange.trailers = trailers
+        if exchange.discarding {
+            // The answer went out before the request finished arriving; now it has.
+            if exchange.responseEnded { finishExchange(exchange) }
+            return
+        }
+        if let upstream = exchange.upstream {
+            upstream.write(.end(trailers))
+            upstream.flush()
+        }
+    }
+
+    // MARK: Tries
+
+    private func startTry(_ exchange: Exchange) {
+        guard let pool else { return }
+        generation &+= 1
+        let tryGeneration = generation
+        exchange.tryActive = true
+        exchange.backend.inFlight.wrappingIncrement(ordering: .relaxed)
+        pool.acquire(exchange.backend) { [self] result in
+            switch result {
+            case .success(let connection):
+                guard generation == tryGeneration, self.exchange === exchange else {
+                    connection.abandon()
+                    return
+                }
+                attach(connection, to: exchange)
+            case .failure(let error):
+                guard generation == tryGeneration, self.exchange === exchange else { return }
+                tryFailed(exchange, UpstreamError(
+                    kind: .connect,
+                    description: NetworkErrorDescription.describe(error, timeout: settings.connectTimeout)))
+            }
+        }
+    }
+
+    private func attach(_ connection: UpstreamConnection, to exchange: Exchange) {
+        connection.handler.delegate = self
+        exchange.upstream = connection
+        connection.write(.head(upstreamHead(for: exchange)))
+        while let part = exchange.unsent.popFirst() {
+            connection.write(.body(.byteBuffer(part)))
+        }
+        exchange.unsentBytes = 0
+        if exchange.requestEnded { connection.write(.end(exchange.trailers)) }
+        connection.flush()
+        let tryGeneration = generation
+        exchange.responseTimeout = connection.channel.eventLoop.assumeIsolated().scheduleTask(in: settings.responseTimeout) { [self] in
+            guard generation == tryGeneration, self.exchange === exchange, !exchange.responseStarted else { return }
+            tryFailed(exchange, UpstreamError(
+                kind: .timeout,
+                description: "no response head within \(settings.responseTimeout.humanDescription)"))
+        }
+        resumeClientReads()
+    }
+
+    /// The request as it goes to the backend, rebuilt from the client's original every try.
+    private func upstreamHead(for exchange: Exchange) -> HTTPRequestHead {
+        let original = exchange.head
+        var headers = original.headers
+        HopByHopHeaders.strip(&headers)
+        headers.remove(name: "expect")
+        let forwardedFor = headers["x-forwarded-for"]
+        headers.replaceOrAdd(name: "x-forwarded-for",
+                             value: (forwardedFor + [clientAddress]).joined(separator: ", "))
+        headers.replaceOrAdd(name: "x-forwarded-proto", value: "http")
+        if let host = original.headers.first(name: "host") {
+            headers.replaceOrAdd(name: "x-forwarded-host", value: host)
+        } else {
+            headers.add(name: "host", value: exchange.backend.url.hostHeader)
+        }
+        headers.replaceOrAdd(name: "x-request-id", value: exchange.requestID)
+        return HTTPRequestHead(version: .http1_1, method: original.method,
+                               uri: exchange.backend.url.pathPrefix + Self.originForm(of: original.uri),
+                               headers: headers)
+    }
+
+    /// RFC 9112 §3.2: a request target in absolute form becomes origin form for the backend.
+    static func originForm(of uri: String) -> String {
+        guard !uri.hasPrefix("/"), uri != "*", let schemeEnd = uri.range(of: "://") else { return uri }
+        let afterAuthority = uri[schemeEnd.upperBound...].firstIndex(where: { $0 == "/" || $0 == "?" })
+        guard let afterAuthority else { return "/" }
+        let rest = uri[afterAuthority...]
+        return rest.hasPrefix("/") ? String(rest) : "/" + rest
+    }
+
+    private func endTry(_ exchange: Exchange) {
+        exchange.responseTimeout?.cancel()
+        exchange.responseTimeout = nil
+        if exchange.tryActive {
+            exchange.tryActive = false
+            exchange.backend.inFlight.wrappingDecrement(ordering: .relaxed)
+        }
+        generation &+= 1
+    }
+
+    private func tryFailed(_ exchange: Exchange, _ error: UpstreamError) {
+        let connection = exchange.upstream
+        exchange.upstream = nil
+        connection?.abandon()
+        endTry(exchange)
+        let sink = shared.sink
+        if exchange.responseStarted {
+            // Part of the response is already with the client: it can only be cut short.
+            sink.failure(exchange.backend, requestID: exchange.requestID, attempt: exchange.attempt,
+                         error: "\(error.description) after the response began")
+            self.exchange = nil
+            context?.close(promise: nil)
+            return
+        }
+        // A kept-alive connection that the backend closed just as we reused it is not the
+        // backend's fault: try once more on a fresh connection, without counting a failure.
+        if connection?.hasServedBefore == true, error.kind == .reset, !exchange.retriedStaleConnection,
+           exchange.canRepeat(afterConnectFailure: false) {
+            exchange.retriedStaleConnection = true
+            exchange.rewindBody()
+            startTry(exchange)
+            return
+        }
+        sink.failure(exchange.backend, requestID: exchange.requestID, attempt: exchange.attempt, error: error.description)
+        if error.kind == .protocolViolation {
+            sink.rejected(status: 502, requestID: exchange.requestID, backend: exchange.backend,
+                          reason: "invalid response from backend")
+            respondLocally(exchange, status: .badGateway, message: "invalid response from backend")
+            return
+        }
+        guard exchange.canRepeat(afterConnectFailure: error.kind == .connect) else {
+            sink.rejected(status: 502, requestID: exchange.requestID, backend: exchange.backend,
+                          reason: "backend failed and the request cannot be repeated safely")
+            respondLocally(exchange, status: .badGateway, message: "backend failed; request not repeatable")
+            return
+        }
+        // The seed's rule: the same backend again, a few times, a little later...
+        if exchange.retries < settings.retriesPerBackend, exchange.backend.isAlive {
+            exchange.retries += 1
+            exchange.attempt += 1
+            sink.retry(exchange.backend, requestID: exchange.requestID, attempt: exchange.attempt, retry: exchange.retries)
+            exchange.rewindBody()
+            let tryGeneration = generation
+            context?.eventLoop.assumeIsolated().scheduleTask(in: settings.retryDelay) { [self] in
+                guard generation == tryGeneration, self.exchange === exchange else { return }
+                startTry(exchange)
+            }
+            return
+        }
+        // ...then it is down, and another backend gets its own full set of retries.
+        if let previous = exchange.backend.transition(to: .down) {
+            sink.statusChange(exchange.backend, from: previous, to: .down, cause: "traffic",
+                              requestID: exchange.requestID)
+        }
+        exchange.tried.append(exchange.backend.id)
+        guard exchange.tried.count < settings.maximumAttempts,
+              let next = shared.balancer.nextBackend(excluding: exchange.tried)
+        else {
+            let status: HTTPResponseStatus = error.kind == .timeout ? .gatewayTimeout : .serviceUnavailable
+            sink.rejected(status: Int(status.code), requestID: exchange.requestID, backend: exchange.backend,
+                          reason: "all attempts failed: \(error.description)")
+            respondLocally(exchange, status: status, message: status == .gatewayTimeout
+                           ? "backend did not answer in time" : "no backend could serve the request")
+            return
+        }
+        let previous = exchange.backend
+        exchange.backend = next
+        exchange.retries = 0
+        exchange.attempt += 1
+        sink.attempt(next, requestID: exchange.requestID, attempt: exchange.attempt, after: previous)
+        exchange.rewindBody()
+        startTry(exchange)
+    }
+
+    // MARK: Upstream side
+
+    func upstreamResponseHead(_ head: HTTPResponseHead) {
+        guard let exchange, let context else { return }
+        // Interim answers (100, 103) are ours to drop: we already took the body.
+        if head.status.code < 200 { return }
+        exchange.responseTimeout?.cancel()
+        exchange.responseStarted = true
+        exchange.upstreamKeepAlive = head.isKeepAlive
+        var headers = head.headers
+        HopByHopHeaders.strip(&headers)
+        // An HTTP/1.0 client cannot take a chunked body on a kept-alive connection.
+        if exchange.head.version.minor == 0 && !headers.contains(name: "content-length") {
+            exchange.keepAlive = false
+        }
+        if !exchange.keepAlive {
+            headers.add(name: "connection", value: "close")
+        } else if exchange.head.version.minor == 0 {
+            headers.add(name: "connection", value: "keep-alive")
+        }
+        if !headers.contains(name: "x-request-id") { headers.add(name: "x-request-id", value: exchange.requestID) }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: head.status,
+                                                             headers: headers))), promise: nil)
+    }
+
+    func upstreamResponseBody(_ body: ByteBuffer) {
+        guard let exchange, let context else { return }
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        if !context.channel.isWritable {
+            context.flush()
+            exchange.upstream?.handler.pauseReads()
+        }
+    }
+
+    func upstreamReadComplete() {
+        context?.flush()
+    }
+
+    func upstreamResponseEnd() {
+        guard let exchange, let context else { return }
+        exchange.responseEnded = true
+        if let connection = exchange.upstream {
+            exchange.upstream = nil
+            if exchange.requestEnded && exchange.upstreamKeepAlive {
+                pool?.release(connection)
+            } else {
+                connection.abandon()
+            }
+        }
+        endTry(exchange)
+        let close = !exchange.keepAlive
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            if close { context.close(promise: nil) }
+        }
+        if exchange.requestEnded {
+            finishExchange(exchange)
+        } else {
+            exchange.discarding = true
+            resumeClientReads()
+        }
+    }
+
+    func upstreamFailed(_ error: UpstreamError) {
+        guard let exchange else { return }
+        tryFailed(exchange, error)
+    }
+
+    func upstreamWritabilityChanged(isWritable: Bool) {
+        if isWritable { resumeClientReads() }
+    }
+
+    // MARK: Answers of our own
+
+    /// Sends a short plain-text answer; closes the connection if the request body is still
+    /// arriving or the client asked for it.
+    private func respondLocally(_ exchange: Exchange, status: HTTPResponseStatus, message: String) {
+        guard let context else { return }
+        exchange.discarding = true
+        exchange.responseStarted = true
+        exchange.responseEnded = true
+        let body = "\(status.code) \(status.reasonPhrase): \(message)\n"
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "text/plain; charset=utf-8")
+        headers.add(name: "content-length", value: String(body.utf8.count))
+        headers.add(name: "x-request-id", value: exchange.requestID)
+        let close = !exchange.keepAlive || !exchange.requestEnded
+        if close { headers.add(name: "connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: status,
+                                                             headers: headers))), promise: nil)
+        if exchange.head.method != .HEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))),
+                          promise: nil)
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            if close { context.close(promise: nil) }
+        }
+        if exchange.requestEnded { finishExchange(exchange) }
+    }
+
+    private func finishExchange(_ exchange: Exchange) {
+        if self.exchange === exchange { self.exchange = nil }
+        resumeClientReads()
+    }
+
+    private func abortExchange() {
+        guard let exchange else { return }
+        self.exchange = nil
+        exchange.upstream?.abandon()
+        exchange.upstream = nil
+        endTry(exchange)
+    }
+
+    /// Stands in for a backend where none was chosen (an immediate 503).
+    private static let noBackend = BackendRuntime(
+        id: 0, url: try! BackendURL(parsing: "http://0.0.0.0:1"), slot: Int.max, health: .down, weight: 0,
+        adminState: .disabled)
+}

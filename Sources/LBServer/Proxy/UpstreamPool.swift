@@ -1,0 +1,110 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// The idle keep-alive connections of one event loop, per backend slot.
+///
+/// Used only on its event loop (the same loop as the client connections it serves), so a
+/// request never hops threads and the pool takes no lock.
+final class UpstreamPool {
+    let eventLoop: EventLoop
+    private let settings: ProxySettings
+    private var idle: [[UpstreamConnection]] = []
+
+    init(eventLoop: EventLoop, settings: ProxySettings) {
+        self.eventLoop = eventLoop
+        self.settings = settings
+    }
+
+    /// Hands `completion` an idle connection to `backend` if one is fresh enough (at once), else a
+    /// new one when it is connected. `completion` runs on this pool's event loop.
+    func acquire(_ backend: BackendRuntime, _ completion: @escaping (Result<UpstreamConnection, Error>) -> Void) {
+        eventLoop.assertInEventLoop()
+        let now = NIODeadline.now()
+        if backend.slot < idle.count {
+            while let connection = idle[backend.slot].popLast() {
+                if connection.isActive && now - connection.idleSince < settings.upstreamIdleTimeout {
+                    completion(.success(connection))
+                    return
+                }
+                connection.abandon()
+            }
+        }
+        connect(backend, completion)
+    }
+
+    /// Takes a connection back after a complete exchange; extras beyond the limit are closed.
+    func release(_ connection: UpstreamConnection) {
+        eventLoop.assertInEventLoop()
+        connection.handler.delegate = nil
+        guard connection.isActive else { return }
+        connection.hasServedBefore = true
+        connection.idleSince = .now()
+        while idle.count <= connection.backendSlot { idle.append([]) }
+        if idle[connection.backendSlot].count >= settings.idleConnectionsPerBackend {
+            connection.abandon()
+            return
+        }
+        idle[connection.backendSlot].append(connection)
+    }
+
+    /// Closes every idle connection of a backend that left the registry.
+    func drop(slot: Int) {
+        eventLoop.assertInEventLoop()
+        guard slot < idle.count else { return }
+        for connection in idle[slot] { connection.abandon() }
+        idle[slot].removeAll()
+    }
+
+    private func connect(_ backend: BackendRuntime,
+                         _ completion: @escaping (Result<UpstreamConnection, Error>) -> Void) {
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(settings.connectTimeout)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
+                }
+            }
+        let connected: EventLoopFuture<Channel>
+        if let address = backend.socketAddress {
+            connected = bootstrap.connect(to: address)
+        } else {
+            connected = bootstrap.connect(host: backend.url.host, port: backend.url.port)
+        }
+        let slot = backend.slot
+        connected.assumeIsolated().whenComplete { result in
+            completion(result.flatMap { channel in
+                Result {
+                    let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
+                    return UpstreamConnection(channel: channel, handler: handler, backendSlot: slot)
+                }
+            })
+        }
+    }
+}
+
+/// The pools of every event loop of the group, found once per client connection.
+final class UpstreamPools: Sendable {
+    private let pools: [(eventLoop: EventLoop, pool: NIOLoopBoundBox<UpstreamPool>)]
+
+    init(group: MultiThreadedEventLoopGroup, settings: ProxySettings) {
+        pools = group.makeIterator().map { loop in
+            (loop, NIOLoopBoundBox.makeBoxSendingValue(UpstreamPool(eventLoop: loop, settings: settings), eventLoop: loop))
+        }
+    }
+
+    /// The pool that belongs to `eventLoop`; call on that loop.
+    func pool(for eventLoop: EventLoop) -> UpstreamPool? {
+        pools.first { $0.eventLoop === eventLoop }?.pool.value
+    }
+
+    /// Closes idle connections to a removed backend on every loop.
+    func drop(slot: Int) {
+        for entry in pools {
+            let pool = entry.pool
+            entry.eventLoop.execute { pool.value.drop(slot: slot) }
+        }
+    }
+}

@@ -1,0 +1,186 @@
+import Foundation
+import LBStore
+import Logging
+import NIOCore
+import NIOExtras
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+
+/// The daemon: opens the database, restores the registry and cursor, listens, proxies, checks
+/// health, follows registry changes, and on shutdown drains and records a clean stop.
+final class LoadBalancer: Service {
+    let configuration: ServerConfiguration
+    let logger: Logger
+    private let store: Store
+    private let writer: EventWriter
+    private let sink: EventSink
+    private let registry: BackendRegistry
+    private let group: MultiThreadedEventLoopGroup
+    private let checker: HealthChecker
+    private let pools: UpstreamPools
+    private let watcher: RegistryWatcher
+    private let quiesce: ServerQuiescingHelper
+    private let serverChannel: Channel
+    private let restoredRegistryVersion: Int64
+
+    /// The address actually bound (the port is the OS's choice when 0 was asked for).
+    var localAddress: SocketAddress? { serverChannel.localAddress }
+
+    /// Opens the store and binds the listener on `group`; throws `StartupError` with a one-line
+    /// reason. The caller shuts `group` down after this object is gone.
+    init(configuration: ServerConfiguration, group: MultiThreadedEventLoopGroup, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        do {
+            store = try Store(path: configuration.databasePath, mode: .create)
+            _ = try store.mergeConfigured(urls: configuration.backends.map(\.text), actor: "lbserver")
+        } catch let error as StoreError {
+            throw StartupError(description: "cannot use database \(configuration.databasePath): \(error.message)")
+        } catch {
+            throw StartupError(description: "cannot use database \(configuration.databasePath): \(error)")
+        }
+        let started = Timestamp.now()
+        let saved: BalancerState
+        let records: [Backend]
+        do {
+            saved = try store.balancerState()
+            records = try store.backends()
+            restoredRegistryVersion = try store.registryVersion()
+        } catch {
+            throw StartupError(description: "cannot read database \(configuration.databasePath): \(error)")
+        }
+        let reporter = StoreErrorReporter(logger: logger)
+        do {
+            writer = try EventWriter(path: configuration.databasePath, onError: { reporter.report($0) })
+        } catch {
+            throw StartupError(description: "cannot write database \(configuration.databasePath): \(error)")
+        }
+        sink = EventSink(writer: writer, logger: logger)
+        let balancer = RoundRobin(cursor: Int(truncatingIfNeeded: saved.cursor))
+        registry = BackendRegistry(balancer: balancer)
+        registry.apply(records)
+
+        self.group = group
+        pools = UpstreamPools(group: group, settings: configuration.proxy)
+        checker = HealthChecker(eventLoop: group.next(), settings: configuration.health, sink: sink)
+        quiesce = ServerQuiescingHelper(group: group)
+        let context = ProxyContext(balancer: balancer, pools: pools, sink: sink, settings: configuration.proxy)
+        let idleTimeout = configuration.proxy.clientIdleTimeout
+        let quiesce = self.quiesce
+        do {
+            serverChannel = try ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 1024)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                    }
+                }
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.maxMessagesPerRead, value: 16)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let sync = channel.pipeline.syncOperations
+                        try sync.addHandler(IdleStateHandler(allTimeout: idleTimeout))
+                        try sync.configureHTTPServerPipeline(withErrorHandling: true)
+                        try sync.addHandler(ProxyHandler(shared: context))
+                    }
+                }
+                .bind(host: configuration.listenHost, port: configuration.listenPort)
+                .wait()
+        } catch {
+            writer.close()
+            throw StartupError(description: "cannot listen on \(configuration.listenHost):\(configuration.listenPort): \(Self.describe(error))")
+        }
+
+        let registry = self.registry
+        let checker = self.checker
+        let pools = self.pools
+        watcher = RegistryWatcher(
+            store: store, registry: registry, writer: writer, logger: logger,
+            pollInterval: Double(configuration.registryPollInterval.nanoseconds) / 1e9,
+            onChange: { changes in
+                for backend in changes.added {
+                    logger.info("backend added", metadata: ["backend": "\(backend.url)"])
+                }
+                for backend in changes.removed {
+                    logger.info("backend removed", metadata: ["backend": "\(backend.url)"])
+                    pools.drop(slot: backend.slot)
+                }
+                for (backend, change) in changes.updated {
+                    logger.info("backend changed", metadata: ["backend": "\(backend.url)", "change": "\(change)"])
+                }
+                checker.track(registry.all)
+            })
+
+        let down = registry.all.filter { $0.currentHealth == .down }.map(\.url.text)
+        let cleanStop = saved.lastStart.map { start in saved.lastCleanStop.map { $0 >= start } ?? false } ?? true
+        writer.recordStart(at: started)
+        writer.record(Event(at: started, kind: .startup, detail: [
+            "listen=\(localAddressDescription)",
+            "backends=\(registry.all.count)",
+            "restored_down=\(down.isEmpty ? "none" : down.joined(separator: ","))",
+            "cursor=\(saved.cursor)",
+            "previous_stop=\(saved.lastStart == nil ? "first start" : cleanStop ? "clean" : "unclean")",
+        ].joined(separator: " ")))
+        checker.track(registry.all)
+        watcher.start(registryVersion: restoredRegistryVersion, cursor: balancer.cursor)
+        logger.info("listening", metadata: [
+            "address": "\(localAddressDescription)", "backends": "\(registry.all.count)",
+            "database": "\(configuration.databasePath)", "threads": "\(max(1, configuration.threads))",
+        ])
+    }
+
+    var localAddressDescription: String {
+        guard let address = serverChannel.localAddress, let ip = address.ipAddress, let port = address.port else {
+            return "\(configuration.listenHost):\(configuration.listenPort)"
+        }
+        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
+
+    /// Serves until a graceful shutdown is asked for, then drains and records a clean stop.
+    func run() async throws {
+        let drained = group.next().makePromise(of: Void.self)
+        await withGracefulShutdownHandler {
+            try? await serverChannel.closeFuture.get()
+        } onGracefulShutdown: { [quiesce, logger, gracePeriod = configuration.gracePeriod] in
+            logger.info("shutting down: no new connections, finishing requests in flight",
+                        metadata: ["grace_period": "\(gracePeriod)"])
+            quiesce.initiateShutdown(promise: drained)
+        }
+        // Every open connection finishes its request, or the grace period ends.
+        let timer = group.next().scheduleTask(in: configuration.gracePeriod) {
+            drained.fail(ChannelError.ioOnClosedChannel)
+        }
+        let finishedInTime = (try? await drained.futureResult.get()) != nil
+        timer.cancel()
+        if !finishedInTime {
+            logger.warning("grace period over; closing the connections still open")
+        }
+        await shutdown(clean: true)
+    }
+
+    /// Stops everything; records `shutdown` and the clean-stop time when `clean`.
+    func shutdown(clean: Bool) async {
+        await checker.stop()
+        watcher.stop()
+        if clean {
+            let now = Timestamp.now()
+            writer.recordCursor(Int64(registry.balancer.cursor), at: now)
+            writer.record(Event(at: now, kind: .shutdown, detail: "clean stop"))
+            writer.recordCleanStop(at: now)
+        }
+        let statistics = writer.currentStatistics
+        writer.close()
+        logger.info("stopped", metadata: ["events_written": "\(statistics.written)",
+                                          "events_dropped": "\(statistics.dropped)"])
+    }
+
+    private static func describe(_ error: Error) -> String {
+        if let io = error as? IOError, io.errnoCode == EADDRINUSE { return "address already in use" }
+        if let io = error as? IOError, io.errnoCode == EACCES { return "permission denied" }
+        if let io = error as? IOError, io.errnoCode == EADDRNOTAVAIL { return "address not available on this host" }
+        return "\(error)"
+    }
+}
