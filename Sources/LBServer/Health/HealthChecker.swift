@@ -53,6 +53,20 @@ final class HealthChecker: Sendable {
         }
     }
 
+    /// Moves the next check of a backend that traffic just marked down to `downInterval` from
+    /// now, so it returns as soon as it answers again.
+    func probeSoon(_ backend: BackendRuntime) {
+        eventLoop.execute { [self] in
+            let state = self.state.value
+            guard !state.stopped, let entry = state.entries[backend.id], !entry.running else { return }
+            entry.scheduled?.cancel()
+            entry.passes = 0
+            entry.scheduled = eventLoop.assumeIsolated().scheduleTask(in: settings.downInterval) { [self] in
+                check(entry)
+            }
+        }
+    }
+
     /// Stops all checks; results still in flight are dropped.
     func stop() async {
         try? await eventLoop.submit { [self] in

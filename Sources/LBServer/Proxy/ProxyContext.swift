@@ -8,4 +8,6 @@ struct ProxyContext: Sendable {
     let pools: UpstreamPools
     let sink: EventSink
     let settings: ProxySettings
+    /// Called when traffic marks a backend down, so its health is probed again soon.
+    let markedDown: @Sendable (BackendRuntime) -> Void
 }

@@ -291,6 +291,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         if let previous = exchange.backend.transition(to: .down) {
             sink.statusChange(exchange.backend, from: previous, to: .down, cause: "traffic",
                               requestID: exchange.requestID)
+            shared.markedDown(exchange.backend)
         }
         exchange.tried.append(exchange.backend.id)
         guard exchange.tried.count < settings.maximumAttempts,

@@ -65,7 +65,9 @@ final class LoadBalancer: Service {
         pools = UpstreamPools(group: group, settings: configuration.proxy)
         checker = HealthChecker(eventLoop: group.next(), settings: configuration.health, sink: sink)
         quiesce = ServerQuiescingHelper(group: group)
-        let context = ProxyContext(balancer: balancer, pools: pools, sink: sink, settings: configuration.proxy)
+        let checker = self.checker
+        let context = ProxyContext(balancer: balancer, pools: pools, sink: sink, settings: configuration.proxy,
+                                   markedDown: { checker.probeSoon($0) })
         let idleTimeout = configuration.proxy.clientIdleTimeout
         let quiesce = self.quiesce
         do {
@@ -95,7 +97,6 @@ final class LoadBalancer: Service {
         }
 
         let registry = self.registry
-        let checker = self.checker
         let pools = self.pools
         watcher = RegistryWatcher(
             store: store, registry: registry, writer: writer, logger: logger,

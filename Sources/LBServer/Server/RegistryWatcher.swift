@@ -43,6 +43,7 @@ final class RegistryWatcher: Sendable {
     }
 
     private func run(registryVersion: Int64, cursor: Int) {
+        logger.debug("registry watcher started")
         var knownDataVersion: Int64 = (try? store.dataVersion()) ?? 0
         var knownRegistryVersion = registryVersion
         var savedCursor = cursor
@@ -76,6 +77,7 @@ final class RegistryWatcher: Sendable {
                 if cursor != savedCursor {
                     savedCursor = cursor
                     writer.recordCursor(Int64(cursor))
+                    logger.trace("cursor saved", metadata: ["cursor": "\(cursor)"])
                 }
             }
         }
