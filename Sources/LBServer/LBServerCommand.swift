@@ -6,12 +6,21 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 
-/// `lbserver`: parses flags, builds the daemon and runs it until SIGTERM or SIGINT.
+/// `lbserver`: the daemon (`serve`, the default) and a stand-in backend (`respond`).
 @main
-struct LBServerCommand: AsyncParsableCommand {
+struct LBServerMain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lbserver",
-        abstract: "HTTP/1.1 load balancer whose registry, health history and event log live in SQLite.")
+        abstract: "HTTP/1.1 load balancer whose registry, health history and event log live in SQLite.",
+        subcommands: [LBServerCommand.self, RespondCommand.self],
+        defaultSubcommand: LBServerCommand.self)
+}
+
+/// `lbserver [serve]`: parses flags, builds the daemon and runs it until SIGTERM or SIGINT.
+struct LBServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the load balancer (the default command).")
 
     @Option(help: "Address to listen on, HOST:PORT.")
     var listen: String?

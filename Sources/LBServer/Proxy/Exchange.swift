@@ -42,6 +42,8 @@ final class Exchange {
     /// The answer was decided (a response ended or a local error was sent); further request body
     /// parts are read and dropped.
     var discarding = false
+    /// A local error answer decided before the request's end arrived, sent when it does.
+    var pendingLocalResponse: (HTTPResponseStatus, String)?
 
     init(head: HTTPRequestHead, requestID: String, backend: BackendRuntime) {
         self.head = head

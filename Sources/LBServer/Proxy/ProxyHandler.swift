@@ -143,8 +143,13 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         exchange.requestEnded = true
         exchange.trailers = trailers
         if exchange.discarding {
-            // The answer went out before the request finished arriving; now it has.
-            if exchange.responseEnded { finishExchange(exchange) }
+            if let (status, message) = exchange.pendingLocalResponse {
+                exchange.pendingLocalResponse = nil
+                writeLocalResponse(exchange, status: status, message: message)
+            } else if exchange.responseEnded {
+                // The answer went out before the request finished arriving; now it has.
+                finishExchange(exchange)
+            }
             return
         }
         if let upstream = exchange.upstream {
@@ -386,13 +391,22 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
 
     // MARK: Answers of our own
 
-    /// Sends a short plain-text answer; closes the connection if the request body is still
-    /// arriving or the client asked for it.
+    /// Sends a short plain-text answer. A request without a body is answered once its end has
+    /// arrived, so the connection stays usable; a request whose body is still coming is answered
+    /// at once and the connection closed, rather than reading a body nobody wants.
     private func respondLocally(_ exchange: Exchange, status: HTTPResponseStatus, message: String) {
-        guard let context else { return }
         exchange.discarding = true
         exchange.responseStarted = true
         exchange.responseEnded = true
+        if !exchange.requestEnded && !Self.announcesBody(exchange.head) {
+            exchange.pendingLocalResponse = (status, message)
+            return
+        }
+        writeLocalResponse(exchange, status: status, message: message)
+    }
+
+    private func writeLocalResponse(_ exchange: Exchange, status: HTTPResponseStatus, message: String) {
+        guard let context else { return }
         let body = "\(status.code) \(status.reasonPhrase): \(message)\n"
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: "text/plain; charset=utf-8")
@@ -410,6 +424,13 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             if close { context.close(promise: nil) }
         }
         if exchange.requestEnded { finishExchange(exchange) }
+    }
+
+    /// Whether the request head says a body follows (RFC 9112 §6.3).
+    private static func announcesBody(_ head: HTTPRequestHead) -> Bool {
+        if head.headers.contains(name: "transfer-encoding") { return true }
+        if let length = head.headers.first(name: "content-length"), length != "0" { return true }
+        return false
     }
 
     private func finishExchange(_ exchange: Exchange) {

@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// `lbserver respond`: a tiny HTTP server that answers every request with a fixed body, for
+/// demos and for trying the balancer without real backends. Runs until SIGTERM or SIGINT.
+struct RespondCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "respond",
+        abstract: "Answer every HTTP request with a fixed status and body (a stand-in backend).")
+
+    @Option(help: "Address to listen on, HOST:PORT (port 0: the OS chooses).")
+    var listen: String = "127.0.0.1:0"
+
+    @Option(help: "Response body.")
+    var body: String = "ok\n"
+
+    @Option(help: "Response status code.")
+    var status: Int = 200
+
+    mutating func run() async throws {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+              (0...65_535).contains(port) else {
+            throw ValidationError("--listen wants HOST:PORT, not '\(listen)'")
+        }
+        guard (100...599).contains(status) else { throw ValidationError("--status must be 100-599") }
+        let host = String(listen[..<colon])
+        let channel: Channel
+        do {
+            channel = try await StaticResponder.bind(host: host, port: port, status: HTTPResponseStatus(statusCode: status),
+                                                     body: body, group: MultiThreadedEventLoopGroup.singleton)
+        } catch {
+            FileHandle.standardError.write(Data("lbserver respond: cannot listen on \(listen): \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        FileHandle.standardOutput.write(Data("lbserver respond listening on \(host):\(channel.localAddress?.port ?? port)\n".utf8))
+        let signals = [SIGTERM, SIGINT].map { signal in
+            let source = DispatchSource.makeSignalSource(signal: signal)
+            source.setEventHandler { channel.close(promise: nil) }
+            Foundation.signal(signal, SIG_IGN)
+            source.resume()
+            return source
+        }
+        try await channel.closeFuture.get()
+        signals.forEach { $0.cancel() }
+    }
+}
