@@ -53,6 +53,15 @@ let package = Package(
             dependencies: ["LBStore"]
         ),
         .testTarget(
+            name: "lbctlTests",
+            dependencies: ["LBStore", "lbctl"]
+        ),
+        // Builds the benchmark database of scripts/bench-lbctl; not a product.
+        .executableTarget(
+            name: "lbctl-seed",
+            dependencies: ["LBStore"]
+        ),
+        .testTarget(
             name: "LBServerTests",
             dependencies: [
                 "LBServer",

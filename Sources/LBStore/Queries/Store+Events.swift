@@ -41,7 +41,7 @@ extension Store {
             values.append(.integer(afterID))
         }
         var sql = """
-            SELECT e.id, e.at, e.kind, e.backend_id, b.url, e.request_id, e.attempt, e.detail
+            SELECT \(Store.eventSelectColumns)
             FROM events e LEFT JOIN backends b ON b.id = e.backend_id
             WHERE \(clauses.joined(separator: " AND "))
             """
@@ -53,17 +53,7 @@ extension Store {
         }
         let descending = query.limit != nil
         return try withConnection { connection in
-            let statement = try connection.statement(sql)
-            try statement.bind(values)
-            var result: [Event] = []
-            while try statement.step() {
-                result.append(Event(id: statement.int64(0), at: Timestamp(milliseconds: statement.int64(1)),
-                                    kind: EventKind(rawValue: statement.text(2)) ?? .failure,
-                                    backendID: statement.optionalInt64(3), backendURL: statement.optionalText(4),
-                                    requestID: statement.optionalText(5),
-                                    attempt: statement.optionalInt64(6).map { Int($0) },
-                                    detail: statement.optionalText(7)))
-            }
+            let result = try Store.events(sql, values, in: connection)
             return descending ? result.reversed() : result
         }
     }

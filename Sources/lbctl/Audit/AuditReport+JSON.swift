@@ -1,0 +1,44 @@
+import LBStore
+
+extension AuditReport {
+    /// The report as JSON; the shape is documented in the README and stable.
+    var json: JSONValue {
+        .object([
+            ("from", .string(range.start.rfc3339)),
+            ("to", .string(range.end.rfc3339)),
+            ("generated_at", .string(generatedAt.rfc3339)),
+            ("counts", .object([
+                ("failures", .integer(Int64(counts.failures))),
+                ("retries", .integer(Int64(counts.retries))),
+                ("attempts", .integer(Int64(counts.attempts))),
+                ("rejected", .integer(Int64(counts.rejected))),
+                ("503", .integer(Int64(counts.serviceUnavailable))),
+            ])),
+            ("first_failure", firstFailure.map(EventFormatter.json) ?? .null),
+            ("last_failure", lastFailure.map(EventFormatter.json) ?? .null),
+            ("requests_affected", .object([
+                ("count", .integer(Int64(requests.count))),
+                ("sample", .array(requests.sample.map(JSONValue.string))),
+            ])),
+            ("backends", .array(lanes.map { lane in
+                .object([
+                    ("url", .string(lane.backend.url)),
+                    ("state_at_start", .string(lane.stateAtStart.rawValue)),
+                    ("state_at_end", .string(lane.stateAtEnd.rawValue)),
+                    ("downtime_ms", .integer(lane.downtimeMilliseconds)),
+                    ("drained_ms", .integer(lane.drainedMilliseconds)),
+                    ("failures", .integer(Int64(failuresByBackend[lane.backend.id] ?? 0))),
+                    ("retries", .integer(Int64(retriesByBackend[lane.backend.id] ?? 0))),
+                    ("segments", .array(lane.segments.map { segment in
+                        .object([
+                            ("from", .string(segment.range.start.rfc3339)),
+                            ("to", .string(segment.range.end.rfc3339)),
+                            ("state", .string(segment.state.rawValue)),
+                        ])
+                    })),
+                ])
+            })),
+            ("timeline", .array(timeline.map(EventFormatter.json))),
+        ])
+    }
+}

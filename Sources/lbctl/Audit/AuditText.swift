@@ -1,0 +1,95 @@
+import LBStore
+
+/// The audit report as text for a terminal: summary, backends, timeline, affected requests.
+struct AuditText {
+    var colour: Bool
+    /// Timeline rows printed at most; the rest are counted.
+    var timelineLimit = 200
+
+    func render(_ report: AuditReport) -> String {
+        var output = ""
+        let title = "Post-incident report: \(TimeText.seconds(report.range.start)) to \(TimeText.seconds(report.range.end))"
+            + " (\(TimeText.duration(milliseconds: report.range.durationMilliseconds)), times in UTC)"
+        output += TextStyle.bold.apply(to: title, enabled: colour) + "\n"
+        output += "database \(report.databasePath), generated \(report.generatedAt.rfc3339)\n\n"
+
+        output += heading("Summary")
+        let counts = report.counts
+        var summary: [[TableFormatter.Cell]] = [
+            ["failures", .init(String(counts.failures), style: counts.failures > 0 ? .red : nil)],
+            ["retries", .init(String(counts.retries))],
+            ["503 answers", .init("\(counts.serviceUnavailable)", style: counts.serviceUnavailable > 0 ? .red : nil)],
+            ["all balancer error answers (502/503/504)", .init(String(counts.rejected))],
+            ["requests affected", .init(String(report.requests.count))],
+            ["first failure", .init(describe(report.firstFailure))],
+            ["last failure", .init(describe(report.lastFailure))],
+        ]
+        if !report.requests.sample.isEmpty {
+            summary.append(["request ids (sample)", .init(report.requests.sample.joined(separator: " "))])
+        }
+        let summaryTable = TableFormatter(columns: [.init(""), .init("")], colour: colour)
+        var widths = summaryTable.columnWidths(summary, includingHeader: false)
+        output += summaryTable.renderRows(summary, widths: &widths)
+        output += "\n"
+
+        output += heading("Backends")
+        if report.lanes.isEmpty {
+            output += "no backend was registered in this window\n"
+        } else {
+            let rows = report.lanes.map { lane -> [TableFormatter.Cell] in
+                [
+                    .init(lane.backend.url),
+                    .init(lane.stateAtStart.label, style: Self.style(of: lane.stateAtStart)),
+                    .init(lane.stateAtEnd.label, style: Self.style(of: lane.stateAtEnd)),
+                    .init(TimeText.duration(milliseconds: lane.downtimeMilliseconds),
+                          style: lane.downtimeMilliseconds > 0 ? .red : nil),
+                    .init(TimeText.duration(milliseconds: lane.drainedMilliseconds)),
+                    .init(String(report.failuresByBackend[lane.backend.id] ?? 0)),
+                    .init(String(report.retriesByBackend[lane.backend.id] ?? 0)),
+                    .init(String(lane.changes.filter { $0.kind == .statusChange }.count)),
+                ]
+            }
+            output += TableFormatter(columns: [
+                .init("URL"), .init("AT START"), .init("AT END"), .init("DOWNTIME", .right), .init("DRAINED", .right),
+                .init("FAILURES", .right), .init("RETRIES", .right), .init("STATUS CHANGES", .right),
+            ], colour: colour).render(rows)
+        }
+        output += "\n"
+
+        output += heading("Timeline: status changes, operator actions, restarts")
+        if report.timeline.isEmpty {
+            output += "nothing changed in this window\n"
+        } else {
+            let formatter = EventFormatter(colour: colour)
+            let shown = report.timeline.prefix(timelineLimit)
+            output += TableFormatter(columns: [.init("AT"), .init("KIND"), .init("BACKEND"), .init("DETAIL")],
+                                     colour: colour)
+                .render(shown.map { event in
+                    let cells = formatter.cells(event)
+                    return [cells[0], cells[1], cells[2], cells[5]]
+                })
+            if report.timeline.count > shown.count {
+                output += "... and \(report.timeline.count - shown.count) more (see lbctl events --kind status_change,admin_change)\n"
+            }
+        }
+        return output
+    }
+
+    private func heading(_ text: String) -> String { TextStyle.bold.apply(to: text, enabled: colour) + "\n" }
+
+    private func describe(_ event: Event?) -> String {
+        guard let event else { return "-" }
+        return [event.at.rfc3339, event.backendURL, event.requestID.map { "request \($0)" }, event.detail]
+            .compactMap { $0 }.joined(separator: "  ")
+    }
+
+    static func style(of state: LaneState) -> TextStyle? {
+        switch state {
+        case .up: return .green
+        case .down: return .red
+        case .drained: return .yellow
+        case .disabled, .notRegistered: return .dim
+        case .unknown: return nil
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import LBStore
+
+/// `lbctl audit --from T --to T [--html FILE]`: the post-incident report for a window.
+struct AuditCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "Write the post-incident report for a window.",
+        discussion: """
+            A timeline of status changes and operator actions, each backend's downtime, counts of
+            failures, retries and 503s, the first and last failure, and the request ids affected.
+            --html FILE writes one self-contained page with an SVG timeline (no scripts, no network).
+            """)
+
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "Start of the window: an RFC 3339 instant or this long ago.") var from: String
+    @Option(help: "End of the window. Default: now.") var to: String?
+    @Option(help: ArgumentHelp("Also write the report as a self-contained HTML page to this file.", valueName: "file"))
+    var html: String?
+    @Flag(help: "Print JSON (shape in the README) instead of text.") var json = false
+
+    func run() throws {
+        let now = Timestamp.now()
+        let range = try TimeArgument.window(since: from, until: to, defaultStart: now, defaultEnd: now, now: now,
+                                            sinceOption: "--from", untilOption: "--to")
+        guard range.durationMilliseconds > 0 else {
+            throw CLIError.malformed("the window \(range.start.rfc3339) to \(range.end.rfc3339) is empty")
+        }
+        let store = try database.openForReading()
+        let report = try AuditReport.build(from: store, range: range, now: now)
+        if let html {
+            do {
+                try AuditHTML(report: report).render().write(toFile: html, atomically: true, encoding: .utf8)
+            } catch {
+                throw CLIError(.ioError, "cannot write the HTML report to \(html): \(error.localizedDescription)")
+            }
+        }
+        if json {
+            Terminal.write(report.json.pretty + "\n")
+        } else {
+            Terminal.write(AuditText(colour: Terminal.wantsColour).render(report))
+            if let html { Terminal.write("\nHTML report written to \(html)\n") }
+        }
+    }
+}

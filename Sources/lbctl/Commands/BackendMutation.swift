@@ -1,0 +1,20 @@
+import LBStore
+
+/// What the commands that change one live backend share: open the database for writing, find
+/// the backend, leave alone a change that would change nothing, apply it in the operator's name
+/// (the store writes the `admin_change` event in the same transaction), and say what happened.
+enum BackendMutation {
+    /// - Parameters:
+    ///   - unchanged: the message to print when the backend already is as asked, else nil.
+    ///   - change: applies the change for the given operator and returns the message to print.
+    static func apply(to url: String, database: DatabaseOptions, unchanged: (Backend) -> String?,
+                      change: (Store, Backend, String) throws -> String) throws {
+        let store = try database.openForWriting()
+        let backend = try BackendArgument.resolve(url, in: store, includeRemoved: false)
+        if let message = unchanged(backend) {
+            Terminal.write(message + "\n")
+            return
+        }
+        Terminal.write(try change(store, backend, OperatorIdentity.current()) + "\n")
+    }
+}

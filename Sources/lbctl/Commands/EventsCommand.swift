@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import LBStore
+
+/// `lbctl events`: the event log, filtered, newest last; `--follow` keeps printing like `tail -f`.
+struct EventsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "events",
+        abstract: "Print the event log, newest last.",
+        discussion: """
+            With no --since, --until or --limit, the newest \(EventsCommand.defaultLimit) events are printed.
+            KIND is one of: \(EventKind.allCases.map(\.rawValue).joined(separator: ", ")).
+            With --follow and --json, each event is one JSON object on its own line.
+            """)
+
+    static let defaultLimit = 100
+    /// How often --follow looks for new events.
+    static let pollInterval = 0.2
+    /// Events fetched per query while following, so a burst never builds one giant array.
+    static let followBatch = 10_000
+
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "From this instant (RFC 3339) or this long ago (1h, 30m, 7d).") var since: String?
+    @Option(help: "Up to this instant or this long ago.") var until: String?
+    @Option(help: "Only events of this backend (removed ones too).") var backend: String?
+    @Option(name: .long, help: ArgumentHelp("Only events of this kind; repeat or separate with commas.", valueName: "kind"))
+    var kind: [String] = []
+    @Option(help: "At most this many events: the newest of the window.") var limit: Int?
+    @Flag(help: "Keep printing new events as they are written, until interrupted.") var follow = false
+    @Flag var format: OutputFormat = .table
+
+    /// The kinds asked for, from repeated and comma-separated `--kind` values.
+    var kinds: [EventKind] {
+        get throws {
+            var kinds: [EventKind] = []
+            for name in kind.flatMap({ $0.split(separator: ",") }).map({ $0.trimmingSpaces }) where !name.isEmpty {
+                guard let parsed = EventKind(rawValue: name) else {
+                    throw ValidationError("unknown event kind '\(name)'; use one of: "
+                        + EventKind.allCases.map(\.rawValue).joined(separator: ", "))
+                }
+                if !kinds.contains(parsed) { kinds.append(parsed) }
+            }
+            return kinds
+        }
+    }
+
+    func validate() throws {
+        _ = try kinds
+        if let limit, limit < 0 { throw ValidationError("--limit must be 0 or more, not \(limit)") }
+        if follow && until != nil { throw ValidationError("--follow cannot be combined with --until") }
+    }
+
+    func run() throws {
+        let now = Timestamp.now()
+        let range = try TimeArgument.window(since: since, until: until, defaultStart: TimeRange.all.start,
+                                            defaultEnd: TimeRange.all.end, now: now)
+        let store = try database.openForReading()
+        let backendID = try backend.map { try BackendArgument.resolve($0, in: store, includeRemoved: true).id }
+        let limit = self.limit ?? (since == nil && until == nil ? Self.defaultLimit : nil)
+        var query = EventQuery(range: range, backendID: backendID, kinds: try kinds, limit: limit)
+        // Read before the window so an event committed meanwhile is printed once, by one of the two.
+        let tail = follow ? try store.lastEventID() : 0
+        let events = try store.events(query)
+        let formatter = EventFormatter(colour: Terminal.wantsColour)
+        var widths = formatter.table.columnWidths(events.map(formatter.cells), includingHeader: true)
+
+        switch format {
+        case .table:
+            if events.isEmpty && !follow {
+                Terminal.write("no events match\n")
+            } else {
+                Terminal.write(formatter.table.renderHeader(widths: &widths)
+                    + formatter.table.renderRows(events.map(formatter.cells), widths: &widths))
+            }
+        case .json:
+            Terminal.write(follow ? events.map { EventFormatter.json($0).compact + "\n" }.joined()
+                                  : JSONValue.lines(events.map(EventFormatter.json)))
+        case .csv:
+            Terminal.write(EventFormatter.csvHeader + events.map(EventFormatter.csv).joined())
+        }
+        guard follow else { return }
+
+        query.limit = nil
+        var lastID = max(tail, events.last?.id ?? 0, events.map(\.id).max() ?? 0)
+        var version = try store.dataVersion()
+        while true {
+            Thread.sleep(forTimeInterval: Self.pollInterval)
+            let current = try store.dataVersion()
+            guard current != version else { continue }
+            version = current
+            while true {
+                let batch = try store.events(after: lastID, matching: query, limit: Self.followBatch)
+                guard let last = batch.last else { break }
+                lastID = last.id
+                switch format {
+                case .table: Terminal.write(formatter.table.renderRows(batch.map(formatter.cells), widths: &widths))
+                case .json: Terminal.write(batch.map { EventFormatter.json($0).compact + "\n" }.joined())
+                case .csv: Terminal.write(batch.map(EventFormatter.csv).joined())
+                }
+                if batch.count < Self.followBatch { break }
+            }
+        }
+    }
+}

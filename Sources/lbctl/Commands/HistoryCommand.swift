@@ -1,0 +1,30 @@
+import ArgumentParser
+import LBStore
+
+/// `lbctl history URL`: one backend's health runs over a window, and its uptime.
+struct HistoryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "history",
+        abstract: "Print a backend's health-check history (runs of equal results) and its uptime.",
+        discussion: "The window defaults to the last 24 hours.")
+
+    @OptionGroup var database: DatabaseOptions
+    @Argument(help: "The backend's URL (a removed backend's history is kept).") var url: String
+    @Option(help: "From this instant (RFC 3339) or this long ago. Default: 24h.") var since: String?
+    @Option(help: "Up to this instant or this long ago. Default: now.") var until: String?
+    @Flag var format: OutputFormat = .table
+
+    func run() throws {
+        let now = Timestamp.now()
+        let range = try TimeArgument.window(since: since, until: until, defaultStart: now.adding(milliseconds: -86_400_000),
+                                            defaultEnd: now, now: now)
+        let store = try database.openForReading()
+        let backend = try BackendArgument.resolve(url, in: store, includeRemoved: true)
+        let history = try store.healthHistory(backendID: backend.id, in: range)
+        switch format {
+        case .table: Terminal.write(HealthHistoryFormatter(colour: Terminal.wantsColour).table(history, url: backend.url))
+        case .json: Terminal.write(HealthHistoryFormatter.json(history, url: backend.url).pretty + "\n")
+        case .csv: Terminal.write(HealthHistoryFormatter.csv(history))
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+import LBStore
+
+/// `lbctl`, the operator's command line over the load balancer's SQLite database: it reads the
+/// registry, the health history and the event log, changes the backend set, and writes the
+/// post-incident report. It needs no running daemon; a running one notices changes within a second.
+@main
+struct LBCtl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lbctl",
+        abstract: "Look at and change the load balancer's database.",
+        discussion: """
+            The database is --db PATH, else $LB_DB, else lb.sqlite3 in the working directory. Read
+            commands never create or change it.
+
+            Exit status: 0 success, 64 usage error, 65 malformed value or unknown backend,
+            66 database missing, unreadable or not a load balancer database, 70 SQLite failure,
+            74 disk full, 75 database locked too long, 77 database read-only.
+            """,
+        subcommands: [
+            BackendsCommand.self, AddCommand.self, RemoveCommand.self, EnableCommand.self, DrainCommand.self,
+            DisableCommand.self, WeightCommand.self, EventsCommand.self, HistoryCommand.self, AuditCommand.self,
+            PruneCommand.self, InitCommand.self,
+        ])
+
+    @OptionGroup var database: DatabaseOptions
+
+    /// Parses and runs the command; every failure becomes one line on stderr and its exit status.
+    static func main() {
+        var command: ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            // Usage errors: ArgumentParser prints the message and the usage line, and exits 64.
+            exit(withError: error)
+        }
+        do {
+            try command.run()
+        } catch {
+            let failure: CLIError
+            switch error {
+            case let error as CLIError: failure = error
+            case let error as StoreError: failure = CLIError(error, reading: false)
+            default: exit(withError: error)
+            }
+            Terminal.writeError("lbctl: \(failure.message)")
+            Foundation.exit(failure.status.rawValue)
+        }
+    }
+}

@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import LBStore
+
+/// `--db PATH`, shared by every command, and how a command opens the file it names.
+struct DatabaseOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "The database file. Default: $LB_DB, else lb.sqlite3 in the working directory.", valueName: "path"))
+    var db: String?
+
+    /// `--db`, else a non-empty `LB_DB`, else `lb.sqlite3` (the daemon's default too).
+    var path: String {
+        if let db { return db }
+        if let fromEnvironment = ProcessInfo.processInfo.environment["LB_DB"], !fromEnvironment.isEmpty {
+            return fromEnvironment
+        }
+        return "lb.sqlite3"
+    }
+
+    /// Opens the file read-only: a read command never creates, migrates or changes it.
+    func openForReading() throws(CLIError) -> Store { try open(.readOnly, reading: true) }
+
+    /// Opens an existing file read-write (migrating an older schema, as the daemon would);
+    /// a missing file is an error, never silently created.
+    func openForWriting() throws(CLIError) -> Store { try open(.existing, reading: false) }
+
+    /// Opens the file, creating and migrating it when needed (`lbctl init` only).
+    func openCreating() throws(CLIError) -> Store { try open(.create, reading: false) }
+
+    private func open(_ mode: Store.OpenMode, reading: Bool) throws(CLIError) -> Store {
+        do {
+            return try Store(path: path, mode: mode)
+        } catch let error as StoreError {
+            throw CLIError(error, reading: reading)
+        } catch {
+            throw CLIError(.software, "\(path): \(error)")
+        }
+    }
+}

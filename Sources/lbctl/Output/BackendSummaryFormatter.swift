@@ -1,0 +1,75 @@
+import LBStore
+
+/// Prints backend summaries as a table, JSON or CSV. The JSON shape is a contract (see the README).
+struct BackendSummaryFormatter {
+    var colour: Bool
+    var now: Timestamp
+
+    static let columns: [TableFormatter.Column] = [
+        .init("URL"), .init("HEALTH"), .init("SINCE"), .init("ADMIN"), .init("WEIGHT", .right),
+        .init("UPTIME 24H", .right), .init("FAILURES 24H", .right), .init("ORIGIN"),
+    ]
+
+    static let fieldNames = ["url", "health", "health_since", "admin_state", "weight", "added_at", "origin",
+                             "uptime_24h", "failures_24h", "removed_at"]
+
+    func table(_ summaries: [BackendSummary]) -> String {
+        guard !summaries.isEmpty else { return "no backends in the registry\n" }
+        let rows = summaries.map { summary -> [TableFormatter.Cell] in
+            let backend = summary.backend
+            return [
+                .init(backend.url + (backend.isRemoved ? " (removed)" : ""), style: backend.isRemoved ? .dim : nil),
+                .init(backend.health.rawValue, style: Self.style(of: backend.health)),
+                .init("\(TimeText.seconds(backend.healthSince)) (\(TimeText.ago(backend.healthSince, now: now)))"),
+                .init(backend.adminState.rawValue, style: Self.style(of: backend.adminState)),
+                .init(String(backend.weight)),
+                .init(TimeText.percent(summary.uptime)),
+                .init(String(summary.failures), style: summary.failures > 0 ? .red : nil),
+                .init(backend.origin.rawValue),
+            ]
+        }
+        return TableFormatter(columns: Self.columns, colour: colour).render(rows)
+    }
+
+    static func json(_ summary: BackendSummary) -> JSONValue {
+        let backend = summary.backend
+        return .object([
+            ("url", .string(backend.url)),
+            ("health", .string(backend.health.rawValue)),
+            ("health_since", .string(backend.healthSince.rfc3339)),
+            ("admin_state", .string(backend.adminState.rawValue)),
+            ("weight", .integer(Int64(backend.weight))),
+            ("added_at", .string(backend.addedAt.rfc3339)),
+            ("origin", .string(backend.origin.rawValue)),
+            ("uptime_24h", .optional(summary.uptime)),
+            ("failures_24h", .integer(Int64(summary.failures))),
+            ("removed_at", .optional(backend.removedAt?.rfc3339)),
+        ])
+    }
+
+    static func csv(_ summaries: [BackendSummary]) -> String {
+        CSV.line(fieldNames) + summaries.map { summary in
+            let backend = summary.backend
+            return CSV.line([backend.url, backend.health.rawValue, backend.healthSince.rfc3339,
+                             backend.adminState.rawValue, String(backend.weight), backend.addedAt.rfc3339,
+                             backend.origin.rawValue, summary.uptime.map { String($0) }, String(summary.failures),
+                             backend.removedAt?.rfc3339])
+        }.joined()
+    }
+
+    static func style(of health: Health) -> TextStyle {
+        switch health {
+        case .up: return .green
+        case .down: return .red
+        case .unknown: return .yellow
+        }
+    }
+
+    static func style(of state: AdminState) -> TextStyle? {
+        switch state {
+        case .enabled: return nil
+        case .drained: return .yellow
+        case .disabled: return .dim
+        }
+    }
+}

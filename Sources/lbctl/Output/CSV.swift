@@ -1,0 +1,15 @@
+import Foundation
+
+/// Comma-separated values as RFC 4180 writes them: fields with a comma, quote or line break are
+/// quoted, quotes doubled; a missing value is an empty field.
+enum CSV {
+    /// One record, ending in CRLF-free `\n` (what spreadsheet tools and `cut` both accept).
+    static func line(_ fields: [String?]) -> String {
+        fields.map { escape($0 ?? "") }.joined(separator: ",") + "\n"
+    }
+
+    static func escape(_ field: String) -> String {
+        guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return field }
+        return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+import LBStore
+
+/// Prints one backend's health runs and uptime as a table, JSON or CSV (shapes in the README).
+struct HealthHistoryFormatter {
+    var colour: Bool
+
+    static let columns: [TableFormatter.Column] = [
+        .init("FROM"), .init("TO"), .init("RESULT"), .init("CHECKS", .right), .init("LATENCY MIN/AVG/MAX"),
+        .init("LAST ERROR"),
+    ]
+
+    static let csvHeader = CSV.line(["first_at", "last_at", "passed", "count", "latency_min_ms", "latency_avg_ms",
+                                     "latency_max_ms", "last_error"])
+
+    func table(_ history: HealthHistory, url: String) -> String {
+        let window = "\(TimeText.duration(milliseconds: history.range.durationMilliseconds)) "
+            + "(\(TimeText.seconds(history.range.start)) to \(TimeText.seconds(history.range.end)))"
+        guard !history.runs.isEmpty else { return "\(url): no health checks recorded in the \(window)\n" }
+        let summary = "\(url): uptime \(TimeText.percent(history.uptime)) over \(window), \(history.checks) checks\n"
+        let rows = history.runs.map { run -> [TableFormatter.Cell] in
+            [
+                .init(TimeText.seconds(run.firstAt)),
+                .init(TimeText.seconds(run.lastAt)),
+                .init(run.passed ? "pass" : "fail", style: run.passed ? .green : .red),
+                .init(String(run.count)),
+                .init("\(Self.milliseconds(run.minLatencyMilliseconds)) / \(Self.milliseconds(run.averageLatencyMilliseconds)) / \(Self.milliseconds(run.maxLatencyMilliseconds))"),
+                .init(run.lastError ?? ""),
+            ]
+        }
+        return TableFormatter(columns: Self.columns, colour: colour).render(rows) + "\n" + summary
+    }
+
+    static func json(_ history: HealthHistory, url: String) -> JSONValue {
+        .object([
+            ("url", .string(url)),
+            ("from", .string(history.range.start.rfc3339)),
+            ("to", .string(history.range.end.rfc3339)),
+            ("uptime", .optional(history.uptime)),
+            ("checks", .integer(Int64(history.checks))),
+            ("runs", .array(history.runs.map { run in
+                .object([
+                    ("first_at", .string(run.firstAt.rfc3339)),
+                    ("last_at", .string(run.lastAt.rfc3339)),
+                    ("passed", .bool(run.passed)),
+                    ("count", .integer(Int64(run.count))),
+                    ("latency_min_ms", .number(run.minLatencyMilliseconds)),
+                    ("latency_avg_ms", .number(run.averageLatencyMilliseconds)),
+                    ("latency_max_ms", .number(run.maxLatencyMilliseconds)),
+                    ("last_error", .optional(run.lastError)),
+                ])
+            })),
+        ])
+    }
+
+    static func csv(_ history: HealthHistory) -> String {
+        csvHeader + history.runs.map { run in
+            CSV.line([run.firstAt.rfc3339, run.lastAt.rfc3339, run.passed ? "true" : "false", String(run.count),
+                      String(run.minLatencyMilliseconds), String(run.averageLatencyMilliseconds),
+                      String(run.maxLatencyMilliseconds), run.lastError])
+        }.joined()
+    }
+
+    /// A latency to one decimal: "12.3ms".
+    static func milliseconds(_ value: Double) -> String { String(format: "%.1fms", value) }
+}

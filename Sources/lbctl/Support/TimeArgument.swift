@@ -1,0 +1,34 @@
+import LBStore
+
+/// Turns the times and durations an operator types into values, or a one-line exit-65 error that
+/// says what was expected.
+enum TimeArgument {
+    static let expected = "expected a duration such as 90s, 15m, 2h, 7d, or an RFC 3339 instant such as 2026-11-26T02:10:00Z"
+
+    /// An instant: RFC 3339, or a duration meaning that long before `now`.
+    static func instant(_ text: String, option: String, now: Timestamp) throws(CLIError) -> Timestamp {
+        guard let instant = TimeParsing.timestamp(from: text, now: now) else {
+            throw .malformed("malformed time '\(text)' for \(option): \(expected)")
+        }
+        return instant
+    }
+
+    /// A non-negative duration in milliseconds.
+    static func duration(_ text: String, option: String) throws(CLIError) -> Int64 {
+        guard let milliseconds = TimeParsing.milliseconds(fromDuration: text) else {
+            throw .malformed("malformed duration '\(text)' for \(option): expected for example 90s, 15m, 2h, 30d")
+        }
+        return milliseconds
+    }
+
+    /// The window `[since, until)`; an absent bound is `defaultStart` / `defaultEnd`.
+    static func window(since: String?, until: String?, defaultStart: Timestamp, defaultEnd: Timestamp, now: Timestamp,
+                       sinceOption: String = "--since", untilOption: String = "--until") throws(CLIError) -> TimeRange {
+        let start = try since.map { text throws(CLIError) in try instant(text, option: sinceOption, now: now) } ?? defaultStart
+        let end = try until.map { text throws(CLIError) in try instant(text, option: untilOption, now: now) } ?? defaultEnd
+        guard start <= end else {
+            throw .malformed("\(untilOption) \(end.rfc3339) is before \(sinceOption) \(start.rfc3339)")
+        }
+        return TimeRange(start: start, end: end)
+    }
+}
