@@ -44,8 +44,8 @@ struct AuditHTML {
             </head>
             <body>
             <h1>\(title.htmlEscaped)</h1>
-            <p class="meta">Window \(range.start.rfc3339) to \(range.end.rfc3339) (\(TimeText.duration(milliseconds: range.durationMilliseconds)), times in UTC).
-            Database <code>\(report.databasePath.htmlEscaped)</code>, generated \(report.generatedAt.rfc3339) by lbctl audit.</p>
+            <p class="meta">Window \(TimeText.rfc3339(range.start)) to \(TimeText.rfc3339(range.end)) (\(TimeText.duration(milliseconds: range.durationMilliseconds)), times in UTC).
+            Database <code>\(report.databasePath.htmlEscaped)</code>, generated \(TimeText.rfc3339(report.generatedAt)) by lbctl audit.</p>
             <div class="cards">
 
             """
@@ -113,7 +113,7 @@ struct AuditHTML {
         guard !report.timeline.isEmpty else { return html + "<p>Nothing changed in this window.</p>\n" }
         html += "<table>\n<tr><th>at (UTC)</th><th>kind</th><th>backend</th><th>detail</th></tr>\n"
         for event in report.timeline.prefix(timelineLimit) {
-            html += "<tr><td class=\"mono\">\(event.at.rfc3339)</td>"
+            html += "<tr><td class=\"mono\">\(TimeText.rfc3339(event.at))</td>"
                 + "<td class=\"kind-\(event.kind.rawValue)\">\(event.kind.rawValue)</td>"
                 + "<td><code>\((event.backendURL ?? "balancer").htmlEscaped)</code></td>"
                 + "<td>\((event.detail ?? "").htmlEscaped)</td></tr>\n"
@@ -127,7 +127,7 @@ struct AuditHTML {
 
     private func describe(_ event: Event?) -> String {
         guard let event else { return "none" }
-        return "<span class=\"mono\">\(event.at.rfc3339)</span> "
+        return "<span class=\"mono\">\(TimeText.rfc3339(event.at))</span> "
             + "<code>\((event.backendURL ?? "balancer").htmlEscaped)</code> "
             + (event.requestID.map { "request <span class=\"mono\">\($0.htmlEscaped)</span> " } ?? "")
             + (event.detail ?? "").htmlEscaped

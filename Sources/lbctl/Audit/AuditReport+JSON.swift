@@ -4,9 +4,9 @@ extension AuditReport {
     /// The report as JSON; the shape is documented in the README and stable.
     var json: JSONValue {
         .object([
-            ("from", .string(range.start.rfc3339)),
-            ("to", .string(range.end.rfc3339)),
-            ("generated_at", .string(generatedAt.rfc3339)),
+            ("from", .string(TimeText.rfc3339(range.start))),
+            ("to", .string(TimeText.rfc3339(range.end))),
+            ("generated_at", .string(TimeText.rfc3339(generatedAt))),
             ("counts", .object([
                 ("failures", .integer(Int64(counts.failures))),
                 ("retries", .integer(Int64(counts.retries))),
@@ -31,8 +31,8 @@ extension AuditReport {
                     ("retries", .integer(Int64(retriesByBackend[lane.backend.id] ?? 0))),
                     ("segments", .array(lane.segments.map { segment in
                         .object([
-                            ("from", .string(segment.range.start.rfc3339)),
-                            ("to", .string(segment.range.end.rfc3339)),
+                            ("from", .string(TimeText.rfc3339(segment.range.start))),
+                            ("to", .string(TimeText.rfc3339(segment.range.end))),
                             ("state", .string(segment.state.rawValue)),
                         ])
                     })),

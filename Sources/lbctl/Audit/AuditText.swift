@@ -11,7 +11,7 @@ struct AuditText {
         let title = "Post-incident report: \(TimeText.seconds(report.range.start)) to \(TimeText.seconds(report.range.end))"
             + " (\(TimeText.duration(milliseconds: report.range.durationMilliseconds)), times in UTC)"
         output += TextStyle.bold.apply(to: title, enabled: colour) + "\n"
-        output += "database \(report.databasePath), generated \(report.generatedAt.rfc3339)\n\n"
+        output += "database \(report.databasePath), generated \(TimeText.rfc3339(report.generatedAt))\n\n"
 
         output += heading("Summary")
         let counts = report.counts
@@ -79,7 +79,7 @@ struct AuditText {
 
     private func describe(_ event: Event?) -> String {
         guard let event else { return "-" }
-        return [event.at.rfc3339, event.backendURL, event.requestID.map { "request \($0)" }, event.detail]
+        return [TimeText.rfc3339(event.at), event.backendURL, event.requestID.map { "request \($0)" }, event.detail]
             .compactMap { $0 }.joined(separator: "  ")
     }
 

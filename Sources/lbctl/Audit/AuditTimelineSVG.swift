@@ -43,7 +43,7 @@ struct AuditTimelineSVG {
         let legendTop = lanesBottom + axisHeight + 6
         let height = legendTop + legendHeight
         let scale = max(1, densityTotals().values.max() ?? 1)
-        let label = "Timeline of backend states from \(report.range.start.rfc3339) to \(report.range.end.rfc3339)"
+        let label = "Timeline of backend states from \(TimeText.rfc3339(report.range.start)) to \(TimeText.rfc3339(report.range.end))"
 
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(f(width)) \(f(height))\" "
             + "width=\"\(f(width))\" height=\"\(f(height))\" role=\"img\" aria-label=\"\(label)\" "
@@ -227,7 +227,7 @@ struct AuditTimelineSVG {
     }
 
     private func tooltip(_ event: Event) -> String {
-        [event.at.rfc3339, event.kind.rawValue, event.backendURL, event.detail].compactMap { $0 }
+        [TimeText.rfc3339(event.at), event.kind.rawValue, event.backendURL, event.detail].compactMap { $0 }
             .joined(separator: " ").htmlEscaped
     }
 

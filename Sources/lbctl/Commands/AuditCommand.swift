@@ -25,7 +25,7 @@ struct AuditCommand: ParsableCommand {
         let range = try TimeArgument.window(since: from, until: to, defaultStart: now, defaultEnd: now, now: now,
                                             sinceOption: "--from", untilOption: "--to")
         guard range.durationMilliseconds > 0 else {
-            throw CLIError.malformed("the window \(range.start.rfc3339) to \(range.end.rfc3339) is empty")
+            throw CLIError.malformed("the window \(TimeText.rfc3339(range.start)) to \(TimeText.rfc3339(range.end)) is empty")
         }
         let store = try database.openForReading()
         let report = try AuditReport.build(from: store, range: range, now: now)

@@ -61,27 +61,12 @@ struct EventsCommand: ParsableCommand {
         // Read before the window so an event committed meanwhile is printed once, by one of the two.
         let tail = follow ? try store.lastEventID() : 0
         let events = try store.events(query)
-        let formatter = EventFormatter(colour: Terminal.wantsColour)
-        var widths = formatter.table.columnWidths(events.map(formatter.cells), includingHeader: true)
-
-        switch format {
-        case .table:
-            if events.isEmpty && !follow {
-                Terminal.write("no events match\n")
-            } else {
-                Terminal.write(formatter.table.renderHeader(widths: &widths)
-                    + formatter.table.renderRows(events.map(formatter.cells), widths: &widths))
-            }
-        case .json:
-            Terminal.write(follow ? events.map { EventFormatter.json($0).compact + "\n" }.joined()
-                                  : JSONValue.lines(events.map(EventFormatter.json)))
-        case .csv:
-            Terminal.write(EventFormatter.csvHeader + events.map(EventFormatter.csv).joined())
-        }
+        var printer = EventPrinter(format: format, following: follow, colour: Terminal.wantsColour)
+        printer.printFirst(events)
         guard follow else { return }
 
         query.limit = nil
-        var lastID = max(tail, events.last?.id ?? 0, events.map(\.id).max() ?? 0)
+        var lastID = max(tail, events.map(\.id).max() ?? 0)
         var version = try store.dataVersion()
         while true {
             Thread.sleep(forTimeInterval: Self.pollInterval)
@@ -92,11 +77,7 @@ struct EventsCommand: ParsableCommand {
                 let batch = try store.events(after: lastID, matching: query, limit: Self.followBatch)
                 guard let last = batch.last else { break }
                 lastID = last.id
-                switch format {
-                case .table: Terminal.write(formatter.table.renderRows(batch.map(formatter.cells), widths: &widths))
-                case .json: Terminal.write(batch.map { EventFormatter.json($0).compact + "\n" }.joined())
-                case .csv: Terminal.write(batch.map(EventFormatter.csv).joined())
-                }
+                printer.printMore(batch)
                 if batch.count < Self.followBatch { break }
             }
         }

@@ -15,6 +15,6 @@ struct PruneCommand: ParsableCommand {
         let store = try database.openForWriting()
         let cutoff = Timestamp.now().adding(milliseconds: -age)
         let result = try store.prune(olderThan: cutoff)
-        Terminal.write("pruned \(result.events) events and \(result.healthRuns) health runs older than \(cutoff.rfc3339)\n")
+        Terminal.write("pruned \(result.events) events and \(result.healthRuns) health runs older than \(TimeText.rfc3339(cutoff))\n")
     }
 }

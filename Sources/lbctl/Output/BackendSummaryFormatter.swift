@@ -36,24 +36,24 @@ struct BackendSummaryFormatter {
         return .object([
             ("url", .string(backend.url)),
             ("health", .string(backend.health.rawValue)),
-            ("health_since", .string(backend.healthSince.rfc3339)),
+            ("health_since", .string(TimeText.rfc3339(backend.healthSince))),
             ("admin_state", .string(backend.adminState.rawValue)),
             ("weight", .integer(Int64(backend.weight))),
-            ("added_at", .string(backend.addedAt.rfc3339)),
+            ("added_at", .string(TimeText.rfc3339(backend.addedAt))),
             ("origin", .string(backend.origin.rawValue)),
             ("uptime_24h", .optional(summary.uptime)),
             ("failures_24h", .integer(Int64(summary.failures))),
-            ("removed_at", .optional(backend.removedAt?.rfc3339)),
+            ("removed_at", .optional(backend.removedAt.map(TimeText.rfc3339))),
         ])
     }
 
     static func csv(_ summaries: [BackendSummary]) -> String {
         CSV.line(fieldNames) + summaries.map { summary in
             let backend = summary.backend
-            return CSV.line([backend.url, backend.health.rawValue, backend.healthSince.rfc3339,
-                             backend.adminState.rawValue, String(backend.weight), backend.addedAt.rfc3339,
+            return CSV.line([backend.url, backend.health.rawValue, TimeText.rfc3339(backend.healthSince),
+                             backend.adminState.rawValue, String(backend.weight), TimeText.rfc3339(backend.addedAt),
                              backend.origin.rawValue, summary.uptime.map { String($0) }, String(summary.failures),
-                             backend.removedAt?.rfc3339])
+                             backend.removedAt.map(TimeText.rfc3339)])
         }.joined()
     }
 

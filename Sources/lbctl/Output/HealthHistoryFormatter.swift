@@ -34,14 +34,14 @@ struct HealthHistoryFormatter {
     static func json(_ history: HealthHistory, url: String) -> JSONValue {
         .object([
             ("url", .string(url)),
-            ("from", .string(history.range.start.rfc3339)),
-            ("to", .string(history.range.end.rfc3339)),
+            ("from", .string(TimeText.rfc3339(history.range.start))),
+            ("to", .string(TimeText.rfc3339(history.range.end))),
             ("uptime", .optional(history.uptime)),
             ("checks", .integer(Int64(history.checks))),
             ("runs", .array(history.runs.map { run in
                 .object([
-                    ("first_at", .string(run.firstAt.rfc3339)),
-                    ("last_at", .string(run.lastAt.rfc3339)),
+                    ("first_at", .string(TimeText.rfc3339(run.firstAt))),
+                    ("last_at", .string(TimeText.rfc3339(run.lastAt))),
                     ("passed", .bool(run.passed)),
                     ("count", .integer(Int64(run.count))),
                     ("latency_min_ms", .number(run.minLatencyMilliseconds)),
@@ -55,7 +55,7 @@ struct HealthHistoryFormatter {
 
     static func csv(_ history: HealthHistory) -> String {
         csvHeader + history.runs.map { run in
-            CSV.line([run.firstAt.rfc3339, run.lastAt.rfc3339, run.passed ? "true" : "false", String(run.count),
+            CSV.line([TimeText.rfc3339(run.firstAt), TimeText.rfc3339(run.lastAt), run.passed ? "true" : "false", String(run.count),
                       String(run.minLatencyMilliseconds), String(run.averageLatencyMilliseconds),
                       String(run.maxLatencyMilliseconds), run.lastError])
         }.joined()

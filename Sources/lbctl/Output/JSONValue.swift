@@ -80,8 +80,15 @@ enum JSONValue: Equatable, Sendable {
         output += close
     }
 
-    private static func writeString(_ value: String, to output: inout String) {
+    /// Appends `value` as a JSON string literal, quotes included.
+    static func writeString(_ value: String, to output: inout String) {
         output += "\""
+        // Most values need no escaping: copy them whole.
+        if value.isPlainPrintableASCII {
+            output += value
+            output += "\""
+            return
+        }
         for scalar in value.unicodeScalars {
             switch scalar {
             case "\"": output += "\\\""

@@ -21,12 +21,21 @@ struct TableFormatter {
     struct Cell: Sendable, ExpressibleByStringLiteral {
         var text: String
         var style: TextStyle?
+        /// Columns the text takes: its characters.
+        var width: Int
 
         /// A cell showing `text` with control characters made visible (`\n`, `\u{1B}`…): a detail
         /// that came from a backend's error message can neither break a row nor drive the terminal.
         init(_ text: String, style: TextStyle? = nil) {
-            self.text = text.unicodeScalars.contains(where: Self.isControl) ? Self.visible(text) : text
             self.style = style
+            // Printable ASCII, by far the common case, needs neither cleaning nor grapheme counting.
+            if text.isPlainPrintableASCII || text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) {
+                self.text = text
+                width = text.utf8.count
+            } else {
+                self.text = text.unicodeScalars.contains(where: Self.isControl) ? Self.visible(text) : text
+                width = self.text.count
+            }
         }
 
         private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
@@ -69,7 +78,7 @@ struct TableFormatter {
         var widths = columns.map { includingHeader ? $0.title.count : 0 }
         for row in rows {
             for (index, cell) in row.prefix(columns.count).enumerated() {
-                widths[index] = max(widths[index], cell.text.count)
+                widths[index] = max(widths[index], cell.width)
             }
         }
         return widths
@@ -87,22 +96,33 @@ struct TableFormatter {
         var output = ""
         output.reserveCapacity(rows.count * (widths.reduce(0, +) + 2 * columns.count + 1))
         for row in rows {
-            var line = ""
             let last = min(row.count, columns.count) - 1
             for (index, cell) in row.prefix(columns.count).enumerated() {
-                let length = cell.text.count
-                widths[index] = max(widths[index], length)
-                let padding = String(repeating: " ", count: widths[index] - length)
-                let styled = cell.style.map { $0.apply(to: cell.text, enabled: colour) } ?? cell.text
-                switch columns[index].alignment {
-                case .left: line += index == last ? styled : styled + padding
-                case .right: line += padding + styled
+                widths[index] = max(widths[index], cell.width)
+                let padding = widths[index] - cell.width
+                let rightAligned = columns[index].alignment == .right
+                if rightAligned { Self.appendSpaces(padding, to: &output) }
+                if let style = cell.style, colour {
+                    output += style.apply(to: cell.text, enabled: true)
+                } else {
+                    output += cell.text
                 }
-                if index < last { line += "  " }
+                if !rightAligned && index < last { Self.appendSpaces(padding, to: &output) }
+                if index < last { output += "  " }
             }
-            output += line
             output += "\n"
         }
         return output
+    }
+
+    private static let spaces = String(repeating: " ", count: 256)
+
+    private static func appendSpaces(_ count: Int, to output: inout String) {
+        var remaining = count
+        while remaining > 0 {
+            let chunk = min(remaining, 256)
+            output += spaces.prefix(chunk)
+            remaining -= chunk
+        }
     }
 }

@@ -27,7 +27,7 @@ enum TimeArgument {
         let start = try since.map { text throws(CLIError) in try instant(text, option: sinceOption, now: now) } ?? defaultStart
         let end = try until.map { text throws(CLIError) in try instant(text, option: untilOption, now: now) } ?? defaultEnd
         guard start <= end else {
-            throw .malformed("\(untilOption) \(end.rfc3339) is before \(sinceOption) \(start.rfc3339)")
+            throw .malformed("\(untilOption) \(TimeText.rfc3339(end)) is before \(sinceOption) \(TimeText.rfc3339(start))")
         }
         return TimeRange(start: start, end: end)
     }

@@ -1,0 +1,88 @@
+import LBStore
+
+/// Writes events to stdout in the chosen format, a chunk at a time, so a window of tens of
+/// thousands of events never becomes one giant string; and, for `--follow`, batch after batch
+/// with steady table columns and one JSON object per line.
+struct EventPrinter {
+    let format: OutputFormat
+    /// Following: JSON is one object per line instead of one array.
+    let following: Bool
+    let formatter: EventFormatter
+    private var widths: [Int]
+
+    /// Events formatted per write.
+    static let chunkSize = 2_000
+
+    init(format: OutputFormat, following: Bool, colour: Bool) {
+        self.format = format
+        self.following = following
+        formatter = EventFormatter(colour: colour)
+        widths = formatter.table.columnWidths([], includingHeader: true)
+    }
+
+    /// The first batch, with the table header or CSV header (or the JSON array around it).
+    mutating func printFirst(_ events: [Event]) {
+        switch format {
+        case .table:
+            if events.isEmpty && !following {
+                Terminal.write("no events match\n")
+                return
+            }
+            // Widths from the whole batch, so every chunk lines up with the header.
+            let rows = events.map(formatter.cells)
+            widths = formatter.table.columnWidths(rows, includingHeader: true)
+            Terminal.write(formatter.table.renderHeader(widths: &widths))
+            for chunk in rows.chunks(of: Self.chunkSize) {
+                Terminal.write(formatter.table.renderRows(Array(chunk), widths: &widths))
+            }
+            return
+        case .csv:
+            Terminal.write(EventFormatter.csvHeader)
+        case .json:
+            if !following {
+                printJSONArray(events)
+                return
+            }
+        }
+        printMore(events)
+    }
+
+    /// A later batch: rows only.
+    mutating func printMore(_ events: [Event]) {
+        for chunk in events.chunks(of: Self.chunkSize) {
+            switch format {
+            case .table: Terminal.write(formatter.table.renderRows(chunk.map(formatter.cells), widths: &widths))
+            case .csv: Terminal.write(chunk.map(EventFormatter.csv).joined())
+            case .json: Terminal.write(chunk.map { EventFormatter.compactJSON($0) + "\n" }.joined())
+            }
+        }
+    }
+
+    /// `[`, one object per line, `]`: the same text as `JSONValue.lines` of `EventFormatter.json`,
+    /// written in chunks.
+    private func printJSONArray(_ events: [Event]) {
+        guard !events.isEmpty else {
+            Terminal.write("[]\n")
+            return
+        }
+        Terminal.write("[\n")
+        var written = 0
+        for chunk in events.chunks(of: Self.chunkSize) {
+            var text = ""
+            text.reserveCapacity(chunk.count * 200)
+            for event in chunk {
+                written += 1
+                text += "  " + EventFormatter.compactJSON(event) + (written < events.count ? ",\n" : "\n")
+            }
+            Terminal.write(text)
+        }
+        Terminal.write("]\n")
+    }
+}
+
+extension Array {
+    /// Consecutive slices of at most `size` elements.
+    func chunks(of size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
+    }
+}
