@@ -11,11 +11,11 @@ struct LBCtl: ParsableCommand {
         commandName: "lbctl",
         abstract: "Look at and change the load balancer's database.",
         discussion: """
-            The database is --db PATH, else $LB_DB, else lb.sqlite3 in the working directory. Read
+            The database is --db PATH, else $LB_DB, else lb.sqlite3 in the working directory. Read \
             commands never create or change it.
 
-            Exit status: 0 success, 64 usage error, 65 malformed value or unknown backend,
-            66 database missing, unreadable or not a load balancer database, 70 SQLite failure,
+            Exit status: 0 success, 64 usage error, 65 malformed value or unknown backend, \
+            66 database missing, unreadable or not a load balancer database, 70 SQLite failure, \
             74 disk full, 75 database locked too long, 77 database read-only.
             """,
         subcommands: [

@@ -109,4 +109,35 @@ import Testing
                                             environment: ["LB_DB": other])
         #expect(try JSONDocument.array(flagWins.standardOutput).count == 2)
     }
+
+    /// Runs `lbctl` under `script(1)`, which gives it a pseudo-terminal as stdout.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script")))
+    func colourIsUsedOnlyOnATerminalAndNeverWithNoColour() throws {
+        let folder = try TestFolder()
+        let path = folder.path("lb.sqlite3")
+        _ = try Self.seed(path)
+        let binary = try #require(LBCtlRunner.binary)
+        func underTerminal(_ environment: [String: String]) throws -> String {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+            process.arguments = ["-q", "-e", "-c", "'\(binary.path)' --db '\(path)' backends", "/dev/null"]
+            var merged = ProcessInfo.processInfo.environment
+            merged["NO_COLOR"] = nil
+            merged.merge(environment) { $1 }
+            process.environment = merged
+            let output = folder.url.appendingPathComponent("tty-\(UUID().uuidString)")
+            _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+            process.standardOutput = try FileHandle(forWritingTo: output)
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+            #expect(eventually { !process.isRunning })
+            return try String(contentsOf: output, encoding: .utf8)
+        }
+        let coloured = try underTerminal([:])
+        #expect(coloured.contains("\u{1B}[32mup\u{1B}[0m"))
+        #expect(coloured.contains("http://127.0.0.1:9001"))
+        let plain = try underTerminal(["NO_COLOR": "1"])
+        #expect(plain.contains("http://127.0.0.1:9001"))
+        #expect(!plain.contains("\u{1B}["))
+    }
 }

@@ -8,8 +8,8 @@ struct AuditCommand: ParsableCommand {
         commandName: "audit",
         abstract: "Write the post-incident report for a window.",
         discussion: """
-            A timeline of status changes and operator actions, each backend's downtime, counts of
-            failures, retries and 503s, the first and last failure, and the request ids affected.
+            A timeline of status changes and operator actions, each backend's downtime, counts of \
+            failures, retries and 503s, the first and last failure, and the request ids affected. \
             --html FILE writes one self-contained page with an SVG timeline (no scripts, no network).
             """)
 

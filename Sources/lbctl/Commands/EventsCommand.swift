@@ -8,8 +8,8 @@ struct EventsCommand: ParsableCommand {
         commandName: "events",
         abstract: "Print the event log, newest last.",
         discussion: """
-            With no --since, --until or --limit, the newest \(EventsCommand.defaultLimit) events are printed.
-            KIND is one of: \(EventKind.allCases.map(\.rawValue).joined(separator: ", ")).
+            With no --since, --until or --limit, the newest \(EventsCommand.defaultLimit) events are printed. \
+            KIND is one of: \(EventKind.allCases.map(\.rawValue).joined(separator: ", ")). \
             With --follow and --json, each event is one JSON object on its own line.
             """)
 
