@@ -100,7 +100,10 @@ final class Connection {
     func statement(_ sql: String) throws -> Statement {
         if let cached = statements[sql] {
             cached.reset()
-            inUse.append(cached)
+            if !cached.isInUse {
+                cached.isInUse = true
+                inUse.append(cached)
+            }
             return cached
         }
         var raw: OpaquePointer?
@@ -110,6 +113,7 @@ final class Connection {
         }
         let statement = Statement(raw: raw, connection: self)
         statements[sql] = statement
+        statement.isInUse = true
         inUse.append(statement)
         return statement
     }
@@ -117,7 +121,10 @@ final class Connection {
     /// Resets every statement handed out since the last call, so none keeps a read
     /// transaction (and with it an old snapshot of the file) open after its caller is done.
     func releaseStatements() {
-        for statement in inUse { statement.reset() }
+        for statement in inUse {
+            statement.reset()
+            statement.isInUse = false
+        }
         inUse.removeAll(keepingCapacity: true)
     }
 

@@ -7,6 +7,8 @@ private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 final class Statement {
     fileprivate let raw: OpaquePointer
     fileprivate unowned let connection: Connection
+    /// Whether the connection has handed it out since its last `releaseStatements()`.
+    var isInUse = false
 
     init(raw: OpaquePointer, connection: Connection) {
         self.raw = raw

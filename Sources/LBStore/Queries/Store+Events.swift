@@ -6,7 +6,13 @@ extension Store {
 
     /// Inserts one event with the connection's cached statement; the caller owns the transaction.
     static func insert(_ event: Event, into connection: Connection) throws {
-        let statement = try connection.statement(eventInsertSQL)
+        try insert(event, using: connection.statement(eventInsertSQL))
+    }
+
+    /// Inserts one event with an already prepared `eventInsertSQL` statement, so a batch looks
+    /// the statement up once rather than once per row.
+    static func insert(_ event: Event, using statement: Statement) throws {
+        statement.reset()
         try statement.bind(1, event.at.milliseconds)
         try statement.bind(2, event.kind.rawValue)
         try statement.bind(3, event.backendID)

@@ -258,8 +258,13 @@ public final class EventWriter: @unchecked Sendable {
     /// Applies a batch in one transaction.
     private func commit(_ batch: [WriteOperation], dropped: Int) throws {
         try connection.transaction {
+            let insertEvent = try connection.statement(Store.eventInsertSQL)
             for operation in batch {
-                try apply(operation)
+                if case .event(let event) = operation {
+                    try Store.insert(event, using: insertEvent)
+                } else {
+                    try apply(operation)
+                }
             }
             if dropped > 0 {
                 try Store.insert(Event(at: .now(), kind: .dropped,

@@ -1,0 +1,128 @@
+import Foundation
+import NIOConcurrencyHelpers
+
+/// A real `lbserver` (or `lbctl`) process started from the build folder, killed by its pid.
+final class ServerProcess: @unchecked Sendable {
+    // @unchecked Sendable: `output` is guarded by `lock`; Process is used from the test thread.
+    let process = Process()
+    private let lock = NIOLock()
+    private var output = ""
+    let stderrPath: String
+    private(set) var port = 0
+
+    /// The folder holding the built products (`lbserver`, `lbctl`), found beside the test binary.
+    static var productsFolder: URL {
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var folder = executable.deletingLastPathComponent()
+        // The test binary may sit inside a bundle folder (`*.xctest/...`).
+        while !FileManager.default.fileExists(atPath: folder.appendingPathComponent("lbserver").path),
+              folder.path != "/" {
+            folder = folder.deletingLastPathComponent()
+        }
+        return folder
+    }
+
+    /// Starts `lbserver` with `arguments`; `--listen 127.0.0.1:0` is added unless given.
+    init(lbserver arguments: [String], folder: URL) throws {
+        var arguments = arguments
+        if !arguments.contains("--listen") && !arguments.contains("--port") {
+            arguments += ["--listen", "127.0.0.1:0"]
+        }
+        process.executableURL = Self.productsFolder.appendingPathComponent("lbserver")
+        process.arguments = arguments
+        process.currentDirectoryURL = folder
+        stderrPath = folder.appendingPathComponent("lbserver-\(UUID().uuidString.prefix(8)).log").path
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.withLock { self.output += String(decoding: data, as: UTF8.self) }
+        }
+        try process.run()
+    }
+
+    /// Waits for the "listening on" line and returns the bound port.
+    @discardableResult
+    func waitUntilListening(timeout: Duration = .seconds(20)) throws -> Int {
+        let found = waitUntil(timeout: timeout) {
+            lock.withLock { output.contains("listening on") } || !process.isRunning
+        }
+        let text = lock.withLock { output }
+        guard found, let line = text.split(separator: "\n").first(where: { $0.contains("listening on") }),
+              let portText = line.split(separator: ":").last, let port = Int(portText) else {
+            throw TestClientError(description: "lbserver did not start: \(stderr)")
+        }
+        self.port = port
+        return port
+    }
+
+    var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+    func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+
+    /// Waits for the process to exit; returns its status, or nil if it is still running.
+    func waitForExit(timeout: Duration = .seconds(20)) -> Int32? {
+        guard waitUntil(timeout: timeout, { !process.isRunning }) else { return nil }
+        return process.terminationStatus
+    }
+
+    /// Kills the process (SIGKILL) if it still runs; for test cleanup.
+    func stop() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            _ = waitForExit(timeout: .seconds(5))
+        }
+    }
+
+    deinit { stop() }
+}
+
+/// Runs a built product to completion and returns its exit status, stdout and stderr.
+func runProduct(_ name: String, _ arguments: [String], folder: URL, timeout: Duration = .seconds(30)) throws
+    -> (status: Int32, stdout: String, stderr: String) {
+    let process = Process()
+    process.executableURL = ServerProcess.productsFolder.appendingPathComponent(name)
+    process.arguments = arguments
+    process.currentDirectoryURL = folder
+    let out = folder.appendingPathComponent("\(name)-\(UUID().uuidString.prefix(8)).out")
+    let err = folder.appendingPathComponent("\(name)-\(UUID().uuidString.prefix(8)).err")
+    _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+    process.standardOutput = try FileHandle(forWritingTo: out)
+    process.standardError = try FileHandle(forWritingTo: err)
+    try process.run()
+    guard waitUntil(timeout: timeout, { !process.isRunning }) else {
+        kill(process.processIdentifier, SIGKILL)
+        throw TestClientError(description: "\(name) did not finish in time")
+    }
+    return (process.terminationStatus,
+            (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+            (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+}
+
+/// Polls `condition` every few milliseconds until it holds or `timeout` passes.
+func waitUntil(timeout: Duration = .seconds(10), _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try condition() { return true }
+        Thread.sleep(forTimeInterval: 0.01)
+    }
+    return try condition()
+}
+
+/// A fresh folder under the system's temporary directory, removed when released.
+final class TemporaryFolder {
+    let url: URL
+
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("lbserver-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
+
+    var database: String { url.appendingPathComponent("lb.sqlite3").path }
+}

@@ -1,0 +1,163 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A real HTTP backend on 127.0.0.1 with an OS-chosen port, whose behaviour a test sets.
+///
+/// It answers 200 with its name as the body and echoes what it saw in `x-seen-*` headers, so a
+/// test can tell which backend served a request and what the proxy sent.
+final class TestBackend: @unchecked Sendable {
+    // @unchecked Sendable: mutable state is guarded by `lock`; NIO objects are thread-safe.
+
+    enum Behaviour: Sendable {
+        /// Answer every request, after `delay`.
+        case serve(delay: TimeAmount)
+        /// Close the first `count` connections once their request has fully arrived, then serve.
+        case resetFirst(Int)
+        /// Accept the request and never answer.
+        case hang
+    }
+
+    let name: String
+    let group: EventLoopGroup
+    private let lock = NIOLock()
+    private var behaviour: Behaviour
+    private var resetsLeft = 0
+    private var serverChannel: Channel?
+    private var children: [Channel] = []
+    private(set) var port: Int = 0
+    private var _requests = 0
+    private var _bodies: [Int] = []
+
+    init(name: String, behaviour: Behaviour = .serve(delay: .zero), group: EventLoopGroup, port: Int = 0) throws {
+        self.name = name
+        self.group = group
+        self.behaviour = behaviour
+        if case .resetFirst(let count) = behaviour { resetsLeft = count }
+        try start(port: port)
+    }
+
+    var url: String { "http://127.0.0.1:\(port)" }
+    /// Requests that reached the handler (including those it reset).
+    var requests: Int { lock.withLock { _requests } }
+    /// Body sizes of the requests answered.
+    var bodySizes: [Int] { lock.withLock { _bodies } }
+
+    private func start(port: Int) throws {
+        let channel = try ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { [self] channel in
+                lock.withLock { children.append(channel) }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(Handler(backend: self))
+                }
+            }
+            .bind(host: "127.0.0.1", port: port).wait()
+        serverChannel = channel
+        self.port = channel.localAddress?.port ?? 0
+    }
+
+    /// Stops listening and closes every connection, as a crashed backend would.
+    func stop() {
+        let (server, open) = lock.withLock { () -> (Channel?, [Channel]) in
+            let result = (serverChannel, children)
+            serverChannel = nil
+            children = []
+            return result
+        }
+        try? server?.close().wait()
+        for channel in open { try? channel.close().wait() }
+    }
+
+    /// Listens again on the same port.
+    func restart() throws {
+        try start(port: port)
+    }
+
+    private func nextAction() -> (reset: Bool, delay: TimeAmount?, hang: Bool) {
+        lock.withLock {
+            _requests += 1
+            switch behaviour {
+            case .serve(let delay): return (false, delay, false)
+            case .hang: return (false, nil, true)
+            case .resetFirst:
+                if resetsLeft > 0 {
+                    resetsLeft -= 1
+                    return (true, nil, false)
+                }
+                return (false, .zero, false)
+            }
+        }
+    }
+
+    private func recordBody(_ size: Int) { lock.withLock { _bodies.append(size) } }
+
+    private final class Handler: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = HTTPServerRequestPart
+        typealias OutboundOut = HTTPServerResponsePart
+        let backend: TestBackend
+        var head: HTTPRequestHead?
+        var bodyBytes = 0
+
+        init(backend: TestBackend) { self.backend = backend }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            switch unwrapInboundIn(data) {
+            case .head(let head):
+                self.head = head
+                bodyBytes = 0
+            case .body(let buffer):
+                bodyBytes += buffer.readableBytes
+            case .end:
+                guard let head else { return }
+                let action = backend.nextAction()
+                if action.reset {
+                    context.close(promise: nil)
+                    return
+                }
+                if action.hang { return }
+                backend.recordBody(bodyBytes)
+                var headers = HTTPHeaders()
+                let body = backend.name
+                headers.add(name: "content-length", value: String(body.utf8.count))
+                headers.add(name: "x-backend", value: backend.name)
+                headers.add(name: "x-seen-uri", value: head.uri)
+                headers.add(name: "x-seen-xff", value: head.headers["x-forwarded-for"].joined(separator: ", "))
+                headers.add(name: "x-seen-request-id", value: head.headers.first(name: "x-request-id") ?? "")
+                headers.add(name: "x-seen-body-bytes", value: String(bodyBytes))
+                headers.add(name: "x-seen-host", value: head.headers.first(name: "host") ?? "")
+                let response = HTTPResponseHead(version: head.version, status: .ok, headers: headers)
+                let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                let send: @Sendable () -> Void = {
+                    let context = bound.value
+                    context.write(self.wrapOutboundOut(.head(response)), promise: nil)
+                    context.write(self.wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))),
+                                  promise: nil)
+                    context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+                }
+                if let delay = action.delay, delay > .zero {
+                    context.eventLoop.scheduleTask(in: delay) { send() }
+                } else {
+                    send()
+                }
+            }
+        }
+    }
+}
+
+/// A port on 127.0.0.1 that refuses connections: bound by the OS, then closed.
+func refusedPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
