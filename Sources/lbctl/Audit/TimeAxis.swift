@@ -2,6 +2,7 @@ import LBStore
 
 /// Tick marks for a time axis: a round step that gives a handful of ticks, aligned to UTC.
 struct TimeAxis: Sendable {
+    /// A labelled instant on the axis.
     struct Tick: Equatable, Sendable {
         var at: Timestamp
         var label: String

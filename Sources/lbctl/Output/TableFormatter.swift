@@ -3,11 +3,13 @@
 /// Styles are applied after padding, so escape codes never disturb the alignment; the last column
 /// is not padded, so no line ends in spaces.
 struct TableFormatter {
+    /// Where a cell sits in its column: text left, numbers right.
     enum Alignment: Sendable {
         case left
         case right
     }
 
+    /// A column's header title and alignment.
     struct Column: Sendable {
         var title: String
         var alignment: Alignment
@@ -18,6 +20,7 @@ struct TableFormatter {
         }
     }
 
+    /// One cell: its text, shown safely, and an optional style.
     struct Cell: Sendable, ExpressibleByStringLiteral {
         var text: String
         var style: TextStyle?
