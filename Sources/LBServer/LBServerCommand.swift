@@ -22,7 +22,13 @@ struct LBServerCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the load balancer (the default command).")
 
-    @Option(help: "Address to listen on, HOST:PORT.")
+    @Option(help: "YAML config file; flags override what it says.")
+    var config: String?
+
+    @Option(help: "Validate this config file, print what it sets, and exit.")
+    var checkConfig: String?
+
+    @Option(help: "Address to listen on, HOST:PORT (default 127.0.0.1:8080).")
     var listen: String?
 
     @Option(help: "Port to listen on (shorthand for --listen 127.0.0.1:PORT).")
@@ -31,62 +37,75 @@ struct LBServerCommand: AsyncParsableCommand {
     @Option(help: "Comma-separated backend URLs, merged into the registry (e.g. http://127.0.0.1:9001,http://127.0.0.1:9002).")
     var backends: String?
 
-    @Option(help: "Database file (created if missing).")
-    var db: String = ProcessInfo.processInfo.environment["LB_DB"] ?? "lb.sqlite3"
+    @Option(help: "Database file, created if missing (default: $LB_DB or lb.sqlite3).")
+    var db: String?
 
     @Option(help: "Event-loop threads (default: one per core).")
     var threads: Int?
 
-    @Option(help: "Time between health checks of a backend that is up.")
-    var healthInterval: String = "20s"
+    @Option(help: "Time between health checks of a backend that is up (default 20s).")
+    var healthInterval: String?
 
-    @Option(help: "Time between health checks of a backend that is down.")
-    var healthDownInterval: String = "2s"
+    @Option(help: "Time between health checks of a backend that is down (default 2s).")
+    var healthDownInterval: String?
 
-    @Option(help: "Health check timeout.")
-    var healthTimeout: String = "2s"
+    @Option(help: "Health check timeout (default 2s).")
+    var healthTimeout: String?
 
     @Option(help: "Check health with GET PATH expecting 2xx instead of a TCP connect.")
     var healthPath: String?
 
-    @Option(help: "Consecutive passing checks that bring a down backend up.")
-    var rise: Int = 1
+    @Option(help: "Consecutive passing checks that bring a down backend up (default 1).")
+    var rise: Int?
 
-    @Option(help: "Consecutive failing checks that take an up backend down.")
-    var fall: Int = 1
+    @Option(help: "Consecutive failing checks that take an up backend down (default 1).")
+    var fall: Int?
 
-    @Option(help: "Retries of the same backend after a transport failure.")
-    var retries: Int = 3
+    @Option(help: "Retries of the same backend after a transport failure (default 3).")
+    var retries: Int?
 
-    @Option(help: "Pause before each retry of the same backend.")
-    var retryDelay: String = "10ms"
+    @Option(help: "Pause before each retry of the same backend (default 10ms).")
+    var retryDelay: String?
 
-    @Option(help: "Distinct backends tried for one request.")
-    var attempts: Int = 3
+    @Option(help: "Distinct backends tried for one request (default 3).")
+    var attempts: Int?
 
-    @Option(help: "Timeout for connecting to a backend.")
-    var connectTimeout: String = "2s"
+    @Option(help: "Timeout for connecting to a backend (default 2s).")
+    var connectTimeout: String?
 
-    @Option(help: "Timeout for a backend's response head.")
-    var responseTimeout: String = "60s"
+    @Option(help: "Timeout for a backend's response head (default 60s).")
+    var responseTimeout: String?
 
-    @Option(help: "Request bodies up to this many bytes are kept so the request can be retried.")
-    var replayBuffer: Int = 64 * 1024
+    @Option(help: "Request bodies up to this many bytes are kept so the request can be retried (default 65536).")
+    var replayBuffer: Int?
 
-    @Option(help: "On SIGTERM, how long in-flight requests may take to finish.")
-    var gracePeriod: String = "10s"
+    @Option(help: "On SIGTERM, how long in-flight requests may take to finish (default 10s).")
+    var gracePeriod: String?
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "info"
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).")
+    var logLevel: String?
 
     mutating func run() async throws {
+        if let checkConfig {
+            var configuration = ServerConfiguration()
+            do {
+                try ConfigFile.load(path: checkConfig, into: &configuration)
+            } catch {
+                FileHandle.standardError.write(Data("lbserver: \(error.description)\n".utf8))
+                throw ExitCode(65)
+            }
+            print("\(checkConfig): ok (listen \(configuration.listenHost):\(configuration.listenPort), "
+                  + "\(configuration.backends.count) backend(s), database \(configuration.databasePath))")
+            return
+        }
         let configuration: ServerConfiguration
         do {
             configuration = try makeConfiguration()
         } catch let error as StartupError {
-            throw ValidationError(error.description)
+            FileHandle.standardError.write(Data("lbserver: \(error.description)\n".utf8))
+            throw ExitCode(64)
         }
-        let level = Logger.Level(rawValue: logLevel) ?? .info
+        let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -122,9 +141,26 @@ struct LBServerCommand: AsyncParsableCommand {
         try await services.run()
     }
 
+    /// Defaults, then the config file, then the flags given.
     private func makeConfiguration() throws -> ServerConfiguration {
         var configuration = ServerConfiguration()
-        configuration.databasePath = db
+        if let environment = ProcessInfo.processInfo.environment["LB_DB"], !environment.isEmpty {
+            configuration.databasePath = environment
+        }
+        if let config {
+            do {
+                try ConfigFile.load(path: config, into: &configuration)
+            } catch {
+                throw StartupError(description: error.description)
+            }
+        }
+        if let db { configuration.databasePath = db }
+        if let logLevel {
+            guard Logger.Level(rawValue: logLevel) != nil else {
+                throw StartupError(description: "--log-level must be one of trace, debug, info, notice, warning, error, critical")
+            }
+            configuration.logLevel = logLevel
+        }
         if let listen {
             guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
                   (0...65_535).contains(port) else {
@@ -150,26 +186,45 @@ struct LBServerCommand: AsyncParsableCommand {
             guard threads >= 1 else { throw StartupError(description: "--threads must be at least 1") }
             configuration.threads = threads
         }
-        configuration.health.interval = try duration(healthInterval, "--health-interval", minimum: 1)
-        configuration.health.downInterval = try duration(healthDownInterval, "--health-down-interval", minimum: 1)
-        configuration.health.timeout = try duration(healthTimeout, "--health-timeout", minimum: 1)
+        if let healthInterval {
+            configuration.health.interval = try duration(healthInterval, "--health-interval", minimum: 1)
+        }
+        if let healthDownInterval {
+            configuration.health.downInterval = try duration(healthDownInterval, "--health-down-interval", minimum: 1)
+        }
+        if let healthTimeout { configuration.health.timeout = try duration(healthTimeout, "--health-timeout", minimum: 1) }
         if let healthPath {
             guard healthPath.hasPrefix("/") else { throw StartupError(description: "--health-path must start with /") }
             configuration.health.probe = .http(path: healthPath)
         }
-        guard rise >= 1, fall >= 1 else { throw StartupError(description: "--rise and --fall must be at least 1") }
-        configuration.health.rise = rise
-        configuration.health.fall = fall
-        guard retries >= 0 else { throw StartupError(description: "--retries must be 0 or more") }
-        guard attempts >= 1 else { throw StartupError(description: "--attempts must be at least 1") }
-        configuration.proxy.retriesPerBackend = retries
-        configuration.proxy.maximumAttempts = attempts
-        configuration.proxy.retryDelay = try duration(retryDelay, "--retry-delay", minimum: 0)
-        configuration.proxy.connectTimeout = try duration(connectTimeout, "--connect-timeout", minimum: 1)
-        configuration.proxy.responseTimeout = try duration(responseTimeout, "--response-timeout", minimum: 1)
-        guard replayBuffer >= 0 else { throw StartupError(description: "--replay-buffer must be 0 or more") }
-        configuration.proxy.replayBufferBytes = replayBuffer
-        configuration.gracePeriod = try duration(gracePeriod, "--grace-period", minimum: 0)
+        if let rise {
+            guard rise >= 1 else { throw StartupError(description: "--rise must be at least 1") }
+            configuration.health.rise = rise
+        }
+        if let fall {
+            guard fall >= 1 else { throw StartupError(description: "--fall must be at least 1") }
+            configuration.health.fall = fall
+        }
+        if let retries {
+            guard retries >= 0 else { throw StartupError(description: "--retries must be 0 or more") }
+            configuration.proxy.retriesPerBackend = retries
+        }
+        if let attempts {
+            guard attempts >= 1 else { throw StartupError(description: "--attempts must be at least 1") }
+            configuration.proxy.maximumAttempts = attempts
+        }
+        if let retryDelay { configuration.proxy.retryDelay = try duration(retryDelay, "--retry-delay", minimum: 0) }
+        if let connectTimeout {
+            configuration.proxy.connectTimeout = try duration(connectTimeout, "--connect-timeout", minimum: 1)
+        }
+        if let responseTimeout {
+            configuration.proxy.responseTimeout = try duration(responseTimeout, "--response-timeout", minimum: 1)
+        }
+        if let replayBuffer {
+            guard replayBuffer >= 0 else { throw StartupError(description: "--replay-buffer must be 0 or more") }
+            configuration.proxy.replayBufferBytes = replayBuffer
+        }
+        if let gracePeriod { configuration.gracePeriod = try duration(gracePeriod, "--grace-period", minimum: 0) }
         return configuration
     }
 

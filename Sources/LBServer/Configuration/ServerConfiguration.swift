@@ -1,7 +1,7 @@
 import LBStore
 import NIOCore
 
-/// Everything `lbserver` needs to start, after flags (and later a config file) are read.
+/// Everything `lbserver` needs to start: defaults, then the config file, then flags.
 struct ServerConfiguration: Sendable {
     var listenHost = "127.0.0.1"
     var listenPort = 8080
@@ -15,6 +15,7 @@ struct ServerConfiguration: Sendable {
     var gracePeriod: TimeAmount = .seconds(10)
     /// How often the database is polled for changes made by `lbctl`.
     var registryPollInterval: TimeAmount = .milliseconds(250)
+    var logLevel = "info"
 }
 
 /// Why `lbserver` could not start; printed as one line, exit status 1.

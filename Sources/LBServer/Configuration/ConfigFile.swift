@@ -1,0 +1,147 @@
+import LBStore
+import NIOCore
+import Yams
+
+/// The YAML configuration file: everything the flags can say, read into a `ServerConfiguration`.
+///
+/// Unknown keys and bad values are errors that name the key and its line, so a typo never
+/// silently falls back to a default.
+struct ConfigFile {
+    /// A problem in the file, as `FILE:LINE: message`.
+    struct ParseError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    let path: String
+
+    /// Applies the file's settings on top of `configuration`.
+    static func load(path: String, into configuration: inout ServerConfiguration) throws(ParseError) {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ParseError(description: "cannot read config file \(path): \(Self.reason(error))")
+        }
+        try ConfigFile(path: path).apply(text, to: &configuration)
+    }
+
+    func apply(_ text: String, to configuration: inout ServerConfiguration) throws(ParseError) {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            throw ParseError(description: "\(path): not valid YAML: \(error)")
+        }
+        guard let root else { return }
+        guard let mapping = root.mapping else { throw failure(root, "the file must be a mapping of settings") }
+        for (keyNode, value) in mapping {
+            let key = keyNode.string ?? ""
+            switch key {
+            case "listen":
+                let (host, port) = try hostAndPort(value, key)
+                configuration.listenHost = host
+                configuration.listenPort = port
+            case "database": configuration.databasePath = try string(value, key)
+            case "threads": configuration.threads = try integer(value, key, minimum: 1)
+            case "log_level":
+                let level = try string(value, key)
+                guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
+                    throw failure(value, "log_level must be one of trace, debug, info, notice, warning, error, critical")
+                }
+                configuration.logLevel = level
+            case "backends": configuration.backends = try backends(value)
+            case "health": try applyHealth(value, to: &configuration.health)
+            case "retries": configuration.proxy.retriesPerBackend = try integer(value, key, minimum: 0)
+            case "retry_delay": configuration.proxy.retryDelay = try duration(value, key, minimum: 0)
+            case "attempts": configuration.proxy.maximumAttempts = try integer(value, key, minimum: 1)
+            case "connect_timeout": configuration.proxy.connectTimeout = try duration(value, key, minimum: 1)
+            case "response_timeout": configuration.proxy.responseTimeout = try duration(value, key, minimum: 1)
+            case "replay_buffer": configuration.proxy.replayBufferBytes = try integer(value, key, minimum: 0)
+            case "grace_period": configuration.gracePeriod = try duration(value, key, minimum: 0)
+            default:
+                throw failure(keyNode, "unknown setting '\(key)'")
+            }
+        }
+    }
+
+    private func applyHealth(_ node: Node, to health: inout HealthSettings) throws(ParseError) {
+        guard let mapping = node.mapping else { throw failure(node, "health must be a mapping") }
+        for (keyNode, value) in mapping {
+            let key = keyNode.string ?? ""
+            switch key {
+            case "interval": health.interval = try duration(value, "health.interval", minimum: 1)
+            case "down_interval": health.downInterval = try duration(value, "health.down_interval", minimum: 1)
+            case "timeout": health.timeout = try duration(value, "health.timeout", minimum: 1)
+            case "rise": health.rise = try integer(value, "health.rise", minimum: 1)
+            case "fall": health.fall = try integer(value, "health.fall", minimum: 1)
+            case "path":
+                let path = try string(value, "health.path")
+                guard path.hasPrefix("/") else { throw failure(value, "health.path must start with /") }
+                health.probe = .http(path: path)
+            default:
+                throw failure(keyNode, "unknown setting 'health.\(key)'")
+            }
+        }
+    }
+
+    private func backends(_ node: Node) throws(ParseError) -> [BackendURL] {
+        guard let sequence = node.sequence else { throw failure(node, "backends must be a list of URLs") }
+        var result: [BackendURL] = []
+        for item in sequence {
+            guard let text = item.scalar?.string else { throw failure(item, "each backend must be a URL") }
+            let url: BackendURL
+            do {
+                url = try BackendURL(parsing: text)
+            } catch {
+                throw failure(item, error.description)
+            }
+            guard !result.contains(url) else { throw failure(item, "backend \(url) is listed twice") }
+            result.append(url)
+        }
+        return result
+    }
+
+    private func hostAndPort(_ node: Node, _ key: String) throws(ParseError) -> (String, Int) {
+        let text = try string(node, key)
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              (0...65_535).contains(port) else {
+            throw failure(node, "\(key) wants HOST:PORT, not '\(text)'")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "0.0.0.0" : host, port)
+    }
+
+    private func string(_ node: Node, _ key: String) throws(ParseError) -> String {
+        guard let scalar = node.scalar else { throw failure(node, "\(key) must be a single value") }
+        return scalar.string
+    }
+
+    private func integer(_ node: Node, _ key: String, minimum: Int) throws(ParseError) -> Int {
+        guard let value = node.scalar.flatMap({ Int($0.string) }), value >= minimum else {
+            throw failure(node, "\(key) must be a whole number of at least \(minimum)")
+        }
+        return value
+    }
+
+    private func duration(_ node: Node, _ key: String, minimum: Int64) throws(ParseError) -> TimeAmount {
+        guard let text = node.scalar?.string, let milliseconds = TimeParsing.milliseconds(fromDuration: text),
+              milliseconds >= minimum else {
+            throw failure(node, "\(key) must be a duration such as 250ms, 2s or 1m")
+        }
+        return .milliseconds(milliseconds)
+    }
+
+    private func failure(_ node: Node, _ message: String) -> ParseError {
+        ParseError(description: "\(path):\(node.mark?.line ?? 0): \(message)")
+    }
+
+    private static func reason(_ error: Error) -> String {
+        let text = "\(error)"
+        if text.contains("No such file") || text.contains("doesn’t exist") || text.contains("does not exist") {
+            return "no such file"
+        }
+        if text.contains("ermission") { return "permission denied" }
+        return text
+    }
+}
