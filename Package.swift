@@ -66,6 +66,7 @@ let package = Package(
         .testTarget(
             name: "LBServerTests",
             dependencies: [
+                "CSQLite",
                 "LBServer",
                 "LBStore",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

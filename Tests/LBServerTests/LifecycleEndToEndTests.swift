@@ -1,3 +1,4 @@
+import CSQLite
 import Foundation
 import LBStore
 import NIOCore
@@ -79,6 +80,44 @@ import Testing
         #expect(waitUntil(timeout: .seconds(1)) { (try? connection.request().text) == "c" },
                 "new backend not used within a second")
         #expect(waitUntil { server.stderr.contains("backend added") })
+    }
+
+    @Test func aLockedDatabaseNeverStopsTrafficAndWhatWasQueuedIsWrittenAfterwards() throws {
+        let folder = try TemporaryFolder()
+        let a = try TestBackend(name: "a", group: group)
+        let b = try TestBackend(name: "b", group: group)
+        defer { a.stop(); b.stop() }
+        let server = try ServerProcess(lbserver: ["--backends", "\(a.url),\(b.url)", "--db", folder.database],
+                                       folder: folder.url)
+        defer { server.stop() }
+        let port = try server.waitUntilListening()
+        let store = try Store(path: folder.database, mode: .existing)
+        #expect(waitUntil { (try? store.backends().allSatisfy { $0.health == .up }) == true })
+
+        // Another process holds the write lock, as a long `lbctl` transaction or a backup might.
+        var locker: OpaquePointer?
+        #expect(sqlite3_open(folder.database, &locker) == SQLITE_OK)
+        defer { sqlite3_close(locker) }
+        #expect(sqlite3_exec(locker, "BEGIN EXCLUSIVE", nil, nil, nil) == SQLITE_OK)
+        b.stop()
+        let connection = try HTTPTestConnection(port: port)
+        var statuses: [Int] = []
+        let deadline = ContinuousClock.now + .seconds(2)
+        while ContinuousClock.now < deadline && statuses.count < 200 {
+            statuses.append(try connection.request().status)
+        }
+        #expect(Set(statuses) == [200], "\(statuses.filter { $0 != 200 })")
+        #expect(waitUntil { server.stderr.contains("cannot write the event log") })
+        #expect(try store.events(EventQuery(kinds: [.statusChange])).allSatisfy { !($0.detail ?? "").hasPrefix("up->down") })
+
+        #expect(sqlite3_exec(locker, "COMMIT", nil, nil, nil) == SQLITE_OK)
+        // What was queued during the lock arrives, and the outage itself is on the record.
+        #expect(waitUntil {
+            (try? store.events(EventQuery(kinds: [.statusChange])).contains { $0.detail?.hasPrefix("up->down") == true }) == true
+        })
+        let outage = try #require(try store.events(EventQuery(kinds: [.storeError])).first)
+        #expect(outage.detail?.contains("locked") == true, "\(outage.detail ?? "")")
+        #expect(try store.backend(url: b.url)?.health == .down)
     }
 
     @Test func sigtermFinishesTheRequestInFlightRecordsShutdownAndExitsZero() throws {

@@ -97,6 +97,10 @@ import Testing
         let droppedEvents = try store.events(EventQuery(kinds: [.dropped]))
         let droppedTotal = droppedEvents.compactMap { Int($0.detail?.split(separator: " ").first ?? "") }.reduce(0, +)
         #expect(droppedTotal == statistics.dropped)
+        // The outage itself is on the record, with the error that caused it.
+        let outages = try store.events(EventQuery(kinds: [.storeError]))
+        #expect(outages.count == 1)
+        #expect(outages.first?.detail?.contains("database is locked") == true, "\(outages.first?.detail ?? "")")
     }
 
     @Test func checkResultsAreStoredAsRunsWithLatencyAndUptime() throws {

@@ -179,6 +179,8 @@ public final class EventWriter: @unchecked Sendable {
     private func run() {
         var retryDelay = configuration.retryDelay
         var carried: [WriteOperation] = []
+        // An unwritable stretch, recorded as one `store_error` event by the first commit after it.
+        var outage: Outage?
         while true {
             var batch = carried
             carried = []
@@ -216,7 +218,8 @@ public final class EventWriter: @unchecked Sendable {
             }
             let started = ContinuousClock.now
             do {
-                try commit(batch, dropped: dropped)
+                try commit(batch, dropped: dropped, outage: outage)
+                outage = nil
                 let elapsed = ContinuousClock.now - started
                 retryDelay = configuration.retryDelay
                 condition.lock()
@@ -229,6 +232,8 @@ public final class EventWriter: @unchecked Sendable {
             } catch {
                 let storeError = error as? StoreError ?? StoreError(.sqlite, "\(error)")
                 currentRun.removeAll()
+                if outage == nil { outage = Outage(since: .now(), firstError: storeError.message) }
+                outage?.failedBatches += 1
                 condition.lock()
                 statistics.failedBatches += 1
                 statistics.lastError = storeError.message
@@ -255,9 +260,25 @@ public final class EventWriter: @unchecked Sendable {
         for case .barrier(let completion) in leftovers { completion(false) }
     }
 
-    /// Applies a batch in one transaction.
-    private func commit(_ batch: [WriteOperation], dropped: Int) throws {
+    /// A stretch of time in which no batch could be committed.
+    private struct Outage {
+        var since: Timestamp
+        var firstError: String
+        var failedBatches = 0
+    }
+
+    /// Applies a batch in one transaction, with the records that account for an outage or for
+    /// records that did not fit the queue.
+    private func commit(_ batch: [WriteOperation], dropped: Int, outage: Outage?) throws {
         try connection.transaction {
+            if let outage {
+                let now = Timestamp.now()
+                let seconds = Double(now.milliseconds - outage.since.milliseconds) / 1000
+                try Store.insert(Event(at: now, kind: .storeError, detail: """
+                    the event log could not be written from \(outage.since.rfc3339) for \(String(format: "%.1f", seconds))s \
+                    (\(outage.failedBatches) failed batches): \(outage.firstError); the records queued meanwhile follow
+                    """), into: connection)
+            }
             let insertEvent = try connection.statement(Store.eventInsertSQL)
             for operation in batch {
                 if case .event(let event) = operation {
