@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""Turns the records scripts/bench collected into the Markdown report it prints and saves.
+
+Input: a file of records, one a line, each a tab-separated list of key=value; the key `kind`
+says what the record is (meta, main, failure, big, idle). Output: Markdown on stdout.
+Usage: report.py RECORDS_FILE
+"""
+import sys
+
+MIB = 1024 * 1024
+
+
+def load(path):
+    records = []
+    with open(path) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line:
+                continue
+            record = {}
+            for field in line.split("\t"):
+                key, _, value = field.partition("=")
+                record[key] = value
+            records.append(record)
+    return records
+
+
+def number(record, key, default=None):
+    value = record.get(key, "")
+    try:
+        return float(value)
+    except ValueError:
+        return default
+
+
+def rate(record):
+    """Requests per second over wrk's own measured duration."""
+    return number(record, "requests", 0) / max(number(record, "duration_us", 1) / 1e6, 1e-9)
+
+
+def mib_per_second(record):
+    return number(record, "bytes", 0) / MIB / max(number(record, "duration_us", 1) / 1e6, 1e-9)
+
+
+def socket_errors(record):
+    return int(sum(number(record, key, 0) for key in ("connect", "read", "write", "timeout")))
+
+
+def errors_text(record):
+    """Non-2xx plus socket errors, with the parts spelled out when there are any."""
+    status, sockets = int(number(record, "status", 0)), socket_errors(record)
+    if not completed(record) and status + sockets == 0:
+        return "0, but **no response completed**"
+    if status + sockets == 0:
+        return "0"
+    parts = []
+    if status:
+        parts.append(f"{status} non-2xx")
+    for key in ("connect", "read", "write", "timeout"):
+        if number(record, key, 0):
+            parts.append(f"{int(number(record, key))} {key}")
+    return f"{status + sockets} ({', '.join(parts)})"
+
+
+def latency(us):
+    if us is None:
+        return "—"
+    return f"{us:.0f} µs" if us < 1000 else f"{us / 1000:.2f} ms"
+
+
+def ratio(value, reference):
+    if value is None or not reference:
+        return "—"
+    return f"{value / reference:.2f}×"
+
+
+def mib(kb):
+    return "—" if kb is None else f"{kb / 1024:.1f} MiB"
+
+
+def size(byte_count):
+    if byte_count is None:
+        return "—"
+    if abs(byte_count) >= MIB:
+        return f"{byte_count / MIB:+.1f} MiB"
+    return f"{byte_count / 1024:+.0f} KiB"
+
+
+def events_per_second(record):
+    before, after = number(record, "events_before"), number(record, "events_after")
+    if before is None or after is None:
+        return None
+    return (after - before) / max(number(record, "duration_us", 1) / 1e6, 1e-9)
+
+
+def db_growth(record):
+    before, after = number(record, "db_before"), number(record, "db_after")
+    return None if before is None or after is None else after - before
+
+
+def completed(record):
+    return number(record, "requests", 0) > 0
+
+
+def percentile(record, key):
+    """A latency percentile, or None when no request completed (wrk then reports 0)."""
+    return number(record, key) if completed(record) else None
+
+
+def check_text(record):
+    """The single GET made before the run: did the whole body arrive?"""
+    if "check_complete" not in record:
+        return "—"
+    seconds = number(record, "check_seconds", 0)
+    if record["check_complete"] == "yes":
+        return f"complete in {seconds * 1000:.0f} ms"
+    return (f"**incomplete**: HTTP {record.get('check_status', '?')}, "
+            f"{int(number(record, 'check_received', 0)):,} of {int(number(record, 'check_length', -1)):,} "
+            f"body bytes in {seconds:.1f} s")
+
+
+def threads_text(record):
+    return "2 × 1 (backends)" if record["target"] == "direct" else record.get("threads", "—")
+
+
+def main():
+    records = load(sys.argv[1])
+    meta = {}
+    for record in records:
+        if record.get("kind") == "meta":
+            meta.update({k: v for k, v in record.items() if k != "kind"})
+    main_rows = [r for r in records if r.get("kind") == "main"]
+    nginx_by_threads = {r["threads"]: r for r in main_rows if r["target"] == "nginx-proxy"}
+    out = []
+    say = out.append
+
+    say(f"Taken {meta.get('date', '?')} on {meta.get('cpu', '?')} ({meta.get('nproc', '?')} CPUs), "
+        f"Linux {meta.get('kernel', '?')}; lbserver built `-c release` from {meta.get('commit', '?')}.")
+    say(f"Every client is `{meta.get('wrk', 'wrk')}` after a {meta.get('warmup', '?')} s warm-up "
+        f"({meta.get('versions', '')}); wrk, the proxy and both backends share the same "
+        f"{meta.get('nproc', '?')} CPUs.")
+    say("")
+    say("| target | threads | requests/s | p50 | p99 | errors | req/s vs nginx-proxy | p99 vs nginx-proxy | events/s | DB growth |")
+    say("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in main_rows:
+        reference = nginx_by_threads.get(r.get("threads"))
+        if r["target"] == "direct":
+            reference = nginx_by_threads.get("1")
+        events = events_per_second(r)
+        say(f"| {r['target']} | {threads_text(r)} | {rate(r):,.0f} | {latency(number(r, 'p50_us'))} | "
+            f"{latency(number(r, 'p99_us'))} | {errors_text(r)} | "
+            f"{ratio(rate(r), rate(reference) if reference else None)} | "
+            f"{ratio(number(r, 'p99_us'), number(reference, 'p99_us') if reference else None)} | "
+            f"{'—' if events is None else f'{events:,.0f}'} | {size(db_growth(r))} |")
+    say("")
+    say("`direct`: both nginx backends hit at once by two wrk processes with half the connections each; "
+        "requests/s summed, p50/p99 the worse of the two; its ratios are against nginx-proxy with 1 thread. "
+        "errors = wrk's \"Non-2xx or 3xx responses\" + its socket errors. "
+        "events/s and DB growth: rows added to `events` and bytes added to the database file + WAL during the measured run.")
+
+    healthy = next((r for r in main_rows if r["target"] == "lbserver" and r.get("threads") == "1"), None)
+    for r in (x for x in records if x.get("kind") == "failure"):
+        say("")
+        say(f"**One backend killed** (lbserver, 1 thread; SIGKILL to one nginx backend "
+            f"{float(r.get('kill_at_s', 0)):.1f} s into the {number(r, 'duration_us', 0) / 1e6:.1f} s run):")
+        say("")
+        say("| requests/s | vs healthy | non-2xx | socket errors | p99 | events written | events/s | DB growth |")
+        say("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        events = events_per_second(r)
+        written = None if events is None else int(number(r, "events_after") - number(r, "events_before"))
+        say(f"| {rate(r):,.0f} | {ratio(rate(r), rate(healthy) if healthy else None)} | "
+            f"{int(number(r, 'status', 0))} | {socket_errors(r)} | {latency(percentile(r, 'p99_us'))} | "
+            f"{'—' if written is None else f'{written:,}'} | {'—' if events is None else f'{events:,.1f}'} | "
+            f"{size(db_growth(r))} |")
+        say("")
+        say(f"Events written during the run, by kind: {r.get('event_kinds') or 'none'}.")
+
+    big_rows = [r for r in records if r.get("kind") == "big"]
+    if big_rows:
+        big_reference = next((r for r in big_rows if r["target"] == "nginx-proxy"), None)
+        say("")
+        say("**1 MiB response body** (static file on the backends, same wrk settings):")
+        say("")
+        say("| target | threads | MiB/s | requests/s | p99 | errors | MiB/s vs nginx-proxy | lbserver RSS before → peak | one GET before the run |")
+        say("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+        for r in big_rows:
+            memory = "—"
+            if r["target"] == "lbserver":
+                peak = max(number(r, "rss_peak_kb", 0), number(r, "hwm_kb", 0))
+                memory = f"{mib(number(r, 'rss_before_kb'))} → {mib(peak)}"
+            say(f"| {r['target']} | {threads_text(r)} | {mib_per_second(r):,.1f} | {rate(r):,.0f} | "
+                f"{latency(percentile(r, 'p99_us'))} | {errors_text(r)} | "
+                f"{ratio(mib_per_second(r), mib_per_second(big_reference) if big_reference else None)} | {memory} | "
+                f"{check_text(r)} |")
+        say("")
+        say(f"A proxy that held whole bodies would need about {meta.get('connections', '?')} MiB "
+            f"({meta.get('connections', '?')} connections × 1 MiB) more at the peak. "
+            "Peak = the larger of VmRSS sampled every 100 ms and VmHWM. MiB/s counts every byte wrk read, "
+            "including those of responses that never completed.")
+
+    for r in (x for x in records if x.get("kind") == "idle"):
+        before, after = number(r, "rss_before_kb"), number(r, "rss_after_kb")
+        opened = int(number(r, "opened", 0))
+        per = (after - before) / opened if opened and before is not None and after is not None else None
+        say("")
+        say(f"**Idle keep-alive clients** (lbserver, {r.get('threads')} thread): {opened} connections opened, "
+            f"{int(number(r, 'ok', 0))} answered 2xx, {int(number(r, 'still_open', 0))} still open after the reading; "
+            f"VmRSS {mib(before)} before → **{mib(after)}** with them open"
+            + ("" if per is None else f" ({per:.1f} KiB each)") + ".")
+
+    # The bars of issue 5, read off the numbers above.
+    say("")
+    say("Bars of issue 5 in this run:")
+    say("")
+    one = nginx_by_threads.get("1")
+    if healthy and one:
+        r, p = rate(healthy) / rate(one), number(healthy, "p99_us") / number(one, "p99_us")
+        say(f"- requests/s with 1 thread ≥ 0.8 × nginx-proxy: {r:.2f}× — {'met' if r >= 0.8 else 'NOT met'}"
+            f"{' (and ≥ 1.0×, the aim)' if r >= 1.0 else ''}")
+        say(f"- p99 with 1 thread ≤ 1.25 × nginx-proxy: {p:.2f}× — {'met' if p <= 1.25 else 'NOT met'}")
+    for r in (x for x in records if x.get("kind") == "failure"):
+        non2xx = int(number(r, "status", 0))
+        say(f"- one backend dead, zero non-2xx: {non2xx} — {'met' if non2xx == 0 else 'NOT met'}")
+        if healthy:
+            q = rate(r) / rate(healthy)
+            say(f"- one backend dead, requests/s ≥ 0.8 × healthy: {q:.2f}× — {'met' if q >= 0.8 else 'NOT met'}")
+    for r in (x for x in records if x.get("kind") == "idle"):
+        after = number(r, "rss_after_kb", 0) / 1024
+        say(f"- {int(number(r, 'opened', 0))} idle connections under 64 MiB resident: {after:.1f} MiB — "
+            f"{'met' if after < 64 else 'NOT met'}")
+    big_lb = next((r for r in big_rows if r["target"] == "lbserver"), None)
+    big_nginx = next((r for r in big_rows if r["target"] == "nginx-proxy"), None)
+    if big_lb and big_nginx:
+        t = mib_per_second(big_lb) / max(mib_per_second(big_nginx), 1e-9)
+        growth = (max(number(big_lb, "rss_peak_kb", 0), number(big_lb, "hwm_kb", 0))
+                  - number(big_lb, "rss_before_kb", 0)) / 1024
+        held = float(meta.get("connections", "64"))
+        say(f"- 1 MiB body within 2× of nginx-proxy's throughput: {t:.2f}× — {'met' if t >= 0.5 else 'NOT met'}"
+            + ("" if completed(big_lb) else " (no 1 MiB response completed through lbserver)"))
+        if completed(big_lb):
+            say(f"- 1 MiB body not buffered whole: RSS grew {growth:.1f} MiB at the peak, against ≈{held:.0f} MiB "
+                f"if every in-flight body were held — {'met' if growth < held / 2 else 'NOT met'}")
+        else:
+            say(f"- 1 MiB body not buffered whole: not judged — no response completed (RSS grew {growth:.1f} MiB)")
+    say("- recording events costs ≤ 5% of requests/s: not measured here (lbserver has no switch to turn "
+        "recording off); see the events/s column for what was recorded.")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
