@@ -44,6 +44,23 @@ import Testing
         #expect(made.header("x-request-id") == id)
     }
 
+    @Test func largeResponseBodiesStreamThroughWhole() throws {
+        let folder = try TemporaryFolder()
+        let big = try TestBackend(name: "big", group: group, responseBodyBytes: 4 * 1024 * 1024)
+        defer { big.stop() }
+        let server = try ServerProcess(lbserver: ["--backends", big.url, "--db", folder.database], folder: folder.url)
+        defer { server.stop() }
+        let port = try server.waitUntilListening()
+        let connection = try HTTPTestConnection(port: port)
+        let expected = largeBody(4 * 1024 * 1024)
+        for _ in 0..<3 {
+            let response = try connection.request()
+            #expect(response.status == 200)
+            #expect(response.body.count == expected.count)
+            #expect(response.body == expected)
+        }
+    }
+
     @Test func failoverShowsNoErrorsWhenOneOfTwoBackendsDiesUnderGETTraffic() throws {
         let folder = try TemporaryFolder()
         let a = try TestBackend(name: "a", group: group)

@@ -347,8 +347,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         guard let exchange, let context else { return }
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         if !context.channel.isWritable {
-            context.flush()
+            // Pause before flushing: the flush may drain the buffer at once and report the channel
+            // writable again inside this call, and that resume must find the pause already made.
             exchange.upstream?.handler.pauseReads()
+            context.flush()
         }
     }
 

@@ -28,11 +28,15 @@ final class TestBackend: @unchecked Sendable {
     private var serverChannel: Channel?
     private var children: [Channel] = []
     private(set) var port: Int = 0
+    /// When set, answers carry this many bytes of a repeating pattern instead of the name.
+    let responseBodyBytes: Int?
     private var _requests = 0
     private var _bodies: [Int] = []
 
-    init(name: String, behaviour: Behaviour = .serve(delay: .zero), group: EventLoopGroup, port: Int = 0) throws {
+    init(name: String, behaviour: Behaviour = .serve(delay: .zero), group: EventLoopGroup, port: Int = 0,
+         responseBodyBytes: Int? = nil) throws {
         self.name = name
+        self.responseBodyBytes = responseBodyBytes
         self.group = group
         self.behaviour = behaviour
         if case .resetFirst(let count) = behaviour { resetsLeft = count }
@@ -122,7 +126,8 @@ final class TestBackend: @unchecked Sendable {
                 backend.recordBody(bodyBytes)
                 var headers = HTTPHeaders()
                 let body = backend.name
-                headers.add(name: "content-length", value: String(body.utf8.count))
+                let payload = backend.responseBodyBytes.map(largeBody) ?? Array(body.utf8)
+                headers.add(name: "content-length", value: String(payload.count))
                 headers.add(name: "x-backend", value: backend.name)
                 headers.add(name: "x-seen-uri", value: head.uri)
                 headers.add(name: "x-seen-xff", value: head.headers["x-forwarded-for"].joined(separator: ", "))
@@ -134,8 +139,12 @@ final class TestBackend: @unchecked Sendable {
                 let send: @Sendable () -> Void = {
                     let context = bound.value
                     context.write(self.wrapOutboundOut(.head(response)), promise: nil)
-                    context.write(self.wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))),
-                                  promise: nil)
+                    // Large bodies go out in 16 KiB parts, as a real server streams them.
+                    for start in stride(from: 0, to: payload.count, by: 16_384) {
+                        let part = payload[start..<min(start + 16_384, payload.count)]
+                        context.write(self.wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: part)))),
+                                      promise: nil)
+                    }
                     context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
                 }
                 if let delay = action.delay, delay > .zero {
@@ -146,6 +155,12 @@ final class TestBackend: @unchecked Sendable {
             }
         }
     }
+}
+
+/// The body a backend with `responseBodyBytes` sends: bytes `i % 251`, so a test can check
+/// every byte arrived in order.
+func largeBody(_ count: Int) -> [UInt8] {
+    (0..<count).map { UInt8($0 % 251) }
 }
 
 /// A port on 127.0.0.1 that refuses connections: bound by the OS, then closed.
