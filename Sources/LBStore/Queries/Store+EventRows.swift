@@ -15,6 +15,24 @@ extension Store {
               detail: statement.optionalText(7))
     }
 
+    /// The conditions on `query`'s backend and kinds over `events e`, with their values in order.
+    /// With `indexed` false the columns are written `+e.column`, which keeps SQLite from choosing
+    /// their indexes.
+    static func backendAndKindClauses(of query: EventQuery, indexed: Bool) -> (clauses: [String], values: [SQLValue]) {
+        let prefix = indexed ? "e." : "+e."
+        var clauses: [String] = []
+        var values: [SQLValue] = []
+        if let backendID = query.backendID {
+            clauses.append("\(prefix)backend_id = ?")
+            values.append(.integer(backendID))
+        }
+        if !query.kinds.isEmpty {
+            clauses.append("\(prefix)kind IN (\(Array(repeating: "?", count: query.kinds.count).joined(separator: ", ")))")
+            values += query.kinds.map { .text($0.rawValue) }
+        }
+        return (clauses, values)
+    }
+
     /// Runs an event select whose values are all in `values` and collects its rows.
     static func events(_ sql: String, _ values: [SQLValue], in connection: Connection) throws -> [Event] {
         let statement = try connection.statement(sql)

@@ -32,16 +32,10 @@ extension Store {
     public func events(_ query: EventQuery) throws -> [Event] {
         // The SQL text varies only in which fixed clauses and how many placeholders it has; every
         // value the caller gave is bound.
-        var clauses = ["e.at >= ?", "e.at < ?"]
+        let filter = Store.backendAndKindClauses(of: query, indexed: true)
+        var clauses = ["e.at >= ?", "e.at < ?"] + filter.clauses
         var values: [SQLValue] = [.integer(query.range.start.milliseconds), .integer(query.range.end.milliseconds)]
-        if let backendID = query.backendID {
-            clauses.append("e.backend_id = ?")
-            values.append(.integer(backendID))
-        }
-        if !query.kinds.isEmpty {
-            clauses.append("e.kind IN (\(Array(repeating: "?", count: query.kinds.count).joined(separator: ", ")))")
-            values += query.kinds.map { .text($0.rawValue) }
-        }
+            + filter.values
         if let afterID = query.afterID {
             clauses.append("e.id > ?")
             values.append(.integer(afterID))
