@@ -17,6 +17,9 @@ final class BackendRuntime: Sendable {
     private let storedAdminState: ManagedAtomic<Int>
     /// Requests being proxied to this backend right now.
     let inFlight = ManagedAtomic<Int>(0)
+    /// When it last came back into service (down->up), in `NIODeadline` uptime nanoseconds, for
+    /// slow start; 0 when it never did or its ramp is over.
+    private let cameBackAt = ManagedAtomic<UInt64>(0)
 
     /// The address to dial when the host is an IP literal, resolved once; nil for host names.
     let socketAddress: SocketAddress?
@@ -35,6 +38,12 @@ final class BackendRuntime: Sendable {
     /// of unknown health is tried, as the seed treats every backend as alive until it fails.
     var isAlive: Bool { currentHealth != .down }
 
+    /// Whether a new try may go here: not down, enabled, and not already given up on for this
+    /// request. Reads atomics only, so a health flip counts without a new snapshot.
+    func isEligible(excluding excluded: [Int64]) -> Bool {
+        isAlive && adminState == .enabled && !excluded.contains(id)
+    }
+
     var currentHealth: Health { Health.allCases[health.load(ordering: .relaxed)] }
 
     /// Moves to `newHealth`; returns the previous health if it changed, nil if it already was so.
@@ -44,10 +53,31 @@ final class BackendRuntime: Sendable {
         var expected = health.load(ordering: .relaxed)
         while expected != desired {
             let (exchanged, original) = health.compareExchange(expected: expected, desired: desired, ordering: .relaxed)
-            if exchanged { return Health.allCases[expected] }
+            if exchanged {
+                if Health.allCases[expected] == .down && newHealth == .up {
+                    startRamp(at: NIODeadline.now().uptimeNanoseconds)
+                }
+                return Health.allCases[expected]
+            }
             expected = original
         }
         return nil
+    }
+
+    /// Starts slow start's ramp at `uptimeNanoseconds` (as when it came back up then).
+    func startRamp(at uptimeNanoseconds: UInt64) {
+        cameBackAt.store(max(1, uptimeNanoseconds), ordering: .relaxed)
+    }
+
+    /// When the current ramp started, or nil when there is none.
+    var rampStart: UInt64? {
+        let start = cameBackAt.load(ordering: .relaxed)
+        return start == 0 ? nil : start
+    }
+
+    /// Ends the ramp that started at `start`, unless a newer one began meanwhile.
+    func endRamp(startedAt start: UInt64) {
+        _ = cameBackAt.compareExchange(expected: start, desired: 0, ordering: .relaxed)
     }
 
     var weight: Int {

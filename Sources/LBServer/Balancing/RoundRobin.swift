@@ -43,3 +43,12 @@ final class RoundRobin: Sendable {
         return nil
     }
 }
+
+/// Round robin ignores weights, slow start and keys: it is the seed's algorithm, unchanged.
+extension RoundRobin: Balancer {
+    var cursorToSave: Int? { cursor }
+
+    func nextBackend(for key: BalancingKey?, excluding excluded: [Int64]) -> BackendRuntime? {
+        nextBackend(excluding: excluded)
+    }
+}

@@ -11,6 +11,7 @@ struct ServerConfiguration: Sendable {
     var threads = System.coreCount
     var proxy = ProxySettings()
     var health = HealthSettings()
+    var balancing = BalancingSettings()
     /// How long a SIGTERM waits for in-flight requests before closing what is left.
     var gracePeriod: TimeAmount = .seconds(10)
     /// How often the database is polled for changes made by `lbctl`.
