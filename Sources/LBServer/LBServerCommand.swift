@@ -7,7 +7,6 @@ import NIOPosix
 import ServiceLifecycle
 
 /// `lbserver`: the daemon (`serve`, the default) and a stand-in backend (`respond`).
-@main
 struct LBServerMain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lbserver",
@@ -79,8 +78,35 @@ struct LBServerCommand: AsyncParsableCommand {
     @Option(help: "Request bodies up to this many bytes are kept so the request can be retried (default 65536).")
     var replayBuffer: Int?
 
+    @Option(help: "Client connections open at once; more are closed as they arrive (default 10000).")
+    var maxConnections: Int?
+
+    @Option(help: "Longest request target in bytes; longer gets 414 (default 8192).")
+    var maxRequestLine: Int?
+
+    @Option(help: "Largest request header block in bytes; larger gets 431 (default 32768).")
+    var maxHeaderBytes: Int?
+
+    @Option(help: "Most request header fields; more gets 431 (default 100).")
+    var maxHeaders: Int?
+
+    @Option(help: "Time a client has to send a complete request head; slower gets 408 (default 10s).")
+    var headerTimeout: String?
+
+    @Option(help: "A client connection idle this long is closed (default 75s).")
+    var idleTimeout: String?
+
     @Option(help: "On SIGTERM, how long in-flight requests may take to finish (default 10s).")
     var gracePeriod: String?
+
+    @Option(help: "Balancing algorithm: round-robin (default), weighted, least-connections, p2c or hash.")
+    var algorithm: String?
+
+    @Option(help: "What --algorithm hash hashes: client-address (default), header:NAME or cookie:NAME.")
+    var hashKey: String?
+
+    @Option(help: "Time a backend that came back up takes to ramp up to its full weight (default 0: off).")
+    var slowStart: String?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).")
     var logLevel: String?
@@ -112,6 +138,9 @@ struct LBServerCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "lbserver")
+        // A file-size limit hit while writing the database must be an I/O error the writer can
+        // wait out, not a signal that kills the daemon.
+        signal(SIGXFSZ, SIG_IGN)
         let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
         // The balancer must be gone before its event loops are: its parts release promises there.
         do {
@@ -225,7 +254,33 @@ struct LBServerCommand: AsyncParsableCommand {
             configuration.proxy.replayBufferBytes = replayBuffer
         }
         if let gracePeriod { configuration.gracePeriod = try duration(gracePeriod, "--grace-period", minimum: 0) }
+        if let algorithm {
+            guard let chosen = BalancingAlgorithm(rawValue: algorithm) else {
+                throw StartupError(description: "--algorithm must be one of \(BalancingAlgorithm.choices), not '\(algorithm)'")
+            }
+            configuration.balancing.algorithm = chosen
+        }
+        if let hashKey {
+            guard let key = HashKey(parsing: hashKey) else {
+                throw StartupError(description: "--hash-key must be \(HashKey.forms), not '\(hashKey)'")
+            }
+            configuration.balancing.hashKey = key
+        }
+        if let slowStart { configuration.balancing.slowStart = try duration(slowStart, "--slow-start", minimum: 0) }
+        if let maxConnections { configuration.proxy.maxConnections = try atLeast(1, maxConnections, "--max-connections") }
+        if let maxRequestLine { configuration.proxy.maxRequestLineBytes = try atLeast(16, maxRequestLine, "--max-request-line") }
+        if let maxHeaderBytes { configuration.proxy.maxHeaderBytes = try atLeast(256, maxHeaderBytes, "--max-header-bytes") }
+        if let maxHeaders { configuration.proxy.maxHeaders = try atLeast(1, maxHeaders, "--max-headers") }
+        if let headerTimeout {
+            configuration.proxy.headerTimeout = try duration(headerTimeout, "--header-timeout", minimum: 1)
+        }
+        if let idleTimeout { configuration.proxy.clientIdleTimeout = try duration(idleTimeout, "--idle-timeout", minimum: 1) }
         return configuration
+    }
+
+    private func atLeast(_ minimum: Int, _ value: Int, _ flag: String) throws -> Int {
+        guard value >= minimum else { throw StartupError(description: "\(flag) must be at least \(minimum)") }
+        return value
     }
 
     private func duration(_ text: String, _ flag: String, minimum: Int64) throws -> TimeAmount {

@@ -53,6 +53,18 @@ import Testing
         #expect(configuration.gracePeriod == .seconds(3))
     }
 
+    @Test func balancingSettingsAreReadAndDefaultToRoundRobin() throws {
+        let balancing = try parse("algorithm: hash\nhash_key: cookie:session\nslow_start: 30s\n").balancing
+        #expect(balancing.algorithm == .hash)
+        #expect(balancing.hashKey == .cookie("session"))
+        #expect(balancing.slowStart == .seconds(30))
+        let defaults = try parse("threads: 1\n").balancing
+        #expect(defaults.algorithm == .roundRobin && defaults.hashKey == .clientAddress && defaults.slowStart == .zero)
+        for algorithm in BalancingAlgorithm.allCases {
+            #expect(try parse("algorithm: \(algorithm.rawValue)\n").balancing.algorithm == algorithm)
+        }
+    }
+
     @Test(arguments: [
         ("listen: 127.0.0.1:1\nbackend: http://127.0.0.1:2\n", "lb.yaml:2: unknown setting 'backend'"),
         ("health:\n  intervl: 2s\n", "lb.yaml:2: unknown setting 'health.intervl'"),
@@ -61,6 +73,11 @@ import Testing
         ("backends:\n  - http://127.0.0.1:1\n  - ftp://x:2\n", "lb.yaml:3: backend URL 'ftp://x:2' uses scheme 'ftp'"),
         ("backends:\n  - http://127.0.0.1:1\n  - http://127.0.0.1:1\n", "lb.yaml:3: backend http://127.0.0.1:1 is listed twice"),
         ("- just\n- a list\n", "lb.yaml:1: the file must be a mapping"),
+        ("threads: 1\nalgorithm: fastest\n",
+         "lb.yaml:2: algorithm must be one of round-robin, weighted, least-connections, p2c, hash"),
+        ("hash_key: query:user\n", "lb.yaml:1: hash_key must be client-address, header:NAME or cookie:NAME"),
+        ("algorithm: hash\n\nslow_start: soon\n", "lb.yaml:3: slow_start must be a duration"),
+        ("algorithm: [weighted]\n", "lb.yaml:1: algorithm must be a single value"),
     ])
     func unknownKeysAndBadValuesNameTheKeyAndLine(text: String, expected: String) {
         let error = #expect(throws: ConfigFile.ParseError.self) { try parse(text) }

@@ -99,6 +99,7 @@ import Testing
         #expect(sqlite3_open(folder.database, &locker) == SQLITE_OK)
         defer { sqlite3_close(locker) }
         #expect(sqlite3_exec(locker, "BEGIN EXCLUSIVE", nil, nil, nil) == SQLITE_OK)
+        let lockedAt = ContinuousClock.now
         b.stop()
         let connection = try HTTPTestConnection(port: port)
         var statuses: [Int] = []
@@ -110,6 +111,11 @@ import Testing
         #expect(waitUntil { server.stderr.contains("cannot write the event log") })
         #expect(try store.events(EventQuery(kinds: [.statusChange])).allSatisfy { !($0.detail ?? "").hasPrefix("up->down") })
 
+        // Hold the lock for ten seconds in all, serving traffic the while.
+        while ContinuousClock.now - lockedAt < .seconds(10) {
+            #expect(try connection.request().status == 200)
+            Thread.sleep(forTimeInterval: 0.05)
+        }
         #expect(sqlite3_exec(locker, "COMMIT", nil, nil, nil) == SQLITE_OK)
         // What was queued during the lock arrives, and the outage itself is on the record.
         #expect(waitUntil {

@@ -5,7 +5,7 @@ import Synchronization
 /// snapshot of enabled backends that the balancer reads.
 ///
 /// Changed rarely (startup, a registry reload, an admin change), from any thread, under a mutex.
-/// The hot path never comes here; it reads `RoundRobin`'s snapshot.
+/// The hot path never comes here; it reads the balancer's snapshot.
 final class BackendRegistry: Sendable {
     private struct State {
         var byID: [Int64: BackendRuntime] = [:]
@@ -13,10 +13,10 @@ final class BackendRegistry: Sendable {
         var nextSlot = 0
     }
 
-    let balancer: RoundRobin
+    let balancer: any Balancer
     private let state = Mutex(State())
 
-    init(balancer: RoundRobin) {
+    init(balancer: any Balancer) {
         self.balancer = balancer
     }
 

@@ -51,6 +51,11 @@ struct ConfigFile {
                 configuration.logLevel = level
             case "backends": configuration.backends = try backends(value)
             case "health": try applyHealth(value, to: &configuration.health)
+            case "algorithm":
+                configuration.balancing.algorithm = try choice(value, key, BalancingAlgorithm.init(rawValue:),
+                                                               "one of \(BalancingAlgorithm.choices)")
+            case "hash_key": configuration.balancing.hashKey = try choice(value, key, HashKey.init(parsing:), HashKey.forms)
+            case "slow_start": configuration.balancing.slowStart = try duration(value, key, minimum: 0)
             case "retries": configuration.proxy.retriesPerBackend = try integer(value, key, minimum: 0)
             case "retry_delay": configuration.proxy.retryDelay = try duration(value, key, minimum: 0)
             case "attempts": configuration.proxy.maximumAttempts = try integer(value, key, minimum: 1)
@@ -58,6 +63,12 @@ struct ConfigFile {
             case "response_timeout": configuration.proxy.responseTimeout = try duration(value, key, minimum: 1)
             case "replay_buffer": configuration.proxy.replayBufferBytes = try integer(value, key, minimum: 0)
             case "grace_period": configuration.gracePeriod = try duration(value, key, minimum: 0)
+            case "max_connections": configuration.proxy.maxConnections = try integer(value, key, minimum: 1)
+            case "max_request_line": configuration.proxy.maxRequestLineBytes = try integer(value, key, minimum: 16)
+            case "max_header_bytes": configuration.proxy.maxHeaderBytes = try integer(value, key, minimum: 256)
+            case "max_headers": configuration.proxy.maxHeaders = try integer(value, key, minimum: 1)
+            case "header_timeout": configuration.proxy.headerTimeout = try duration(value, key, minimum: 1)
+            case "idle_timeout": configuration.proxy.clientIdleTimeout = try duration(value, key, minimum: 1)
             default:
                 throw failure(keyNode, "unknown setting '\(key)'")
             }
@@ -115,6 +126,13 @@ struct ConfigFile {
     private func string(_ node: Node, _ key: String) throws(ParseError) -> String {
         guard let scalar = node.scalar else { throw failure(node, "\(key) must be a single value") }
         return scalar.string
+    }
+
+    /// A single value that `parse` accepts; else an error saying the key must be `expected`.
+    private func choice<Value>(_ node: Node, _ key: String, _ parse: (String) -> Value?,
+                               _ expected: String) throws(ParseError) -> Value {
+        guard let value = parse(try string(node, key)) else { throw failure(node, "\(key) must be \(expected)") }
+        return value
     }
 
     private func integer(_ node: Node, _ key: String, minimum: Int) throws(ParseError) -> Int {

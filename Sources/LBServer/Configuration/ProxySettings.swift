@@ -19,6 +19,17 @@ struct ProxySettings: Sendable {
     var upstreamIdleTimeout: TimeAmount = .seconds(30)
     /// A client connection idle this long between requests is closed.
     var clientIdleTimeout: TimeAmount = .seconds(75)
+    /// Longest request target accepted; longer gets `414`.
+    var maxRequestLineBytes = 8 * 1024
+    /// Largest request header block accepted (names and values); larger gets `431`. NIO's parser
+    /// refuses anything over 80 KiB on its own, also with `431`.
+    var maxHeaderBytes = 32 * 1024
+    /// Most request header fields accepted; more gets `431`.
+    var maxHeaders = 100
+    /// Time a client has to deliver a complete request head; slower gets `408`.
+    var headerTimeout: TimeAmount = .seconds(10)
+    /// Client connections open at once; more are closed as they arrive.
+    var maxConnections = 10_000
 }
 
 /// How backends are probed.

@@ -14,16 +14,21 @@ final class EventSink: Sendable {
         self.logger = logger
     }
 
-    private let lastNoBackendLog = ManagedAtomic<Int64>(0)
+    private let noBackendLog = LogThrottle(intervalMilliseconds: 10_000)
+    private let connectionLimitLog = LogThrottle(intervalMilliseconds: 10_000)
 
     /// A request found no backend alive; logged at most every ten seconds.
     func noBackendAvailable() {
-        let now = Timestamp.now().milliseconds
-        let last = lastNoBackendLog.load(ordering: .relaxed)
-        guard now - last >= 10_000,
-              lastNoBackendLog.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged
-        else { return }
-        logger.error("no backend is alive; answering 503")
+        guard let count = noBackendLog.occurrence() else { return }
+        logger.error("no backend is alive; answering 503", metadata: ["requests_since_last_report": "\(count)"])
+    }
+
+    /// A connection arrived beyond --max-connections and was closed; logged at most every ten
+    /// seconds with how many were closed meanwhile.
+    func connectionRefused() {
+        guard let count = connectionLimitLog.occurrence() else { return }
+        logger.warning("connection limit reached; closing new connections",
+                       metadata: ["closed_since_last_report": "\(count)"])
     }
 
     /// A transport failure toward a backend.

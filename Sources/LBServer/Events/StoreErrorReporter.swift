@@ -6,21 +6,14 @@ import Logging
 /// Called on the writer thread.
 final class StoreErrorReporter: Sendable {
     private let logger: Logger
-    private let lastLog = ManagedAtomic<Int64>(0)
-    private let failuresSinceLog = ManagedAtomic<Int>(0)
+    private let throttle = LogThrottle(intervalMilliseconds: 60_000)
 
     init(logger: Logger) {
         self.logger = logger
     }
 
     func report(_ error: StoreError) {
-        failuresSinceLog.wrappingIncrement(ordering: .relaxed)
-        let now = Timestamp.now().milliseconds
-        let last = lastLog.load(ordering: .relaxed)
-        guard now - last >= 60_000,
-              lastLog.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged
-        else { return }
-        let failures = failuresSinceLog.exchange(0, ordering: .relaxed)
+        guard let failures = throttle.occurrence() else { return }
         logger.error("cannot write the event log; traffic continues and records stay queued until it can",
                      metadata: ["error": "\(error.message)", "failed_batches": "\(failures)"])
     }

@@ -26,6 +26,8 @@ final class Exchange {
     var backend: BackendRuntime
     /// Backends given up on for this request, in order.
     var tried: [Int64] = []
+    /// The request's hash key for the balancer (only with `--algorithm hash`), kept for retries.
+    var balancingKey: BalancingKey?
     /// Retries of the current backend so far.
     var retries = 0
     /// Number of the current try over all backends, starting at 1, for the event log.
@@ -34,7 +36,6 @@ final class Exchange {
     /// True while a try counts in its backend's in-flight gauge.
     var tryActive = false
     var retriedStaleConnection = false
-    var responseTimeout: Scheduled<Void>?
 
     var responseStarted = false
     var responseEnded = false

@@ -4,7 +4,9 @@ import NIOCore
 /// What every client connection's proxy handler shares: the balancer, the connection pools,
 /// the event sink and the settings. Immutable; each member is safe across threads.
 struct ProxyContext: Sendable {
-    let balancer: RoundRobin
+    let balancer: any Balancer
+    /// What a request is keyed by for the balancer; nil unless the algorithm hashes.
+    let hashKey: HashKey?
     let pools: UpstreamPools
     let sink: EventSink
     let settings: ProxySettings

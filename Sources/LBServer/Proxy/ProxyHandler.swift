@@ -100,7 +100,16 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     private func startRequest(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         let requestID = head.headers.first(name: "x-request-id").flatMap { RequestID.isSane($0) ? $0 : nil }
             ?? RequestID.make()
-        guard let backend = shared.balancer.nextBackend() else {
+        if let (status, message) = limitExceeded(by: head) {
+            // A client error: answer, close, and never bother a backend with it.
+            let refused = Exchange(head: head, requestID: requestID, backend: Self.noBackend)
+            refused.keepAlive = false
+            exchange = refused
+            respondLocally(refused, status: status, message: message)
+            return
+        }
+        let balancingKey = shared.hashKey?.key(for: head, clientAddress: clientAddress)
+        guard let backend = shared.balancer.nextBackend(for: balancingKey) else {
             shared.sink.noBackendAvailable()
             shared.sink.rejected(status: 503, requestID: requestID, backend: nil, reason: "no backend available")
             let placeholder = Exchange(head: head, requestID: requestID, backend: Self.noBackend)
@@ -109,6 +118,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             return
         }
         let exchange = Exchange(head: head, requestID: requestID, backend: backend)
+        exchange.balancingKey = balancingKey
         self.exchange = exchange
         // We take the body ourselves; the backend sees no Expect header.
         if head.headers.contains(name: "expect"),
@@ -117,6 +127,22 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                                   promise: nil)
         }
         startTry(exchange)
+    }
+
+    /// The status and reason when a request head is larger than the configured limits allow.
+    private func limitExceeded(by head: HTTPRequestHead) -> (HTTPResponseStatus, String)? {
+        if head.uri.utf8.count > settings.maxRequestLineBytes {
+            return (.uriTooLong, "request target longer than \(settings.maxRequestLineBytes) bytes")
+        }
+        if head.headers.count > settings.maxHeaders {
+            return (.requestHeaderFieldsTooLarge, "more than \(settings.maxHeaders) header fields")
+        }
+        var bytes = 0
+        for (name, value) in head.headers { bytes += name.utf8.count + value.utf8.count + 4 }
+        if bytes > settings.maxHeaderBytes {
+            return (.requestHeaderFieldsTooLarge, "header block larger than \(settings.maxHeaderBytes) bytes")
+        }
+        return nil
     }
 
     private func receiveBody(_ part: ByteBuffer) {
@@ -193,13 +219,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         exchange.unsentBytes = 0
         if exchange.requestEnded { connection.write(.end(exchange.trailers)) }
         connection.flush()
-        let tryGeneration = generation
-        exchange.responseTimeout = connection.channel.eventLoop.assumeIsolated().scheduleTask(in: settings.responseTimeout) { [self] in
-            guard generation == tryGeneration, self.exchange === exchange, !exchange.responseStarted else { return }
-            tryFailed(exchange, UpstreamError(
-                kind: .timeout,
-                description: "no response head within \(settings.responseTimeout.humanDescription)"))
-        }
         resumeClientReads()
     }
 
@@ -234,8 +253,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     }
 
     private func endTry(_ exchange: Exchange) {
-        exchange.responseTimeout?.cancel()
-        exchange.responseTimeout = nil
         if exchange.tryActive {
             exchange.tryActive = false
             exchange.backend.inFlight.wrappingDecrement(ordering: .relaxed)
@@ -274,13 +291,15 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             return
         }
         guard exchange.canRepeat(afterConnectFailure: error.kind == .connect) else {
-            sink.rejected(status: 502, requestID: exchange.requestID, backend: exchange.backend,
+            let status: HTTPResponseStatus = error.kind == .timeout ? .gatewayTimeout : .badGateway
+            sink.rejected(status: Int(status.code), requestID: exchange.requestID, backend: exchange.backend,
                           reason: "backend failed and the request cannot be repeated safely")
-            respondLocally(exchange, status: .badGateway, message: "backend failed; request not repeatable")
+            respondLocally(exchange, status: status, message: "backend failed; request not repeatable")
             return
         }
-        // The seed's rule: the same backend again, a few times, a little later...
-        if exchange.retries < settings.retriesPerBackend, exchange.backend.isAlive {
+        // The seed's rule: the same backend again, a few times, a little later... except after a
+        // timeout: a backend that sat on a request for the whole timeout gets no second wait.
+        if exchange.retries < settings.retriesPerBackend, exchange.backend.isAlive, error.kind != .timeout {
             exchange.retries += 1
             exchange.attempt += 1
             sink.retry(exchange.backend, requestID: exchange.requestID, attempt: exchange.attempt, retry: exchange.retries)
@@ -300,7 +319,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         }
         exchange.tried.append(exchange.backend.id)
         guard exchange.tried.count < settings.maximumAttempts,
-              let next = shared.balancer.nextBackend(excluding: exchange.tried)
+              let next = shared.balancer.nextBackend(for: exchange.balancingKey, excluding: exchange.tried)
         else {
             let status: HTTPResponseStatus = error.kind == .timeout ? .gatewayTimeout : .serviceUnavailable
             sink.rejected(status: Int(status.code), requestID: exchange.requestID, backend: exchange.backend,
@@ -324,7 +343,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         guard let exchange, let context else { return }
         // Interim answers (100, 103) are ours to drop: we already took the body.
         if head.status.code < 200 { return }
-        exchange.responseTimeout?.cancel()
         exchange.responseStarted = true
         exchange.upstreamKeepAlive = head.isKeepAlive
         var headers = head.headers

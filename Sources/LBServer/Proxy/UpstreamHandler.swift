@@ -34,9 +34,15 @@ final class UpstreamHandler: ChannelDuplexHandler {
     typealias OutboundOut = HTTPClientRequestPart
 
     weak var delegate: UpstreamDelegate?
+    /// How the idle timeout reads in an error ("60s").
+    let timeoutDescription: String
     private var readsPaused = false
     private var readPending = false
     private var context: ChannelHandlerContext?
+
+    init(timeoutDescription: String) {
+        self.timeoutDescription = timeoutDescription
+    }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
@@ -70,6 +76,19 @@ final class UpstreamHandler: ChannelDuplexHandler {
         context.close(promise: nil)
         let kind: UpstreamError.Kind = error is HTTPParserError ? .protocolViolation : .reset
         delegate?.upstreamFailed(UpstreamError(kind: kind, description: "\(error)"))
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is IdleStateHandler.IdleStateEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        // Nothing moved either way for the whole timeout: a stuck exchange fails, an idle pooled
+        // connection is retired.
+        let delegate = self.delegate
+        self.delegate = nil
+        context.close(promise: nil)
+        delegate?.upstreamFailed(UpstreamError(kind: .timeout, description: "backend sent nothing for \(timeoutDescription)"))
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

@@ -58,13 +58,17 @@ final class UpstreamPool {
 
     private func connect(_ backend: BackendRuntime,
                          _ completion: @escaping (Result<UpstreamConnection, Error>) -> Void) {
+        let timeout = settings.responseTimeout
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(settings.connectTimeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // One timer per connection, reset by any byte either way, covers the wait for
+                    // a response head and a stall mid-body, with no timer per request.
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: timeout))
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
+                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler(timeoutDescription: timeout.humanDescription))
                 }
             }
         let connected: EventLoopFuture<Channel>

@@ -57,7 +57,7 @@ final class LoadBalancer: Service {
             throw StartupError(description: "cannot write database \(configuration.databasePath): \(error)")
         }
         sink = EventSink(writer: writer, logger: logger)
-        let balancer = RoundRobin(cursor: Int(truncatingIfNeeded: saved.cursor))
+        let balancer = configuration.balancing.makeBalancer(cursor: Int(truncatingIfNeeded: saved.cursor))
         registry = BackendRegistry(balancer: balancer)
         registry.apply(records)
 
@@ -66,10 +66,14 @@ final class LoadBalancer: Service {
         checker = HealthChecker(eventLoop: group.next(), settings: configuration.health, sink: sink)
         quiesce = ServerQuiescingHelper(group: group)
         let checker = self.checker
-        let context = ProxyContext(balancer: balancer, pools: pools, sink: sink, settings: configuration.proxy,
-                                   markedDown: { checker.probeSoon($0) })
+        let context = ProxyContext(balancer: balancer, hashKey: configuration.balancing.requestKey, pools: pools,
+                                   sink: sink, settings: configuration.proxy, markedDown: { checker.probeSoon($0) })
         let idleTimeout = configuration.proxy.clientIdleTimeout
+        let headerTimeout = configuration.proxy.headerTimeout
         let quiesce = self.quiesce
+        let sink = self.sink
+        let limiter = ConnectionLimiter(maximum: configuration.proxy.maxConnections,
+                                        onRefused: { sink.connectionRefused() })
         do {
             serverChannel = try ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 1024)
@@ -82,11 +86,14 @@ final class LoadBalancer: Service {
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.maxMessagesPerRead, value: 16)
                 .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        let sync = channel.pipeline.syncOperations
-                        try sync.addHandler(IdleStateHandler(allTimeout: idleTimeout))
-                        try sync.configureHTTPServerPipeline(withErrorHandling: true)
-                        try sync.addHandler(ProxyHandler(shared: context))
+                    // Over the cap: failing the initializer makes NIO close the connection.
+                    guard limiter.admit(channel) else {
+                        return channel.eventLoop.makeFailedFuture(ConnectionLimiter.Refused())
+                    }
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandlers(
+                            ClientPipeline.handlers(context: context, headerTimeout: headerTimeout,
+                                                    idleTimeout: idleTimeout))
                     }
                 }
                 .bind(host: configuration.listenHost, port: configuration.listenPort)
@@ -123,13 +130,16 @@ final class LoadBalancer: Service {
             "backends=\(registry.all.count)",
             "restored_down=\(down.isEmpty ? "none" : down.joined(separator: ","))",
             "cursor=\(saved.cursor)",
+            "algorithm=\(configuration.balancing.algorithm.rawValue)",
             "previous_stop=\(saved.lastStart == nil ? "first start" : cleanStop ? "clean" : "unclean")",
         ].joined(separator: " ")))
         checker.track(registry.all)
-        watcher.start(registryVersion: restoredRegistryVersion, cursor: balancer.cursor)
+        watcher.start(registryVersion: restoredRegistryVersion,
+                      cursor: balancer.cursorToSave ?? Int(truncatingIfNeeded: saved.cursor))
         logger.info("listening", metadata: [
             "address": "\(localAddressDescription)", "backends": "\(registry.all.count)",
             "database": "\(configuration.databasePath)", "threads": "\(max(1, configuration.threads))",
+            "algorithm": "\(configuration.balancing.algorithm.rawValue)",
         ])
     }
 
@@ -168,7 +178,7 @@ final class LoadBalancer: Service {
         watcher.stop()
         if clean {
             let now = Timestamp.now()
-            writer.recordCursor(Int64(registry.balancer.cursor), at: now)
+            if let cursor = registry.balancer.cursorToSave { writer.recordCursor(Int64(cursor), at: now) }
             writer.record(Event(at: now, kind: .shutdown, detail: "clean stop"))
             writer.recordCleanStop(at: now)
         }

@@ -73,8 +73,7 @@ final class RegistryWatcher: Sendable {
             }
             if Date().timeIntervalSince(lastCursorCheck) >= 1 {
                 lastCursorCheck = Date()
-                let cursor = registry.balancer.cursor
-                if cursor != savedCursor {
+                if let cursor = registry.balancer.cursorToSave, cursor != savedCursor {
                     savedCursor = cursor
                     writer.recordCursor(Int64(cursor))
                     logger.trace("cursor saved", metadata: ["cursor": "\(cursor)"])

@@ -110,9 +110,22 @@ final class HTTPTestConnection {
         return response
     }
 
+    /// Reads one interim (1xx) response head and returns its status.
+    func readInterim() throws -> Int {
+        let headEnd = try readUntil([13, 10, 13, 10])
+        let head = String(decoding: buffer[..<headEnd], as: UTF8.self)
+        buffer.removeFirst(headEnd + 4)
+        return Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+
     /// True if the peer closed the connection (reads end) within the receive timeout.
     func isClosedByPeer() -> Bool {
-        (try? receive()) == 0
+        do {
+            return try receive() == 0
+        } catch {
+            // A reset is a close too; a receive timeout (EAGAIN) is not.
+            return errno == ECONNRESET
+        }
     }
 
     private func readUntil(_ marker: [UInt8]) throws -> Int {

@@ -18,6 +18,10 @@ final class TestBackend: @unchecked Sendable {
         case resetFirst(Int)
         /// Accept the request and never answer.
         case hang
+        /// Send the head and part of a larger body, then close the connection.
+        case dieMidBody
+        /// Answer with bytes that are not HTTP.
+        case garbage
     }
 
     let name: String
@@ -44,6 +48,7 @@ final class TestBackend: @unchecked Sendable {
     }
 
     var url: String { "http://127.0.0.1:\(port)" }
+    var currentBehaviour: Behaviour { lock.withLock { behaviour } }
     /// Requests that reached the handler (including those it reset).
     var requests: Int { lock.withLock { _requests } }
     /// Body sizes of the requests answered.
@@ -55,7 +60,10 @@ final class TestBackend: @unchecked Sendable {
             .childChannelInitializer { [self] channel in
                 lock.withLock { children.append(channel) }
                 return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    // The decoder sits first so that writes from its context reach the socket raw.
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder()), name: "raw")
+                    try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder())
+                    try channel.pipeline.syncOperations.addHandler(HTTPServerPipelineHandler())
                     try channel.pipeline.syncOperations.addHandler(Handler(backend: self))
                 }
             }
@@ -86,7 +94,7 @@ final class TestBackend: @unchecked Sendable {
             _requests += 1
             switch behaviour {
             case .serve(let delay): return (false, delay, false)
-            case .hang: return (false, nil, true)
+            case .hang, .dieMidBody, .garbage: return (false, nil, true)
             case .resetFirst:
                 if resetsLeft > 0 {
                     resetsLeft -= 1
@@ -122,6 +130,24 @@ final class TestBackend: @unchecked Sendable {
                     context.close(promise: nil)
                     return
                 }
+                switch backend.currentBehaviour {
+                case .dieMidBody:
+                    context.writeAndFlush(NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(
+                        version: .http1_1, status: .ok, headers: ["content-length": "100000"]))), promise: nil)
+                    context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(
+                        string: String(repeating: "x", count: 1_000)))))).whenComplete { [channel = context.channel] _ in
+                        channel.close(promise: nil)
+                    }
+                    return
+                case .garbage:
+                    // Below the HTTP encoder: raw bytes straight onto the socket.
+                    if let raw = try? context.pipeline.syncOperations.context(name: "raw") {
+                        raw.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: "THIS IS NOT HTTP\r\n\r\n")),
+                                          promise: nil)
+                    }
+                    return
+                default: break
+                }
                 if action.hang { return }
                 backend.recordBody(bodyBytes)
                 var headers = HTTPHeaders()
@@ -134,6 +160,7 @@ final class TestBackend: @unchecked Sendable {
                 headers.add(name: "x-seen-request-id", value: head.headers.first(name: "x-request-id") ?? "")
                 headers.add(name: "x-seen-body-bytes", value: String(bodyBytes))
                 headers.add(name: "x-seen-host", value: head.headers.first(name: "host") ?? "")
+                headers.add(name: "x-seen-header-names", value: head.headers.map { $0.name.lowercased() }.joined(separator: ","))
                 let response = HTTPResponseHead(version: head.version, status: .ok, headers: headers)
                 let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
                 let send: @Sendable () -> Void = {

@@ -1,0 +1,36 @@
+import Atomics
+import NIOCore
+
+/// Caps the number of open client connections. A connection accepted beyond the cap is closed as
+/// soon as it is set up, so the connections already open keep being served.
+///
+/// Shared by every child channel's initializer; the count is atomic because connections open and
+/// close on different event loops.
+final class ConnectionLimiter: Sendable {
+    /// Returned from the child initializer to have NIO close a connection over the cap.
+    struct Refused: Error {}
+
+    private let maximum: Int
+    private let open = ManagedAtomic<Int>(0)
+    private let onRefused: @Sendable () -> Void
+
+    init(maximum: Int, onRefused: @escaping @Sendable () -> Void) {
+        self.maximum = maximum
+        self.onRefused = onRefused
+    }
+
+    /// Connections open now.
+    var openConnections: Int { open.load(ordering: .relaxed) }
+
+    /// Counts `channel` in if there is room (and out again when it closes); false if there is none.
+    func admit(_ channel: Channel) -> Bool {
+        if open.loadThenWrappingIncrement(ordering: .relaxed) >= maximum {
+            open.wrappingDecrement(ordering: .relaxed)
+            onRefused()
+            return false
+        }
+        let open = self.open
+        channel.closeFuture.whenComplete { _ in open.wrappingDecrement(ordering: .relaxed) }
+        return true
+    }
+}
