@@ -1,5 +1,6 @@
 import Foundation
 import NIOConcurrencyHelpers
+import Testing
 
 /// A real `lbserver` (or `lbctl`) process started from the build folder, killed by its pid.
 final class ServerProcess: @unchecked Sendable {
@@ -9,6 +10,7 @@ final class ServerProcess: @unchecked Sendable {
     private var output = ""
     let stderrPath: String
     private(set) var port = 0
+    private var logChecked = false
 
     /// The folder holding the built products (`lbserver`, `lbctl`), found beside the test binary.
     static var productsFolder: URL {
@@ -69,11 +71,18 @@ final class ServerProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
-    /// Kills the process (SIGKILL) if it still runs; for test cleanup.
+    /// Kills the process (SIGKILL) if it still runs; for test cleanup. A sanitizer report in its
+    /// log fails the test that ran it, so a ThreadSanitizer run checks the daemon too.
     func stop() {
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
             _ = waitForExit(timeout: .seconds(5))
+        }
+        guard !logChecked else { return }
+        logChecked = true
+        let log = stderr
+        if log.contains("WARNING: ThreadSanitizer") || log.contains("ERROR: AddressSanitizer") {
+            Issue.record("lbserver reported a sanitizer finding:\n\(log.suffix(8_000))")
         }
     }
 
