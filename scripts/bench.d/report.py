@@ -2,7 +2,7 @@
 """Turns the records scripts/bench collected into the Markdown report it prints and saves.
 
 Input: a file of records, one a line, each a tab-separated list of key=value; the key `kind`
-says what the record is (meta, main, failure, big, idle). Output: Markdown on stdout.
+says what the record is (meta, main, algorithm, failure, big, idle). Output: Markdown on stdout.
 Usage: report.py RECORDS_FILE
 """
 import sys
@@ -157,6 +157,22 @@ def main():
         "requests/s summed, p50/p99 the worse of the two; its ratios are against nginx-proxy with 1 thread. "
         "errors = wrk's \"Non-2xx or 3xx responses\" + its socket errors. "
         "events/s and DB growth: rows added to `events` and bytes added to the database file + WAL during the measured run.")
+
+    algorithm_rows = [r for r in records if r.get("kind") == "algorithm"]
+    if algorithm_rows:
+        first = algorithm_rows[0]
+        say("")
+        say("**Per balancing algorithm** (lbserver, 1 thread, `--algorithm` as named, same wrk settings, "
+            "one run after another on the same two backends):")
+        say("")
+        say(f"| algorithm | requests/s | p50 | p99 | errors | req/s vs {first['algorithm']} |")
+        say("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for r in algorithm_rows:
+            say(f"| {r['algorithm']} | {rate(r):,.0f} | {latency(percentile(r, 'p50_us'))} | "
+                f"{latency(percentile(r, 'p99_us'))} | {errors_text(r)} | {ratio(rate(r), rate(first))} |")
+        say("")
+        say("`hash` keys on the client address here, and every wrk connection comes from 127.0.0.1: "
+            "all of its requests go to one backend, so its row measures the cost of the pick, not a spread.")
 
     healthy = next((r for r in main_rows if r["target"] == "lbserver" and r.get("threads") == "1"), None)
     for r in (x for x in records if x.get("kind") == "failure"):
