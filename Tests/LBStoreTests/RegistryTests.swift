@@ -33,6 +33,10 @@ import Testing
         #expect(changes.map(\.backendURL) == ["http://127.0.0.1:9001", "http://127.0.0.1:9002", "http://127.0.0.1:9001",
                                               "http://127.0.0.1:9002", "http://127.0.0.1:9002"])
         #expect(changes[2].detail == "admin_state enabled->drained by=bob")
+        #expect(changes[2].data == EventData(action: "admin_state", from: "enabled", to: "drained", actor: "bob"))
+        #expect(changes[0].data?.origin == "config" && changes[0].data?.weight == 2)
+        #expect(changes[3].data?.from == "1" && changes[3].data?.to == "5")
+        #expect(changes[4].data?.action == "remove" && changes[4].data?.actor == "carol")
         #expect(changes[3].detail == "weight 1->5 by=bob")
         #expect(changes[4].detail?.hasSuffix("by=carol") == true)
     }

@@ -32,10 +32,12 @@ public struct Event: Hashable, Sendable {
     public var requestID: String?
     public var attempt: Int?
     public var detail: String?
+    /// Structured facts for later questions (cause, evidence, who changed what); see `EventData`.
+    public var data: EventData?
 
     public init(id: Int64 = 0, at: Timestamp, kind: EventKind, backendID: Int64? = nil,
                 backendURL: String? = nil, requestID: String? = nil, attempt: Int? = nil,
-                detail: String? = nil) {
+                detail: String? = nil, data: EventData? = nil) {
         self.id = id
         self.at = at
         self.kind = kind
@@ -44,5 +46,6 @@ public struct Event: Hashable, Sendable {
         self.requestID = requestID
         self.attempt = attempt
         self.detail = detail
+        self.data = data
     }
 }

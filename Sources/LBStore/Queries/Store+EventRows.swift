@@ -3,7 +3,7 @@ import CSQLite
 extension Store {
     /// The columns every event read selects, in the order `event(from:)` decodes them; the query
     /// must join `backends b` for the URL.
-    static let eventSelectColumns = "e.id, e.at, e.kind, e.backend_id, b.url, e.request_id, e.attempt, e.detail"
+    static let eventSelectColumns = "e.id, e.at, e.kind, e.backend_id, b.url, e.request_id, e.attempt, e.detail, e.data"
 
     /// Decodes one row selected with `eventSelectColumns`.
     static func event(from statement: Statement) -> Event {
@@ -12,7 +12,8 @@ extension Store {
               backendID: statement.optionalInt64(3), backendURL: statement.optionalText(4),
               requestID: statement.optionalText(5),
               attempt: statement.optionalInt64(6).map { Int($0) },
-              detail: statement.optionalText(7))
+              detail: statement.optionalText(7),
+              data: statement.optionalText(8).flatMap(EventData.init(json:)))
     }
 
     /// The conditions on `query`'s backend and kinds over `events e`, with their values in order.

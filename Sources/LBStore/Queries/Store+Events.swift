@@ -2,7 +2,7 @@ import CSQLite
 
 extension Store {
     static let eventInsertSQL =
-        "INSERT INTO events (at, kind, backend_id, request_id, attempt, detail) VALUES (?, ?, ?, ?, ?, ?)"
+        "INSERT INTO events (at, kind, backend_id, request_id, attempt, detail, data) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
     /// Inserts one event with the connection's cached statement; the caller owns the transaction.
     static func insert(_ event: Event, into connection: Connection) throws {
@@ -19,6 +19,7 @@ extension Store {
         try statement.bind(4, event.requestID)
         try statement.bind(5, event.attempt.map(Int64.init))
         try statement.bind(6, event.detail)
+        try statement.bind(7, event.data?.json)
         try statement.run()
     }
 

@@ -44,7 +44,7 @@ extension Store {
     /// Throws `.invalidValue` if a backend with this URL is already registered.
     @discardableResult
     public func addBackend(url: String, weight: Int = 1, origin: BackendOrigin = .runtime,
-                           actor: String, at now: Timestamp = .now()) throws -> Backend {
+                           actor: String, command: String? = nil, at now: Timestamp = .now()) throws -> Backend {
         guard weight >= 0 else { throw StoreError(.invalidValue, "weight must be 0 or more, not \(weight)") }
         return try withConnection { connection in
             try connection.transaction {
@@ -70,7 +70,9 @@ extension Store {
                     throw StoreError(.sqlite, "backend \(url) vanished while being added")
                 }
                 try Store.insert(Event(at: now, kind: .adminChange, backendID: added.id,
-                                       detail: "add weight=\(weight) origin=\(origin.rawValue) by=\(actor)"),
+                                       detail: "add weight=\(weight) origin=\(origin.rawValue) by=\(actor)",
+                                       data: EventData(action: "add", to: AdminState.enabled.rawValue, actor: actor,
+                                                       command: command, origin: origin.rawValue, weight: weight)),
                                  into: connection)
                 return added
             }
@@ -78,48 +80,55 @@ extension Store {
     }
 
     /// Marks a backend removed; its row and history stay so old events still name it.
-    public func removeBackend(url: String, actor: String, at now: Timestamp = .now()) throws {
-        try mutateBackend(url: url, actor: actor, at: now, detail: "remove") { connection, backend in
+    public func removeBackend(url: String, actor: String, command: String? = nil, at now: Timestamp = .now()) throws {
+        try mutateBackend(url: url, actor: actor, command: command, at: now,
+                          change: { _ in ("remove", EventData(action: "remove")) }) { connection, backend in
             let statement = try connection.statement("UPDATE backends SET removed_at = ? WHERE id = ?")
             try statement.bind(.integer(now.milliseconds), .integer(backend.id)).run()
         }
     }
 
     /// Sets the operator's state for a backend and records who did it.
-    public func setAdminState(_ state: AdminState, url: String, actor: String, at now: Timestamp = .now()) throws {
-        try mutateBackend(url: url, actor: actor, at: now, detail: { "admin_state \($0.adminState.rawValue)->\(state.rawValue)" }) {
-            connection, backend in
+    public func setAdminState(_ state: AdminState, url: String, actor: String, command: String? = nil,
+                              at now: Timestamp = .now()) throws {
+        try mutateBackend(url: url, actor: actor, command: command, at: now, change: {
+            ("admin_state \($0.adminState.rawValue)->\(state.rawValue)",
+             EventData(action: "admin_state", from: $0.adminState.rawValue, to: state.rawValue))
+        }) { connection, backend in
             let statement = try connection.statement("UPDATE backends SET admin_state = ? WHERE id = ?")
             try statement.bind(.text(state.rawValue), .integer(backend.id)).run()
         }
     }
 
     /// Sets a backend's weight and records who did it.
-    public func setWeight(_ weight: Int, url: String, actor: String, at now: Timestamp = .now()) throws {
+    public func setWeight(_ weight: Int, url: String, actor: String, command: String? = nil,
+                          at now: Timestamp = .now()) throws {
         guard weight >= 0 else { throw StoreError(.invalidValue, "weight must be 0 or more, not \(weight)") }
-        try mutateBackend(url: url, actor: actor, at: now, detail: { "weight \($0.weight)->\(weight)" }) {
-            connection, backend in
+        try mutateBackend(url: url, actor: actor, command: command, at: now, change: {
+            ("weight \($0.weight)->\(weight)", EventData(action: "weight", from: String($0.weight), to: String(weight)))
+        }) { connection, backend in
             let statement = try connection.statement("UPDATE backends SET weight = ? WHERE id = ?")
             try statement.bind(.integer(Int64(weight)), .integer(backend.id)).run()
         }
     }
 
-    private func mutateBackend(url: String, actor: String, at now: Timestamp, detail: String,
-                               _ change: (Connection, Backend) throws -> Void) throws {
-        try mutateBackend(url: url, actor: actor, at: now, detail: { _ in detail }, change)
-    }
-
-    /// Looks up a live backend, applies `change` and writes the `admin_change` event, atomically.
-    private func mutateBackend(url: String, actor: String, at now: Timestamp, detail: (Backend) -> String,
-                               _ change: (Connection, Backend) throws -> Void) throws {
+    /// Looks up a live backend, applies `apply` and writes the `admin_change` event that `change`
+    /// describes (detail and structured data, completed with actor and command), atomically.
+    private func mutateBackend(url: String, actor: String, command: String?, at now: Timestamp,
+                               change: (Backend) -> (String, EventData),
+                               _ apply: (Connection, Backend) throws -> Void) throws {
         try withConnection { connection in
             try connection.transaction {
                 guard let backend = try Store.backend(url: url, in: connection), !backend.isRemoved else {
                     throw StoreError(.unknownBackend, "no backend \(url) in the registry")
                 }
-                try change(connection, backend)
+                let (detail, data) = change(backend)
+                var completed = data
+                completed.actor = actor
+                completed.command = command
+                try apply(connection, backend)
                 try Store.insert(Event(at: now, kind: .adminChange, backendID: backend.id,
-                                       detail: "\(detail(backend)) by=\(actor)"),
+                                       detail: "\(detail) by=\(actor)", data: completed),
                                  into: connection)
             }
         }

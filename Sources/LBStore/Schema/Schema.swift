@@ -79,5 +79,13 @@ enum Schema {
             UPDATE balancer_state SET registry_version = registry_version + 1 WHERE id = 1;
         END;
         """,
+        // 5: structured facts on events (cause, evidence, actor) for post-incident questions, the
+        // per-backend-per-kind look-up they need, and the values the configuration last declared.
+        """
+        ALTER TABLE events ADD COLUMN data TEXT;
+        CREATE INDEX events_backend_kind_at ON events(backend_id, kind, at);
+        ALTER TABLE backends ADD COLUMN config_weight INTEGER;
+        ALTER TABLE backends ADD COLUMN config_admin_state TEXT;
+        """,
     ]
 }

@@ -1,0 +1,114 @@
+import Foundation
+
+/// The structured facts an event carries beside its one-line `detail`, stored as JSON in
+/// `events.data` so that questions asked later (`lbctl backends --at`, `lbctl why`) are answered
+/// from what was recorded, not from parsing prose.
+///
+/// Which fields are set depends on the event's kind:
+/// - `admin_change`: `action` (`add`, `remove`, `admin_state`, `weight`, `origin`), `from`, `to`,
+///   `actor` (OS user or `lbserver`), `command` (the command line), and for `add` `weight`/`origin`.
+/// - `status_change`: `from`, `to`, `cause` (`check`, `traffic`, `admin`, `restore`), `threshold`
+///   (the rise or fall count in effect), `evidence`, and for `restore` `state_age_ms`.
+/// - `startup`: `path` (`first`, `fresh`, `stale`), `state_age_ms`, `differences`.
+public struct EventData: Codable, Hashable, Sendable {
+    public var action: String?
+    public var from: String?
+    public var to: String?
+    public var actor: String?
+    public var command: String?
+    public var origin: String?
+    public var weight: Int?
+    public var cause: String?
+    public var threshold: Int?
+    public var evidence: [Evidence]?
+    public var stateAgeMs: Int64?
+    public var path: String?
+    public var differences: [ConfigDifference]?
+
+    public init(action: String? = nil, from: String? = nil, to: String? = nil, actor: String? = nil,
+                command: String? = nil, origin: String? = nil, weight: Int? = nil, cause: String? = nil,
+                threshold: Int? = nil, evidence: [Evidence]? = nil, stateAgeMs: Int64? = nil, path: String? = nil,
+                differences: [ConfigDifference]? = nil) {
+        self.action = action
+        self.from = from
+        self.to = to
+        self.actor = actor
+        self.command = command
+        self.origin = origin
+        self.weight = weight
+        self.cause = cause
+        self.threshold = threshold
+        self.evidence = evidence
+        self.stateAgeMs = stateAgeMs
+        self.path = path
+        self.differences = differences
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case action, from, to, actor, command, origin, weight, cause, threshold, evidence
+        case stateAgeMs = "state_age_ms"
+        case path, differences
+    }
+
+    /// The JSON text stored in `events.data`.
+    public var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(self) else { return "{}" }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Decodes stored JSON; nil for text that is not an `EventData`.
+    public init?(json: String) {
+        guard let decoded = try? JSONDecoder().decode(EventData.self, from: Data(json.utf8)) else { return nil }
+        self = decoded
+    }
+}
+
+/// One observation behind a status change: a check result, a failed request or an operator action.
+public struct Evidence: Codable, Hashable, Sendable {
+    /// Unix milliseconds.
+    public var at: Int64
+    /// `check`, `request` or `admin`.
+    public var source: String
+    public var requestID: String?
+    public var attempt: Int?
+    public var error: String?
+    public var latencyMs: Double?
+
+    public init(at: Timestamp, source: String, requestID: String? = nil, attempt: Int? = nil, error: String? = nil,
+                latencyMs: Double? = nil) {
+        self.at = at.milliseconds
+        self.source = source
+        self.requestID = requestID
+        self.attempt = attempt
+        self.error = error
+        self.latencyMs = latencyMs
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case at, source
+        case requestID = "request_id"
+        case attempt, error
+        case latencyMs = "latency_ms"
+    }
+}
+
+/// A field on which the configuration and the registry disagreed at startup, and who won.
+public struct ConfigDifference: Codable, Hashable, Sendable {
+    public var url: String
+    /// `registered`, `weight` or `admin_state`.
+    public var field: String
+    public var config: String?
+    public var runtime: String?
+    /// `config` or `runtime`.
+    public var winner: String
+
+    public init(url: String, field: String, config: String?, runtime: String?, winner: String) {
+        self.url = url
+        self.field = field
+        self.config = config
+        self.runtime = runtime
+        self.winner = winner
+    }
+}
