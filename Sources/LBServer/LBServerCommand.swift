@@ -96,6 +96,9 @@ struct LBServerCommand: AsyncParsableCommand {
     @Option(help: "A client connection idle this long is closed (default 75s).")
     var idleTimeout: String?
 
+    @Option(help: "Restored health older than this is not trusted: every backend is checked before accepting (default 10m).")
+    var stateMaxAge: String?
+
     @Option(help: "On SIGTERM, how long in-flight requests may take to finish (default 10s).")
     var gracePeriod: String?
 
@@ -207,6 +210,8 @@ struct LBServerCommand: AsyncParsableCommand {
         if let backends {
             do {
                 configuration.backends = try BackendURL.parseList(backends)
+                let listed = Set(configuration.backends.map(\.text))
+                configuration.backendDeclarations = configuration.backendDeclarations.filter { listed.contains($0.key) }
             } catch {
                 throw StartupError(description: error.description)
             }
@@ -267,6 +272,7 @@ struct LBServerCommand: AsyncParsableCommand {
             configuration.balancing.hashKey = key
         }
         if let slowStart { configuration.balancing.slowStart = try duration(slowStart, "--slow-start", minimum: 0) }
+        if let stateMaxAge { configuration.stateMaxAge = try duration(stateMaxAge, "--state-max-age", minimum: 0) }
         if let maxConnections { configuration.proxy.maxConnections = try atLeast(1, maxConnections, "--max-connections") }
         if let maxRequestLine { configuration.proxy.maxRequestLineBytes = try atLeast(16, maxRequestLine, "--max-request-line") }
         if let maxHeaderBytes { configuration.proxy.maxHeaderBytes = try atLeast(256, maxHeaderBytes, "--max-header-bytes") }

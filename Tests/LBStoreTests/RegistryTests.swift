@@ -70,16 +70,74 @@ import Testing
         #expect(try store.backends().count == 1)
     }
 
-    @Test func mergingTheConfiguredBackendsNeverDuplicates() throws {
+    @Test func reconcilingTheConfigurationNeverDuplicatesAndAddsWhatIsMissing() throws {
         let folder = try TemporaryDirectory()
         let store = try Store(path: folder.path("lb.sqlite3"))
         try store.addBackend(url: "http://127.0.0.1:9001", weight: 3, actor: "op")
-        let merged = try store.mergeConfigured(urls: ["http://127.0.0.1:9001", "http://127.0.0.1:9002"], actor: "lbserver")
+        try store.reconcile(declared: [DeclaredBackend(url: "http://127.0.0.1:9001"), DeclaredBackend(url: "http://127.0.0.1:9002")])
+        let merged = try store.backends()
         #expect(merged.map(\.url) == ["http://127.0.0.1:9001", "http://127.0.0.1:9002"])
         #expect(merged[0].weight == 3)
-        #expect(merged[1].origin == .config)
-        let again = try store.mergeConfigured(urls: ["http://127.0.0.1:9002", "http://127.0.0.1:9001"], actor: "lbserver")
-        #expect(again.count == 2)
+        #expect(merged.allSatisfy { $0.origin == .config })
+        try store.reconcile(declared: [DeclaredBackend(url: "http://127.0.0.1:9002"), DeclaredBackend(url: "http://127.0.0.1:9001")])
+        #expect(try store.backends().count == 2)
+    }
+}
+
+@Suite struct ConfigVersusRuntimeTests {
+    private let a = "http://127.0.0.1:9001"
+    private let b = "http://127.0.0.1:9002"
+    private let c = "http://127.0.0.1:9003"
+
+    @Test func aConfigBackendNoLongerDeclaredIsRemovedAndARuntimeOneStays() throws {
+        let folder = try TemporaryDirectory()
+        let store = try Store(path: folder.path("lb.sqlite3"))
+        try store.reconcile(declared: [DeclaredBackend(url: a), DeclaredBackend(url: b)])
+        try store.addBackend(url: c, actor: "op")
+        let differences = try store.reconcile(declared: [DeclaredBackend(url: a)])
+        #expect(try store.backends().map(\.url) == [a, c])
+        #expect(try store.backend(url: b)?.isRemoved == true)
+        #expect(differences == [ConfigDifference(url: b, field: "registered", config: "absent", runtime: "present",
+                                                 winner: "config")])
+        let removal = try #require(try store.events(EventQuery(kinds: [.adminChange])).last)
+        #expect(removal.backendURL == b && removal.data?.action == "remove" && removal.data?.actor == "lbserver")
+    }
+
+    @Test func anOperatorsChangeHoldsUntilTheConfigurationChangesThatField() throws {
+        let folder = try TemporaryDirectory()
+        let store = try Store(path: folder.path("lb.sqlite3"))
+        try store.reconcile(declared: [DeclaredBackend(url: a, weight: 2, adminState: .enabled)])
+        try store.setWeight(7, url: a, actor: "op")
+        try store.setAdminState(.drained, url: a, actor: "op")
+
+        // Same configuration: the operator's values hold, and the differences say so.
+        let same = try store.reconcile(declared: [DeclaredBackend(url: a, weight: 2, adminState: .enabled)])
+        #expect(try store.backend(url: a)?.weight == 7)
+        #expect(try store.backend(url: a)?.adminState == .drained)
+        #expect(Set(same.map { "\($0.field)=\($0.winner)" }) == ["weight=runtime", "admin_state=runtime"])
+
+        // The configuration changes the weight only: weight follows it, the drain still holds.
+        let changed = try store.reconcile(declared: [DeclaredBackend(url: a, weight: 4, adminState: .enabled)])
+        #expect(try store.backend(url: a)?.weight == 4)
+        #expect(try store.backend(url: a)?.adminState == .drained)
+        #expect(Set(changed.map { "\($0.field)=\($0.winner)" }) == ["weight=config", "admin_state=runtime"])
+
+        // Now it changes the admin state too: the configuration wins that field.
+        let drainedByConfig = try store.reconcile(declared: [DeclaredBackend(url: a, weight: 4, adminState: .disabled)])
+        #expect(try store.backend(url: a)?.adminState == .disabled)
+        #expect(drainedByConfig.map { "\($0.field)=\($0.winner)" } == ["admin_state=config"])
+        let last = try #require(try store.events(EventQuery(kinds: [.adminChange])).last)
+        #expect(last.data?.action == "admin_state" && last.data?.to == "disabled" && last.data?.actor == "lbserver")
+    }
+
+    @Test func aRuntimeBackendThatTheConfigurationDeclaresBecomesAConfigBackend() throws {
+        let folder = try TemporaryDirectory()
+        let store = try Store(path: folder.path("lb.sqlite3"))
+        try store.addBackend(url: a, weight: 5, actor: "op")
+        let differences = try store.reconcile(declared: [DeclaredBackend(url: a)])
+        #expect(try store.backend(url: a)?.origin == .config)
+        #expect(try store.backend(url: a)?.weight == 5)
+        #expect(differences == [ConfigDifference(url: a, field: "origin", config: "config", runtime: "runtime", winner: "config")])
     }
 }
 

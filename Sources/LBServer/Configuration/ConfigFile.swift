@@ -49,7 +49,10 @@ struct ConfigFile {
                     throw failure(value, "log_level must be one of trace, debug, info, notice, warning, error, critical")
                 }
                 configuration.logLevel = level
-            case "backends": configuration.backends = try backends(value)
+            case "backends":
+                configuration.backendDeclarations = [:]
+                configuration.backends = try backends(value, declarations: &configuration.backendDeclarations)
+            case "state_max_age": configuration.stateMaxAge = try duration(value, key, minimum: 0)
             case "health": try applyHealth(value, to: &configuration.health)
             case "algorithm":
                 configuration.balancing.algorithm = try choice(value, key, BalancingAlgorithm.init(rawValue:),
@@ -95,11 +98,36 @@ struct ConfigFile {
         }
     }
 
-    private func backends(_ node: Node) throws(ParseError) -> [BackendURL] {
+    /// A list whose items are a URL, or a mapping `{url, weight, state}` that also declares the
+    /// backend's weight and admin state (which then override an operator's runtime change only
+    /// when this file changes them; see README).
+    private func backends(_ node: Node, declarations: inout [String: (weight: Int?, adminState: AdminState?)])
+        throws(ParseError) -> [BackendURL] {
         guard let sequence = node.sequence else { throw failure(node, "backends must be a list of URLs") }
         var result: [BackendURL] = []
         for item in sequence {
-            guard let text = item.scalar?.string else { throw failure(item, "each backend must be a URL") }
+            var text: String?
+            var weight: Int?
+            var state: AdminState?
+            if let scalar = item.scalar {
+                text = scalar.string
+            } else if let mapping = item.mapping {
+                for (keyNode, value) in mapping {
+                    switch keyNode.string ?? "" {
+                    case "url": text = try string(value, "backends.url")
+                    case "weight": weight = try integer(value, "backends.weight", minimum: 0)
+                    case "state":
+                        let name = try string(value, "backends.state")
+                        guard let parsed = AdminState(rawValue: name) else {
+                            throw failure(value, "backends.state must be enabled, drained or disabled")
+                        }
+                        state = parsed
+                    default:
+                        throw failure(keyNode, "unknown setting 'backends.\(keyNode.string ?? "")'")
+                    }
+                }
+            }
+            guard let text else { throw failure(item, "each backend must be a URL or a mapping with url") }
             let url: BackendURL
             do {
                 url = try BackendURL(parsing: text)
@@ -108,6 +136,7 @@ struct ConfigFile {
             }
             guard !result.contains(url) else { throw failure(item, "backend \(url) is listed twice") }
             result.append(url)
+            if weight != nil || state != nil { declarations[url.text] = (weight, state) }
         }
         return result
     }

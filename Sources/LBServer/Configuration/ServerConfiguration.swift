@@ -17,6 +17,18 @@ struct ServerConfiguration: Sendable {
     /// How often the database is polled for changes made by `lbctl`.
     var registryPollInterval: TimeAmount = .milliseconds(250)
     var logLevel = "info"
+    /// Restored state older than this is not routed on; a check round decides first.
+    var stateMaxAge: TimeAmount = .minutes(10)
+    /// Weight and admin state the configuration file declares per backend URL (flags declare none).
+    var backendDeclarations: [String: (weight: Int?, adminState: AdminState?)] = [:]
+
+    /// The declared backends as the registry's reconciliation takes them.
+    var declaredBackends: [DeclaredBackend] {
+        backends.map { url in
+            DeclaredBackend(url: url.text, weight: backendDeclarations[url.text]?.weight,
+                            adminState: backendDeclarations[url.text]?.adminState)
+        }
+    }
 }
 
 /// Why `lbserver` could not start; printed as one line, exit status 1.

@@ -31,10 +31,13 @@ final class EventSink: Sendable {
                        metadata: ["closed_since_last_report": "\(count)"])
     }
 
-    /// A transport failure toward a backend.
-    func failure(_ backend: BackendRuntime, requestID: String, attempt: Int, error: String) {
-        writer.record(Event(at: .now(), kind: .failure, backendID: backend.id, requestID: requestID,
+    /// A transport failure toward a backend; returns it as evidence for a status change.
+    @discardableResult
+    func failure(_ backend: BackendRuntime, requestID: String, attempt: Int, error: String) -> Evidence {
+        let now = Timestamp.now()
+        writer.record(Event(at: now, kind: .failure, backendID: backend.id, requestID: requestID,
                             attempt: attempt, detail: error))
+        return Evidence(at: now, source: "request", requestID: requestID, attempt: attempt, error: error)
     }
 
     /// The same backend is about to be tried again.
@@ -55,19 +58,36 @@ final class EventSink: Sendable {
                             detail: "\(status) \(reason)"))
     }
 
-    /// A backend's health changed. The record is committed before the change is logged, so the
-    /// log never reports a change the database does not hold (unless the database is failing).
-    func statusChange(_ backend: BackendRuntime, from old: Health, to new: Health, cause: String,
-                      requestID: String? = nil) {
-        let now = Timestamp.now()
+    /// Why a backend's health changed, as the event log keeps it for `lbctl why`.
+    struct Cause: Sendable {
+        /// `check`, `traffic`, `admin` or `restore`.
+        var kind: String
+        /// One line for the detail column ("check failed 3 time(s), fall=3: connection refused").
+        var summary: String
+        /// The rise or fall count in effect, for check causes.
+        var threshold: Int?
+        /// The observations that crossed the threshold.
+        var evidence: [Evidence]
+        /// For restore causes: how old the restored state was.
+        var stateAgeMilliseconds: Int64?
+    }
+
+    /// A backend's health changed. The record (with its cause and evidence) is committed before
+    /// the change is logged, so the log never reports a change the database does not hold
+    /// (unless the database is failing).
+    func statusChange(_ backend: BackendRuntime, from old: Health, to new: Health, cause: Cause,
+                      requestID: String? = nil, at now: Timestamp = .now()) {
         writer.record(Event(at: now, kind: .statusChange, backendID: backend.id, requestID: requestID,
-                            detail: "\(old.rawValue)->\(new.rawValue) cause=\(cause)"))
+                            detail: "\(old.rawValue)->\(new.rawValue) cause=\(cause.summary)",
+                            data: EventData(from: old.rawValue, to: new.rawValue, cause: cause.kind,
+                                            threshold: cause.threshold, evidence: cause.evidence,
+                                            stateAgeMs: cause.stateAgeMilliseconds)))
         writer.recordHealth(backendID: backend.id, health: new, since: now)
         let logger = self.logger
         let url = backend.url.text
         writer.afterCommit { committed in
             var metadata: Logger.Metadata = ["backend": "\(url)", "from": "\(old.rawValue)", "to": "\(new.rawValue)",
-                                             "cause": "\(cause)"]
+                                             "cause": "\(cause.summary)"]
             if !committed { metadata["recorded"] = "false" }
             if new == .down {
                 logger.warning("backend down", metadata: metadata)

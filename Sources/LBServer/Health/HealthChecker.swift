@@ -21,6 +21,9 @@ final class HealthChecker: Sendable {
         let backend: BackendRuntime
         var passes = 0
         var failures = 0
+        /// The latest results, newest last, as many as the larger threshold: the evidence of a
+        /// status change.
+        var recent: [Evidence] = []
         var scheduled: Scheduled<Void>?
         var running = false
         init(backend: BackendRuntime) { self.backend = backend }
@@ -67,6 +70,32 @@ final class HealthChecker: Sendable {
         }
     }
 
+    /// Checks every backend that is not disabled once, all at once, and sets each one's health to
+    /// its result (no rise or fall count: this is the round that decides after a stale restart).
+    /// Blocks the calling thread until the round is over, at most the check timeout; never call
+    /// it on an event loop.
+    func checkAllOnce(_ backends: [BackendRuntime]) {
+        let checked = backends.filter { $0.adminState != .disabled }
+        let rounds = checked.map { backend in
+            HealthProbe.run(settings.probe, against: backend, timeout: settings.timeout, on: eventLoop)
+                .map { [sink] outcome in
+                    let now = Timestamp.now()
+                    sink.check(CheckResult(backendID: backend.id, at: now, passed: outcome.passed,
+                                           latencyMilliseconds: outcome.latencyMilliseconds, error: outcome.error))
+                    let health: Health = outcome.passed ? .up : .down
+                    if let previous = backend.transition(to: health) {
+                        sink.statusChange(backend, from: previous, to: health, cause: EventSink.Cause(
+                            kind: "check",
+                            summary: "startup check round on stale state: \(outcome.passed ? "passed" : "failed: \(outcome.error ?? "")")",
+                            threshold: 1,
+                            evidence: [Evidence(at: now, source: "check", error: outcome.error,
+                                                latencyMs: (outcome.latencyMilliseconds * 1000).rounded() / 1000)]), at: now)
+                    }
+                }
+        }
+        _ = try? EventLoopFuture.andAllComplete(rounds, on: eventLoop).wait()
+    }
+
     /// Stops all checks; results still in flight are dropped.
     func stop() async {
         try? await eventLoop.submit { [self] in
@@ -94,24 +123,31 @@ final class HealthChecker: Sendable {
 
     private func record(_ outcome: HealthProbe.Outcome, for entry: Entry) {
         let backend = entry.backend
-        sink.check(CheckResult(backendID: backend.id, at: .now(), passed: outcome.passed,
+        let now = Timestamp.now()
+        sink.check(CheckResult(backendID: backend.id, at: now, passed: outcome.passed,
                                latencyMilliseconds: outcome.latencyMilliseconds, error: outcome.error))
+        entry.recent.append(Evidence(at: now, source: "check", error: outcome.passed ? nil : outcome.error,
+                                     latencyMs: (outcome.latencyMilliseconds * 1000).rounded() / 1000))
+        if entry.recent.count > max(settings.rise, settings.fall) { entry.recent.removeFirst() }
         if outcome.passed {
             entry.passes += 1
             entry.failures = 0
             // A backend of unknown health becomes up on its first pass; a down one needs `rise`.
             let needed = backend.currentHealth == .down ? settings.rise : 1
             if backend.currentHealth != .up, entry.passes >= needed, let previous = backend.transition(to: .up) {
-                sink.statusChange(backend, from: previous, to: .up,
-                                  cause: "check passed \(entry.passes) time(s), rise=\(settings.rise)")
+                sink.statusChange(backend, from: previous, to: .up, cause: EventSink.Cause(
+                    kind: "check", summary: "check passed \(entry.passes) time(s), rise=\(settings.rise)",
+                    threshold: settings.rise, evidence: Array(entry.recent.suffix(entry.passes))), at: now)
             }
         } else {
             entry.failures += 1
             entry.passes = 0
             let needed = backend.currentHealth == .unknown ? 1 : settings.fall
             if backend.currentHealth != .down, entry.failures >= needed, let previous = backend.transition(to: .down) {
-                sink.statusChange(backend, from: previous, to: .down,
-                                  cause: "check failed \(entry.failures) time(s), fall=\(settings.fall): \(outcome.error ?? "")")
+                sink.statusChange(backend, from: previous, to: .down, cause: EventSink.Cause(
+                    kind: "check",
+                    summary: "check failed \(entry.failures) time(s), fall=\(settings.fall): \(outcome.error ?? "")",
+                    threshold: settings.fall, evidence: Array(entry.recent.suffix(entry.failures))), at: now)
             }
         }
     }

@@ -1,3 +1,4 @@
+import LBStore
 import NIOCore
 import NIOHTTP1
 
@@ -28,6 +29,8 @@ final class Exchange {
     var tried: [Int64] = []
     /// The request's hash key for the balancer (only with `--algorithm hash`), kept for retries.
     var balancingKey: BalancingKey?
+    /// The failed tries of the current backend: the evidence if it is marked down.
+    var failuresOnBackend: [Evidence] = []
     /// Retries of the current backend so far.
     var retries = 0
     /// Number of the current try over all backends, starting at 1, for the event log.

@@ -283,7 +283,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             startTry(exchange)
             return
         }
-        sink.failure(exchange.backend, requestID: exchange.requestID, attempt: exchange.attempt, error: error.description)
+        exchange.failuresOnBackend.append(
+            sink.failure(exchange.backend, requestID: exchange.requestID, attempt: exchange.attempt,
+                         error: error.description))
         if error.kind == .protocolViolation {
             sink.rejected(status: 502, requestID: exchange.requestID, backend: exchange.backend,
                           reason: "invalid response from backend")
@@ -313,7 +315,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         }
         // ...then it is down, and another backend gets its own full set of retries.
         if let previous = exchange.backend.transition(to: .down) {
-            sink.statusChange(exchange.backend, from: previous, to: .down, cause: "traffic",
+            sink.statusChange(exchange.backend, from: previous, to: .down,
+                              cause: EventSink.Cause(kind: "traffic",
+                                                     summary: "traffic: \(exchange.failuresOnBackend.count) failed "
+                                                         + "tries of request \(exchange.requestID)",
+                                                     threshold: settings.retriesPerBackend + 1,
+                                                     evidence: exchange.failuresOnBackend),
                               requestID: exchange.requestID)
             shared.markedDown(exchange.backend)
         }
@@ -331,6 +338,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         let previous = exchange.backend
         exchange.backend = next
         exchange.retries = 0
+        exchange.failuresOnBackend.removeAll()
         exchange.attempt += 1
         sink.attempt(next, requestID: exchange.requestID, attempt: exchange.attempt, after: previous)
         exchange.rewindBody()

@@ -32,9 +32,12 @@ final class LoadBalancer: Service {
     init(configuration: ServerConfiguration, group: MultiThreadedEventLoopGroup, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
+        let differences: [ConfigDifference]
         do {
             store = try Store(path: configuration.databasePath, mode: .create)
-            _ = try store.mergeConfigured(urls: configuration.backends.map(\.text), actor: "lbserver")
+            // A configuration that declares no backends leaves the registry as it is: a restart
+            // with no --backends serves what the database holds.
+            differences = configuration.backends.isEmpty ? [] : try store.reconcile(declared: configuration.declaredBackends)
         } catch let error as StoreError {
             throw StartupError(description: "cannot use database \(configuration.databasePath): \(error.message)")
         } catch {
@@ -59,13 +62,45 @@ final class LoadBalancer: Service {
         sink = EventSink(writer: writer, logger: logger)
         let balancer = configuration.balancing.makeBalancer(cursor: Int(truncatingIfNeeded: saved.cursor))
         registry = BackendRegistry(balancer: balancer)
-        registry.apply(records)
+        // Restored state older than --state-max-age is not routed on: every backend starts
+        // unknown and one check round decides before the listener accepts.
+        let stateAge = saved.savedAt.map { started.milliseconds - $0.milliseconds }
+        let startupPath: String
+        if saved.lastStart == nil {
+            startupPath = "first"
+        } else if let stateAge, stateAge <= configuration.stateMaxAge.nanoseconds / 1_000_000 {
+            startupPath = "fresh"
+        } else {
+            startupPath = "stale"
+        }
+        let restoredDown = records.filter { $0.health == .down && $0.adminState != .disabled }
+        registry.apply(startupPath == "stale" ? records.map { record in
+            var unknown = record
+            unknown.health = .unknown
+            return unknown
+        } : records)
 
         self.group = group
         pools = UpstreamPools(group: group, settings: configuration.proxy)
         checker = HealthChecker(eventLoop: group.next(), settings: configuration.health, sink: sink)
         quiesce = ServerQuiescingHelper(group: group)
         let checker = self.checker
+        if startupPath == "stale" {
+            logger.notice("restored state is stale; checking every backend before accepting",
+                          metadata: ["state_age": "\(stateAge.map { "\($0 / 1000)s" } ?? "unknown")"])
+            checker.checkAllOnce(registry.all)
+        } else if startupPath == "fresh" {
+            // Routing on the restored state is a decision of its own, recorded with its age.
+            for record in restoredDown {
+                guard let runtime = registry.all.first(where: { $0.id == record.id }) else { continue }
+                sink.statusChange(runtime, from: .unknown, to: .down, cause: EventSink.Cause(
+                    kind: "restore",
+                    summary: "restore: down since \(record.healthSince.rfc3339), state \((stateAge ?? 0) / 1000)s old",
+                    threshold: nil,
+                    evidence: [Evidence(at: record.healthSince, source: "check", error: "recorded down before the restart")],
+                    stateAgeMilliseconds: stateAge), at: started)
+            }
+        }
         let context = ProxyContext(balancer: balancer, hashKey: configuration.balancing.requestKey, pools: pools,
                                    sink: sink, settings: configuration.proxy, markedDown: { checker.probeSoon($0) })
         let idleTimeout = configuration.proxy.clientIdleTimeout
@@ -125,6 +160,7 @@ final class LoadBalancer: Service {
         let down = registry.all.filter { $0.currentHealth == .down }.map(\.url.text)
         let cleanStop = saved.lastStart.map { start in saved.lastCleanStop.map { $0 >= start } ?? false } ?? true
         writer.recordStart(at: started)
+        let ageText = stateAge.map { "\($0 / 1000)s" } ?? "none"
         writer.record(Event(at: started, kind: .startup, detail: [
             "listen=\(localAddressDescription)",
             "backends=\(registry.all.count)",
@@ -132,7 +168,9 @@ final class LoadBalancer: Service {
             "cursor=\(saved.cursor)",
             "algorithm=\(configuration.balancing.algorithm.rawValue)",
             "previous_stop=\(saved.lastStart == nil ? "first start" : cleanStop ? "clean" : "unclean")",
-        ].joined(separator: " ")))
+            "state=\(startupPath) state_age=\(ageText)",
+            "config_differences=\(differences.isEmpty ? "none" : differences.map { "\($0.url):\($0.field):\($0.winner)" }.joined(separator: ","))",
+        ].joined(separator: " "), data: EventData(stateAgeMs: stateAge, path: startupPath, differences: differences)))
         checker.track(registry.all)
         watcher.start(registryVersion: restoredRegistryVersion,
                       cursor: balancer.cursorToSave ?? Int(truncatingIfNeeded: saved.cursor))

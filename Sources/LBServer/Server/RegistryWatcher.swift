@@ -47,6 +47,7 @@ final class RegistryWatcher: Sendable {
         var knownDataVersion: Int64 = (try? store.dataVersion()) ?? 0
         var knownRegistryVersion = registryVersion
         var savedCursor = cursor
+        var lastHeartbeat = Date()
         var lastCursorCheck = Date()
         var lastErrorLog = Date.distantPast
         while !stopped.load(ordering: .relaxed) {
@@ -76,8 +77,15 @@ final class RegistryWatcher: Sendable {
                 if let cursor = registry.balancer.cursorToSave, cursor != savedCursor {
                     savedCursor = cursor
                     writer.recordCursor(Int64(cursor))
+                    lastHeartbeat = Date()
                     logger.trace("cursor saved", metadata: ["cursor": "\(cursor)"])
                 }
+            }
+            // The saved state's age is read from saved_at at the next start: keep it fresh while
+            // running, so only a long stop makes it stale.
+            if Date().timeIntervalSince(lastHeartbeat) >= 5 {
+                lastHeartbeat = Date()
+                writer.recordHeartbeat()
             }
         }
         finished.store(true, ordering: .relaxed)

@@ -134,19 +134,6 @@ extension Store {
         }
     }
 
-    /// Makes the backends declared by the daemon's configuration present in the registry without
-    /// duplicating any: a new URL is added with origin `config`, a removed one is brought back.
-    /// Returns the registry's live backends afterwards.
-    public func mergeConfigured(urls: [String], actor: String, at now: Timestamp = .now()) throws -> [Backend] {
-        for url in urls {
-            let existing = try backend(url: url)
-            if existing == nil || existing?.isRemoved == true {
-                try addBackend(url: url, weight: existing?.weight ?? 1, origin: .config, actor: actor, at: now)
-            }
-        }
-        return try backends()
-    }
-
     /// The balancer's saved state (cursor, last start and clean stop).
     public func balancerState() throws -> BalancerState {
         try withConnection { connection in

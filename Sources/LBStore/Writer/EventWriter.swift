@@ -92,6 +92,11 @@ public final class EventWriter: @unchecked Sendable {
     @discardableResult
     public func recordStart(at now: Timestamp = .now()) -> Bool { enqueue(.started(now)) }
 
+    /// Queues a mark that the daemon's saved state is current now (its age at the next start is
+    /// measured from the latest such mark).
+    @discardableResult
+    public func recordHeartbeat(at now: Timestamp = .now()) -> Bool { enqueue(.heartbeat(now)) }
+
     /// Queues the daemon's clean stop time.
     @discardableResult
     public func recordCleanStop(at now: Timestamp = .now()) -> Bool { enqueue(.stoppedCleanly(now)) }
@@ -315,6 +320,9 @@ public final class EventWriter: @unchecked Sendable {
         case .stoppedCleanly(let now):
             try connection.statement("UPDATE balancer_state SET last_clean_stop = ?, saved_at = ? WHERE id = 1")
                 .bind(.integer(now.milliseconds), .integer(now.milliseconds)).run()
+        case .heartbeat(let now):
+            try connection.statement("UPDATE balancer_state SET saved_at = ? WHERE id = 1")
+                .bind(.integer(now.milliseconds)).run()
         case .barrier:
             break
         }

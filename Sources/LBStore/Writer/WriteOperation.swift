@@ -7,6 +7,8 @@ enum WriteOperation: Sendable {
     case cursor(Int64, at: Timestamp)
     case started(Timestamp)
     case stoppedCleanly(Timestamp)
+    /// The daemon is alive and its saved state current as of this instant.
+    case heartbeat(Timestamp)
     /// Called once everything queued before it has been committed (true) or failed to (false).
     case barrier(@Sendable (Bool) -> Void)
 }

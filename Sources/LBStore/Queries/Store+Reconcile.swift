@@ -1,0 +1,159 @@
+import CSQLite
+
+/// A backend as the daemon's configuration (`--backends` or the config file) declares it; a field
+/// left nil is not declared, and the registry's value stands.
+public struct DeclaredBackend: Hashable, Sendable {
+    public var url: String
+    public var weight: Int?
+    public var adminState: AdminState?
+
+    public init(url: String, weight: Int? = nil, adminState: AdminState? = nil) {
+        self.url = url
+        self.weight = weight
+        self.adminState = adminState
+    }
+}
+
+extension Store {
+    /// Brings the registry in line with the configuration at startup, in one transaction, and
+    /// returns every difference found and which side won:
+    /// - a `config` backend no longer declared is removed (its history kept);
+    /// - a `runtime` backend (added by `lbctl`) stays; declared, it becomes a `config` backend;
+    /// - a declared backend that is missing is added;
+    /// - an operator's runtime change to a declared field (weight, admin state) holds until the
+    ///   configuration changes that same field; then the configuration wins.
+    /// Every change is an `admin_change` event by `actor` with `command` saying why.
+    @discardableResult
+    public func reconcile(declared: [DeclaredBackend], actor: String = "lbserver",
+                          at now: Timestamp = .now()) throws -> [ConfigDifference] {
+        try withConnection { connection in
+            try connection.transaction {
+                var differences: [ConfigDifference] = []
+                let declaredURLs = Set(declared.map(\.url))
+                let live = try Store.liveBackendsWithDeclarations(in: connection)
+                for entry in live where entry.backend.origin == .config && !declaredURLs.contains(entry.backend.url) {
+                    try connection.statement("UPDATE backends SET removed_at = ? WHERE id = ?")
+                        .bind(.integer(now.milliseconds), .integer(entry.backend.id)).run()
+                    try Store.insert(Event(at: now, kind: .adminChange, backendID: entry.backend.id,
+                                           detail: "remove (no longer in the configuration) by=\(actor)",
+                                           data: EventData(action: "remove", actor: actor,
+                                                           command: "startup: no longer in the configuration")),
+                                     into: connection)
+                    differences.append(ConfigDifference(url: entry.backend.url, field: "registered", config: "absent",
+                                                        runtime: "present", winner: "config"))
+                }
+                let byURL = Dictionary(live.map { ($0.backend.url, $0) }, uniquingKeysWith: { first, _ in first })
+                for declaration in declared {
+                    guard let entry = byURL[declaration.url] else {
+                        try Store.addDeclared(declaration, actor: actor, at: now, in: connection)
+                        continue
+                    }
+                    differences += try Store.applyDeclaration(declaration, to: entry, actor: actor, at: now,
+                                                              in: connection)
+                }
+                return differences
+            }
+        }
+    }
+
+    private struct DeclaredEntry {
+        var backend: Backend
+        var configWeight: Int?
+        var configAdminState: AdminState?
+    }
+
+    private static func liveBackendsWithDeclarations(in connection: Connection) throws -> [DeclaredEntry] {
+        let statement = try connection.statement("""
+            SELECT \(backendColumns), config_weight, config_admin_state FROM backends
+            WHERE removed_at IS NULL ORDER BY id
+            """)
+        var result: [DeclaredEntry] = []
+        while try statement.step() {
+            result.append(DeclaredEntry(backend: backend(from: statement),
+                                        configWeight: statement.optionalInt64(9).map { Int($0) },
+                                        configAdminState: statement.optionalText(10).flatMap(AdminState.init(rawValue:))))
+        }
+        return result
+    }
+
+    /// Adds (or brings back) a declared backend with origin `config`.
+    private static func addDeclared(_ declaration: DeclaredBackend, actor: String, at now: Timestamp,
+                                    in connection: Connection) throws {
+        let weight = declaration.weight ?? 1
+        let state = declaration.adminState ?? .enabled
+        if let existing = try backend(url: declaration.url, in: connection) {
+            try connection.statement("""
+                UPDATE backends SET removed_at = NULL, weight = ?, admin_state = ?, health = 'unknown',
+                    health_since = ?, added_at = ?, origin = 'config' WHERE id = ?
+                """)
+                .bind(.integer(Int64(weight)), .text(state.rawValue), .integer(now.milliseconds), .integer(now.milliseconds),
+                      .integer(existing.id)).run()
+        } else {
+            try connection.statement("""
+                INSERT INTO backends (url, weight, admin_state, health_since, added_at, origin)
+                VALUES (?, ?, ?, ?, ?, 'config')
+                """)
+                .bind(.text(declaration.url), .integer(Int64(weight)), .text(state.rawValue), .integer(now.milliseconds),
+                      .integer(now.milliseconds)).run()
+        }
+        guard let added = try backend(url: declaration.url, in: connection) else { return }
+        try connection.statement("UPDATE backends SET config_weight = ?, config_admin_state = ? WHERE id = ?")
+            .bind(.optional(declaration.weight.map(Int64.init)), .optional(declaration.adminState?.rawValue),
+                  .integer(added.id)).run()
+        try insert(Event(at: now, kind: .adminChange, backendID: added.id,
+                         detail: "add weight=\(weight) origin=config by=\(actor)",
+                         data: EventData(action: "add", to: state.rawValue, actor: actor,
+                                         command: "startup: declared by the configuration", origin: "config",
+                                         weight: weight)),
+                   into: connection)
+    }
+
+    /// Applies one declaration to a backend already registered; returns the differences.
+    private static func applyDeclaration(_ declaration: DeclaredBackend, to entry: DeclaredEntry, actor: String,
+                                         at now: Timestamp, in connection: Connection) throws -> [ConfigDifference] {
+        let backend = entry.backend
+        var differences: [ConfigDifference] = []
+        func record(_ action: String, from: String, to: String, why: String) throws {
+            try insert(Event(at: now, kind: .adminChange, backendID: backend.id,
+                             detail: "\(action) \(from)->\(to) (\(why)) by=\(actor)",
+                             data: EventData(action: action, from: from, to: to, actor: actor, command: "startup: \(why)")),
+                       into: connection)
+        }
+        if backend.origin == .runtime {
+            try connection.statement("UPDATE backends SET origin = 'config' WHERE id = ?").bind(.integer(backend.id)).run()
+            try record("origin", from: "runtime", to: "config", why: "now declared by the configuration")
+            differences.append(ConfigDifference(url: backend.url, field: "origin", config: "config", runtime: "runtime",
+                                                winner: "config"))
+        }
+        if let weight = declaration.weight, weight != backend.weight {
+            if entry.configWeight != weight {
+                try connection.statement("UPDATE backends SET weight = ? WHERE id = ?")
+                    .bind(.integer(Int64(weight)), .integer(backend.id)).run()
+                try record("weight", from: String(backend.weight), to: String(weight),
+                           why: "the configuration changed weight")
+                differences.append(ConfigDifference(url: backend.url, field: "weight", config: String(weight),
+                                                    runtime: String(backend.weight), winner: "config"))
+            } else {
+                differences.append(ConfigDifference(url: backend.url, field: "weight", config: String(weight),
+                                                    runtime: String(backend.weight), winner: "runtime"))
+            }
+        }
+        if let state = declaration.adminState, state != backend.adminState {
+            if entry.configAdminState != state {
+                try connection.statement("UPDATE backends SET admin_state = ? WHERE id = ?")
+                    .bind(.text(state.rawValue), .integer(backend.id)).run()
+                try record("admin_state", from: backend.adminState.rawValue, to: state.rawValue,
+                           why: "the configuration changed admin_state")
+                differences.append(ConfigDifference(url: backend.url, field: "admin_state", config: state.rawValue,
+                                                    runtime: backend.adminState.rawValue, winner: "config"))
+            } else {
+                differences.append(ConfigDifference(url: backend.url, field: "admin_state", config: state.rawValue,
+                                                    runtime: backend.adminState.rawValue, winner: "runtime"))
+            }
+        }
+        try connection.statement("UPDATE backends SET config_weight = ?, config_admin_state = ? WHERE id = ?")
+            .bind(.optional(declaration.weight.map(Int64.init)), .optional(declaration.adminState?.rawValue),
+                  .integer(backend.id)).run()
+        return differences
+    }
+}
