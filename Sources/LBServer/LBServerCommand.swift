@@ -164,8 +164,6 @@ struct LBServerCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("lbserver: \(error.description)\n".utf8))
             throw ExitCode(1)
         }
-        // Tests and scripts read the bound address from this line.
-        FileHandle.standardOutput.write(Data("lbserver listening on \(balancer.localAddressDescription)\n".utf8))
         let services = ServiceGroup(configuration: .init(
             services: [.init(service: balancer)],
             gracefulShutdownSignals: [.sigterm, .sigint],

@@ -190,6 +190,9 @@ final class LoadBalancer: Service {
 
     /// Serves until a graceful shutdown is asked for, then drains and records a clean stop.
     func run() async throws {
+        // Printed once the service group runs, so its SIGTERM handling is in place by the time a
+        // script that read this line can send one. Tests and scripts read the address from it.
+        FileHandle.standardOutput.write(Data("lbserver listening on \(localAddressDescription)\n".utf8))
         let drained = group.next().makePromise(of: Void.self)
         await withGracefulShutdownHandler {
             try? await serverChannel.closeFuture.get()
