@@ -21,7 +21,7 @@ struct LBCtl: ParsableCommand {
         subcommands: [
             BackendsCommand.self, AddCommand.self, RemoveCommand.self, EnableCommand.self, DrainCommand.self,
             DisableCommand.self, WeightCommand.self, EventsCommand.self, HistoryCommand.self, AuditCommand.self,
-            PruneCommand.self, InitCommand.self,
+            WhyCommand.self, PruneCommand.self, InitCommand.self,
         ])
 
     @OptionGroup var database: DatabaseOptions

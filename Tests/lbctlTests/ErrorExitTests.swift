@@ -24,6 +24,7 @@ import Testing
         ["add", "http://127.0.0.1:9002", "--weight", "-2"],
         ["audit"],
         ["backends", "--colour"],
+        ["why"],
     ])
     func usageErrorsExit64WithTheUsageLineAndChangeNothing(arguments: [String]) throws {
         let folder = try TestFolder()
@@ -57,6 +58,13 @@ import Testing
         ["audit", "--from", "soon"],
         ["prune", "--older-than", "a while"],
         ["prune", "--older-than=-5d"],
+        ["backends", "--at", "soon"],
+        ["backends", "--at", "2999-01-01T00:00:00Z"],
+        ["backends", "--at", "30d"],
+        ["why", "http://127.0.0.1:9999"],
+        ["why", "http://127.0.0.1:9001", "--at", "2999-01-01T00:00:00Z"],
+        ["why", "http://127.0.0.1:9001", "--at", "30d"],
+        ["why", "http://127.0.0.1:9001", "--at", "soon"],
     ])
     func malformedValuesAndUnknownBackendsExit65WithOneLineAndChangeNothing(arguments: [String]) throws {
         let folder = try TestFolder()

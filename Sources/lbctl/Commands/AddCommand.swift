@@ -17,7 +17,8 @@ struct AddCommand: ParsableCommand {
     func run() throws {
         let canonical = try BackendArgument.canonical(url)
         let store = try database.openForWriting()
-        let added = try store.addBackend(url: canonical, weight: weight, origin: .runtime, actor: OperatorIdentity.current())
+        let added = try store.addBackend(url: canonical, weight: weight, origin: .runtime, actor: OperatorIdentity.current(),
+                                         command: OperatorIdentity.commandLine())
         Terminal.write("added \(added.url) (weight \(added.weight), \(added.adminState.rawValue))\n")
     }
 }

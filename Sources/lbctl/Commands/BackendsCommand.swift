@@ -1,24 +1,44 @@
 import ArgumentParser
 import LBStore
 
-/// `lbctl backends`: the registry with health, admin state and the last day's uptime and failures.
+/// `lbctl backends [--at T]`: the registry with health, admin state and the last day's uptime and
+/// failures; with `--at`, the registry as it stood at T, rebuilt from the event log.
 struct BackendsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backends",
-        abstract: "List the backends: health and since when, admin state, weight, uptime and failures over 24 h.")
+        abstract: "List the backends: health and since when, admin state, weight, uptime and failures over 24 h.",
+        discussion: """
+            With --at T, the registry as it stood at T, rebuilt from the event log: the backends \
+            registered then, the health, admin state and weight of each at that instant and since when, \
+            with uptime and failures over the 24 hours before T. T must lie between the database's \
+            first record and now.
+            """)
 
     @OptionGroup var database: DatabaseOptions
     @Flag(help: "Include removed backends (their history is kept).") var all = false
+    @Option(help: "The registry as it stood at this instant (RFC 3339) or this long ago (90s, 2h).") var at: String?
     @Flag var format: OutputFormat = .table
 
     func run() throws {
-        let store = try database.openForReading()
         let now = Timestamp.now()
-        let summaries = try BackendSummary.load(from: store, includeRemoved: all, now: now)
+        let instant = try at.map { text throws(CLIError) in try TimeArgument.instant(text, option: "--at", now: now) }
+        let store = try database.openForReading()
+        let summaries: [BackendSummary]
+        if let instant {
+            let firstRecord = try store.firstEventTime()
+            try TimeArgument.checkRecorded(instant, option: "--at", now: now, firstRecord: firstRecord)
+            summaries = try BackendSummary.load(from: store, includeRemoved: all, at: instant,
+                                                firstRecord: firstRecord ?? instant)
+        } else {
+            summaries = try BackendSummary.load(from: store, includeRemoved: all, now: now)
+        }
+        let reference = instant ?? now
         switch format {
-        case .table: Terminal.write(BackendSummaryFormatter(colour: Terminal.wantsColour, now: now).table(summaries))
+        case .table:
+            if let instant { Terminal.write("registry at \(TimeText.rfc3339(instant)) (\(TimeText.ago(instant, now: now)))\n") }
+            Terminal.write(BackendSummaryFormatter(colour: Terminal.wantsColour, now: reference).table(summaries))
         case .json: Terminal.write(JSONValue.lines(summaries.map(BackendSummaryFormatter.json)))
-        case .csv: Terminal.write(BackendSummaryFormatter.csv(summaries))
+        case .csv: Terminal.write(BackendSummaryFormatter.csv(summaries, past: instant != nil))
         }
     }
 }

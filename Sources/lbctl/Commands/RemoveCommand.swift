@@ -10,8 +10,8 @@ struct RemoveCommand: ParsableCommand {
     @Argument(help: "The backend's URL.") var url: String
 
     func run() throws {
-        try BackendMutation.apply(to: url, database: database) { _ in nil } change: { store, backend, actor in
-            try store.removeBackend(url: backend.url, actor: actor)
+        try BackendMutation.apply(to: url, database: database) { _ in nil } change: { store, backend, actor, command in
+            try store.removeBackend(url: backend.url, actor: actor, command: command)
             return "removed \(backend.url) (its history is kept)"
         }
     }

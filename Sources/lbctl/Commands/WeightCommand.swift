@@ -17,8 +17,8 @@ struct WeightCommand: ParsableCommand {
     func run() throws {
         try BackendMutation.apply(to: url, database: database) { backend in
             backend.weight == weight ? "\(backend.url) already has weight \(weight); nothing changed" : nil
-        } change: { store, backend, actor in
-            try store.setWeight(weight, url: backend.url, actor: actor)
+        } change: { store, backend, actor, command in
+            try store.setWeight(weight, url: backend.url, actor: actor, command: command)
             return "\(backend.url): weight \(backend.weight) -> \(weight)"
         }
     }

@@ -1,8 +1,12 @@
 import LBStore
 
 /// Prints backend summaries as a table, JSON or CSV. The JSON shape is a contract (see the README).
+///
+/// Summaries rebuilt for an instant (`lbctl backends --at`) read "before" that instant instead of
+/// "ago", show since when a drained or disabled state held, and add the keys `pastFieldNames`.
 struct BackendSummaryFormatter {
     var colour: Bool
+    /// Now, or the instant asked for.
     var now: Timestamp
 
     static let columns: [TableFormatter.Column] = [
@@ -12,16 +16,25 @@ struct BackendSummaryFormatter {
 
     static let fieldNames = ["url", "health", "health_since", "admin_state", "weight", "added_at", "origin",
                              "uptime_24h", "failures_24h", "removed_at"]
+    /// Added after `fieldNames` for a summary rebuilt for an instant.
+    static let pastFieldNames = ["at", "admin_state_since", "weight_since"]
 
     func table(_ summaries: [BackendSummary]) -> String {
         guard !summaries.isEmpty else { return "no backends in the registry\n" }
         let rows = summaries.map { summary -> [TableFormatter.Cell] in
             let backend = summary.backend
+            let relative = summary.past == nil
+                ? TimeText.ago(backend.healthSince, now: now)
+                : TimeText.duration(milliseconds: now.milliseconds - backend.healthSince.milliseconds) + " before"
+            var admin = backend.adminState.rawValue
+            if let past = summary.past, past.adminState != .enabled {
+                admin += " since \(TimeText.seconds(past.adminStateSince))"
+            }
             return [
                 .init(backend.url + (backend.isRemoved ? " (removed)" : ""), style: backend.isRemoved ? .dim : nil),
                 .init(backend.health.rawValue, style: Self.style(of: backend.health)),
-                .init("\(TimeText.seconds(backend.healthSince)) (\(TimeText.ago(backend.healthSince, now: now)))"),
-                .init(backend.adminState.rawValue, style: Self.style(of: backend.adminState)),
+                .init("\(TimeText.seconds(backend.healthSince)) (\(relative))"),
+                .init(admin, style: Self.style(of: backend.adminState)),
                 .init(String(backend.weight)),
                 .init(TimeText.percent(summary.uptime)),
                 .init(String(summary.failures), style: summary.failures > 0 ? .red : nil),
@@ -33,7 +46,7 @@ struct BackendSummaryFormatter {
 
     static func json(_ summary: BackendSummary) -> JSONValue {
         let backend = summary.backend
-        return .object([
+        var members: [(String, JSONValue)] = [
             ("url", .string(backend.url)),
             ("health", .string(backend.health.rawValue)),
             ("health_since", .string(TimeText.rfc3339(backend.healthSince))),
@@ -44,16 +57,27 @@ struct BackendSummaryFormatter {
             ("uptime_24h", .optional(summary.uptime)),
             ("failures_24h", .integer(Int64(summary.failures))),
             ("removed_at", .optional(backend.removedAt.map(TimeText.rfc3339))),
-        ])
+        ]
+        if let past = summary.past {
+            members += zip(pastFieldNames, pastFields(past).map(JSONValue.string)).map { ($0, $1) }
+        }
+        return .object(members)
     }
 
-    static func csv(_ summaries: [BackendSummary]) -> String {
-        CSV.line(fieldNames) + summaries.map { summary in
+    /// The values of `pastFieldNames`, in order.
+    private static func pastFields(_ past: PastBackendState) -> [String] {
+        [TimeText.rfc3339(past.instant), TimeText.rfc3339(past.adminStateSince), TimeText.rfc3339(past.weightSince)]
+    }
+
+    /// CSV with the JSON keys as header; `past` adds the columns of `pastFieldNames`.
+    static func csv(_ summaries: [BackendSummary], past: Bool = false) -> String {
+        CSV.line(fieldNames + (past ? pastFieldNames : [])) + summaries.map { summary in
             let backend = summary.backend
-            return CSV.line([backend.url, backend.health.rawValue, TimeText.rfc3339(backend.healthSince),
-                             backend.adminState.rawValue, String(backend.weight), TimeText.rfc3339(backend.addedAt),
-                             backend.origin.rawValue, summary.uptime.map { String($0) }, String(summary.failures),
-                             backend.removedAt.map(TimeText.rfc3339)])
+            let fields = [backend.url, backend.health.rawValue, TimeText.rfc3339(backend.healthSince),
+                          backend.adminState.rawValue, String(backend.weight), TimeText.rfc3339(backend.addedAt),
+                          backend.origin.rawValue, summary.uptime.map { String($0) }, String(summary.failures),
+                          backend.removedAt.map(TimeText.rfc3339)]
+            return CSV.line(fields + (summary.past.map(pastFields) ?? []))
         }.joined()
     }
 

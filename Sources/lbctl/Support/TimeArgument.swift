@@ -13,6 +13,23 @@ enum TimeArgument {
         return instant
     }
 
+    /// Checks that `instant`, asked for with `option`, lies in the recorded past: not after `now`
+    /// and not before the log's first record (`firstRecord`, nil for an empty log), where nothing
+    /// recorded says what held.
+    static func checkRecorded(_ instant: Timestamp, option: String, now: Timestamp,
+                              firstRecord: Timestamp?) throws(CLIError) {
+        let text = TimeText.rfc3339(instant)
+        guard instant <= now else {
+            throw .malformed("\(option) \(text) is in the future (it is now \(TimeText.rfc3339(now)))")
+        }
+        guard let firstRecord else {
+            throw .malformed("\(option) \(text) is before the database's first record: it holds no events yet")
+        }
+        guard instant >= firstRecord else {
+            throw .malformed("\(option) \(text) is before the database's first record (\(TimeText.rfc3339(firstRecord)))")
+        }
+    }
+
     /// A non-negative duration in milliseconds.
     static func duration(_ text: String, option: String) throws(CLIError) -> Int64 {
         guard let milliseconds = TimeParsing.milliseconds(fromDuration: text) else {

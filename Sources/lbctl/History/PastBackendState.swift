@@ -1,0 +1,144 @@
+import LBStore
+
+/// One backend as the registry stood at an instant, rebuilt from the event log alone: whether it
+/// was registered, and its health, admin state, weight and origin then, each with the change that
+/// set it and since when. A change is in effect from the instant recorded on its event.
+///
+/// Each field is the latest change of that field at or before the instant, within the backend's
+/// latest registration (an add resets health to `unknown` and sets the admin state, `enabled`
+/// unless the configuration declared another, the weight and the origin). When the add itself has been pruned, a field no change before the instant
+/// names is read from the first change after it (its `from`), and only a field that no recorded
+/// change touches at all is taken from the registry row; `*Since` is then the log's first record.
+struct PastBackendState: Sendable {
+    var backendID: Int64
+    var url: String
+    var instant: Timestamp
+    /// False for a backend removed at the instant (listed only with `--all`).
+    var isRegistered: Bool
+    var addedAt: Timestamp
+    var removedAt: Timestamp?
+    var health: Health
+    var healthSince: Timestamp
+    /// The status change that set `health`; nil when the add did (or the log does not say).
+    var healthChange: RecordedChange?
+    var adminState: AdminState
+    var adminStateSince: Timestamp
+    /// The admin change that set `adminState` (an `admin_state` change, or the add).
+    var adminChange: RecordedChange?
+    var weight: Int
+    var weightSince: Timestamp
+    var origin: BackendOrigin
+    /// The removal, for a backend removed at the instant.
+    var removal: RecordedChange?
+
+    /// The row `lbctl backends` prints for it.
+    var backend: Backend {
+        Backend(id: backendID, url: url, weight: weight, adminState: adminState, health: health,
+                healthSince: healthSince, addedAt: addedAt, removedAt: removedAt, origin: origin)
+    }
+
+    /// The state of `row`'s backend at `instant`, or nil when it had not been added yet.
+    ///
+    /// - Parameter firstRecord: the log's oldest event, the earliest instant it can vouch for.
+    static func load(_ row: Backend, at instant: Timestamp, firstRecord: Timestamp,
+                     from store: Store) throws -> PastBackendState? {
+        let lookup = Lookup(store: store, backendID: row.id)
+        let end = EventPosition.end(of: instant)
+        let registration = try lookup.latest(.adminChange, RecordedChange.registrationActions, before: end)
+        var added: RecordedChange?
+        var removal: RecordedChange?
+        switch registration?.action {
+        case .added?:
+            added = registration
+        case .removed?:
+            removal = registration
+            added = try lookup.latest(.adminChange, ["add"], before: registration!.position)
+        default:
+            // No add or remove up to the instant: the add was pruned, or comes later.
+            switch try lookup.earliest(.adminChange, RecordedChange.registrationActions, after: end)?.action {
+            case .added?: return nil
+            case .removed?: break
+            default:
+                // No add or remove recorded at all: only the row knows.
+                guard row.addedAt <= instant else { return nil }
+                if let removedAt = row.removedAt, removedAt <= instant { return nil }
+            }
+        }
+        // Read the fields as they stood when the instant came, or when the backend was removed.
+        let cutoff = removal?.position ?? end
+        let floor = added?.position
+        func inEffect(_ kind: EventKind, _ actions: [String]) throws -> RecordedChange? {
+            guard let change = try lookup.latest(kind, actions, before: cutoff) else { return nil }
+            if let floor, change.position < floor { return nil }
+            return change
+        }
+        // Pruned add: the first change after the instant says what the field was before it.
+        func before(_ kind: EventKind, _ actions: [String]) throws -> RecordedChange.Action? {
+            guard added == nil else { return nil }
+            return try lookup.earliest(kind, actions, after: cutoff)?.action
+        }
+        let since = added?.event.at ?? firstRecord
+
+        var state = PastBackendState(
+            backendID: row.id, url: row.url, instant: instant, isRegistered: removal == nil,
+            addedAt: added?.event.at ?? min(row.addedAt, instant), removedAt: removal?.event.at,
+            health: .unknown, healthSince: since, healthChange: nil, adminState: .enabled, adminStateSince: since,
+            adminChange: added, weight: row.weight, weightSince: since, origin: row.origin, removal: removal)
+
+        if let change = try inEffect(.statusChange, []), let health = change.healthAfter {
+            state.health = health
+            state.healthSince = change.event.at
+            state.healthChange = change
+        } else if case .health(let from?, _)? = try before(.statusChange, []) {
+            state.health = from
+        }
+
+        if let change = try inEffect(.adminChange, RecordedChange.adminStateActions), let to = change.adminStateAfter {
+            state.adminState = to
+            state.adminStateSince = change.event.at
+            state.adminChange = change
+        } else if let to = added?.adminStateAfter {
+            state.adminState = to
+        } else {
+            if case .adminState(let from?, _)? = try before(.adminChange, RecordedChange.adminStateActions) {
+                state.adminState = from
+            } else {
+                state.adminState = row.adminState
+            }
+        }
+
+        if let change = try inEffect(.adminChange, RecordedChange.weightActions), case .weight(_, let to) = change.action {
+            state.weight = to
+            state.weightSince = change.event.at
+        } else if case .added(let weight?, _, _)? = added?.action {
+            state.weight = weight
+        } else if case .weight(let from?, _)? = try before(.adminChange, RecordedChange.weightActions) {
+            state.weight = from
+        }
+
+        if let change = try inEffect(.adminChange, RecordedChange.originActions), case .origin(_, let to) = change.action {
+            state.origin = to
+        } else if case .added(_, let origin?, _)? = added?.action {
+            state.origin = origin
+        } else if case .origin(let from?, _)? = try before(.adminChange, RecordedChange.originActions) {
+            state.origin = from
+        }
+        return state
+    }
+
+    /// The index look-ups of one backend's changes, a row at a time.
+    private struct Lookup {
+        let store: Store
+        let backendID: Int64
+
+        func latest(_ kind: EventKind, _ actions: [String], before position: EventPosition) throws -> RecordedChange? {
+            try store.backendEvents(backendID, kind: kind, before: position, actions: actions, limit: 1)
+                .first.map(RecordedChange.init)
+        }
+
+        func earliest(_ kind: EventKind, _ actions: [String], after position: EventPosition) throws -> RecordedChange? {
+            try store.backendEvents(backendID, kind: kind, after: position, actions: actions, limit: 1)
+                .first.map(RecordedChange.init)
+        }
+    }
+}

@@ -1,0 +1,141 @@
+import LBStore
+
+/// Prints a `WhyReport` as text or as JSON. The JSON shape is a contract (see the README).
+struct WhyFormatter {
+    var colour: Bool
+    /// For "so far" of a period that lasts.
+    var now: Timestamp
+
+    static let evidenceColumns: [TableFormatter.Column] = [
+        .init("AT"), .init("SOURCE"), .init("REQUEST"), .init("ATTEMPT", .right), .init("LATENCY", .right),
+        .init("ERROR"),
+    ]
+
+    // MARK: Text
+
+    func text(_ report: WhyReport) -> String {
+        let at = TimeText.rfc3339(report.instant)
+        guard let period = report.period, let cause = report.cause else {
+            if !report.wasEverOut { return "\(report.url) was never down, drained or disabled.\n" }
+            return "\(report.url) was \(report.stateAtInstant.label) at \(at): not down, drained or disabled then.\n"
+        }
+        let state = Self.style(of: period.state).apply(to: period.state.rawValue, enabled: colour)
+        let since = TimeText.rfc3339(period.start.event.at)
+        var output: String
+        if let end = period.end {
+            let span = TimeText.duration(milliseconds: end.event.at.milliseconds - period.start.event.at.milliseconds)
+            output = "\(report.url) was \(state) from \(since) to \(TimeText.rfc3339(end.event.at)) (\(span))"
+        } else {
+            let span = TimeText.duration(milliseconds: now.milliseconds - period.start.event.at.milliseconds)
+            output = "\(report.url) has been \(state) since \(since) (\(span) so far)"
+        }
+        output += report.instantWasAsked ? "; in effect at \(at).\n" : ".\n"
+        output += "\n" + explanation(cause, heading: "Cause")
+        if let ending = report.ending {
+            // A restart that restores the same state ends this period's cause, not the state.
+            let heading = ending.stateAfter == period.state.rawValue ? "Carried over by" : "Ended by"
+            output += "\n" + explanation(ending, heading: heading)
+        } else {
+            output += "\nEnded by: nothing yet; it lasts.\n"
+        }
+        return output
+    }
+
+    /// A heading line, the record's detail and the evidence table of one change.
+    private func explanation(_ explanation: ChangeExplanation, heading: String) -> String {
+        let change = explanation.change
+        var facts = [explanation.cause ?? "cause not recorded"]
+        if let to = explanation.stateAfter, heading != "Cause" { facts.append("to \(to)") }
+        facts.append("at \(TimeText.rfc3339(change.event.at))")
+        if let threshold = change.threshold { facts.append("threshold \(threshold)") }
+        if let actor = change.actor { facts.append("by \(actor)") }
+        if let command = change.command { facts.append("with `\(command)`") }
+        if let age = change.stateAgeMilliseconds {
+            facts.append("restoring the recorded state, \(TimeText.duration(milliseconds: age)) old")
+        }
+        var output = "\(heading): \(facts.joined(separator: ", "))\n"
+        if let detail = change.event.detail { output += "  \(change.event.kind.rawValue): \(detail)\n" }
+        // An operator's change is its own evidence: the heading says who and how.
+        guard explanation.evidence.contains(where: { $0.source != "admin" }) else { return output }
+        let rows = explanation.evidence.map { item -> [TableFormatter.Cell] in
+            [
+                .init(TimeText.rfc3339(Timestamp(milliseconds: item.at)), style: .dim),
+                .init(item.source),
+                .init(item.requestID ?? "-"),
+                .init(item.attempt.map(String.init) ?? "-"),
+                .init(item.latencyMs.map { "\(Self.milliseconds($0)) ms" } ?? "-"),
+                .init(item.error ?? "", style: item.error == nil ? nil : .red),
+            ]
+        }
+        let table = TableFormatter(columns: Self.evidenceColumns, colour: colour).render(rows)
+        return output + table.split(separator: "\n", omittingEmptySubsequences: false)
+            .dropLast().map { "  " + $0 + "\n" }.joined()
+    }
+
+    /// The colours `lbctl backends` gives the same states.
+    static func style(of state: OutagePeriod.State) -> TextStyle {
+        switch state {
+        case .down: return .red
+        case .drained: return .yellow
+        case .disabled: return .dim
+        }
+    }
+
+    private static func milliseconds(_ value: Double) -> String {
+        value == value.rounded() ? String(Int64(value)) : String((value * 1000).rounded() / 1000)
+    }
+
+    // MARK: JSON
+
+    static func json(_ report: WhyReport) -> JSONValue {
+        let period = report.period
+        let since = period?.start.event.at
+        let until = period?.end?.event.at
+        let cause = report.cause
+        return .object([
+            ("url", .string(report.url)),
+            ("at", .string(TimeText.rfc3339(report.instant))),
+            ("state", .string(period?.state.rawValue ?? report.stateAtInstant.rawValue)),
+            ("since", .optional(since.map(TimeText.rfc3339))),
+            ("until", .optional(until.map(TimeText.rfc3339))),
+            ("duration_ms", integer(until.flatMap { end in since.map { end.milliseconds - $0.milliseconds } })),
+            ("cause", .optional(cause?.cause)),
+            ("threshold", .optional(cause?.change.threshold)),
+            ("actor", .optional(cause?.change.actor)),
+            ("command", .optional(cause?.change.command)),
+            ("state_age_ms", integer(cause?.change.stateAgeMilliseconds)),
+            ("detail", .optional(cause?.change.event.detail)),
+            ("evidence", .array((cause?.evidence ?? []).map(json))),
+            ("ended_by", report.ending.map(json) ?? .null),
+        ])
+    }
+
+    /// The change that ended a period.
+    static func json(_ explanation: ChangeExplanation) -> JSONValue {
+        let change = explanation.change
+        return .object([
+            ("at", .string(TimeText.rfc3339(change.event.at))),
+            ("state", .optional(explanation.stateAfter)),
+            ("cause", .optional(explanation.cause)),
+            ("threshold", .optional(change.threshold)),
+            ("actor", .optional(change.actor)),
+            ("command", .optional(change.command)),
+            ("state_age_ms", integer(change.stateAgeMilliseconds)),
+            ("detail", .optional(change.event.detail)),
+            ("evidence", .array(explanation.evidence.map(json))),
+        ])
+    }
+
+    static func json(_ evidence: Evidence) -> JSONValue {
+        .object([
+            ("at", .string(TimeText.rfc3339(Timestamp(milliseconds: evidence.at)))),
+            ("source", .string(evidence.source)),
+            ("request_id", .optional(evidence.requestID)),
+            ("attempt", .optional(evidence.attempt)),
+            ("error", .optional(evidence.error)),
+            ("latency_ms", .optional(evidence.latencyMs)),
+        ])
+    }
+
+    private static func integer(_ value: Int64?) -> JSONValue { value.map(JSONValue.integer) ?? .null }
+}
