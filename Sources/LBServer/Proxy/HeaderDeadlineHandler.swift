@@ -28,6 +28,10 @@ final class HeaderDeadlineHandler: ChannelDuplexHandler {
 
     private let deadline: TimeAmount
     private var state = State.awaitingHead
+    /// When the head being awaited is due.
+    private var headDue = NIODeadline.distantFuture
+    /// At most one pending timer per connection; it re-arms itself rather than being scheduled
+    /// and cancelled for every request, which would cost a timer per request.
     private var timer: Scheduled<Void>?
 
     init(deadline: TimeAmount) {
@@ -59,8 +63,6 @@ final class HeaderDeadlineHandler: ChannelDuplexHandler {
             context.triggerUserOutboundEvent(event, promise: promise)
             return
         }
-        timer?.cancel()
-        timer = nil
         switch progress {
         case .headReceived: state = .inRequest
         case .requestEnded: state = .idle
@@ -70,9 +72,18 @@ final class HeaderDeadlineHandler: ChannelDuplexHandler {
 
     private func startClock(context: ChannelHandlerContext) {
         state = .awaitingHead
-        timer?.cancel()
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: deadline) { [self] in
+        headDue = .now() + deadline
+        if timer == nil { arm(context: context, at: headDue) }
+    }
+
+    private func arm(context: ChannelHandlerContext, at due: NIODeadline) {
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: due) { [self] in
+            timer = nil
             guard case .awaitingHead = state else { return }
+            if NIODeadline.now() < headDue {
+                arm(context: context, at: headDue)
+                return
+            }
             let body = "408 Request Timeout: the request head did not arrive in time\n"
             let response = "HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain; charset=utf-8\r\n"
                 + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
