@@ -30,6 +30,9 @@ struct LBServerCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on, HOST:PORT (default 127.0.0.1:8080).")
     var listen: String?
 
+    @Option(help: "Admin listener HOST:PORT serving GET /status (off by default; keep it on loopback).")
+    var admin: String?
+
     @Option(help: "Port to listen on (shorthand for --listen 127.0.0.1:PORT).")
     var port: Int?
 
@@ -270,6 +273,17 @@ struct LBServerCommand: AsyncParsableCommand {
             configuration.balancing.hashKey = key
         }
         if let slowStart { configuration.balancing.slowStart = try duration(slowStart, "--slow-start", minimum: 0) }
+        if let admin {
+            if admin == "off" {
+                configuration.admin = nil
+            } else {
+                guard let colon = admin.lastIndex(of: ":"), let port = Int(admin[admin.index(after: colon)...]),
+                      (0...65_535).contains(port), colon > admin.startIndex else {
+                    throw StartupError(description: "--admin wants HOST:PORT or off, not '\(admin)'")
+                }
+                configuration.admin = (String(admin[..<colon]), port)
+            }
+        }
         if let stateMaxAge { configuration.stateMaxAge = try duration(stateMaxAge, "--state-max-age", minimum: 0) }
         if let maxConnections { configuration.proxy.maxConnections = try atLeast(1, maxConnections, "--max-connections") }
         if let maxRequestLine { configuration.proxy.maxRequestLineBytes = try atLeast(16, maxRequestLine, "--max-request-line") }

@@ -121,7 +121,8 @@ import Testing
         let b = try TestBackend(name: "b", group: group)
         defer { a.stop(); b.stop() }
         let server = try ServerProcess(lbserver: ["--backends", "\(a.url),\(b.url)", "--db", database,
-                                                  "--health-down-interval", "200ms"], folder: folder.url)
+                                                  "--health-down-interval", "200ms", "--admin", "127.0.0.1:0"],
+                                       folder: folder.url)
         defer { server.stop() }
         let port = try server.waitUntilListening()
         let store = try Store(path: database, mode: .existing)
@@ -140,12 +141,17 @@ import Testing
         let connection = try HTTPTestConnection(port: port)
         for _ in 0..<50 { #expect(try connection.request().status == 200) }
         #expect(waitUntil { server.stderr.contains("cannot write the event log") }, "\(server.stderr)")
+        // The status page says so too.
+        let failing = try httpRequest(port: server.adminPort, "GET", "/status").text
+        #expect(failing.contains("\"writable\" : false"), "\(failing)")
+        #expect(failing.contains("\"last_error\""))
         // Space again: what was queued is written, with the outage on the record.
         try FileManager.default.removeItem(at: filler)
         #expect(waitUntil {
             (try? store.events(EventQuery(kinds: [.statusChange])).contains { $0.detail?.hasPrefix("up->down") == true }) == true
         })
         #expect(waitUntil { (try? store.events(EventQuery(kinds: [.storeError])).count) == 1 })
+        #expect(waitUntil { (try? httpRequest(port: server.adminPort, "GET", "/status").text.contains("\"writable\" : true")) == true })
 
         #expect(try store.integrityCheck() == "ok")
     }

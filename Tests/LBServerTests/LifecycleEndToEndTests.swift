@@ -126,6 +126,36 @@ import Testing
         #expect(try store.backend(url: b.url)?.health == .down)
     }
 
+    @Test func theStatusEndpointShowsBackendsAndTheEventLogOffTheTrafficPort() throws {
+        let folder = try TemporaryFolder()
+        let a = try TestBackend(name: "a", group: group)
+        let b = try TestBackend(name: "b", group: group)
+        defer { a.stop(); b.stop() }
+        let server = try ServerProcess(lbserver: ["--backends", "\(a.url),\(b.url)", "--db", folder.database,
+                                                  "--admin", "127.0.0.1:0"], folder: folder.url)
+        defer { server.stop() }
+        try server.waitUntilListening()
+        #expect(server.adminPort > 0 && server.adminPort != server.port)
+        let store = try Store(path: folder.database, mode: .existing)
+        try store.setAdminState(.drained, url: b.url, actor: "operator")
+        struct Status: Decodable {
+            struct Backend: Decodable { var url: String; var health: String; var adminState: String; var inFlight: Int }
+            struct Database: Decodable { var writable: Bool; var eventsWritten: Int }
+            var backends: [Backend]
+            var database: Database
+        }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        #expect(waitUntil {
+            guard let body = try? httpRequest(port: server.adminPort, "GET", "/status").body,
+                  let status = try? decoder.decode(Status.self, from: Data(body)) else { return false }
+            return status.backends.map { "\($0.url) \($0.health) \($0.adminState)" }
+                == ["\(a.url) up enabled", "\(b.url) up drained"]
+                && status.database.writable && status.database.eventsWritten > 0
+        })
+        #expect(try httpRequest(port: server.adminPort, "GET", "/nope").status == 404)
+    }
+
     @Test func sigtermFinishesTheRequestInFlightRecordsShutdownAndExitsZero() throws {
         let folder = try TemporaryFolder()
         let slow = try TestBackend(name: "slow", behaviour: .serve(delay: .milliseconds(700)), group: group)

@@ -52,6 +52,9 @@ struct ConfigFile {
             case "backends":
                 configuration.backendDeclarations = [:]
                 configuration.backends = try backends(value, declarations: &configuration.backendDeclarations)
+            case "admin":
+                let (host, port) = try hostAndPort(value, key)
+                configuration.admin = (host, port)
             case "state_max_age": configuration.stateMaxAge = try duration(value, key, minimum: 0)
             case "health": try applyHealth(value, to: &configuration.health)
             case "algorithm":

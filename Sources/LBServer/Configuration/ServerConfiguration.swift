@@ -17,6 +17,8 @@ struct ServerConfiguration: Sendable {
     /// How often the database is polled for changes made by `lbctl`.
     var registryPollInterval: TimeAmount = .milliseconds(250)
     var logLevel = "info"
+    /// The admin listener (`/status`); off unless given.
+    var admin: (host: String, port: Int)?
     /// Restored state older than this is not routed on; a check round decides first.
     var stateMaxAge: TimeAmount = .minutes(10)
     /// Weight and admin state the configuration file declares per backend URL (flags declare none).

@@ -22,6 +22,7 @@ final class LoadBalancer: Service {
     private let watcher: RegistryWatcher
     private let quiesce: ServerQuiescingHelper
     private let serverChannel: Channel
+    private let adminChannel: Channel?
     private let restoredRegistryVersion: Int64
 
     /// The address actually bound (the port is the OS's choice when 0 was asked for).
@@ -138,6 +139,36 @@ final class LoadBalancer: Service {
             throw StartupError(description: "cannot listen on \(configuration.listenHost):\(configuration.listenPort): \(Self.describe(error))")
         }
 
+        if let admin = configuration.admin {
+            let registry = self.registry
+            let writer = self.writer
+            let listen = "\(serverChannel.localAddress?.ipAddress ?? configuration.listenHost):\(serverChannel.localAddress?.port ?? 0)"
+            let algorithm = configuration.balancing.algorithm.rawValue
+            let path = configuration.databasePath
+            do {
+                adminChannel = try AdminHandler.bind(host: admin.host, port: admin.port, group: group) {
+                    let statistics = writer.currentStatistics
+                    return StatusReport(
+                        listen: listen, startedAt: started.rfc3339, algorithm: algorithm,
+                        openConnections: limiter.openConnections,
+                        database: .init(path: path, writable: !statistics.isFailing, lastError: statistics.lastError,
+                                        eventsWritten: statistics.written, eventsDropped: statistics.dropped,
+                                        eventsQueued: statistics.pending, failedBatches: statistics.failedBatches),
+                        backends: registry.all.map { backend in
+                            .init(url: backend.url.text, health: backend.currentHealth.rawValue,
+                                  adminState: backend.adminState.rawValue, weight: backend.weight,
+                                  inFlight: backend.inFlight.load(ordering: .relaxed))
+                        })
+                }
+            } catch {
+                try? serverChannel.close().wait()
+                writer.close()
+                throw StartupError(description: "cannot listen on \(admin.host):\(admin.port) for --admin: \(Self.describe(error))")
+            }
+        } else {
+            adminChannel = nil
+        }
+
         let registry = self.registry
         let pools = self.pools
         watcher = RegistryWatcher(
@@ -192,6 +223,9 @@ final class LoadBalancer: Service {
     func run() async throws {
         // Printed once the service group runs, so its SIGTERM handling is in place by the time a
         // script that read this line can send one. Tests and scripts read the address from it.
+        if let address = adminChannel?.localAddress, let ip = address.ipAddress, let port = address.port {
+            FileHandle.standardOutput.write(Data("lbserver admin listening on \(ip):\(port)\n".utf8))
+        }
         FileHandle.standardOutput.write(Data("lbserver listening on \(localAddressDescription)\n".utf8))
         let drained = group.next().makePromise(of: Void.self)
         await withGracefulShutdownHandler {
@@ -215,6 +249,7 @@ final class LoadBalancer: Service {
 
     /// Stops everything; records `shutdown` and the clean-stop time when `clean`.
     func shutdown(clean: Bool) async {
+        try? await adminChannel?.close()
         await checker.stop()
         watcher.stop()
         if clean {

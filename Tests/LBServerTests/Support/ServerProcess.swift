@@ -10,6 +10,8 @@ final class ServerProcess: @unchecked Sendable {
     private var output = ""
     let stderrPath: String
     private(set) var port = 0
+    /// The admin listener's port, when lbserver was started with `--admin`.
+    private(set) var adminPort = 0
     private var logChecked = false
 
     /// The folder holding the built products (`lbserver`, `lbctl`), found beside the test binary.
@@ -50,10 +52,14 @@ final class ServerProcess: @unchecked Sendable {
     @discardableResult
     func waitUntilListening(timeout: Duration = .seconds(20)) throws -> Int {
         let found = waitUntil(timeout: timeout) {
-            lock.withLock { output.contains("listening on") } || !process.isRunning
+            lock.withLock { output.contains("lbserver listening on") } || !process.isRunning
         }
         let text = lock.withLock { output }
-        guard found, let line = text.split(separator: "\n").first(where: { $0.contains("listening on") }),
+        if let adminLine = text.split(separator: "\n").first(where: { $0.contains("admin listening on") }),
+           let adminPort = adminLine.split(separator: ":").last.flatMap({ Int($0) }) {
+            self.adminPort = adminPort
+        }
+        guard found, let line = text.split(separator: "\n").first(where: { $0.contains("lbserver listening on") }),
               let portText = line.split(separator: ":").last, let port = Int(portText) else {
             throw TestClientError(description: "lbserver did not start: \(stderr)")
         }

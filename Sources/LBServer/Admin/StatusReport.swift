@@ -1,0 +1,41 @@
+import Foundation
+import LBStore
+
+/// What `GET /status` on the admin listener answers: the daemon's own view of its backends and
+/// of its event log, as JSON with snake_case keys.
+struct StatusReport: Encodable {
+    struct Database: Encodable {
+        var path: String
+        /// False while the event log cannot be written (locked, read-only, full).
+        var writable: Bool
+        var lastError: String?
+        var eventsWritten: Int
+        var eventsDropped: Int
+        var eventsQueued: Int
+        var failedBatches: Int
+    }
+
+    struct BackendStatus: Encodable {
+        var url: String
+        var health: String
+        var adminState: String
+        var weight: Int
+        var inFlight: Int
+    }
+
+    var listen: String
+    var startedAt: String
+    var algorithm: String
+    var openConnections: Int
+    var database: Database
+    var backends: [BackendStatus]
+
+    /// The report as JSON text.
+    func json() -> String {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(self) else { return "{}" }
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+}
