@@ -9,9 +9,12 @@ import Logging
 final class EventSink: Sendable {
     let writer: EventWriter
     let logger: Logger
-    init(writer: EventWriter, logger: Logger) {
+    /// Counts failures and retries for `/metrics` as they are recorded.
+    let metrics: DaemonMetrics
+    init(writer: EventWriter, logger: Logger, metrics: DaemonMetrics = DaemonMetrics()) {
         self.writer = writer
         self.logger = logger
+        self.metrics = metrics
     }
 
     private let noBackendLog = LogThrottle(intervalMilliseconds: 10_000)
@@ -35,6 +38,7 @@ final class EventSink: Sendable {
     @discardableResult
     func failure(_ backend: BackendRuntime, requestID: String, attempt: Int, error: String) -> Evidence {
         let now = Timestamp.now()
+        metrics.failures.increment()
         writer.record(Event(at: now, kind: .failure, backendID: backend.id, requestID: requestID,
                             attempt: attempt, detail: error))
         return Evidence(at: now, source: "request", requestID: requestID, attempt: attempt, error: error)
@@ -42,6 +46,7 @@ final class EventSink: Sendable {
 
     /// The same backend is about to be tried again.
     func retry(_ backend: BackendRuntime, requestID: String, attempt: Int, retry: Int) {
+        metrics.retries.increment()
         writer.record(Event(at: .now(), kind: .retry, backendID: backend.id, requestID: requestID,
                             attempt: attempt, detail: "retry \(retry) on the same backend"))
     }

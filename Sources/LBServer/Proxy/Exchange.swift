@@ -10,6 +10,8 @@ final class Exchange {
     /// The request exactly as the client sent it; never rewritten in place.
     let head: HTTPRequestHead
     let requestID: String
+    /// When the request head arrived, in `NIODeadline` uptime nanoseconds, for the latency metric.
+    let startedAt = NIODeadline.now().uptimeNanoseconds
     /// RFC 9110 §9.2.2: a request whose method may be repeated without changing the outcome.
     let isIdempotent: Bool
     /// Whether the client connection stays open after this response.

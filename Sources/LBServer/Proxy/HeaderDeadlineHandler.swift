@@ -33,9 +33,11 @@ final class HeaderDeadlineHandler: ChannelDuplexHandler {
     /// At most one pending timer per connection; it re-arms itself rather than being scheduled
     /// and cancelled for every request, which would cost a timer per request.
     private var timer: Scheduled<Void>?
+    private let metrics: DaemonMetrics
 
-    init(deadline: TimeAmount) {
+    init(deadline: TimeAmount, metrics: DaemonMetrics) {
         self.deadline = deadline
+        self.metrics = metrics
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -84,6 +86,7 @@ final class HeaderDeadlineHandler: ChannelDuplexHandler {
                 arm(context: context, at: headDue)
                 return
             }
+            metrics.countResponse(status: 408)
             let body = "408 Request Timeout: the request head did not arrive in time\n"
             let response = "HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain; charset=utf-8\r\n"
                 + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body

@@ -13,6 +13,11 @@ final class ProtocolErrorHandler: ChannelDuplexHandler, RemovableChannelHandler 
     typealias OutboundOut = HTTPServerResponsePart
 
     private var responseInProgress = false
+    private let metrics: DaemonMetrics
+
+    init(metrics: DaemonMetrics) {
+        self.metrics = metrics
+    }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         guard let parserError = error as? HTTPParserError else {
@@ -23,6 +28,7 @@ final class ProtocolErrorHandler: ChannelDuplexHandler, RemovableChannelHandler 
         // started can still be sent.
         if !responseInProgress {
             let status: HTTPResponseStatus = parserError == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
+            metrics.countResponse(status: Int(status.code))
             let body = "\(status.code) \(status.reasonPhrase)\n"
             let headers = HTTPHeaders([("Connection", "close"), ("Content-Length", String(body.utf8.count)),
                                        ("Content-Type", "text/plain; charset=utf-8")])

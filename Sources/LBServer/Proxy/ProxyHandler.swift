@@ -123,6 +123,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         // We take the body ourselves; the backend sees no Expect header.
         if head.headers.contains(name: "expect"),
            head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+            shared.sink.metrics.countResponse(status: 100)
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))),
                                   promise: nil)
         }
@@ -365,6 +366,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             headers.add(name: "connection", value: "keep-alive")
         }
         if !headers.contains(name: "x-request-id") { headers.add(name: "x-request-id", value: exchange.requestID) }
+        shared.sink.metrics.countResponse(status: Int(head.status.code))
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: head.status,
                                                              headers: headers))), promise: nil)
     }
@@ -396,6 +398,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             }
         }
         endTry(exchange)
+        shared.sink.metrics.recordRequest(startedAt: exchange.startedAt)
         let close = !exchange.keepAlive
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
             if close { context.close(promise: nil) }
@@ -442,6 +445,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         headers.add(name: "x-request-id", value: exchange.requestID)
         let close = !exchange.keepAlive || !exchange.requestEnded
         if close { headers.add(name: "connection", value: "close") }
+        shared.sink.metrics.countResponse(status: Int(status.code))
+        shared.sink.metrics.recordRequest(startedAt: exchange.startedAt)
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: status,
                                                              headers: headers))), promise: nil)
         if exchange.head.method != .HEAD {

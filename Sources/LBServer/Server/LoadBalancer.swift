@@ -24,6 +24,7 @@ final class LoadBalancer: Service {
     private let serverChannel: Channel
     private let adminChannel: Channel?
     private let restoredRegistryVersion: Int64
+    private let metrics = DaemonMetrics()
 
     /// The address actually bound (the port is the OS's choice when 0 was asked for).
     var localAddress: SocketAddress? { serverChannel.localAddress }
@@ -60,7 +61,7 @@ final class LoadBalancer: Service {
         } catch {
             throw StartupError(description: "cannot write database \(configuration.databasePath): \(error)")
         }
-        sink = EventSink(writer: writer, logger: logger)
+        sink = EventSink(writer: writer, logger: logger, metrics: metrics)
         let balancer = configuration.balancing.makeBalancer(cursor: Int(truncatingIfNeeded: saved.cursor))
         registry = BackendRegistry(balancer: balancer)
         // Restored state older than --state-max-age is not routed on: every backend starts
@@ -145,8 +146,12 @@ final class LoadBalancer: Service {
             let listen = "\(serverChannel.localAddress?.ipAddress ?? configuration.listenHost):\(serverChannel.localAddress?.port ?? 0)"
             let algorithm = configuration.balancing.algorithm.rawValue
             let path = configuration.databasePath
+            let metrics = self.metrics
             do {
-                adminChannel = try AdminHandler.bind(host: admin.host, port: admin.port, group: group) {
+                adminChannel = try AdminHandler.bind(host: admin.host, port: admin.port, group: group, metrics: {
+                    metrics.scrape(backends: registry.all, openConnections: limiter.openConnections,
+                                   writer: writer.currentStatistics)
+                }) {
                     let statistics = writer.currentStatistics
                     return StatusReport(
                         listen: listen, startedAt: started.rfc3339, algorithm: algorithm,
