@@ -66,6 +66,69 @@ import Testing
         })
     }
 
+    @Test func theStatusPageListsEveryBackendAndAgreesWithLbctl() throws {
+        let folder = try TemporaryFolder()
+        let a = try TestBackend(name: "a", group: group)
+        let b = try TestBackend(name: "b", group: group)
+        let c = try TestBackend(name: "c", group: group)
+        let d = try TestBackend(name: "d", group: group)
+        defer { a.stop(); b.stop(); c.stop(); d.stop() }
+        b.stop()
+        let urls = [a, b, c, d].map(\.url)
+        let server = try ServerProcess(lbserver: ["--backends", urls.joined(separator: ","), "--db", folder.database,
+                                                  "--admin", "127.0.0.1:0", "--health-interval", "200ms",
+                                                  "--health-down-interval", "200ms"], folder: folder.url)
+        defer { server.stop() }
+        try server.waitUntilListening()
+        #expect(try runProduct("lbctl", ["drain", c.url, "--db", folder.database], folder: folder.url).status == 0)
+        #expect(try runProduct("lbctl", ["disable", d.url, "--db", folder.database], folder: folder.url).status == 0)
+
+        struct Row: Decodable, Equatable { var url: String; var health: String; var adminState: String }
+        struct Status: Decodable {
+            struct Backend: Decodable {
+                var url: String; var health: String; var adminState: String
+                var recentChecks: [Check]
+            }
+            struct Check: Decodable { var passed: Bool }
+            var backends: [Backend]
+        }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let expected = [Row(url: a.url, health: "up", adminState: "enabled"),
+                        Row(url: b.url, health: "down", adminState: "enabled"),
+                        Row(url: c.url, health: "up", adminState: "drained"),
+                        Row(url: d.url, health: "up", adminState: "disabled")]
+        var fromStatus: [Row] = []
+        var fromLbctl: [Row] = []
+        var status: Status?
+        // The daemon flips its own state first and commits the change within a batch, so the two
+        // views may differ for a moment; they must settle on the same answer.
+        #expect(waitUntil {
+            guard let body = try? httpRequest(port: server.adminPort, "GET", "/status").body,
+                  let decoded = try? decoder.decode(Status.self, from: Data(body)),
+                  let listed = try? runProduct("lbctl", ["backends", "--json", "--db", folder.database],
+                                               folder: folder.url),
+                  let rows = try? decoder.decode([Row].self, from: Data(listed.stdout.utf8)) else { return false }
+            status = decoded
+            fromStatus = decoded.backends.map { Row(url: $0.url, health: $0.health, adminState: $0.adminState) }
+            fromLbctl = rows
+            return fromStatus.sorted { $0.url < $1.url } == expected.sorted { $0.url < $1.url }
+                && fromLbctl.sorted { $0.url < $1.url } == fromStatus.sorted { $0.url < $1.url }
+        }, "status \(fromStatus) lbctl \(fromLbctl)")
+        let byURL = Dictionary(uniqueKeysWithValues: (status?.backends ?? []).map { ($0.url, $0) })
+        #expect(byURL[a.url]?.recentChecks.contains { $0.passed } == true)
+        #expect(byURL[b.url]?.recentChecks.contains { !$0.passed } == true)
+        #expect(byURL[b.url]?.recentChecks.allSatisfy { !$0.passed } == true)
+
+        let page = try httpRequest(port: server.adminPort, "GET", "/")
+        #expect(page.status == 200)
+        #expect(page.header("content-type")?.hasPrefix("text/html") == true)
+        for url in urls { #expect(page.text.contains(url)) }
+        for word in ["drained", "disabled", "down", "connection refused"] { #expect(page.text.contains(word)) }
+        // Self-contained: nothing is fetched from anywhere else.
+        #expect(!page.text.contains("src=\"http") && !page.text.contains("href=\"http"))
+    }
+
     /// The samples of a Prometheus text exposition, keyed by name with labels as written.
     static func samples(_ text: String) -> [String: Double] {
         var samples: [String: Double] = [:]

@@ -3,7 +3,8 @@ import NIOHTTP1
 import NIOPosix
 
 /// The admin listener, off the traffic port (`--admin HOST:PORT`): `GET /status` answers a
-/// `StatusReport` built on demand, `GET /metrics` the Prometheus text. Everything it reads is
+/// `StatusReport` built on demand, `GET /` the same as an HTML page, `GET /metrics` the
+/// Prometheus text. Everything it reads is
 /// atomics or a short lock, so it never waits on the database.
 final class AdminHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
@@ -25,15 +26,17 @@ final class AdminHandler: ChannelInboundHandler {
         switch (request.method, path) {
         case (.GET, "/status"), (.HEAD, "/status"):
             (status, type, body) = (.ok, "application/json", allocator.buffer(string: report().json()))
+        case (.GET, "/"), (.HEAD, "/"):
+            (status, type, body) = (.ok, "text/html; charset=utf-8", allocator.buffer(string: report().html()))
         case (.GET, "/metrics"), (.HEAD, "/metrics"):
             // The content type Prometheus asks for as its text exposition format 0.0.4.
             (status, type, body) = (.ok, "text/plain; version=0.0.4; charset=utf-8", allocator.buffer(bytes: metrics()))
-        case (_, "/status"), (_, "/metrics"):
+        case (_, "/status"), (_, "/metrics"), (_, "/"):
             (status, type, body) = (.methodNotAllowed, "text/plain; charset=utf-8",
                                     allocator.buffer(string: "405 Method Not Allowed\n"))
         default:
             (status, type, body) = (.notFound, "text/plain; charset=utf-8",
-                                    allocator.buffer(string: "404 Not Found: try /status or /metrics\n"))
+                                    allocator.buffer(string: "404 Not Found: try /, /status or /metrics\n"))
         }
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: type)

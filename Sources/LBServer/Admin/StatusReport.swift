@@ -15,12 +15,22 @@ struct StatusReport: Encodable {
         var failedBatches: Int
     }
 
+    /// One health-check result in a backend's recent series.
+    struct RecentCheck: Encodable {
+        var at: String
+        var passed: Bool
+        var latencyMs: Double
+        var error: String?
+    }
+
     struct BackendStatus: Encodable {
         var url: String
         var health: String
         var adminState: String
         var weight: Int
         var inFlight: Int
+        /// The last health-check results kept in memory (up to 60), oldest first.
+        var recentChecks: [RecentCheck]
     }
 
     var listen: String

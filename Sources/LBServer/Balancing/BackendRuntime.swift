@@ -17,6 +17,8 @@ final class BackendRuntime: Sendable {
     private let storedAdminState: ManagedAtomic<Int>
     /// Requests being proxied to this backend right now.
     let inFlight = ManagedAtomic<Int>(0)
+    /// The last health-check results, for the status page.
+    let recentChecks = RecentChecks()
     /// When it last came back into service (down->up), in `NIODeadline` uptime nanoseconds, for
     /// slow start; 0 when it never did or its ramp is over.
     private let cameBackAt = ManagedAtomic<UInt64>(0)

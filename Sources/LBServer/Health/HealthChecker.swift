@@ -82,6 +82,9 @@ final class HealthChecker: Sendable {
                     let now = Timestamp.now()
                     sink.check(CheckResult(backendID: backend.id, at: now, passed: outcome.passed,
                                            latencyMilliseconds: outcome.latencyMilliseconds, error: outcome.error))
+                    backend.recentChecks.append(.init(at: now, passed: outcome.passed,
+                                                      latencyMilliseconds: outcome.latencyMilliseconds,
+                                                      error: outcome.error))
                     let health: Health = outcome.passed ? .up : .down
                     if let previous = backend.transition(to: health) {
                         sink.statusChange(backend, from: previous, to: health, cause: EventSink.Cause(
@@ -126,6 +129,8 @@ final class HealthChecker: Sendable {
         let now = Timestamp.now()
         sink.check(CheckResult(backendID: backend.id, at: now, passed: outcome.passed,
                                latencyMilliseconds: outcome.latencyMilliseconds, error: outcome.error))
+        backend.recentChecks.append(.init(at: now, passed: outcome.passed, latencyMilliseconds: outcome.latencyMilliseconds,
+                                          error: outcome.passed ? nil : outcome.error))
         entry.recent.append(Evidence(at: now, source: "check", error: outcome.passed ? nil : outcome.error,
                                      latencyMs: (outcome.latencyMilliseconds * 1000).rounded() / 1000))
         if entry.recent.count > max(settings.rise, settings.fall) { entry.recent.removeFirst() }

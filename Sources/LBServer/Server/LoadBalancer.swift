@@ -162,7 +162,12 @@ final class LoadBalancer: Service {
                         backends: registry.all.map { backend in
                             .init(url: backend.url.text, health: backend.currentHealth.rawValue,
                                   adminState: backend.adminState.rawValue, weight: backend.weight,
-                                  inFlight: backend.inFlight.load(ordering: .relaxed))
+                                  inFlight: backend.inFlight.load(ordering: .relaxed),
+                                  recentChecks: backend.recentChecks.checks.map { check in
+                                      .init(at: check.at.rfc3339, passed: check.passed,
+                                            latencyMs: (check.latencyMilliseconds * 1000).rounded() / 1000,
+                                            error: check.error)
+                                  })
                         })
                 }
             } catch {

@@ -1,0 +1,175 @@
+import LBStore
+
+extension StatusReport {
+    /// The status page served at `/` on the admin listener: one self-contained HTML document
+    /// (inline CSS, no external resources) with the backend table and each backend's recent checks
+    /// as a strip. A few lines of script fetch the page again every few seconds and swap the
+    /// content in, so the page stays current without a reload flicker; without script it is
+    /// still complete, only static.
+    func html(generatedAt now: Timestamp = .now()) -> String {
+        let up = backends.filter { $0.health == "up" }.count
+        let down = backends.filter { $0.health == "down" }.count
+        let outOfRotation = backends.filter { $0.adminState != "enabled" }.count
+        let serving = backends.filter { $0.health != "down" && $0.adminState == "enabled" }.count
+        var rows = ""
+        for backend in backends {
+            rows += row(for: backend)
+        }
+        if backends.isEmpty {
+            rows = "<tr><td colspan=\"6\" class=\"empty\">No backends in the registry. Add one with "
+                + "<code>lbctl add URL</code>.</td></tr>"
+        }
+        let databaseState = database.writable
+            ? "<span class=\"ok\">writable</span>"
+            : "<span class=\"bad\">not writable</span>"
+        let databaseError = database.lastError.map { "<div class=\"note bad\">\(Self.escape($0))</div>" } ?? ""
+        let servingClass = serving == 0 ? "bad" : down > 0 ? "warn" : "ok"
+        return """
+        <!doctype html>
+        <html lang="en">
+        <head>
+        <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <link rel="icon" href="data:,">
+        <title>lbserver · \(Self.escape(listen))</title>
+        <style>
+        :root { color-scheme: light; --up: #1f9d55; --down: #d93f3f; --unknown: #9aa3ad; --warn: #c77c02;
+                --line: #e3e6ea; --muted: #5f6b7a; --bg: #f6f7f9; }
+        * { box-sizing: border-box; }
+        body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+               background: var(--bg); color: #1d2733; }
+        header { background: #1d2733; color: #fff; padding: 14px 28px; display: flex; align-items: baseline;
+                 gap: 18px; flex-wrap: wrap; }
+        header h1 { font-size: 18px; margin: 0; font-weight: 650; }
+        header span { color: #b8c2cc; }
+        main { padding: 20px 28px 28px; max-width: 1280px; }
+        .tiles { display: flex; gap: 12px; flex-wrap: wrap; margin-bottom: 20px; }
+        .tile { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 10px 16px;
+                min-width: 150px; }
+        .tile b { display: block; font-size: 22px; font-weight: 650; }
+        .tile small { color: var(--muted); }
+        table { width: 100%; border-collapse: collapse; background: #fff; border: 1px solid var(--line);
+                border-radius: 8px; overflow: hidden; }
+        th { text-align: left; font-weight: 600; color: var(--muted); font-size: 12px; text-transform: uppercase;
+             letter-spacing: .04em; padding: 9px 12px; border-bottom: 1px solid var(--line); background: #fafbfc; }
+        td { padding: 10px 12px; border-bottom: 1px solid var(--line); vertical-align: middle; }
+        tr:last-child td { border-bottom: 0; }
+        tr.out td.url, tr.out td.num { color: var(--muted); }
+        td.url { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 13px; }
+        td.num { text-align: right; font-variant-numeric: tabular-nums; }
+        th.num { text-align: right; }
+        .badge { display: inline-block; padding: 1px 9px; border-radius: 999px; font-size: 12px; font-weight: 600; }
+        .h-up { background: #e3f4ea; color: var(--up); } .h-down { background: #fbe5e5; color: var(--down); }
+        .h-unknown { background: #eceff2; color: var(--muted); }
+        .a-enabled { background: #eceff2; color: #3b4754; } .a-drained { background: #fdf0d8; color: var(--warn); }
+        .a-disabled { background: #e4e6ea; color: #5f6b7a; text-decoration: line-through; }
+        .strip { display: flex; gap: 2px; align-items: stretch; height: 20px; }
+        .strip i { display: block; width: 6px; border-radius: 1px; background: #edf0f3; }
+        .strip i.p { background: var(--up); } .strip i.f { background: var(--down); }
+        .strip-caption { display: flex; justify-content: space-between; color: var(--muted); font-size: 11px;
+                         width: 478px; margin-top: 2px; }
+        .ok { color: var(--up); } .bad { color: var(--down); } .warn { color: var(--warn); }
+        .note { margin-top: 4px; font-size: 12px; }
+        .empty { color: var(--muted); text-align: center; padding: 24px; }
+        footer { margin-top: 14px; color: var(--muted); font-size: 12px; }
+        #stale { display: none; margin-bottom: 14px; padding: 8px 12px; border-radius: 6px; background: #fbe5e5;
+                 color: var(--down); }
+        </style>
+        </head>
+        <body>
+        <header><h1>lbserver</h1><span>traffic on \(Self.escape(listen))</span>
+        <span>algorithm \(Self.escape(algorithm))</span><span>started \(Self.escape(startedAt))</span></header>
+        <main>
+        <div id="stale">Cannot reach the admin listener; the figures below are from the last successful refresh.</div>
+        <div class="tiles">
+        <div class="tile"><small>serving</small><b class="\(servingClass)">\(serving) of \(backends.count)</b>
+        <small>enabled and not down</small></div>
+        <div class="tile"><small>health</small><b><span class="ok">\(up) up</span> · <span class="\(down > 0 ? "bad" : "")">\(down) down</span></b>
+        <small>\(backends.count - up - down) unknown</small></div>
+        <div class="tile"><small>out of rotation</small><b class="\(outOfRotation > 0 ? "warn" : "")">\(outOfRotation)</b>
+        <small>drained or disabled</small></div>
+        <div class="tile"><small>client connections</small><b>\(openConnections)</b><small>open now</small></div>
+        <div class="tile"><small>event log</small><b>\(databaseState)</b>
+        <small>\(database.eventsWritten) written · \(database.eventsDropped) dropped · \(database.eventsQueued) queued</small>\(databaseError)</div>
+        </div>
+        <table>
+        <thead><tr><th>Backend</th><th>Health</th><th>Admin state</th><th class="num">Weight</th>
+        <th class="num">In flight</th><th>Recent checks</th></tr></thead>
+        <tbody>
+        \(rows)
+        </tbody>
+        </table>
+        <footer>Updated <span id="updated">\(now.rfc3339)</span> · refreshes every 3 s ·
+        <a href="/status">/status</a> (JSON) · <a href="/metrics">/metrics</a> (Prometheus) ·
+        database \(Self.escape(database.path))</footer>
+        </main>
+        <script>
+        setInterval(function () {
+          fetch("/", { cache: "no-store" }).then(function (r) {
+            if (!r.ok) throw new Error(r.status);
+            return r.text();
+          }).then(function (text) {
+            var fresh = new DOMParser().parseFromString(text, "text/html").querySelector("main");
+            if (fresh) document.querySelector("main").replaceWith(fresh);
+          }).catch(function () {
+            document.getElementById("stale").style.display = "block";
+          });
+        }, 3000);
+        </script>
+        </body>
+        </html>
+
+        """
+    }
+
+    private func row(for backend: BackendStatus) -> String {
+        let capacity = 60
+        let checks = backend.recentChecks.suffix(capacity)
+        var strip = String(repeating: "<i></i>", count: capacity - checks.count)
+        for check in checks {
+            let what = check.passed ? "passed" : "failed: \(check.error ?? "")"
+            let title = "\(check.at) \(what) (\(Self.milliseconds(check.latencyMs)))"
+            strip += "<i class=\"\(check.passed ? "p" : "f")\" title=\"\(Self.escape(title))\"></i>"
+        }
+        let passed = checks.filter(\.passed).count
+        let caption = checks.isEmpty
+            ? "no checks yet"
+            : "\(passed) of the last \(checks.count) checks passed"
+        let inRotation = backend.adminState == "enabled"
+        // Why a down backend is down, as its last check saw it; the strip's cells say the rest.
+        var reason = ""
+        if backend.health == "down", let last = checks.last, !last.passed, let error = last.error {
+            reason = "<div class=\"note bad\">\(Self.escape(error))</div>"
+        }
+        return """
+        <tr class="\(inRotation ? "" : "out")"><td class="url">\(Self.escape(backend.url))</td>
+        <td><span class="badge h-\(Self.escape(backend.health))">\(Self.escape(backend.health))</span>\(reason)</td>
+        <td><span class="badge a-\(Self.escape(backend.adminState))">\(Self.escape(backend.adminState))</span></td>
+        <td class="num">\(backend.weight)</td><td class="num">\(backend.inFlight)</td>
+        <td><div class="strip">\(strip)</div><div class="strip-caption"><span>\(caption)</span><span>oldest → newest</span></div></td></tr>
+
+        """
+    }
+
+    private static func milliseconds(_ value: Double) -> String {
+        let rounded = (value * 10).rounded() / 10
+        return "\(rounded) ms"
+    }
+
+    /// Text made safe for HTML element content and quoted attribute values.
+    static func escape(_ text: String) -> String {
+        var escaped = ""
+        escaped.reserveCapacity(text.utf8.count)
+        for character in text {
+            switch character {
+            case "&": escaped += "&amp;"
+            case "<": escaped += "&lt;"
+            case ">": escaped += "&gt;"
+            case "\"": escaped += "&quot;"
+            case "'": escaped += "&#39;"
+            default: escaped.append(character)
+            }
+        }
+        return escaped
+    }
+}
