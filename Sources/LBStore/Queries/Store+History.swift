@@ -24,8 +24,9 @@ public struct EventPosition: Hashable, Comparable, Sendable {
 }
 
 /// The point look-ups behind `lbctl backends --at` and `lbctl why`: one backend's events of one kind
-/// on either side of a position, walked through the `(backend_id, kind, at)` index a page at a
-/// time, so the cost follows the few rows read, never the size of the log.
+/// (or admin changes of one action) on either side of a position, read through the
+/// `(backend_id, kind, at)` and `(backend_id, action, at)` indexes a page at a time, so the cost
+/// follows the few rows read, never the size of the log.
 extension Store {
     /// The time of the oldest event still in the log, or nil for an empty log: nothing recorded
     /// says what happened before it.
@@ -37,46 +38,64 @@ extension Store {
         }
     }
 
-    /// What an event did, for filtering admin changes in SQL: `data.action` ("add", "remove",
-    /// "admin_state", "weight", "origin"), else the first word of the detail, which is the same word
-    /// on admin changes written before schema v5 ("admin_state enabled->drained by=alice").
-    static let eventActionSQL =
-        "coalesce(json_extract(e.data, '$.action'), substr(e.detail, 1, instr(e.detail || ' ', ' ') - 1))"
-
-    /// Up to `limit` events of `kind` for one backend strictly before `position`, newest first;
-    /// with `actions`, only those whose action (see `eventActionSQL`) is one of them.
+    /// Up to `limit` events of `kind` for one backend strictly before `position`, newest first.
     public func backendEvents(_ backendID: Int64, kind: EventKind, before position: EventPosition,
-                              actions: [String] = [], limit: Int) throws -> [Event] {
+                              limit: Int) throws -> [Event] {
         // The first three terms are the index range; the next only splits a shared millisecond.
-        try backendEvents(backendID, kind: kind, actions: actions, limit: limit,
-                          range: "e.at <= ? AND (e.at < ? OR e.id < ?)", order: "e.at DESC, e.id DESC",
-                          position: position)
+        try events(where: "e.backend_id = ? AND e.kind = ? AND e.at <= ? AND (e.at < ? OR e.id < ?)",
+                   [.integer(backendID), .text(kind.rawValue)], position: position, newestFirst: true, limit: limit)
     }
 
-    /// Up to `limit` events of `kind` for one backend strictly after `position`, oldest first;
-    /// with `actions`, only those whose action is one of them.
+    /// Up to `limit` events of `kind` for one backend strictly after `position`, oldest first.
     public func backendEvents(_ backendID: Int64, kind: EventKind, after position: EventPosition,
-                              actions: [String] = [], limit: Int) throws -> [Event] {
-        try backendEvents(backendID, kind: kind, actions: actions, limit: limit,
-                          range: "e.at >= ? AND (e.at > ? OR e.id > ?)", order: "e.at, e.id", position: position)
+                              limit: Int) throws -> [Event] {
+        try events(where: "e.backend_id = ? AND e.kind = ? AND e.at >= ? AND (e.at > ? OR e.id > ?)",
+                   [.integer(backendID), .text(kind.rawValue)], position: position, newestFirst: false, limit: limit)
     }
 
-    private func backendEvents(_ backendID: Int64, kind: EventKind, actions: [String], limit: Int, range: String,
-                               order: String, position: EventPosition) throws -> [Event] {
-        var sql = """
+    /// What an admin change did: `data.action` (`add`, `remove`, `admin_state`, `weight`,
+    /// `origin`), else the detail's first word, the same word on rows written before schema v5
+    /// ("admin_state enabled->drained by=alice"). The expression of migration 6's index, to the letter,
+    /// so that SQLite can use it.
+    static let eventActionSQL = """
+        coalesce(CASE WHEN json_valid(e.data) THEN json_extract(e.data, '$.action') END, \
+        substr(e.detail, 1, instr(e.detail || ' ', ' ') - 1))
+        """
+
+    /// Up to `limit` admin changes of one backend with this `action`, strictly before `position`,
+    /// newest first: seeks in the `events_backend_action_at` index.
+    public func adminChanges(_ backendID: Int64, action: String, before position: EventPosition,
+                             limit: Int) throws -> [Event] {
+        // The kind is written out, not bound: SQLite uses a partial index only when the query
+        // names its condition itself.
+        try events(where: """
+            e.backend_id = ? AND e.kind = 'admin_change' AND \(Store.eventActionSQL) = ?
+                AND e.at <= ? AND (e.at < ? OR e.id < ?)
+            """, [.integer(backendID), .text(action)], position: position, newestFirst: true, limit: limit)
+    }
+
+    /// Up to `limit` admin changes of one backend with this `action`, strictly after `position`,
+    /// oldest first.
+    public func adminChanges(_ backendID: Int64, action: String, after position: EventPosition,
+                             limit: Int) throws -> [Event] {
+        try events(where: """
+            e.backend_id = ? AND e.kind = 'admin_change' AND \(Store.eventActionSQL) = ?
+                AND e.at >= ? AND (e.at > ? OR e.id > ?)
+            """, [.integer(backendID), .text(action)], position: position, newestFirst: false, limit: limit)
+    }
+
+    /// Events matching `condition`, whose placeholders take `values` and then the position's
+    /// time (twice) and id, in time order either way.
+    private func events(where condition: String, _ values: [SQLValue], position: EventPosition, newestFirst: Bool,
+                        limit: Int) throws -> [Event] {
+        let sql = """
             SELECT \(Store.eventSelectColumns)
             FROM events e LEFT JOIN backends b ON b.id = e.backend_id
-            WHERE e.backend_id = ? AND e.kind = ? AND \(range)
+            WHERE \(condition)
+            ORDER BY \(newestFirst ? "e.at DESC, e.id DESC" : "e.at, e.id") LIMIT ?
             """
-        var values: [SQLValue] = [.integer(backendID), .text(kind.rawValue), .integer(position.at.milliseconds),
-                                  .integer(position.at.milliseconds), .integer(position.id)]
-        if !actions.isEmpty {
-            // A filter on the rows the index range visits, not a second index: admin changes are few.
-            sql += " AND \(Store.eventActionSQL) IN (\(Array(repeating: "?", count: actions.count).joined(separator: ", ")))"
-            values += actions.map { .text($0) }
-        }
-        sql += " ORDER BY \(order) LIMIT ?"
-        values.append(.integer(Int64(max(0, limit))))
-        return try withConnection { connection in try Store.events(sql, values, in: connection) }
+        let bound = values + [.integer(position.at.milliseconds), .integer(position.at.milliseconds),
+                              .integer(position.id), .integer(Int64(max(0, limit)))]
+        return try withConnection { connection in try Store.events(sql, bound, in: connection) }
     }
 }

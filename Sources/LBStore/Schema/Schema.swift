@@ -87,5 +87,15 @@ enum Schema {
         ALTER TABLE backends ADD COLUMN config_weight INTEGER;
         ALTER TABLE backends ADD COLUMN config_admin_state TEXT;
         """,
+        // 6: admin changes by backend, action and time, so the latest add, removal, weight or
+        // origin of a backend before any instant is one index seek however long its history
+        // (`lbctl backends --at`, `lbctl why`). The action is `data.action`, else the detail's first
+        // word (rows written before v5); `Store.eventActionSQL` must match this expression exactly.
+        """
+        CREATE INDEX events_backend_action_at ON events(backend_id,
+            coalesce(CASE WHEN json_valid(data) THEN json_extract(data, '$.action') END,
+                     substr(detail, 1, instr(detail || ' ', ' ') - 1)),
+            at) WHERE kind = 'admin_change';
+        """,
     ]
 }

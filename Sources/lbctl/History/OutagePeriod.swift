@@ -38,29 +38,32 @@ struct OutagePeriod: Sendable {
 
     /// The period of `backendID` that began last, or nil when it was never down, drained or disabled.
     static func latest(backendID: Int64, store: Store) throws -> OutagePeriod? {
-        let down = try latestStart(backendID: backendID, kind: .statusChange, actions: [], store: store) {
-            $0.healthAfter == .down ? .down : nil
+        typealias Name = RecordedChange.ActionName
+        let down = try latestStart(state: { $0.healthAfter == .down ? .down : nil }) { position in
+            try store.backendEvents(backendID, kind: .statusChange, before: position, limit: pageSize)
         }
-        let admin = try latestStart(backendID: backendID, kind: .adminChange,
-                                    actions: RecordedChange.adminStateSettingActions, store: store) { change in
-            switch change.adminStateAfter {
-            case .drained?: return .drained
-            case .disabled?: return .disabled
-            default: return nil
-            }
+        // An admin state is set by an operator's change, or by the add of a backend the
+        // configuration declares drained or disabled.
+        let admin = try [Name.adminState, Name.add].compactMap { action in
+            try latestStart(state: { change in
+                switch change.adminStateAfter {
+                case .drained?: return .drained
+                case .disabled?: return .disabled
+                default: return nil
+                }
+            }) { position in try store.adminChanges(backendID, action: action, before: position, limit: pageSize) }
         }
-        let starts = [down, admin].compactMap { $0 }
+        let starts = ([down] + admin).compactMap { $0 }
         guard let (state, start) = starts.max(by: { $0.1.position < $1.1.position }) else { return nil }
         return OutagePeriod(state: state, start: start, end: try end(of: state, startedBy: start, store: store))
     }
 
-    /// The newest change of `kind` for which `state` names a period, walking back a page at a time.
-    private static func latestStart(backendID: Int64, kind: EventKind, actions: [String], store: Store,
-                                    state: (RecordedChange) -> State?) throws -> (State, RecordedChange)? {
+    /// The newest change for which `state` names a period, reading back a page at a time.
+    private static func latestStart(state: (RecordedChange) -> State?,
+                                    page read: (EventPosition) throws -> [Event]) throws -> (State, RecordedChange)? {
         var position = EventPosition(at: Timestamp(milliseconds: Int64.max), id: Int64.max)
         while true {
-            let page = try store.backendEvents(backendID, kind: kind, before: position, actions: actions,
-                                               limit: pageSize).map(RecordedChange.init)
+            let page = try read(position).map(RecordedChange.init)
             for change in page {
                 if let found = state(change) { return (found, change) }
             }
@@ -78,12 +81,11 @@ struct OutagePeriod: Sendable {
             next = try store.backendEvents(backendID, kind: .statusChange, after: start.position, limit: 1)
                 .first.map(RecordedChange.init)
         case .drained, .disabled:
-            next = try store.backendEvents(backendID, kind: .adminChange, after: start.position,
-                                           actions: RecordedChange.adminStateActions, limit: 1)
-                .first.map(RecordedChange.init)
+            next = try store.adminChanges(backendID, action: RecordedChange.ActionName.adminState, after: start.position,
+                                          limit: 1).first.map(RecordedChange.init)
         }
-        let removal = try store.backendEvents(backendID, kind: .adminChange, after: start.position, actions: ["remove"],
-                                              limit: 1).first.map(RecordedChange.init)
+        let removal = try store.adminChanges(backendID, action: RecordedChange.ActionName.remove, after: start.position,
+                                             limit: 1).first.map(RecordedChange.init)
         return [next, removal].compactMap { $0 }.min { $0.position < $1.position }
     }
 }

@@ -42,9 +42,10 @@ struct PastBackendState: Sendable {
     /// - Parameter firstRecord: the log's oldest event, the earliest instant it can vouch for.
     static func load(_ row: Backend, at instant: Timestamp, firstRecord: Timestamp,
                      from store: Store) throws -> PastBackendState? {
+        typealias Name = RecordedChange.ActionName
         let lookup = Lookup(store: store, backendID: row.id)
         let end = EventPosition.end(of: instant)
-        let registration = try lookup.latest(.adminChange, RecordedChange.registrationActions, before: end)
+        let registration = try latest(of: [lookup.latest(Name.add, before: end), lookup.latest(Name.remove, before: end)])
         var added: RecordedChange?
         var removal: RecordedChange?
         switch registration?.action {
@@ -52,10 +53,11 @@ struct PastBackendState: Sendable {
             added = registration
         case .removed?:
             removal = registration
-            added = try lookup.latest(.adminChange, ["add"], before: registration!.position)
+            added = try lookup.latest(Name.add, before: registration!.position)
         default:
             // No add or remove up to the instant: the add was pruned, or comes later.
-            switch try lookup.earliest(.adminChange, RecordedChange.registrationActions, after: end)?.action {
+            let next = try earliest(of: [lookup.earliest(Name.add, after: end), lookup.earliest(Name.remove, after: end)])
+            switch next?.action {
             case .added?: return nil
             case .removed?: break
             default:
@@ -67,15 +69,15 @@ struct PastBackendState: Sendable {
         // Read the fields as they stood when the instant came, or when the backend was removed.
         let cutoff = removal?.position ?? end
         let floor = added?.position
-        func inEffect(_ kind: EventKind, _ actions: [String]) throws -> RecordedChange? {
-            guard let change = try lookup.latest(kind, actions, before: cutoff) else { return nil }
+        func inEffect(_ change: RecordedChange?) -> RecordedChange? {
+            guard let change else { return nil }
             if let floor, change.position < floor { return nil }
             return change
         }
         // Pruned add: the first change after the instant says what the field was before it.
-        func before(_ kind: EventKind, _ actions: [String]) throws -> RecordedChange.Action? {
+        func before(_ action: String) throws -> RecordedChange.Action? {
             guard added == nil else { return nil }
-            return try lookup.earliest(kind, actions, after: cutoff)?.action
+            return try lookup.earliest(action, after: cutoff)?.action
         }
         let since = added?.event.at ?? firstRecord
 
@@ -85,59 +87,73 @@ struct PastBackendState: Sendable {
             health: .unknown, healthSince: since, healthChange: nil, adminState: .enabled, adminStateSince: since,
             adminChange: added, weight: row.weight, weightSince: since, origin: row.origin, removal: removal)
 
-        if let change = try inEffect(.statusChange, []), let health = change.healthAfter {
+        if let change = inEffect(try lookup.latestStatus(before: cutoff)), let health = change.healthAfter {
             state.health = health
             state.healthSince = change.event.at
             state.healthChange = change
-        } else if case .health(let from?, _)? = try before(.statusChange, []) {
+        } else if added == nil, case .health(let from?, _)? = try lookup.earliestStatus(after: cutoff)?.action {
             state.health = from
         }
 
-        if let change = try inEffect(.adminChange, RecordedChange.adminStateActions), let to = change.adminStateAfter {
+        if let change = inEffect(try lookup.latest(Name.adminState, before: cutoff)), let to = change.adminStateAfter {
             state.adminState = to
             state.adminStateSince = change.event.at
             state.adminChange = change
         } else if let to = added?.adminStateAfter {
             state.adminState = to
+        } else if case .adminState(let from?, _)? = try before(Name.adminState) {
+            state.adminState = from
         } else {
-            if case .adminState(let from?, _)? = try before(.adminChange, RecordedChange.adminStateActions) {
-                state.adminState = from
-            } else {
-                state.adminState = row.adminState
-            }
+            state.adminState = row.adminState
         }
 
-        if let change = try inEffect(.adminChange, RecordedChange.weightActions), case .weight(_, let to) = change.action {
+        if let change = inEffect(try lookup.latest(Name.weight, before: cutoff)), case .weight(_, let to) = change.action {
             state.weight = to
             state.weightSince = change.event.at
         } else if case .added(let weight?, _, _)? = added?.action {
             state.weight = weight
-        } else if case .weight(let from?, _)? = try before(.adminChange, RecordedChange.weightActions) {
+        } else if case .weight(let from?, _)? = try before(Name.weight) {
             state.weight = from
         }
 
-        if let change = try inEffect(.adminChange, RecordedChange.originActions), case .origin(_, let to) = change.action {
+        if let change = inEffect(try lookup.latest(Name.origin, before: cutoff)), case .origin(_, let to) = change.action {
             state.origin = to
         } else if case .added(_, let origin?, _)? = added?.action {
             state.origin = origin
-        } else if case .origin(let from?, _)? = try before(.adminChange, RecordedChange.originActions) {
+        } else if case .origin(let from?, _)? = try before(Name.origin) {
             state.origin = from
         }
         return state
     }
 
-    /// The index look-ups of one backend's changes, a row at a time.
+    private static func latest(of changes: [RecordedChange?]) -> RecordedChange? {
+        changes.compactMap { $0 }.max { $0.position < $1.position }
+    }
+
+    private static func earliest(of changes: [RecordedChange?]) -> RecordedChange? {
+        changes.compactMap { $0 }.min { $0.position < $1.position }
+    }
+
+    /// The index look-ups of one backend's changes, one row each.
     private struct Lookup {
         let store: Store
         let backendID: Int64
 
-        func latest(_ kind: EventKind, _ actions: [String], before position: EventPosition) throws -> RecordedChange? {
-            try store.backendEvents(backendID, kind: kind, before: position, actions: actions, limit: 1)
+        func latest(_ action: String, before position: EventPosition) throws -> RecordedChange? {
+            try store.adminChanges(backendID, action: action, before: position, limit: 1).first.map(RecordedChange.init)
+        }
+
+        func earliest(_ action: String, after position: EventPosition) throws -> RecordedChange? {
+            try store.adminChanges(backendID, action: action, after: position, limit: 1).first.map(RecordedChange.init)
+        }
+
+        func latestStatus(before position: EventPosition) throws -> RecordedChange? {
+            try store.backendEvents(backendID, kind: .statusChange, before: position, limit: 1)
                 .first.map(RecordedChange.init)
         }
 
-        func earliest(_ kind: EventKind, _ actions: [String], after position: EventPosition) throws -> RecordedChange? {
-            try store.backendEvents(backendID, kind: kind, after: position, actions: actions, limit: 1)
+        func earliestStatus(after position: EventPosition) throws -> RecordedChange? {
+            try store.backendEvents(backendID, kind: .statusChange, after: position, limit: 1)
                 .first.map(RecordedChange.init)
         }
     }

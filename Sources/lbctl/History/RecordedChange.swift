@@ -33,13 +33,14 @@ struct RecordedChange: Sendable {
     /// For a restore: how old the restored state was.
     let stateAgeMilliseconds: Int64?
 
-    /// The admin-change actions, as `Store.backendEvents(… actions:)` filters them.
-    static let registrationActions = ["add", "remove"]
-    static let adminStateActions = ["admin_state"]
-    /// The admin changes that may set an admin state: an add may declare one.
-    static let adminStateSettingActions = ["add", "admin_state"]
-    static let weightActions = ["weight"]
-    static let originActions = ["origin"]
+    /// The admin-change actions, as `Store.adminChanges(… action:)` finds them.
+    enum ActionName {
+        static let add = "add"
+        static let remove = "remove"
+        static let adminState = "admin_state"
+        static let weight = "weight"
+        static let origin = "origin"
+    }
 
     init(_ event: Event) {
         self.event = event

@@ -68,8 +68,9 @@ struct WhyFormatter {
             ]
         }
         let table = TableFormatter(columns: Self.evidenceColumns, colour: colour).render(rows)
-        return output + table.split(separator: "\n", omittingEmptySubsequences: false)
-            .dropLast().map { "  " + $0 + "\n" }.joined()
+        // Indented under the heading; a row whose last cells are empty ends without spaces.
+        return output + table.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+            .map { "  " + $0.reversed().drop(while: { $0 == " " }).reversed() + "\n" }.joined()
     }
 
     /// The colours `lbctl backends` gives the same states.

@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+@testable import LBStore
+
+/// The look-ups `lbctl backends --at` and `lbctl why` are built on, and the bulk import of
+/// health runs `lbctl-seed` uses.
+@Suite struct HistoryQueryTests {
+    static func t(_ milliseconds: Int64) -> Timestamp { Timestamp(milliseconds: milliseconds) }
+
+    @Test func eventsOnEitherSideOfAPositionAreInTimeThenIDOrderAndSplitASharedMillisecond() throws {
+        let folder = try TemporaryDirectory()
+        let store = try Store(path: folder.path("lb.sqlite3"))
+        #expect(try store.firstEventTime() == nil)
+        let a = try store.addBackend(url: "http://127.0.0.1:9001", actor: "t", at: Self.t(10))
+        let b = try store.addBackend(url: "http://127.0.0.1:9002", actor: "t", at: Self.t(5))
+        for (at, detail) in [(100, "unknown->up"), (200, "up->down"), (200, "down->up"), (300, "up->down")] {
+            try store.record(Event(at: Self.t(Int64(at)), kind: .statusChange, backendID: a.id, detail: detail))
+        }
+        try store.record(Event(at: Self.t(250), kind: .statusChange, backendID: b.id, detail: "unknown->up"))
+        #expect(try store.firstEventTime() == Self.t(5))
+
+        let atTwoHundred = try store.backendEvents(a.id, kind: .statusChange, before: .end(of: Self.t(200)), limit: 10)
+        #expect(atTwoHundred.map(\.detail) == ["down->up", "up->down", "unknown->up"])
+        let second = try #require(atTwoHundred.first)
+        #expect(try store.backendEvents(a.id, kind: .statusChange, before: EventPosition(of: second), limit: 1)
+            .map(\.detail) == ["up->down"])
+        let first = atTwoHundred[1]
+        #expect(try store.backendEvents(a.id, kind: .statusChange, after: EventPosition(of: first), limit: 5)
+            .map(\.detail) == ["down->up", "up->down"])
+        #expect(try store.backendEvents(a.id, kind: .adminChange, before: .end(of: Self.t(9)), limit: 5).isEmpty)
+    }
+
+    @Test func adminChangesAreFoundByActionInNewAndOldRowsThroughTheirIndex() throws {
+        let folder = try TemporaryDirectory()
+        let store = try Store(path: folder.path("lb.sqlite3"))
+        let a = try store.addBackend(url: "http://127.0.0.1:9001", actor: "t", at: Self.t(10))
+        try store.setWeight(3, url: a.url, actor: "t", at: Self.t(20))
+        try store.setAdminState(.drained, url: a.url, actor: "t", at: Self.t(30))
+        // Written before schema v5: no data, the action is the detail's first word.
+        try store.record(Event(at: Self.t(40), kind: .adminChange, backendID: a.id, detail: "weight 3->4 by=old"))
+        try store.setWeight(5, url: a.url, actor: "t", at: Self.t(50))
+
+        let weights = try store.adminChanges(a.id, action: "weight", before: .end(of: Self.t(45)), limit: 5)
+        #expect(weights.map(\.detail) == ["weight 3->4 by=old", "weight 1->3 by=t"])
+        #expect(try store.adminChanges(a.id, action: "weight", after: .end(of: Self.t(40)), limit: 5)
+            .map(\.detail) == ["weight 3->5 by=t"])
+        #expect(try store.adminChanges(a.id, action: "admin_state", before: .end(of: Self.t(100)), limit: 5).count == 1)
+        #expect(try store.adminChanges(a.id, action: "remove", before: .end(of: Self.t(100)), limit: 5).isEmpty)
+
+        let plan: [String] = try store.withConnection { connection in
+            let statement = try connection.statement("""
+                EXPLAIN QUERY PLAN SELECT e.id FROM events e
+                WHERE e.backend_id = ? AND e.kind = 'admin_change' AND \(Store.eventActionSQL) = ?
+                    AND e.at <= ? AND (e.at < ? OR e.id < ?) ORDER BY e.at DESC, e.id DESC LIMIT 1
+                """)
+            try statement.bind(.integer(a.id), .text("weight"), .integer(100), .integer(100), .integer(Int64.max))
+            var rows: [String] = []
+            while try statement.step() { rows.append(statement.text(3)) }
+            return rows
+        }
+        #expect(plan.contains { $0.contains("events_backend_action_at") }, "\(plan)")
+        #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "\(plan)")
+    }
+
+    @Test func importedHealthRunsAreReadBackAsRecorded() throws {
+        let folder = try TemporaryDirectory()
+        let store = try Store(path: folder.path("lb.sqlite3"))
+        let a = try store.addBackend(url: "http://127.0.0.1:9001", actor: "t", at: Self.t(0))
+        let runs = [
+            HealthRun(id: 0, backendID: a.id, passed: true, firstAt: Self.t(0), lastAt: Self.t(59_000), count: 60,
+                      minLatencyMilliseconds: 1, maxLatencyMilliseconds: 9, averageLatencyMilliseconds: 2.5, lastError: nil),
+            HealthRun(id: 0, backendID: a.id, passed: false, firstAt: Self.t(60_000), lastAt: Self.t(79_000), count: 20,
+                      minLatencyMilliseconds: 2000, maxLatencyMilliseconds: 2000, averageLatencyMilliseconds: 2000,
+                      lastError: "timed out after 2s"),
+        ]
+        try store.importHealthRuns(runs)
+        let history = try store.healthHistory(backendID: a.id, in: TimeRange(start: Self.t(0), end: Self.t(80_000)))
+        #expect(history.checks == 80)
+        #expect(history.runs.map(\.count) == [60, 20])
+        #expect(history.runs.map(\.averageLatencyMilliseconds) == [2.5, 2000])
+        #expect(history.runs.last?.lastError == "timed out after 2s")
+        #expect(abs((history.uptime ?? 0) - 60.0 / 79.0) < 1e-9)
+
+        var empty = runs[0]
+        empty.count = 0
+        #expect(throws: StoreError.self) { try store.importHealthRuns([empty]) }
+        #expect(try store.healthHistory(backendID: a.id, in: .all).runs.count == 2)
+    }
+}
