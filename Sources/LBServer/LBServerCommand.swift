@@ -117,6 +117,12 @@ struct LBServerCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).")
     var logLevel: String?
 
+    @Option(help: "Log line format: keyvalue (default; ts=… level=… msg=\"…\" key=value) or json (one object per line).")
+    var logFormat: String?
+
+    @Option(help: "Write one line per request to FILE (appended), or to standard output with -; off by default.")
+    var accessLog: String?
+
     mutating func run() async throws {
         if let checkConfig {
             var configuration = ServerConfiguration()
@@ -138,11 +144,8 @@ struct LBServerCommand: AsyncParsableCommand {
             throw ExitCode(64)
         }
         let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        let format = configuration.logFormat
+        LoggingSystem.bootstrap { _ in LineLogHandler(format: format, level: level) }
         let logger = Logger(label: "lbserver")
         // A file-size limit hit while writing the database must be an I/O error the writer can
         // wait out, not a signal that kills the daemon.
@@ -193,6 +196,16 @@ struct LBServerCommand: AsyncParsableCommand {
                 throw StartupError(description: "--log-level must be one of trace, debug, info, notice, warning, error, critical")
             }
             configuration.logLevel = logLevel
+        }
+        if let logFormat {
+            guard let format = LogFormat(rawValue: logFormat) else {
+                throw StartupError(description: "--log-format must be \(LogFormat.choices), not '\(logFormat)'")
+            }
+            configuration.logFormat = format
+        }
+        if let accessLog {
+            guard !accessLog.isEmpty else { throw StartupError(description: "--access-log wants a file path or -") }
+            configuration.accessLog = accessLog == "off" ? nil : accessLog
         }
         if let listen {
             guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),

@@ -49,6 +49,12 @@ struct ConfigFile {
                     throw failure(value, "log_level must be one of trace, debug, info, notice, warning, error, critical")
                 }
                 configuration.logLevel = level
+            case "log_format":
+                configuration.logFormat = try choice(value, key, LogFormat.init(rawValue:), LogFormat.choices)
+            case "access_log":
+                let destination = try string(value, key)
+                guard !destination.isEmpty else { throw failure(value, "access_log must be a file path or -") }
+                configuration.accessLog = destination
             case "backends":
                 configuration.backendDeclarations = [:]
                 configuration.backends = try backends(value, declarations: &configuration.backendDeclarations)

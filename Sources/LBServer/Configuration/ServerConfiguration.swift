@@ -17,6 +17,9 @@ struct ServerConfiguration: Sendable {
     /// How often the database is polled for changes made by `lbctl`.
     var registryPollInterval: TimeAmount = .milliseconds(250)
     var logLevel = "info"
+    var logFormat = LogFormat.keyValue
+    /// Where the access log goes: a file path, `-` for standard output, nil for none.
+    var accessLog: String?
     /// The admin listener (`/status`); off unless given.
     var admin: (host: String, port: Int)?
     /// Restored state older than this is not routed on; a check round decides first.

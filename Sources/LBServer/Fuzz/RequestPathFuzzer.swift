@@ -65,7 +65,7 @@ enum FuzzHarness {
         let writer = try! EventWriter(path: path)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let made = ProxyContext(balancer: RoundRobin(), hashKey: nil, pools: UpstreamPools(group: group, settings: settings),
-                                sink: EventSink(writer: writer, logger: Logger(label: "fuzz")), settings: settings,
+                                sink: EventSink(writer: writer, logger: Logger(label: "fuzz")), settings: settings, accessLog: nil,
                                 markedDown: { _ in })
         cached = made
         return made

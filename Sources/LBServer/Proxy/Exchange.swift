@@ -43,6 +43,9 @@ final class Exchange {
     var retriedStaleConnection = false
 
     var responseStarted = false
+    /// The status sent to the client and the body bytes written so far, for the access log.
+    var responseStatus = 0
+    var responseBytes = 0
     var responseEnded = false
     var upstreamKeepAlive = true
     /// The answer was decided (a response ended or a local error was sent); further request body

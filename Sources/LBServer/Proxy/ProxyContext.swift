@@ -10,6 +10,8 @@ struct ProxyContext: Sendable {
     let pools: UpstreamPools
     let sink: EventSink
     let settings: ProxySettings
+    /// Where each answered request is logged; nil without `--access-log`.
+    let accessLog: AccessLog?
     /// Called when traffic marks a backend down, so its health is probed again soon.
     let markedDown: @Sendable (BackendRuntime) -> Void
 }

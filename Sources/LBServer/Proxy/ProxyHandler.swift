@@ -367,12 +367,14 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         }
         if !headers.contains(name: "x-request-id") { headers.add(name: "x-request-id", value: exchange.requestID) }
         shared.sink.metrics.countResponse(status: Int(head.status.code))
+        exchange.responseStatus = Int(head.status.code)
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: head.status,
                                                              headers: headers))), promise: nil)
     }
 
     func upstreamResponseBody(_ body: ByteBuffer) {
         guard let exchange, let context else { return }
+        exchange.responseBytes += body.readableBytes
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         if !context.channel.isWritable {
             // Pause before flushing: the flush may drain the buffer at once and report the channel
@@ -399,6 +401,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         }
         endTry(exchange)
         shared.sink.metrics.recordRequest(startedAt: exchange.startedAt)
+        logAccess(exchange)
         let close = !exchange.keepAlive
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
             if close { context.close(promise: nil) }
@@ -449,14 +452,29 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         shared.sink.metrics.recordRequest(startedAt: exchange.startedAt)
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: status,
                                                              headers: headers))), promise: nil)
+        exchange.responseStatus = Int(status.code)
         if exchange.head.method != .HEAD {
+            exchange.responseBytes = body.utf8.count
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))),
                           promise: nil)
         }
+        logAccess(exchange)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
             if close { context.close(promise: nil) }
         }
         if exchange.requestEnded { finishExchange(exchange) }
+    }
+
+    /// Hands the answered request to the access log, if there is one; the line is formatted and
+    /// written on the log's own thread.
+    private func logAccess(_ exchange: Exchange) {
+        guard let accessLog = shared.accessLog else { return }
+        let backend = exchange.backend === Self.noBackend ? nil : exchange.backend.url.text
+        accessLog.record(AccessLog.Entry(
+            at: .now(), client: clientAddress, method: exchange.head.method.rawValue, path: exchange.head.uri,
+            status: exchange.responseStatus, bytes: exchange.responseBytes,
+            durationNanoseconds: NIODeadline.now().uptimeNanoseconds &- exchange.startedAt,
+            backend: backend, requestID: exchange.requestID))
     }
 
     /// Whether the request head says a body follows (RFC 9112 §6.3).

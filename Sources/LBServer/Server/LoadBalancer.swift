@@ -25,6 +25,7 @@ final class LoadBalancer: Service {
     private let adminChannel: Channel?
     private let restoredRegistryVersion: Int64
     private let metrics = DaemonMetrics()
+    private let accessLog: AccessLog?
 
     /// The address actually bound (the port is the OS's choice when 0 was asked for).
     var localAddress: SocketAddress? { serverChannel.localAddress }
@@ -103,8 +104,15 @@ final class LoadBalancer: Service {
                     stateAgeMilliseconds: stateAge), at: started)
             }
         }
+        do {
+            accessLog = try configuration.accessLog.map { try AccessLog(destination: $0, format: configuration.logFormat) }
+        } catch {
+            writer.close()
+            throw StartupError(description: "\(error)")
+        }
         let context = ProxyContext(balancer: balancer, hashKey: configuration.balancing.requestKey, pools: pools,
-                                   sink: sink, settings: configuration.proxy, markedDown: { checker.probeSoon($0) })
+                                   sink: sink, settings: configuration.proxy, accessLog: accessLog,
+                                   markedDown: { checker.probeSoon($0) })
         let idleTimeout = configuration.proxy.clientIdleTimeout
         let headerTimeout = configuration.proxy.headerTimeout
         let quiesce = self.quiesce
@@ -137,6 +145,7 @@ final class LoadBalancer: Service {
                 .wait()
         } catch {
             writer.close()
+            accessLog?.close()
             throw StartupError(description: "cannot listen on \(configuration.listenHost):\(configuration.listenPort): \(Self.describe(error))")
         }
 
@@ -173,6 +182,7 @@ final class LoadBalancer: Service {
             } catch {
                 try? serverChannel.close().wait()
                 writer.close()
+                accessLog?.close()
                 throw StartupError(description: "cannot listen on \(admin.host):\(admin.port) for --admin: \(Self.describe(error))")
             }
         } else {
@@ -270,6 +280,7 @@ final class LoadBalancer: Service {
         }
         let statistics = writer.currentStatistics
         writer.close()
+        accessLog?.close()
         logger.info("stopped", metadata: ["events_written": "\(statistics.written)",
                                           "events_dropped": "\(statistics.dropped)"])
     }

@@ -69,6 +69,9 @@ final class ServerProcess: @unchecked Sendable {
 
     var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
 
+    /// Everything the process printed on standard output so far.
+    var stdout: String { lock.withLock { output } }
+
     func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
     /// Waits for the process to exit; returns its status, or nil if it is still running.
