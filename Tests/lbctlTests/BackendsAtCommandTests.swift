@@ -175,6 +175,25 @@ import Testing
         #expect(before.mapValues(Self.state) == after.mapValues(Self.state))
     }
 
+    @Test func afterPruningWhatTheLogNoLongerSaysIsReadFromTheNextChangeOrTheRow() throws {
+        let folder = try TestFolder()
+        let path = try Self.seed(in: folder)
+        // Every record before -45 goes: the adds of a and b, their first status changes.
+        try Store(path: path).prune(olderThan: IncidentLog.at(-45))
+        let early = try folder.lbctl.run(["--db", path, "backends", "--at", IncidentLog.instant(-41)])
+        #expect(early.status == 65)
+        #expect(early.standardError.contains("before the database's first record (\(IncidentLog.instant(-40)))"))
+        let rows = try Self.rows(folder, path, at: 7)
+        // a: its status changes are kept; the rest of it never changed, so the registry row says it.
+        #expect(Self.state(rows[Self.urls.a]) ==
+            Self.expected("down", since: 0, "enabled", since: -40, weight: 2, since: -40, origin: "config", added: -60))
+        // b: the weight and origin it had are the `from` of their next changes (the row now says 3
+        // and config); its health before its next status change is unknown to the log.
+        #expect(Self.state(rows[Self.urls.b]) ==
+            Self.expected("unknown", since: -40, "drained", since: 5, weight: 1, since: -40, origin: "runtime",
+                          added: -40))
+    }
+
     @Test func theTableSaysWhichInstantAndHowLongBeforeItEachStateBegan() throws {
         let folder = try TestFolder()
         let path = try Self.seed(in: folder)

@@ -7,8 +7,8 @@ import LBStore
 /// change (whatever it led to: a restart that restores `down` begins a new, restore-caused
 /// period) or its removal. A drained or disabled period begins with the admin change that set the
 /// state (an operator's, or the add of a backend the configuration declares so) and ends with the
-/// next admin-state change or the removal. Periods of one kind never
-/// overlap; a down period and an admin period may.
+/// next admin-state change or the removal. Periods of one kind never overlap; a down period and an
+/// admin period may.
 struct OutagePeriod: Sendable {
     /// What the backend was.
     enum State: String, Sendable {

@@ -6,9 +6,10 @@ import LBStore
 ///
 /// Each field is the latest change of that field at or before the instant, within the backend's
 /// latest registration (an add resets health to `unknown` and sets the admin state, `enabled`
-/// unless the configuration declared another, the weight and the origin). When the add itself has been pruned, a field no change before the instant
-/// names is read from the first change after it (its `from`), and only a field that no recorded
-/// change touches at all is taken from the registry row; `*Since` is then the log's first record.
+/// unless the configuration declared another, the weight and the origin). When the add itself has
+/// been pruned, a field no change before the instant names is read from the first change after it
+/// (its `from`), and only a field that no recorded change touches at all is taken from the registry
+/// row; `*Since` is then the log's first record.
 struct PastBackendState: Sendable {
     var backendID: Int64
     var url: String
@@ -83,7 +84,7 @@ struct PastBackendState: Sendable {
 
         var state = PastBackendState(
             backendID: row.id, url: row.url, instant: instant, isRegistered: removal == nil,
-            addedAt: added?.event.at ?? min(row.addedAt, instant), removedAt: removal?.event.at,
+            addedAt: added?.event.at ?? (row.addedAt <= instant ? row.addedAt : firstRecord), removedAt: removal?.event.at,
             health: .unknown, healthSince: since, healthChange: nil, adminState: .enabled, adminStateSince: since,
             adminChange: added, weight: row.weight, weightSince: since, origin: row.origin, removal: removal)
 
