@@ -30,7 +30,7 @@ struct LBServerCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on, HOST:PORT (default 127.0.0.1:8080).")
     var listen: String?
 
-    @Option(help: "Admin listener HOST:PORT serving GET /status (off by default; keep it on loopback).")
+    @Option(help: "Admin listener HOST:PORT serving / (status page), /status (JSON) and /metrics (Prometheus); off by default, keep it on loopback.")
     var admin: String?
 
     @Option(help: "Port to listen on (shorthand for --listen 127.0.0.1:PORT).")
