@@ -153,7 +153,9 @@ struct LBServerCommand: AsyncParsableCommand {
         let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
         // The balancer must be gone before its event loops are: its parts release promises there.
         do {
-            try await Self.serve(configuration: configuration, group: eventLoopGroup, logger: logger)
+            let command = self
+            try await Self.serve(configuration: configuration, group: eventLoopGroup, logger: logger,
+                                 reloadConfiguration: { try command.makeConfiguration() })
         } catch {
             try? await eventLoopGroup.shutdownGracefully()
             throw error
@@ -162,10 +164,12 @@ struct LBServerCommand: AsyncParsableCommand {
     }
 
     private static func serve(configuration: ServerConfiguration, group: MultiThreadedEventLoopGroup,
-                              logger: Logger) async throws {
+                              logger: Logger,
+                              reloadConfiguration: @escaping @Sendable () throws -> ServerConfiguration) async throws {
         let balancer: LoadBalancer
         do {
-            balancer = try LoadBalancer(configuration: configuration, group: group, logger: logger)
+            balancer = try LoadBalancer(configuration: configuration, group: group, logger: logger,
+                                        reloadConfiguration: reloadConfiguration)
         } catch let error as StartupError {
             FileHandle.standardError.write(Data("lbserver: \(error.description)\n".utf8))
             throw ExitCode(1)
@@ -177,8 +181,8 @@ struct LBServerCommand: AsyncParsableCommand {
         try await services.run()
     }
 
-    /// Defaults, then the config file, then the flags given.
-    private func makeConfiguration() throws -> ServerConfiguration {
+    /// Defaults, then the config file, then the flags given. Called again on SIGHUP.
+    func makeConfiguration() throws -> ServerConfiguration {
         var configuration = ServerConfiguration()
         if let environment = ProcessInfo.processInfo.environment["LB_DB"], !environment.isEmpty {
             configuration.databasePath = environment

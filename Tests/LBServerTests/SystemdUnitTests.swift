@@ -29,6 +29,7 @@ import Testing
         #expect(value("Type") == "simple")
         #expect(value("Restart") == "on-failure")
         #expect(value("KillSignal") == "SIGTERM")
+        #expect(value("ExecReload") == "/bin/kill -HUP $MAINPID")
         #expect(value("NoNewPrivileges") == "yes")
         #expect(value("ProtectSystem") == "strict")
         #expect(value("StateDirectory") == "lbserver")

@@ -6,6 +6,7 @@ import NIOExtras
 import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
+import UnixSignals
 
 /// The daemon: opens the database, restores the registry and cursor, listens, proxies, checks
 /// health, follows registry changes, and on shutdown drains and records a clean stop.
@@ -26,15 +27,19 @@ final class LoadBalancer: Service {
     private let restoredRegistryVersion: Int64
     private let metrics = DaemonMetrics()
     private let accessLog: AccessLog?
+    /// Builds the configuration again (defaults, file, flags) for a SIGHUP reload.
+    private let reloadConfiguration: (@Sendable () throws -> ServerConfiguration)?
 
     /// The address actually bound (the port is the OS's choice when 0 was asked for).
     var localAddress: SocketAddress? { serverChannel.localAddress }
 
     /// Opens the store and binds the listener on `group`; throws `StartupError` with a one-line
     /// reason. The caller shuts `group` down after this object is gone.
-    init(configuration: ServerConfiguration, group: MultiThreadedEventLoopGroup, logger: Logger) throws {
+    init(configuration: ServerConfiguration, group: MultiThreadedEventLoopGroup, logger: Logger,
+         reloadConfiguration: (@Sendable () throws -> ServerConfiguration)? = nil) throws {
         self.configuration = configuration
         self.logger = logger
+        self.reloadConfiguration = reloadConfiguration
         let differences: [ConfigDifference]
         do {
             store = try Store(path: configuration.databasePath, mode: .create)
@@ -241,6 +246,12 @@ final class LoadBalancer: Service {
 
     /// Serves until a graceful shutdown is asked for, then drains and records a clean stop.
     func run() async throws {
+        // SIGHUP reloads; trapped before the listening line, so a script that read it may send one.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let reloader = Task { [self] in
+            for await _ in hangups { await reload() }
+        }
+        defer { reloader.cancel() }
         // Printed once the service group runs, so its SIGTERM handling is in place by the time a
         // script that read this line can send one. Tests and scripts read the address from it.
         if let address = adminChannel?.localAddress, let ip = address.ipAddress, let port = address.port {
@@ -265,6 +276,72 @@ final class LoadBalancer: Service {
             logger.warning("grace period over; closing the connections still open")
         }
         await shutdown(clean: true)
+    }
+
+    /// What a reload changed.
+    private struct ReloadOutcome: Sendable {
+        var backends: Int
+        var registryChanges: [ConfigDifference]
+        /// Config keys whose new values take effect only after a restart.
+        var needRestart: [String]
+    }
+
+    /// SIGHUP: reads the configuration again and brings the registry in line with the backends it
+    /// declares (the registry watcher then applies that as it does an `lbctl` change), without
+    /// touching a connection. Other settings that changed are named as needing a restart. A bad
+    /// file changes nothing and is logged with its line.
+    func reload() async {
+        guard let reloadConfiguration else {
+            logger.notice("SIGHUP: no configuration to reload")
+            return
+        }
+        let running = configuration
+        let path = configuration.databasePath
+        do {
+            // Reading the file and the registry transaction block: never on an event loop.
+            let outcome = try await NIOThreadPool.singleton.runIfActive { () throws -> ReloadOutcome in
+                let new = try reloadConfiguration()
+                // A connection of its own, as lbctl's would be: the watcher polls data_version,
+                // which moves only for commits made by other connections.
+                let differences = new.backends.isEmpty
+                    ? [] : try Store(path: path, mode: .existing).reconcile(declared: new.declaredBackends,
+                                                                            occasion: "reload")
+                return ReloadOutcome(backends: new.backends.count, registryChanges: differences,
+                                     needRestart: Self.settingsNeedingRestart(from: running, to: new))
+            }
+            logger.notice("configuration reloaded", metadata: [
+                "backends": "\(outcome.backends)",
+                "registry_changes": "\(outcome.registryChanges.isEmpty ? "none" : outcome.registryChanges.map { "\($0.url):\($0.field)" }.joined(separator: ","))",
+            ])
+            if !outcome.needRestart.isEmpty {
+                logger.warning("changed settings take effect at the next restart",
+                               metadata: ["settings": "\(outcome.needRestart.joined(separator: ","))"])
+            }
+        } catch {
+            let reason = (error as? StartupError)?.description ?? (error as? StoreError)?.message ?? "\(error)"
+            logger.error("reload failed; keeping the running configuration", metadata: ["error": "\(reason)"])
+        }
+    }
+
+    /// The config keys that differ between `old` and `new` and that a running daemon cannot take.
+    static func settingsNeedingRestart(from old: ServerConfiguration, to new: ServerConfiguration) -> [String] {
+        var keys: [String] = []
+        func compare(_ key: String, _ a: Any, _ b: Any) {
+            if String(describing: a) != String(describing: b) { keys.append(key) }
+        }
+        compare("listen", "\(old.listenHost):\(old.listenPort)", "\(new.listenHost):\(new.listenPort)")
+        compare("admin", old.admin.map { "\($0.host):\($0.port)" } ?? "off", new.admin.map { "\($0.host):\($0.port)" } ?? "off")
+        compare("database", old.databasePath, new.databasePath)
+        compare("threads", old.threads, new.threads)
+        compare("log_level", old.logLevel, new.logLevel)
+        compare("log_format", old.logFormat, new.logFormat)
+        compare("access_log", old.accessLog ?? "", new.accessLog ?? "")
+        compare("health", old.health, new.health)
+        compare("proxy settings", old.proxy, new.proxy)
+        compare("balancing", old.balancing, new.balancing)
+        compare("grace_period", old.gracePeriod, new.gracePeriod)
+        compare("state_max_age", old.stateMaxAge, new.stateMaxAge)
+        return keys
     }
 
     /// Stops everything; records `shutdown` and the clean-stop time when `clean`.

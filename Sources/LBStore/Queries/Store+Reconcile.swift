@@ -15,7 +15,8 @@ public struct DeclaredBackend: Hashable, Sendable {
 }
 
 extension Store {
-    /// Brings the registry in line with the configuration at startup, in one transaction, and
+    /// Brings the registry in line with the configuration at startup (or at a reload, named by
+    /// `occasion` in each event's command), in one transaction, and
     /// returns every difference found and which side won:
     /// - a `config` backend no longer declared is removed (its history kept);
     /// - a `runtime` backend (added by `lbctl`) stays; declared, it becomes a `config` backend;
@@ -24,7 +25,7 @@ extension Store {
     ///   configuration changes that same field; then the configuration wins.
     /// Every change is an `admin_change` event by `actor` with `command` saying why.
     @discardableResult
-    public func reconcile(declared: [DeclaredBackend], actor: String = "lbserver",
+    public func reconcile(declared: [DeclaredBackend], actor: String = "lbserver", occasion: String = "startup",
                           at now: Timestamp = .now()) throws -> [ConfigDifference] {
         try withConnection { connection in
             try connection.transaction {
@@ -37,7 +38,7 @@ extension Store {
                     try Store.insert(Event(at: now, kind: .adminChange, backendID: entry.backend.id,
                                            detail: "remove (no longer in the configuration) by=\(actor)",
                                            data: EventData(action: "remove", actor: actor,
-                                                           command: "startup: no longer in the configuration")),
+                                                           command: "\(occasion): no longer in the configuration")),
                                      into: connection)
                     differences.append(ConfigDifference(url: entry.backend.url, field: "registered", config: "absent",
                                                         runtime: "present", winner: "config"))
@@ -45,10 +46,10 @@ extension Store {
                 let byURL = Dictionary(live.map { ($0.backend.url, $0) }, uniquingKeysWith: { first, _ in first })
                 for declaration in declared {
                     guard let entry = byURL[declaration.url] else {
-                        try Store.addDeclared(declaration, actor: actor, at: now, in: connection)
+                        try Store.addDeclared(declaration, actor: actor, occasion: occasion, at: now, in: connection)
                         continue
                     }
-                    differences += try Store.applyDeclaration(declaration, to: entry, actor: actor, at: now,
+                    differences += try Store.applyDeclaration(declaration, to: entry, actor: actor, occasion: occasion, at: now,
                                                               in: connection)
                 }
                 return differences
@@ -77,7 +78,7 @@ extension Store {
     }
 
     /// Adds (or brings back) a declared backend with origin `config`.
-    private static func addDeclared(_ declaration: DeclaredBackend, actor: String, at now: Timestamp,
+    private static func addDeclared(_ declaration: DeclaredBackend, actor: String, occasion: String, at now: Timestamp,
                                     in connection: Connection) throws {
         let weight = declaration.weight ?? 1
         let state = declaration.adminState ?? .enabled
@@ -103,20 +104,20 @@ extension Store {
         try insert(Event(at: now, kind: .adminChange, backendID: added.id,
                          detail: "add weight=\(weight) origin=config by=\(actor)",
                          data: EventData(action: "add", to: state.rawValue, actor: actor,
-                                         command: "startup: declared by the configuration", origin: "config",
+                                         command: "\(occasion): declared by the configuration", origin: "config",
                                          weight: weight)),
                    into: connection)
     }
 
     /// Applies one declaration to a backend already registered; returns the differences.
     private static func applyDeclaration(_ declaration: DeclaredBackend, to entry: DeclaredEntry, actor: String,
-                                         at now: Timestamp, in connection: Connection) throws -> [ConfigDifference] {
+                                         occasion: String, at now: Timestamp, in connection: Connection) throws -> [ConfigDifference] {
         let backend = entry.backend
         var differences: [ConfigDifference] = []
         func record(_ action: String, from: String, to: String, why: String) throws {
             try insert(Event(at: now, kind: .adminChange, backendID: backend.id,
                              detail: "\(action) \(from)->\(to) (\(why)) by=\(actor)",
-                             data: EventData(action: action, from: from, to: to, actor: actor, command: "startup: \(why)")),
+                             data: EventData(action: action, from: from, to: to, actor: actor, command: "\(occasion): \(why)")),
                        into: connection)
         }
         if backend.origin == .runtime {
