@@ -42,6 +42,11 @@ final class Exchange {
     var tryActive = false
     var retriedStaleConnection = false
 
+    /// The protocol a client asked to switch to (`Upgrade`, with `Connection: upgrade`); the
+    /// request is forwarded with both, and a `101` answer turns the connection into a tunnel.
+    var upgrade: String?
+    /// The backend answered `101`: at its end the two connections become a tunnel.
+    var switchingProtocols = false
     var responseStarted = false
     /// The status sent to the client and the body bytes written so far, for the access log.
     var responseStatus = 0

@@ -15,7 +15,7 @@ enum RequestHeadProgress {
 ///
 /// Sits at the head of the pipeline, below the HTTP codec, so it sees raw bytes and writes its
 /// answer as raw bytes.
-final class HeaderDeadlineHandler: ChannelDuplexHandler {
+final class HeaderDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer

@@ -7,7 +7,7 @@ import NIOHTTP1
 ///
 /// Sits after NIO's HTTP server pipeline (which orders pipelined requests), so it serves one
 /// request at a time. Every call happens on the connection's event loop.
-final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
+final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamDelegate {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
@@ -119,6 +119,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         }
         let exchange = Exchange(head: head, requestID: requestID, backend: backend)
         exchange.balancingKey = balancingKey
+        if let upgrade = head.headers.first(name: "upgrade"),
+           head.headers["connection"].contains(where: { $0.lowercased().contains("upgrade") }) {
+            exchange.upgrade = upgrade
+        }
         self.exchange = exchange
         // We take the body ourselves; the backend sees no Expect header.
         if head.headers.contains(name: "expect"),
@@ -239,6 +243,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             headers.add(name: "host", value: exchange.backend.url.hostHeader)
         }
         headers.replaceOrAdd(name: "x-request-id", value: exchange.requestID)
+        if let upgrade = exchange.upgrade {
+            // Hop-by-hop, so stripped above; asked for again on this hop (RFC 9110 §7.8).
+            headers.add(name: "connection", value: "upgrade")
+            headers.add(name: "upgrade", value: upgrade)
+        }
         return HTTPRequestHead(version: .http1_1, method: original.method,
                                uri: exchange.backend.url.pathPrefix + Self.originForm(of: original.uri),
                                headers: headers)
@@ -350,8 +359,15 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
 
     func upstreamResponseHead(_ head: HTTPResponseHead) {
         guard let exchange, let context else { return }
+        if head.status == .switchingProtocols, exchange.upgrade != nil {
+            switchProtocols(exchange, head: head, context: context)
+            return
+        }
         // Interim answers (100, 103) are ours to drop: we already took the body.
         if head.status.code < 200 { return }
+        // The request decoder stops reading after an Upgrade request; refused, the connection
+        // cannot carry another request.
+        if exchange.upgrade != nil { exchange.keepAlive = false }
         exchange.responseStarted = true
         exchange.upstreamKeepAlive = head.isKeepAlive
         var headers = head.headers
@@ -390,6 +406,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
 
     func upstreamResponseEnd() {
         guard let exchange, let context else { return }
+        if exchange.switchingProtocols {
+            startTunnel(exchange, context: context)
+            return
+        }
         exchange.responseEnded = true
         if let connection = exchange.upstream {
             exchange.upstream = nil
@@ -421,6 +441,67 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
 
     func upstreamWritabilityChanged(isWritable: Bool) {
         if isWritable { resumeClientReads() }
+    }
+
+    // MARK: Upgrade
+
+    /// Sends the backend's `101` on to the client; the tunnel starts at the response's end.
+    private func switchProtocols(_ exchange: Exchange, head: HTTPResponseHead, context: ChannelHandlerContext) {
+        exchange.responseStarted = true
+        exchange.switchingProtocols = true
+        exchange.responseStatus = 101
+        shared.sink.metrics.countResponse(status: 101)
+        var headers = head.headers
+        HopByHopHeaders.strip(&headers)
+        headers.add(name: "connection", value: "upgrade")
+        headers.add(name: "upgrade", value: head.headers.first(name: "upgrade") ?? exchange.upgrade ?? "")
+        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version,
+                                                                     status: .switchingProtocols,
+                                                                     headers: headers))), promise: nil)
+    }
+
+    /// Takes HTTP out of both connections and joins them byte for byte. The backend connection
+    /// never returns to the pool; this handler leaves the client's pipeline.
+    private func startTunnel(_ exchange: Exchange, context: ChannelHandlerContext) {
+        guard let connection = exchange.upstream else { return }
+        exchange.upstream = nil
+        exchange.responseEnded = true
+        endTry(exchange)
+        shared.sink.metrics.recordRequest(startedAt: exchange.startedAt)
+        logAccess(exchange)
+        self.exchange = nil
+        connection.handler.delegate = nil
+        let (clientEnd, backendEnd) = TunnelHandler.pair()
+        do {
+            // The client side first: bytes the backend decoder hands on at its removal go
+            // through the backend's tunnel end straight to it.
+            let client = context.pipeline.syncOperations
+            try client.addHandler(clientEnd)
+            try removeHandler(HeaderDeadlineHandler.self, from: client)
+            try? removeHandler(IdleStateHandler.self, from: client)
+            try removeHandler(RequestHeadObserver.self, from: client)
+            try removeHandler(HTTPServerPipelineHandler.self, from: client)
+            try removeHandler(ProtocolErrorHandler.self, from: client)
+            try removeHandler(HTTPResponseEncoder.self, from: client)
+            try removeHandler(ByteToMessageHandler<HTTPRequestDecoder>.self, from: client)
+            let backend = connection.channel.pipeline.syncOperations
+            try backend.addHandler(backendEnd)
+            try removeHandler(UpstreamHandler.self, from: backend)
+            try removeHandler(IdleStateHandler.self, from: backend)
+            try removeHandler(HTTPRequestEncoder.self, from: backend)
+            try removeHandler(ByteToMessageHandler<HTTPResponseDecoder>.self, from: backend)
+        } catch {
+            connection.channel.close(promise: nil)
+            context.close(promise: nil)
+            return
+        }
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+
+    private func removeHandler<Handler: RemovableChannelHandler>(
+        _ type: Handler.Type, from pipeline: ChannelPipeline.SynchronousOperations) throws {
+        let handlerContext = try pipeline.context(handlerType: type)
+        pipeline.removeHandler(context: handlerContext, promise: nil)
     }
 
     // MARK: Answers of our own

@@ -28,7 +28,7 @@ struct UpstreamError: Error, CustomStringConvertible {
 
 /// The last handler of an upstream connection: hands response parts to its delegate and holds
 /// back reads while the client cannot take more (back-pressure).
-final class UpstreamHandler: ChannelDuplexHandler {
+final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart

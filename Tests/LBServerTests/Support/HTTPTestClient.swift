@@ -118,6 +118,22 @@ final class HTTPTestConnection {
         return Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0
     }
 
+    /// Reads one response head and returns it as text, without reading a body (for a `101`).
+    func readHead() throws -> String {
+        let headEnd = try readUntil([13, 10, 13, 10])
+        let head = String(decoding: buffer[..<headEnd], as: UTF8.self)
+        buffer.removeFirst(headEnd + 4)
+        return head
+    }
+
+    /// Reads exactly `count` bytes, whatever they are (after a protocol switch).
+    func readBytes(_ count: Int) throws -> [UInt8] {
+        try fill(count)
+        let bytes = Array(buffer[..<count])
+        buffer.removeFirst(count)
+        return bytes
+    }
+
     /// True if the peer closed the connection (reads end) within the receive timeout.
     func isClosedByPeer() -> Bool {
         do {
