@@ -230,6 +230,7 @@ struct LBServerCommand: AsyncParsableCommand {
                 configuration.backends = try BackendURL.parseList(backends)
                 let listed = Set(configuration.backends.map(\.text))
                 configuration.backendDeclarations = configuration.backendDeclarations.filter { listed.contains($0.key) }
+                configuration.backupBackends = configuration.backupBackends.filter { listed.contains($0) }
             } catch {
                 throw StartupError(description: error.description)
             }

@@ -62,6 +62,7 @@ extension StatusReport {
         .h-up { background: #e3f4ea; color: var(--up); } .h-down { background: #fbe5e5; color: var(--down); }
         .h-unknown { background: #eceff2; color: var(--muted); }
         .a-enabled { background: #eceff2; color: #3b4754; } .a-drained { background: #fdf0d8; color: var(--warn); }
+        .a-backup { background: #e6eefb; color: #2f5fb3; }
         .a-disabled { background: #e4e6ea; color: #5f6b7a; text-decoration: line-through; }
         .strip { display: flex; gap: 2px; align-items: stretch; height: 20px; }
         .strip i { display: block; width: 6px; border-radius: 1px; background: #edf0f3; }
@@ -144,7 +145,7 @@ extension StatusReport {
         return """
         <tr class="\(inRotation ? "" : "out")"><td class="url">\(Self.escape(backend.url))</td>
         <td><span class="badge h-\(Self.escape(backend.health))">\(Self.escape(backend.health))</span>\(reason)</td>
-        <td><span class="badge a-\(Self.escape(backend.adminState))">\(Self.escape(backend.adminState))</span></td>
+        <td><span class="badge a-\(Self.escape(backend.adminState))">\(Self.escape(backend.adminState))</span>\(backend.backup ? " <span class=\"badge a-backup\">backup</span>" : "")</td>
         <td class="num">\(backend.weight)</td><td class="num">\(backend.inFlight)</td>
         <td><div class="strip">\(strip)</div><div class="strip-caption"><span>\(caption)</span><span>oldest → newest</span></div></td></tr>
 

@@ -29,6 +29,8 @@ struct StatusReport: Encodable {
         var adminState: String
         var weight: Int
         var inFlight: Int
+        /// Used only when no primary backend can take the request.
+        var backup: Bool
         /// The last health-check results kept in memory (up to 60), oldest first.
         var recentChecks: [RecentCheck]
     }

@@ -11,6 +11,8 @@ final class BackendRegistry: Sendable {
         var byID: [Int64: BackendRuntime] = [:]
         var order: [Int64] = []
         var nextSlot = 0
+        /// URLs of the backends the configuration marks `backup`.
+        var backups: Set<String> = []
     }
 
     let balancer: any Balancer
@@ -48,6 +50,11 @@ final class BackendRegistry: Sendable {
                         notes.append("weight \(existing.weight)->\(record.weight)")
                         existing.weight = record.weight
                     }
+                    let backup = state.backups.contains(existing.url.text)
+                    if existing.isBackup != backup {
+                        notes.append("backup \(existing.isBackup)->\(backup)")
+                        existing.isBackup = backup
+                    }
                     if !notes.isEmpty { changes.updated.append((existing, notes.joined(separator: " "))) }
                     continue
                 }
@@ -55,6 +62,7 @@ final class BackendRegistry: Sendable {
                 let runtime = BackendRuntime(id: record.id, url: url, slot: state.nextSlot,
                                              health: record.health, weight: record.weight,
                                              adminState: record.adminState)
+                runtime.isBackup = state.backups.contains(url.text)
                 state.nextSlot += 1
                 state.byID[record.id] = runtime
                 state.order.append(record.id)
@@ -69,6 +77,21 @@ final class BackendRegistry: Sendable {
         }
         balancer.replace(with: snapshot)
         return changes
+    }
+
+    /// Sets which backends are backups (by URL) and swaps in a new snapshot if that changed.
+    func setBackups(_ urls: Set<String>) {
+        let snapshot = state.withLock { state -> BackendSnapshot? in
+            state.backups = urls
+            var changed = false
+            for runtime in state.byID.values where runtime.isBackup != urls.contains(runtime.url.text) {
+                runtime.isBackup = urls.contains(runtime.url.text)
+                changed = true
+            }
+            guard changed else { return nil }
+            return BackendSnapshot(state.order.compactMap { state.byID[$0] }.filter { $0.adminState == .enabled })
+        }
+        if let snapshot { balancer.replace(with: snapshot) }
     }
 
     /// Every live backend (any admin state), in registry order.

@@ -15,6 +15,7 @@ final class BackendRuntime: Sendable {
     private let health: ManagedAtomic<Int>
     private let storedWeight: ManagedAtomic<Int>
     private let storedAdminState: ManagedAtomic<Int>
+    private let storedBackup = ManagedAtomic<Bool>(false)
     /// Requests being proxied to this backend right now.
     let inFlight = ManagedAtomic<Int>(0)
     /// The last health-check results, for the status page.
@@ -85,6 +86,12 @@ final class BackendRuntime: Sendable {
     var weight: Int {
         get { storedWeight.load(ordering: .relaxed) }
         set { storedWeight.store(newValue, ordering: .relaxed) }
+    }
+
+    /// A backup takes traffic only when no primary can (set by the configuration's `backup: true`).
+    var isBackup: Bool {
+        get { storedBackup.load(ordering: .relaxed) }
+        set { storedBackup.store(newValue, ordering: .relaxed) }
     }
 
     var adminState: AdminState {

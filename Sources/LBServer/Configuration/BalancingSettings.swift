@@ -10,7 +10,9 @@ struct BalancingSettings: Sendable {
 
     /// The balancer these settings describe; `cursor` is the saved round-robin cursor.
     func makeBalancer(cursor: Int) -> any Balancer {
-        algorithm.makeBalancer(cursor: cursor, slowStart: SlowStart(duration: slowStart))
+        let slowStart = SlowStart(duration: slowStart)
+        return BackupAwareBalancer(primaries: algorithm.makeBalancer(cursor: cursor, slowStart: slowStart),
+                                   backups: algorithm.makeBalancer(cursor: 0, slowStart: slowStart))
     }
 
     /// What each request must be keyed by: nil unless the algorithm hashes, so the others

@@ -57,7 +57,9 @@ struct ConfigFile {
                 configuration.accessLog = destination
             case "backends":
                 configuration.backendDeclarations = [:]
-                configuration.backends = try backends(value, declarations: &configuration.backendDeclarations)
+                configuration.backupBackends = []
+                configuration.backends = try backends(value, declarations: &configuration.backendDeclarations,
+                                                      backups: &configuration.backupBackends)
             case "admin":
                 let (host, port) = try hostAndPort(value, key)
                 configuration.admin = (host, port)
@@ -110,14 +112,15 @@ struct ConfigFile {
     /// A list whose items are a URL, or a mapping `{url, weight, state}` that also declares the
     /// backend's weight and admin state (which then override an operator's runtime change only
     /// when this file changes them; see README).
-    private func backends(_ node: Node, declarations: inout [String: (weight: Int?, adminState: AdminState?)])
-        throws(ParseError) -> [BackendURL] {
+    private func backends(_ node: Node, declarations: inout [String: (weight: Int?, adminState: AdminState?)],
+                          backups: inout Set<String>) throws(ParseError) -> [BackendURL] {
         guard let sequence = node.sequence else { throw failure(node, "backends must be a list of URLs") }
         var result: [BackendURL] = []
         for item in sequence {
             var text: String?
             var weight: Int?
             var state: AdminState?
+            var backup = false
             if let scalar = item.scalar {
                 text = scalar.string
             } else if let mapping = item.mapping {
@@ -131,6 +134,11 @@ struct ConfigFile {
                             throw failure(value, "backends.state must be enabled, drained or disabled")
                         }
                         state = parsed
+                    case "backup":
+                        guard let flag = value.scalar.flatMap({ Bool($0.string) }) else {
+                            throw failure(value, "backends.backup must be true or false")
+                        }
+                        backup = flag
                     default:
                         throw failure(keyNode, "unknown setting 'backends.\(keyNode.string ?? "")'")
                     }
@@ -146,6 +154,7 @@ struct ConfigFile {
             guard !result.contains(url) else { throw failure(item, "backend \(url) is listed twice") }
             result.append(url)
             if weight != nil || state != nil { declarations[url.text] = (weight, state) }
+            if backup { backups.insert(url.text) }
         }
         return result
     }
