@@ -230,7 +230,7 @@ struct LBServerCommand: AsyncParsableCommand {
                 configuration.backends = try BackendURL.parseList(backends)
                 let listed = Set(configuration.backends.map(\.text))
                 configuration.backendDeclarations = configuration.backendDeclarations.filter { listed.contains($0.key) }
-                configuration.backupBackends = configuration.backupBackends.filter { listed.contains($0) }
+                configuration.backendOptions = configuration.backendOptions.filter { listed.contains($0.key) }
             } catch {
                 throw StartupError(description: error.description)
             }

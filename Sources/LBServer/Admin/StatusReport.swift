@@ -31,6 +31,8 @@ struct StatusReport: Encodable {
         var inFlight: Int
         /// Used only when no primary backend can take the request.
         var backup: Bool
+        /// Its own limit on requests in flight, when the configuration sets one.
+        var maxConnections: Int?
         /// The last health-check results kept in memory (up to 60), oldest first.
         var recentChecks: [RecentCheck]
     }

@@ -11,8 +11,8 @@ final class BackendRegistry: Sendable {
         var byID: [Int64: BackendRuntime] = [:]
         var order: [Int64] = []
         var nextSlot = 0
-        /// URLs of the backends the configuration marks `backup`.
-        var backups: Set<String> = []
+        /// Backup marks and limits from the configuration, by URL.
+        var options: [String: BackendOptions] = [:]
     }
 
     let balancer: any Balancer
@@ -50,11 +50,7 @@ final class BackendRegistry: Sendable {
                         notes.append("weight \(existing.weight)->\(record.weight)")
                         existing.weight = record.weight
                     }
-                    let backup = state.backups.contains(existing.url.text)
-                    if existing.isBackup != backup {
-                        notes.append("backup \(existing.isBackup)->\(backup)")
-                        existing.isBackup = backup
-                    }
+                    notes += existing.apply(state.options[existing.url.text] ?? BackendOptions())
                     if !notes.isEmpty { changes.updated.append((existing, notes.joined(separator: " "))) }
                     continue
                 }
@@ -62,7 +58,7 @@ final class BackendRegistry: Sendable {
                 let runtime = BackendRuntime(id: record.id, url: url, slot: state.nextSlot,
                                              health: record.health, weight: record.weight,
                                              adminState: record.adminState)
-                runtime.isBackup = state.backups.contains(url.text)
+                runtime.apply(state.options[url.text] ?? BackendOptions())
                 state.nextSlot += 1
                 state.byID[record.id] = runtime
                 state.order.append(record.id)
@@ -79,16 +75,18 @@ final class BackendRegistry: Sendable {
         return changes
     }
 
-    /// Sets which backends are backups (by URL) and swaps in a new snapshot if that changed.
-    func setBackups(_ urls: Set<String>) {
+    /// Sets the configuration's backup marks and limits (by URL); swaps in a new snapshot when a
+    /// backup mark changed, since the balancer splits primaries from backups there.
+    func setOptions(_ options: [String: BackendOptions]) {
         let snapshot = state.withLock { state -> BackendSnapshot? in
-            state.backups = urls
-            var changed = false
-            for runtime in state.byID.values where runtime.isBackup != urls.contains(runtime.url.text) {
-                runtime.isBackup = urls.contains(runtime.url.text)
-                changed = true
+            state.options = options
+            var backupChanged = false
+            for runtime in state.byID.values {
+                let wasBackup = runtime.isBackup
+                runtime.apply(options[runtime.url.text] ?? BackendOptions())
+                if runtime.isBackup != wasBackup { backupChanged = true }
             }
-            guard changed else { return nil }
+            guard backupChanged else { return nil }
             return BackendSnapshot(state.order.compactMap { state.byID[$0] }.filter { $0.adminState == .enabled })
         }
         if let snapshot { balancer.replace(with: snapshot) }

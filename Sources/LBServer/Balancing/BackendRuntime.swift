@@ -16,6 +16,10 @@ final class BackendRuntime: Sendable {
     private let storedWeight: ManagedAtomic<Int>
     private let storedAdminState: ManagedAtomic<Int>
     private let storedBackup = ManagedAtomic<Bool>(false)
+    /// Per-backend limits from the configuration; 0 means the global setting (or no limit).
+    private let storedMaxConnections = ManagedAtomic<Int>(0)
+    private let storedConnectTimeout = ManagedAtomic<Int64>(0)
+    private let storedResponseTimeout = ManagedAtomic<Int64>(0)
     /// Requests being proxied to this backend right now.
     let inFlight = ManagedAtomic<Int>(0)
     /// The last health-check results, for the status page.
@@ -44,7 +48,48 @@ final class BackendRuntime: Sendable {
     /// Whether a new try may go here: not down, enabled, and not already given up on for this
     /// request. Reads atomics only, so a health flip counts without a new snapshot.
     func isEligible(excluding excluded: [Int64]) -> Bool {
-        isAlive && adminState == .enabled && !excluded.contains(id)
+        isAlive && adminState == .enabled && hasRoom && !excluded.contains(id)
+    }
+
+    /// False while as many requests are in flight as its `max_connections` allows. A soft limit:
+    /// requests picked at the same instant on several event loops may pass it by a few.
+    var hasRoom: Bool {
+        let maximum = storedMaxConnections.load(ordering: .relaxed)
+        return maximum == 0 || inFlight.load(ordering: .relaxed) < maximum
+    }
+
+    /// Its own connect timeout, or nil for the global one.
+    var connectTimeout: TimeAmount? {
+        let nanoseconds = storedConnectTimeout.load(ordering: .relaxed)
+        return nanoseconds == 0 ? nil : .nanoseconds(nanoseconds)
+    }
+
+    /// Its own response (idle) timeout, or nil for the global one.
+    var responseTimeout: TimeAmount? {
+        let nanoseconds = storedResponseTimeout.load(ordering: .relaxed)
+        return nanoseconds == 0 ? nil : .nanoseconds(nanoseconds)
+    }
+
+    var maxConnections: Int? {
+        let maximum = storedMaxConnections.load(ordering: .relaxed)
+        return maximum == 0 ? nil : maximum
+    }
+
+    /// Takes the configuration's options; returns what changed, for the log.
+    @discardableResult
+    func apply(_ options: BackendOptions) -> [String] {
+        var notes: [String] = []
+        if isBackup != options.backup {
+            notes.append("backup \(isBackup)->\(options.backup)")
+            isBackup = options.backup
+        }
+        if maxConnections != options.maxConnections {
+            notes.append("max_connections \(maxConnections.map(String.init) ?? "none")->\(options.maxConnections.map(String.init) ?? "none")")
+            storedMaxConnections.store(options.maxConnections ?? 0, ordering: .relaxed)
+        }
+        storedConnectTimeout.store(options.connectTimeout?.nanoseconds ?? 0, ordering: .relaxed)
+        storedResponseTimeout.store(options.responseTimeout?.nanoseconds ?? 0, ordering: .relaxed)
+        return notes
     }
 
     var currentHealth: Health { Health.allCases[health.load(ordering: .relaxed)] }

@@ -34,7 +34,7 @@ final class RoundRobin: Sendable {
         for step in 0..<count {
             let index = (next + step) % count
             let backend = backends[index]
-            guard backend.isAlive, !excluded.contains(backend.id) else { continue }
+            guard backend.isAlive, backend.hasRoom, !excluded.contains(backend.id) else { continue }
             if step != 0 {
                 counter.store(index, ordering: .relaxed)
             }

@@ -57,9 +57,9 @@ struct ConfigFile {
                 configuration.accessLog = destination
             case "backends":
                 configuration.backendDeclarations = [:]
-                configuration.backupBackends = []
+                configuration.backendOptions = [:]
                 configuration.backends = try backends(value, declarations: &configuration.backendDeclarations,
-                                                      backups: &configuration.backupBackends)
+                                                      options: &configuration.backendOptions)
             case "admin":
                 let (host, port) = try hostAndPort(value, key)
                 configuration.admin = (host, port)
@@ -113,14 +113,14 @@ struct ConfigFile {
     /// backend's weight and admin state (which then override an operator's runtime change only
     /// when this file changes them; see README).
     private func backends(_ node: Node, declarations: inout [String: (weight: Int?, adminState: AdminState?)],
-                          backups: inout Set<String>) throws(ParseError) -> [BackendURL] {
+                          options: inout [String: BackendOptions]) throws(ParseError) -> [BackendURL] {
         guard let sequence = node.sequence else { throw failure(node, "backends must be a list of URLs") }
         var result: [BackendURL] = []
         for item in sequence {
             var text: String?
             var weight: Int?
             var state: AdminState?
-            var backup = false
+            var extra = BackendOptions()
             if let scalar = item.scalar {
                 text = scalar.string
             } else if let mapping = item.mapping {
@@ -138,7 +138,13 @@ struct ConfigFile {
                         guard let flag = value.scalar.flatMap({ Bool($0.string) }) else {
                             throw failure(value, "backends.backup must be true or false")
                         }
-                        backup = flag
+                        extra.backup = flag
+                    case "max_connections":
+                        extra.maxConnections = try integer(value, "backends.max_connections", minimum: 1)
+                    case "connect_timeout":
+                        extra.connectTimeout = try duration(value, "backends.connect_timeout", minimum: 1)
+                    case "response_timeout":
+                        extra.responseTimeout = try duration(value, "backends.response_timeout", minimum: 1)
                     default:
                         throw failure(keyNode, "unknown setting 'backends.\(keyNode.string ?? "")'")
                     }
@@ -154,7 +160,7 @@ struct ConfigFile {
             guard !result.contains(url) else { throw failure(item, "backend \(url) is listed twice") }
             result.append(url)
             if weight != nil || state != nil { declarations[url.text] = (weight, state) }
-            if backup { backups.insert(url.text) }
+            if extra != BackendOptions() { options[url.text] = extra }
         }
         return result
     }

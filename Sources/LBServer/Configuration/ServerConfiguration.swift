@@ -26,8 +26,8 @@ struct ServerConfiguration: Sendable {
     var stateMaxAge: TimeAmount = .minutes(10)
     /// Weight and admin state the configuration file declares per backend URL (flags declare none).
     var backendDeclarations: [String: (weight: Int?, adminState: AdminState?)] = [:]
-    /// Backends the configuration file marks `backup: true`: used only when no primary can be.
-    var backupBackends: Set<String> = []
+    /// Backup marks and per-backend limits the configuration file declares, by URL.
+    var backendOptions: [String: BackendOptions] = [:]
 
     /// The declared backends as the registry's reconciliation takes them.
     var declaredBackends: [DeclaredBackend] {

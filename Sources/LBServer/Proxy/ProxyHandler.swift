@@ -209,7 +209,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                 guard generation == tryGeneration, self.exchange === exchange else { return }
                 tryFailed(exchange, UpstreamError(
                     kind: .connect,
-                    description: NetworkErrorDescription.describe(error, timeout: settings.connectTimeout)))
+                    description: NetworkErrorDescription.describe(
+                        error, timeout: exchange.backend.connectTimeout ?? settings.connectTimeout)))
             }
         }
     }

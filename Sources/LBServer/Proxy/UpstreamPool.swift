@@ -58,9 +58,9 @@ final class UpstreamPool {
 
     private func connect(_ backend: BackendRuntime,
                          _ completion: @escaping (Result<UpstreamConnection, Error>) -> Void) {
-        let timeout = settings.responseTimeout
+        let timeout = backend.responseTimeout ?? settings.responseTimeout
         let bootstrap = ClientBootstrap(group: eventLoop)
-            .connectTimeout(settings.connectTimeout)
+            .connectTimeout(backend.connectTimeout ?? settings.connectTimeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -70,7 +70,7 @@ final class LoadBalancer: Service {
         sink = EventSink(writer: writer, logger: logger, metrics: metrics)
         let balancer = configuration.balancing.makeBalancer(cursor: Int(truncatingIfNeeded: saved.cursor))
         registry = BackendRegistry(balancer: balancer)
-        registry.setBackups(configuration.backupBackends)
+        registry.setOptions(configuration.backendOptions)
         // Restored state older than --state-max-age is not routed on: every backend starts
         // unknown and one check round decides before the listener accepts.
         let stateAge = saved.savedAt.map { started.milliseconds - $0.milliseconds }
@@ -178,7 +178,7 @@ final class LoadBalancer: Service {
                             .init(url: backend.url.text, health: backend.currentHealth.rawValue,
                                   adminState: backend.adminState.rawValue, weight: backend.weight,
                                   inFlight: backend.inFlight.load(ordering: .relaxed),
-                                  backup: backend.isBackup,
+                                  backup: backend.isBackup, maxConnections: backend.maxConnections,
                                   recentChecks: backend.recentChecks.checks.map { check in
                                       .init(at: check.at.rfc3339, passed: check.passed,
                                             latencyMs: (check.latencyMilliseconds * 1000).rounded() / 1000,
@@ -309,7 +309,7 @@ final class LoadBalancer: Service {
                 let differences = new.backends.isEmpty
                     ? [] : try Store(path: path, mode: .existing).reconcile(declared: new.declaredBackends,
                                                                             occasion: "reload")
-                if !new.backends.isEmpty { registry.setBackups(new.backupBackends) }
+                if !new.backends.isEmpty { registry.setOptions(new.backendOptions) }
                 return ReloadOutcome(backends: new.backends.count, registryChanges: differences,
                                      needRestart: Self.settingsNeedingRestart(from: running, to: new))
             }
