@@ -10,7 +10,14 @@ extension StatusReport {
         let up = backends.filter { $0.health == "up" }.count
         let down = backends.filter { $0.health == "down" }.count
         let outOfRotation = backends.filter { $0.adminState != "enabled" }.count
-        let serving = backends.filter { $0.health != "down" && $0.adminState == "enabled" }.count
+        let available = backends.filter { $0.health != "down" && $0.adminState == "enabled" }
+        // Backups wait while a primary can serve; they count as serving only when none can.
+        let primaries = available.filter { !$0.backup }.count
+        let standingBy = available.count - primaries
+        let serving = primaries > 0 ? primaries : standingBy
+        let servingNote = primaries > 0
+            ? (standingBy > 0 ? "\(standingBy) backup\(standingBy == 1 ? "" : "s") standing by" : "enabled and not down")
+            : (standingBy > 0 ? "backups only: no primary can serve" : "enabled and not down")
         var rows = ""
         for backend in backends {
             rows += row(for: backend)
@@ -23,7 +30,7 @@ extension StatusReport {
             ? "<span class=\"ok\">writable</span>"
             : "<span class=\"bad\">not writable</span>"
         let databaseError = database.lastError.map { "<div class=\"note bad\">\(Self.escape($0))</div>" } ?? ""
-        let servingClass = serving == 0 ? "bad" : down > 0 ? "warn" : "ok"
+        let servingClass = serving == 0 ? "bad" : (down > 0 || primaries == 0) ? "warn" : "ok"
         return """
         <!doctype html>
         <html lang="en">
@@ -84,7 +91,7 @@ extension StatusReport {
         <div id="stale">Cannot reach the admin listener; the figures below are from the last successful refresh.</div>
         <div class="tiles">
         <div class="tile"><small>serving</small><b class="\(servingClass)">\(serving) of \(backends.count)</b>
-        <small>enabled and not down</small></div>
+        <small>\(servingNote)</small></div>
         <div class="tile"><small>health</small><b><span class="ok">\(up) up</span> · <span class="\(down > 0 ? "bad" : "")">\(down) down</span></b>
         <small>\(backends.count - up - down) unknown</small></div>
         <div class="tile"><small>out of rotation</small><b class="\(outOfRotation > 0 ? "warn" : "")">\(outOfRotation)</b>
@@ -146,7 +153,7 @@ extension StatusReport {
         <tr class="\(inRotation ? "" : "out")"><td class="url">\(Self.escape(backend.url))</td>
         <td><span class="badge h-\(Self.escape(backend.health))">\(Self.escape(backend.health))</span>\(reason)</td>
         <td><span class="badge a-\(Self.escape(backend.adminState))">\(Self.escape(backend.adminState))</span>\(backend.backup ? " <span class=\"badge a-backup\">backup</span>" : "")</td>
-        <td class="num">\(backend.weight)</td><td class="num">\(backend.inFlight)</td>
+        <td class="num">\(backend.weight)</td><td class="num">\(backend.inFlight)\(backend.maxConnections.map { " / \($0)" } ?? "")</td>
         <td><div class="strip">\(strip)</div><div class="strip-caption"><span>\(caption)</span><span>oldest → newest</span></div></td></tr>
 
         """
