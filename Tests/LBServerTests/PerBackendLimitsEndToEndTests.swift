@@ -34,6 +34,27 @@ import Testing
         #expect(try httpRequest(port: port).text == "slow")
     }
 
+    @Test func withEveryLiveBackendFullTheAnswerIs503AndTheLogSaysWhy() throws {
+        let folder = try TemporaryFolder()
+        let slow = try TestBackend(name: "slow", behaviour: .serve(delay: .milliseconds(800)), group: group)
+        defer { slow.stop() }
+        let config = folder.url.appendingPathComponent("lb.yaml")
+        try """
+            backends:
+              - { url: "\(slow.url)", max_connections: 1 }
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let server = try ServerProcess(lbserver: ["--config", config.path, "--db", folder.database], folder: folder.url)
+        defer { server.stop() }
+        let port = try server.waitUntilListening()
+        let first = try HTTPTestConnection(port: port)
+        try first.send("GET /one HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(waitUntil { slow.requests == 1 })
+        #expect(try httpRequest(port: port).status == 503)
+        #expect(waitUntil { server.stderr.contains("every live backend is at its connection limit") }, "\(server.stderr)")
+        #expect(!server.stderr.contains("no backend is alive"))
+        #expect(try first.readResponse().text == "slow")
+    }
+
     @Test func aBackendsOwnResponseTimeoutOverridesTheGlobalOne() throws {
         let folder = try TemporaryFolder()
         let stuck = try TestBackend(name: "stuck", behaviour: .hang, group: group)

@@ -20,10 +20,13 @@ final class EventSink: Sendable {
     private let noBackendLog = LogThrottle(intervalMilliseconds: 10_000)
     private let connectionLimitLog = LogThrottle(intervalMilliseconds: 10_000)
 
-    /// A request found no backend alive; logged at most every ten seconds.
-    func noBackendAvailable() {
+    /// A request found no backend to go to; logged at most every ten seconds, saying whether none
+    /// was alive or the live ones were all at their connection limit.
+    func noBackendAvailable(allAtLimit: Bool) {
         guard let count = noBackendLog.occurrence() else { return }
-        logger.error("no backend is alive; answering 503", metadata: ["requests_since_last_report": "\(count)"])
+        logger.error(allAtLimit ? "every live backend is at its connection limit; answering 503"
+                                : "no backend is alive; answering 503",
+                     metadata: ["requests_since_last_report": "\(count)"])
     }
 
     /// A connection arrived beyond --max-connections and was closed; logged at most every ten

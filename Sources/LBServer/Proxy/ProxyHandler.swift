@@ -110,7 +110,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
         let balancingKey = shared.hashKey?.key(for: head, clientAddress: clientAddress)
         guard let backend = shared.balancer.nextBackend(for: balancingKey) else {
-            shared.sink.noBackendAvailable()
+            // Off the hot path: only a request that found nothing looks at why.
+            let allAtLimit = shared.balancer.current.backends.contains {
+                $0.isAlive && $0.adminState == .enabled && !$0.hasRoom
+            }
+            shared.sink.noBackendAvailable(allAtLimit: allAtLimit)
             shared.sink.rejected(status: 503, requestID: requestID, backend: nil, reason: "no backend available")
             let placeholder = Exchange(head: head, requestID: requestID, backend: Self.noBackend)
             exchange = placeholder
