@@ -583,7 +583,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         endTry(exchange)
     }
 
-    /// Stands in for a backend where none was chosen (an immediate 503).
+    /// Stands in for a backend where none was chosen (an immediate 503). The URL is a constant
+    /// that always parses, so the `try!` cannot trap.
     private static let noBackend = BackendRuntime(
         id: 0, url: try! BackendURL(parsing: "http://0.0.0.0:1"), slot: Int.max, health: .down, weight: 0,
         adminState: .disabled)
