@@ -208,5 +208,14 @@ import Testing
         let directory = try runProduct("lbserver", ["--db", folder.url.path, "--listen", "127.0.0.1:0"], folder: folder.url)
         #expect(directory.status == 1)
         #expect(directory.stderr.contains("is a directory"), "\(directory.stderr)")
+
+        // A database file without write permission (an operator's read-only copy) is refused, even
+        // for root, whom the kernel would let write it.
+        _ = try Store(path: folder.database, mode: .create)
+        try FileManager.default.setAttributes([.posixPermissions: 0o444], ofItemAtPath: folder.database)
+        let readOnly = try runProduct("lbserver", ["--db", folder.database, "--listen", "127.0.0.1:0"], folder: folder.url)
+        #expect(readOnly.status == 1)
+        #expect(readOnly.stderr.contains("read-only"), "\(readOnly.stderr)")
+        #expect(readOnly.stderr.split(separator: "\n").count == 1)
     }
 }
