@@ -29,7 +29,7 @@ extension StatusReport {
         let databaseState = database.writable
             ? "<span class=\"ok\">writable</span>"
             : "<span class=\"bad\">not writable</span>"
-        let databaseError = database.lastError.map { "<div class=\"note bad\">\(Self.escape($0))</div>" } ?? ""
+        let databaseError = database.lastError.map { "<div class=\"note bad\">\($0.htmlEscaped)</div>" } ?? ""
         let servingClass = serving == 0 ? "bad" : (down > 0 || primaries == 0) ? "warn" : "ok"
         return """
         <!doctype html>
@@ -38,7 +38,7 @@ extension StatusReport {
         <meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <link rel="icon" href="data:,">
-        <title>lbserver · \(Self.escape(listen))</title>
+        <title>lbserver · \(listen.htmlEscaped)</title>
         <style>
         :root { color-scheme: light; --up: #1f9d55; --down: #d93f3f; --unknown: #9aa3ad; --warn: #c77c02;
                 --line: #e3e6ea; --muted: #5f6b7a; --bg: #f6f7f9; }
@@ -85,8 +85,8 @@ extension StatusReport {
         </style>
         </head>
         <body>
-        <header><h1>lbserver</h1><span>traffic on \(Self.escape(listen))</span>
-        <span>algorithm \(Self.escape(algorithm))</span><span>started \(Self.escape(startedAt))</span></header>
+        <header><h1>lbserver</h1><span>traffic on \(listen.htmlEscaped)</span>
+        <span>algorithm \(algorithm.htmlEscaped)</span><span>started \(startedAt.htmlEscaped)</span></header>
         <main>
         <div id="stale">Cannot reach the admin listener; the figures below are from the last successful refresh.</div>
         <div class="tiles">
@@ -109,7 +109,7 @@ extension StatusReport {
         </table>
         <footer>Updated <span id="updated">\(now.rfc3339)</span> · refreshes every 3 s ·
         <a href="/status">/status</a> (JSON) · <a href="/metrics">/metrics</a> (Prometheus) ·
-        database \(Self.escape(database.path))</footer>
+        database \(database.path.htmlEscaped)</footer>
         </main>
         <script>
         setInterval(function () {
@@ -137,7 +137,7 @@ extension StatusReport {
         for check in checks {
             let what = check.passed ? "passed" : "failed: \(check.error ?? "")"
             let title = "\(check.at) \(what) (\(Self.milliseconds(check.latencyMs)))"
-            strip += "<i class=\"\(check.passed ? "p" : "f")\" title=\"\(Self.escape(title))\"></i>"
+            strip += "<i class=\"\(check.passed ? "p" : "f")\" title=\"\(title.htmlEscaped)\"></i>"
         }
         let passed = checks.filter(\.passed).count
         let caption = checks.isEmpty
@@ -147,12 +147,12 @@ extension StatusReport {
         // Why a down backend is down, as its last check saw it; the strip's cells say the rest.
         var reason = ""
         if backend.health == "down", let last = checks.last, !last.passed, let error = last.error {
-            reason = "<div class=\"note bad\">\(Self.escape(error))</div>"
+            reason = "<div class=\"note bad\">\(error.htmlEscaped)</div>"
         }
         return """
-        <tr class="\(inRotation ? "" : "out")"><td class="url">\(Self.escape(backend.url))</td>
-        <td><span class="badge h-\(Self.escape(backend.health))">\(Self.escape(backend.health))</span>\(reason)</td>
-        <td><span class="badge a-\(Self.escape(backend.adminState))">\(Self.escape(backend.adminState))</span>\(backend.backup ? " <span class=\"badge a-backup\">backup</span>" : "")</td>
+        <tr class="\(inRotation ? "" : "out")"><td class="url">\(backend.url.htmlEscaped)</td>
+        <td><span class="badge h-\(backend.health.htmlEscaped)">\(backend.health.htmlEscaped)</span>\(reason)</td>
+        <td><span class="badge a-\(backend.adminState.htmlEscaped)">\(backend.adminState.htmlEscaped)</span>\(backend.backup ? " <span class=\"badge a-backup\">backup</span>" : "")</td>
         <td class="num">\(backend.weight)</td><td class="num">\(backend.inFlight)\(backend.maxConnections.map { " / \($0)" } ?? "")</td>
         <td><div class="strip">\(strip)</div><div class="strip-caption"><span>\(caption)</span><span>oldest → newest</span></div></td></tr>
 
@@ -164,20 +164,4 @@ extension StatusReport {
         return "\(rounded) ms"
     }
 
-    /// Text made safe for HTML element content and quoted attribute values.
-    static func escape(_ text: String) -> String {
-        var escaped = ""
-        escaped.reserveCapacity(text.utf8.count)
-        for character in text {
-            switch character {
-            case "&": escaped += "&amp;"
-            case "<": escaped += "&lt;"
-            case ">": escaped += "&gt;"
-            case "\"": escaped += "&quot;"
-            case "'": escaped += "&#39;"
-            default: escaped.append(character)
-            }
-        }
-        return escaped
-    }
 }

@@ -1,6 +1,7 @@
 extension String {
     /// The text with `& < > " '` escaped, safe inside HTML and SVG text and attribute values.
-    var htmlEscaped: String {
+    /// Shared by `lbctl audit --html` and the daemon's status page.
+    public var htmlEscaped: String {
         var output = ""
         output.reserveCapacity(utf8.count)
         for character in self {
