@@ -351,8 +351,9 @@ private func simulateLoad(_ balancer: any Balancer, backends: [BackendRuntime], 
 }
 
 @Suite struct HashKeyTests {
-    private func head(_ headers: [(String, String)]) -> HTTPRequestHead {
-        HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: HTTPHeaders(headers))
+    private func head(_ headers: [(String, String)]) -> RequestHead {
+        let text = "GET / HTTP/1.1\r\n" + headers.map { "\($0.0): \($0.1)\r\n" }.joined() + "\r\n"
+        return try! RequestHead.parse(ByteBuffer(string: text), limits: RequestHead.Limits())
     }
 
     @Test func formsAreReadAndBadOnesRefused() {

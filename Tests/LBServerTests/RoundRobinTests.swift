@@ -82,9 +82,9 @@ import Testing
     }
 
     @Test func absoluteFormTargetsBecomeOriginForm() {
-        #expect(ProxyHandler.originForm(of: "/a?b") == "/a?b")
-        #expect(ProxyHandler.originForm(of: "http://host:1/a/b?c") == "/a/b?c")
-        #expect(ProxyHandler.originForm(of: "http://host:1") == "/")
-        #expect(ProxyHandler.originForm(of: "http://host?q") == "/?q")
+        #expect(RequestHead.originForm(of: "/a?b") == "/a?b")
+        #expect(RequestHead.originForm(of: "http://host:1/a/b?c") == "/a/b?c")
+        #expect(RequestHead.originForm(of: "http://host:1") == "/")
+        #expect(RequestHead.originForm(of: "http://host?q") == "/?q")
     }
 }

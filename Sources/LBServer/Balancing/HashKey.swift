@@ -1,5 +1,3 @@
-import NIOHTTP1
-
 /// What the `hash` algorithm hashes (`--hash-key`, config `hash_key:`): the client's address
 /// (the default), a request header, or a cookie.
 enum HashKey: Sendable, Equatable, CustomStringConvertible {
@@ -21,7 +19,7 @@ enum HashKey: Sendable, Equatable, CustomStringConvertible {
         }
         guard let colon = text.firstIndex(of: ":") else { return nil }
         let name = String(text[text.index(after: colon)...])
-        guard !name.isEmpty, name.utf8.allSatisfy(Self.isTokenCharacter) else { return nil }
+        guard !name.isEmpty, name.utf8.allSatisfy(HeadSyntax.isToken) else { return nil }
         switch text[..<colon] {
         case "header": self = .header(name)
         case "cookie": self = .cookie(name)
@@ -39,21 +37,23 @@ enum HashKey: Sendable, Equatable, CustomStringConvertible {
 
     /// The key of a request. A request without the header or cookie (or with an empty one) is
     /// keyed by its client address instead, so it still sticks to one backend.
-    func key(for head: HTTPRequestHead, clientAddress: String) -> BalancingKey {
+    func key(for head: RequestHead, clientAddress: String) -> BalancingKey {
         switch self {
         case .clientAddress:
             break
         case .header(let name):
-            if let value = head.headers.first(name: name), !value.isEmpty { return BalancingKey(bytes: value.utf8) }
+            if let value = head.value(named: name), !value.isEmpty { return BalancingKey(bytes: value.utf8) }
         case .cookie(let name):
-            if let value = Self.cookie(named: name, in: head.headers), !value.isEmpty { return BalancingKey(bytes: value.utf8) }
+            if let value = Self.cookie(named: name, in: head.values(named: "cookie")), !value.isEmpty {
+                return BalancingKey(bytes: value.utf8)
+            }
         }
         return BalancingKey(bytes: clientAddress.utf8)
     }
 
-    /// The value of cookie `name` in the `Cookie` headers (RFC 6265 §5.4: `a=1; b=2`).
-    static func cookie(named name: String, in headers: HTTPHeaders) -> Substring? {
-        for line in headers["cookie"] {
+    /// The value of cookie `name` in the `Cookie` header values (RFC 6265 §5.4: `a=1; b=2`).
+    static func cookie(named name: String, in cookieLines: [String]) -> Substring? {
+        for line in cookieLines {
             for pair in line.split(separator: ";") {
                 let trimmed = pair.drop { $0 == " " || $0 == "\t" }
                 guard let equals = trimmed.firstIndex(of: "="), trimmed[..<equals] == name else { continue }
@@ -61,16 +61,5 @@ enum HashKey: Sendable, Equatable, CustomStringConvertible {
             }
         }
         return nil
-    }
-
-    /// RFC 9110 §5.6.2 `tchar`.
-    private static func isTokenCharacter(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-             UInt8(ascii: "A")...UInt8(ascii: "Z"):
-            return true
-        default:
-            return "!#$%&'*+-.^_`|~".utf8.contains(byte)
-        }
     }
 }

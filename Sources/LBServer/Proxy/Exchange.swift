@@ -1,6 +1,5 @@
 import LBStore
 import NIOCore
-import NIOHTTP1
 
 /// One client request on its way through the proxy: the client's request as it arrived (every
 /// try starts from it again), the replay buffer, and where the tries stand.
@@ -8,7 +7,7 @@ import NIOHTTP1
 /// Owned by one `ProxyHandler` and touched only on its event loop.
 final class Exchange {
     /// The request exactly as the client sent it; never rewritten in place.
-    let head: HTTPRequestHead
+    let head: RequestHead
     let requestID: String
     /// When the request head arrived, in `NIODeadline` uptime nanoseconds, for the latency metric.
     let startedAt = NIODeadline.now().uptimeNanoseconds
@@ -24,7 +23,6 @@ final class Exchange {
     var unsent = CircularBuffer<ByteBuffer>()
     var unsentBytes = 0
     var requestEnded = false
-    var trailers: HTTPHeaders?
 
     var backend: BackendRuntime
     /// Backends given up on for this request, in order.
@@ -57,17 +55,14 @@ final class Exchange {
     /// parts are read and dropped.
     var discarding = false
     /// A local error answer decided before the request's end arrived, sent when it does.
-    var pendingLocalResponse: (HTTPResponseStatus, String)?
+    var pendingLocalResponse: (status: Int, message: String)?
 
-    init(head: HTTPRequestHead, requestID: String, backend: BackendRuntime) {
+    init(head: RequestHead, requestID: String, backend: BackendRuntime) {
         self.head = head
         self.requestID = requestID
         self.backend = backend
-        self.keepAlive = head.isKeepAlive
-        switch head.method {
-        case .GET, .HEAD, .OPTIONS, .PUT, .DELETE, .TRACE: isIdempotent = true
-        default: isIdempotent = false
-        }
+        self.keepAlive = head.keepAlive
+        self.isIdempotent = head.isIdempotent
     }
 
     /// Whether the request may be sent again after a failure: the whole body is still at hand,

@@ -1,31 +1,52 @@
 import LBStore
 import NIOCore
-import NIOHTTP1
 
 /// Forwards each request of one client connection to a backend chosen by the balancer, with the
 /// seed's retry rules, and streams both bodies with back-pressure.
 ///
-/// Sits after NIO's HTTP server pipeline (which orders pipelined requests), so it serves one
-/// request at a time. Every call happens on the connection's event loop.
+/// The only handler of a client connection: it cuts the client's bytes into requests itself
+/// (`MessageReader`, `RequestHead`), forwards heads with a minimal rewrite and bodies as they
+/// arrived, and serves one request at a time; pipelined requests wait in the reader's buffer.
+/// Every call happens on the connection's event loop.
 final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamDelegate {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private let shared: ProxyContext
     private var pool: UpstreamPool?
     private var context: ChannelHandlerContext?
     private var clientAddress = "unknown"
     private var exchange: Exchange?
+    private var reader: MessageReader
+    private var deadline: ConnectionDeadline?
+    private let headTimeout: TimeAmount
+    private let idleTimeout: TimeAmount?
     private var readPending = false
+    /// The server is shutting down: close after the request in progress.
+    private var quiescing = false
+    /// A refusal or a close is under way; nothing more is read or answered.
+    private var closing = false
     /// Bumped whenever a try ends, so late callbacks of an abandoned try are ignored.
     private var generation = 0
 
-    init(shared: ProxyContext) {
+    init(shared: ProxyContext, headTimeout: TimeAmount, idleTimeout: TimeAmount?) {
         self.shared = shared
+        self.headTimeout = headTimeout
+        self.idleTimeout = idleTimeout
+        let settings = shared.settings
+        // The request line may carry a method and version around the target; the head as a
+        // whole is bounded by both limits together.
+        reader = MessageReader(firstLineLimit: settings.maxRequestLineBytes + 64,
+                               headLimit: settings.maxRequestLineBytes + settings.maxHeaderBytes + 1_024)
     }
 
     private var settings: ProxySettings { shared.settings }
+
+    private var limits: RequestHead.Limits {
+        RequestHead.Limits(targetBytes: settings.maxRequestLineBytes, fieldBytes: settings.maxHeaderBytes,
+                           fields: settings.maxHeaders)
+    }
 
     // MARK: Client side
 
@@ -33,19 +54,31 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         self.context = context
         pool = shared.pools.pool(for: context.eventLoop)
         if let address = context.channel.remoteAddress?.ipAddress { clientAddress = address }
+        let deadline = ConnectionDeadline(headTimeout: headTimeout, idleTimeout: idleTimeout,
+                                          eventLoop: context.eventLoop) { [weak self] phase in
+            self?.deadlinePassed(phase)
+        }
+        self.deadline = deadline
+        if context.channel.isActive { deadline.awaitHead() }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         abortExchange()
+        deadline?.cancel()
+        deadline = nil
         self.context = nil
     }
 
+    func channelActive(context: ChannelHandlerContext) {
+        deadline?.awaitHead()
+        context.fireChannelActive()
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head): startRequest(head, context: context)
-        case .body(let part): receiveBody(part)
-        case .end(let trailers): endRequest(trailers, context: context)
-        }
+        guard !closing else { return }
+        if exchange == nil, reader.isIdle, deadline?.phase == .idle { deadline?.awaitHead() }
+        reader.append(unwrapInboundIn(data))
+        processRequests(context: context)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -56,6 +89,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     func channelInactive(context: ChannelHandlerContext) {
         // The client left: stop the exchange without holding it against the backend.
         abortExchange()
+        deadline?.cancel()
         context.fireChannelInactive()
     }
 
@@ -65,8 +99,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
-            if exchange == nil { context.close(promise: nil) }
+        if event is ChannelShouldQuiesceEvent {
+            quiescing = true
+            if let exchange {
+                // Finish this request, then close; the answer says so if it has not started.
+                exchange.keepAlive = false
+            } else {
+                context.close(promise: nil)
+            }
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -78,36 +118,91 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     func read(context: ChannelHandlerContext) {
-        if let exchange, !exchange.discarding, mustPauseClientReads(exchange) {
+        if mustPauseClientReads() {
             readPending = true
             return
         }
         context.read()
     }
 
-    private func mustPauseClientReads(_ exchange: Exchange) -> Bool {
+    private func mustPauseClientReads() -> Bool {
+        guard let exchange else { return false }
+        if exchange.requestEnded || exchange.discarding {
+            // Bytes of the next request wait in the reader; do not pile up more than a head's worth.
+            return exchange.requestEnded && reader.bufferedBytes >= settings.maxRequestLineBytes + settings.maxHeaderBytes
+        }
         if let upstream = exchange.upstream { return !upstream.isWritable }
         return exchange.unsentBytes >= settings.replayBufferBytes
     }
 
     private func resumeClientReads() {
-        guard readPending, let context else { return }
-        if let exchange, !exchange.discarding, mustPauseClientReads(exchange) { return }
+        guard readPending, let context, !mustPauseClientReads() else { return }
         readPending = false
         context.read()
     }
 
-    private func startRequest(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        let requestID = head.headers.first(name: "x-request-id").flatMap { RequestID.isSane($0) ? $0 : nil }
-            ?? RequestID.make()
-        if let (status, message) = limitExceeded(by: head) {
-            // A client error: answer, close, and never bother a backend with it.
-            let refused = Exchange(head: head, requestID: requestID, backend: Self.noBackend)
-            refused.keepAlive = false
-            exchange = refused
-            respondLocally(refused, status: status, message: message)
+    /// Takes events out of the reader while the request in progress (if any) can use them.
+    private func processRequests(context: ChannelHandlerContext) {
+        do {
+            while !closing {
+                if let exchange, exchange.requestEnded { return }
+                guard let event = try reader.next() else { return }
+                switch event {
+                case .head(let bytes):
+                    deadline?.becomeBusy()
+                    let head = try RequestHead.parse(bytes, limits: limits)
+                    reader.beginBody(head.framing, maximumTrailerBytes: settings.maxHeaderBytes)
+                    startRequest(head, context: context)
+                case .body(let part):
+                    receiveBody(part)
+                case .end:
+                    endRequest()
+                }
+            }
+        } catch {
+            refuse(error, context: context)
+        }
+    }
+
+    /// Answers a request whose bytes were refused (RFC 9110's status for the fault) and closes:
+    /// the framing of whatever follows cannot be trusted. It never reaches a backend.
+    private func refuse(_ error: HeadError, context: ChannelHandlerContext) {
+        closing = true
+        let responseStarted = exchange?.responseStarted ?? false
+        abortExchange()
+        deadline?.cancel()
+        guard !responseStarted else {
+            context.close(promise: nil)
             return
         }
+        shared.sink.metrics.countResponse(status: error.status)
+        // Refused at once: it counts as an answered request that took no time.
+        shared.sink.metrics.recordRequest(startedAt: NIODeadline.now().uptimeNanoseconds)
+        let response = LocalResponse.bytes(status: error.status, message: error.description, requestID: nil, close: true,
+                                           allocator: context.channel.allocator)
+        context.writeAndFlush(wrapOutboundOut(response.bytes)).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+
+    private func deadlinePassed(_ phase: ConnectionDeadline.Phase) {
+        guard let context, exchange == nil, !closing else { return }
+        closing = true
+        switch phase {
+        case .awaitingHead:
+            shared.sink.metrics.countResponse(status: 408)
+            let response = LocalResponse.bytes(status: 408, message: "the request head did not arrive in time",
+                                               requestID: nil, close: true, allocator: context.channel.allocator)
+            context.writeAndFlush(wrapOutboundOut(response.bytes)).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        case .idle, .busy:
+            context.close(promise: nil)
+        }
+    }
+
+    private func startRequest(_ head: RequestHead, context: ChannelHandlerContext) {
+        let requestID = head.clientRequestID.flatMap { RequestID.isSane($0) ? $0 : nil } ?? RequestID.make()
         let balancingKey = shared.hashKey?.key(for: head, clientAddress: clientAddress)
         guard let backend = shared.balancer.nextBackend(for: balancingKey) else {
             // Off the hot path: only a request that found nothing looks at why.
@@ -117,42 +212,25 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             shared.sink.noBackendAvailable(allAtLimit: allAtLimit)
             shared.sink.rejected(status: 503, requestID: requestID, backend: nil, reason: "no backend available")
             let placeholder = Exchange(head: head, requestID: requestID, backend: Self.noBackend)
+            if quiescing { placeholder.keepAlive = false }
             exchange = placeholder
-            respondLocally(placeholder, status: .serviceUnavailable, message: "no backend available")
+            respondLocally(placeholder, status: 503, message: "no backend available")
             return
         }
         let exchange = Exchange(head: head, requestID: requestID, backend: backend)
         exchange.balancingKey = balancingKey
-        if let upgrade = head.headers.first(name: "upgrade"),
-           head.headers["connection"].contains(where: { $0.lowercased().contains("upgrade") }) {
-            exchange.upgrade = upgrade
-        }
+        exchange.upgrade = head.upgrade
+        if quiescing { exchange.keepAlive = false }
         self.exchange = exchange
         // We take the body ourselves; the backend sees no Expect header.
-        if head.headers.contains(name: "expect"),
-           head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+        if head.expectsContinue {
             shared.sink.metrics.countResponse(status: 100)
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))),
-                                  promise: nil)
+            context.writeAndFlush(wrapOutboundOut(Self.continueResponse), promise: nil)
         }
         startTry(exchange)
     }
 
-    /// The status and reason when a request head is larger than the configured limits allow.
-    private func limitExceeded(by head: HTTPRequestHead) -> (HTTPResponseStatus, String)? {
-        if head.uri.utf8.count > settings.maxRequestLineBytes {
-            return (.uriTooLong, "request target longer than \(settings.maxRequestLineBytes) bytes")
-        }
-        if head.headers.count > settings.maxHeaders {
-            return (.requestHeaderFieldsTooLarge, "more than \(settings.maxHeaders) header fields")
-        }
-        var bytes = 0
-        for (name, value) in head.headers { bytes += name.utf8.count + value.utf8.count + 4 }
-        if bytes > settings.maxHeaderBytes {
-            return (.requestHeaderFieldsTooLarge, "header block larger than \(settings.maxHeaderBytes) bytes")
-        }
-        return nil
-    }
+    private static let continueResponse = ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")
 
     private func receiveBody(_ part: ByteBuffer) {
         guard let exchange, !exchange.discarding else { return }
@@ -166,17 +244,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             }
         }
         if let upstream = exchange.upstream {
-            upstream.write(.body(.byteBuffer(part)))
+            upstream.write(part)
         } else {
             exchange.unsent.append(part)
             exchange.unsentBytes += part.readableBytes
         }
     }
 
-    private func endRequest(_ trailers: HTTPHeaders?, context: ChannelHandlerContext) {
+    private func endRequest() {
         guard let exchange else { return }
         exchange.requestEnded = true
-        exchange.trailers = trailers
         if exchange.discarding {
             if let (status, message) = exchange.pendingLocalResponse {
                 exchange.pendingLocalResponse = nil
@@ -187,10 +264,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             }
             return
         }
-        if let upstream = exchange.upstream {
-            upstream.write(.end(trailers))
-            upstream.flush()
-        }
+        exchange.upstream?.flush()
     }
 
     // MARK: Tries
@@ -220,51 +294,19 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     private func attach(_ connection: UpstreamConnection, to exchange: Exchange) {
-        connection.handler.delegate = self
+        connection.handler.beginExchange(delegate: self, requestIsHEAD: exchange.head.isHEAD)
         exchange.upstream = connection
-        connection.write(.head(upstreamHead(for: exchange)))
+        let backend = exchange.backend
+        var head = connection.channel.allocator.buffer(capacity: exchange.head.bytes.readableBytes + 256)
+        exchange.head.writeForwarded(into: &head, pathPrefix: backend.url.pathPrefix, hostHeader: backend.url.hostHeader,
+                                     clientAddress: clientAddress, requestID: exchange.requestID)
+        connection.write(head)
         while let part = exchange.unsent.popFirst() {
-            connection.write(.body(.byteBuffer(part)))
+            connection.write(part)
         }
         exchange.unsentBytes = 0
-        if exchange.requestEnded { connection.write(.end(exchange.trailers)) }
         connection.flush()
         resumeClientReads()
-    }
-
-    /// The request as it goes to the backend, rebuilt from the client's original every try.
-    private func upstreamHead(for exchange: Exchange) -> HTTPRequestHead {
-        let original = exchange.head
-        var headers = original.headers
-        HopByHopHeaders.strip(&headers)
-        headers.remove(name: "expect")
-        let forwardedFor = headers["x-forwarded-for"]
-        headers.replaceOrAdd(name: "x-forwarded-for",
-                             value: (forwardedFor + [clientAddress]).joined(separator: ", "))
-        headers.replaceOrAdd(name: "x-forwarded-proto", value: "http")
-        if let host = original.headers.first(name: "host") {
-            headers.replaceOrAdd(name: "x-forwarded-host", value: host)
-        } else {
-            headers.add(name: "host", value: exchange.backend.url.hostHeader)
-        }
-        headers.replaceOrAdd(name: "x-request-id", value: exchange.requestID)
-        if let upgrade = exchange.upgrade {
-            // Hop-by-hop, so stripped above; asked for again on this hop (RFC 9110 §7.8).
-            headers.add(name: "connection", value: "upgrade")
-            headers.add(name: "upgrade", value: upgrade)
-        }
-        return HTTPRequestHead(version: .http1_1, method: original.method,
-                               uri: exchange.backend.url.pathPrefix + Self.originForm(of: original.uri),
-                               headers: headers)
-    }
-
-    /// RFC 9112 §3.2: a request target in absolute form becomes origin form for the backend.
-    static func originForm(of uri: String) -> String {
-        guard !uri.hasPrefix("/"), uri != "*", let schemeEnd = uri.range(of: "://") else { return uri }
-        let afterAuthority = uri[schemeEnd.upperBound...].firstIndex(where: { $0 == "/" || $0 == "?" })
-        guard let afterAuthority else { return "/" }
-        let rest = uri[afterAuthority...]
-        return rest.hasPrefix("/") ? String(rest) : "/" + rest
     }
 
     private func endTry(_ exchange: Exchange) {
@@ -304,12 +346,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         if error.kind == .protocolViolation {
             sink.rejected(status: 502, requestID: exchange.requestID, backend: exchange.backend,
                           reason: "invalid response from backend")
-            respondLocally(exchange, status: .badGateway, message: "invalid response from backend")
+            respondLocally(exchange, status: 502, message: "invalid response from backend")
             return
         }
         guard exchange.canRepeat(afterConnectFailure: error.kind == .connect) else {
-            let status: HTTPResponseStatus = error.kind == .timeout ? .gatewayTimeout : .badGateway
-            sink.rejected(status: Int(status.code), requestID: exchange.requestID, backend: exchange.backend,
+            let status = error.kind == .timeout ? 504 : 502
+            sink.rejected(status: status, requestID: exchange.requestID, backend: exchange.backend,
                           reason: "backend failed and the request cannot be repeated safely")
             respondLocally(exchange, status: status, message: "backend failed; request not repeatable")
             return
@@ -343,10 +385,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         guard exchange.tried.count < settings.maximumAttempts,
               let next = shared.balancer.nextBackend(for: exchange.balancingKey, excluding: exchange.tried)
         else {
-            let status: HTTPResponseStatus = error.kind == .timeout ? .gatewayTimeout : .serviceUnavailable
-            sink.rejected(status: Int(status.code), requestID: exchange.requestID, backend: exchange.backend,
+            let status = error.kind == .timeout ? 504 : 503
+            sink.rejected(status: status, requestID: exchange.requestID, backend: exchange.backend,
                           reason: "all attempts failed: \(error.description)")
-            respondLocally(exchange, status: status, message: status == .gatewayTimeout
+            respondLocally(exchange, status: status, message: status == 504
                            ? "backend did not answer in time" : "no backend could serve the request")
             return
         }
@@ -362,41 +404,38 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     // MARK: Upstream side
 
-    func upstreamResponseHead(_ head: HTTPResponseHead) {
-        guard let exchange, let context else { return }
-        if head.status == .switchingProtocols, exchange.upgrade != nil {
+    func upstreamResponseHead(_ head: ResponseHead) -> Bool {
+        guard let exchange, let context else { return false }
+        if head.status == 101 {
+            guard exchange.upgrade != nil else {
+                // A switch nobody asked for cannot be followed.
+                upstreamFailed(UpstreamError(kind: .protocolViolation, description: "101 to a request without Upgrade"))
+                return false
+            }
             switchProtocols(exchange, head: head, context: context)
-            return
+            return false
         }
-        // Interim answers (100, 103) are ours to drop: we already took the body.
-        if head.status.code < 200 { return }
-        // The request decoder stops reading after an Upgrade request; refused, the connection
-        // cannot carry another request.
+        // The reader stops after an Upgrade request; refused, the connection cannot carry another.
         if exchange.upgrade != nil { exchange.keepAlive = false }
         exchange.responseStarted = true
-        exchange.upstreamKeepAlive = head.isKeepAlive
-        var headers = head.headers
-        HopByHopHeaders.strip(&headers)
-        // An HTTP/1.0 client cannot take a chunked body on a kept-alive connection.
-        if exchange.head.version.minor == 0 && !headers.contains(name: "content-length") {
-            exchange.keepAlive = false
-        }
-        if !exchange.keepAlive {
-            headers.add(name: "connection", value: "close")
-        } else if exchange.head.version.minor == 0 {
-            headers.add(name: "connection", value: "keep-alive")
-        }
-        if !headers.contains(name: "x-request-id") { headers.add(name: "x-request-id", value: exchange.requestID) }
-        shared.sink.metrics.countResponse(status: Int(head.status.code))
-        exchange.responseStatus = Int(head.status.code)
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: head.status,
-                                                             headers: headers))), promise: nil)
+        exchange.upstreamKeepAlive = head.keepAlive
+        // An HTTP/1.0 client cannot take chunks; it gets the payload and the close delimits it.
+        let removeChunking = head.framing == .chunked && exchange.head.minorVersion == 0
+        if removeChunking || head.framing == .untilClose { exchange.keepAlive = false }
+        shared.sink.metrics.countResponse(status: head.status)
+        exchange.responseStatus = head.status
+        var buffer = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 96)
+        head.writeForwarded(into: &buffer, options: .init(clientMinorVersion: exchange.head.minorVersion,
+                                                          keepAlive: exchange.keepAlive, removeChunking: removeChunking,
+                                                          requestID: exchange.requestID))
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        return removeChunking
     }
 
     func upstreamResponseBody(_ body: ByteBuffer) {
         guard let exchange, let context else { return }
         exchange.responseBytes += body.readableBytes
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        context.write(wrapOutboundOut(body), promise: nil)
         if !context.channel.isWritable {
             // Pause before flushing: the flush may drain the buffer at once and report the channel
             // writable again inside this call, and that resume must find the pause already made.
@@ -418,7 +457,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         exchange.responseEnded = true
         if let connection = exchange.upstream {
             exchange.upstream = nil
-            if exchange.requestEnded && exchange.upstreamKeepAlive {
+            if exchange.requestEnded && exchange.upstreamKeepAlive && connection.handler.isReusable {
                 pool?.release(connection)
             } else {
                 connection.abandon()
@@ -427,10 +466,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         endTry(exchange)
         shared.sink.metrics.recordRequest(startedAt: exchange.startedAt)
         logAccess(exchange)
-        let close = !exchange.keepAlive
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
-            if close { context.close(promise: nil) }
-        }
+        flushResponse(closing: !exchange.keepAlive, context: context)
         if exchange.requestEnded {
             finishExchange(exchange)
         } else {
@@ -451,18 +487,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     // MARK: Upgrade
 
     /// Sends the backend's `101` on to the client; the tunnel starts at the response's end.
-    private func switchProtocols(_ exchange: Exchange, head: HTTPResponseHead, context: ChannelHandlerContext) {
+    private func switchProtocols(_ exchange: Exchange, head: ResponseHead, context: ChannelHandlerContext) {
         exchange.responseStarted = true
         exchange.switchingProtocols = true
         exchange.responseStatus = 101
         shared.sink.metrics.countResponse(status: 101)
-        var headers = head.headers
-        HopByHopHeaders.strip(&headers)
-        headers.add(name: "connection", value: "upgrade")
-        headers.add(name: "upgrade", value: head.headers.first(name: "upgrade") ?? exchange.upgrade ?? "")
-        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version,
-                                                                     status: .switchingProtocols,
-                                                                     headers: headers))), promise: nil)
+        var buffer = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 96)
+        head.writeForwarded(into: &buffer, options: .init(clientMinorVersion: exchange.head.minorVersion, keepAlive: true,
+                                                          removeChunking: false, requestID: exchange.requestID))
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
     }
 
     /// Takes HTTP out of both connections and joins them byte for byte. The backend connection
@@ -476,25 +509,20 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         logAccess(exchange)
         self.exchange = nil
         connection.handler.delegate = nil
+        deadline?.cancel()
         let (clientEnd, backendEnd) = TunnelHandler.pair()
+        // Bytes either side sent right after the switch belong to the new protocol.
+        if let early = connection.handler.takeBuffered() { context.write(wrapOutboundOut(early), promise: nil) }
+        context.flush()
+        if let early = reader.takeBuffered() { connection.write(early) }
+        connection.flush()
         do {
-            // The client side first: bytes the backend decoder hands on at its removal go
-            // through the backend's tunnel end straight to it.
             let client = context.pipeline.syncOperations
             try client.addHandler(clientEnd)
-            try removeHandler(HeaderDeadlineHandler.self, from: client)
-            try? removeHandler(IdleStateHandler.self, from: client)
-            try removeHandler(RequestHeadObserver.self, from: client)
-            try removeHandler(HTTPServerPipelineHandler.self, from: client)
-            try removeHandler(ProtocolErrorHandler.self, from: client)
-            try removeHandler(HTTPResponseEncoder.self, from: client)
-            try removeHandler(ByteToMessageHandler<HTTPRequestDecoder>.self, from: client)
             let backend = connection.channel.pipeline.syncOperations
             try backend.addHandler(backendEnd)
             try removeHandler(UpstreamHandler.self, from: backend)
             try removeHandler(IdleStateHandler.self, from: backend)
-            try removeHandler(HTTPRequestEncoder.self, from: backend)
-            try removeHandler(ByteToMessageHandler<HTTPResponseDecoder>.self, from: backend)
         } catch {
             connection.channel.close(promise: nil)
             context.close(promise: nil)
@@ -514,41 +542,44 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// Sends a short plain-text answer. A request without a body is answered once its end has
     /// arrived, so the connection stays usable; a request whose body is still coming is answered
     /// at once and the connection closed, rather than reading a body nobody wants.
-    private func respondLocally(_ exchange: Exchange, status: HTTPResponseStatus, message: String) {
+    private func respondLocally(_ exchange: Exchange, status: Int, message: String) {
         exchange.discarding = true
         exchange.responseStarted = true
         exchange.responseEnded = true
-        if !exchange.requestEnded && !Self.announcesBody(exchange.head) {
+        if !exchange.requestEnded && exchange.head.framing == .none {
             exchange.pendingLocalResponse = (status, message)
             return
         }
         writeLocalResponse(exchange, status: status, message: message)
     }
 
-    private func writeLocalResponse(_ exchange: Exchange, status: HTTPResponseStatus, message: String) {
+    private func writeLocalResponse(_ exchange: Exchange, status: Int, message: String) {
         guard let context else { return }
-        let body = "\(status.code) \(status.reasonPhrase): \(message)\n"
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: "text/plain; charset=utf-8")
-        headers.add(name: "content-length", value: String(body.utf8.count))
-        headers.add(name: "x-request-id", value: exchange.requestID)
         let close = !exchange.keepAlive || !exchange.requestEnded
-        if close { headers.add(name: "connection", value: "close") }
-        shared.sink.metrics.countResponse(status: Int(status.code))
+        if close { exchange.keepAlive = false }
+        shared.sink.metrics.countResponse(status: status)
         shared.sink.metrics.recordRequest(startedAt: exchange.startedAt)
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: status,
-                                                             headers: headers))), promise: nil)
-        exchange.responseStatus = Int(status.code)
-        if exchange.head.method != .HEAD {
-            exchange.responseBytes = body.utf8.count
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))),
-                          promise: nil)
-        }
+        let response = LocalResponse.bytes(status: status, message: message, minorVersion: exchange.head.minorVersion,
+                                           requestID: exchange.requestID, close: close,
+                                           includeBody: !exchange.head.isHEAD, allocator: context.channel.allocator)
+        exchange.responseStatus = status
+        exchange.responseBytes = response.bodyBytes
+        context.write(wrapOutboundOut(response.bytes), promise: nil)
         logAccess(exchange)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
-            if close { context.close(promise: nil) }
-        }
+        flushResponse(closing: close, context: context)
         if exchange.requestEnded { finishExchange(exchange) }
+    }
+
+    /// Flushes what was written for the response; a connection that ends with it is closed once
+    /// the bytes are out.
+    private func flushResponse(closing: Bool, context: ChannelHandlerContext) {
+        guard closing else {
+            context.flush()
+            return
+        }
+        self.closing = true
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).assumeIsolated()
+            .whenComplete { _ in context.close(promise: nil) }
     }
 
     /// Hands the answered request to the access log, if there is one; the line is formatted and
@@ -557,21 +588,24 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         guard let accessLog = shared.accessLog else { return }
         let backend = exchange.backend === Self.noBackend ? nil : exchange.backend.url.text
         accessLog.record(AccessLog.Entry(
-            at: .now(), client: clientAddress, method: exchange.head.method.rawValue, path: exchange.head.uri,
+            at: .now(), client: clientAddress, method: exchange.head.method, path: exchange.head.target,
             status: exchange.responseStatus, bytes: exchange.responseBytes,
             durationNanoseconds: NIODeadline.now().uptimeNanoseconds &- exchange.startedAt,
             backend: backend, requestID: exchange.requestID))
     }
 
-    /// Whether the request head says a body follows (RFC 9112 §6.3).
-    private static func announcesBody(_ head: HTTPRequestHead) -> Bool {
-        if head.headers.contains(name: "transfer-encoding") { return true }
-        if let length = head.headers.first(name: "content-length"), length != "0" { return true }
-        return false
-    }
-
+    /// The request and its answer are both complete: the next pipelined request, if one is
+    /// buffered, goes next; otherwise the connection is idle.
     private func finishExchange(_ exchange: Exchange) {
-        if self.exchange === exchange { self.exchange = nil }
+        guard self.exchange === exchange else { return }
+        self.exchange = nil
+        guard !closing, let context else { return }
+        if reader.isIdle {
+            deadline?.becomeIdle()
+        } else {
+            deadline?.awaitHead()
+            processRequests(context: context)
+        }
         resumeClientReads()
     }
 

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 
 /// One keep-alive connection to a backend, owned by the pool of its event loop.
 final class UpstreamConnection {
@@ -21,8 +20,8 @@ final class UpstreamConnection {
     var isActive: Bool { channel.isActive }
     var isWritable: Bool { channel.isWritable }
 
-    func write(_ part: HTTPClientRequestPart) {
-        channel.write(part, promise: nil)
+    func write(_ bytes: ByteBuffer) {
+        channel.write(bytes, promise: nil)
     }
 
     func flush() { channel.flush() }

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 
 /// The idle keep-alive connections of one event loop, per backend slot.
@@ -67,12 +66,7 @@ final class UpstreamPool {
                     // One timer per connection, reset by any byte either way, covers the wait for
                     // a response head and a stall mid-body, with no timer per request.
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: timeout))
-                    // The codec spelled out so that a tunnel knows exactly what to take out after a
-                    // 101; bytes a backend sends right after its 101 are the upgraded protocol's,
-                    // and the decoder hands them on rather than dropping them.
-                    try channel.pipeline.syncOperations.addHandler(HTTPRequestEncoder())
-                    try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)))
+                    // Requests go out as bytes the proxy wrote; responses are cut by the handler.
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler(timeoutDescription: timeout.humanDescription))
                 }
             }

@@ -80,7 +80,7 @@ public struct BackendURL: Hashable, Sendable, CustomStringConvertible {
 
     /// The `Host` header value for requests to this backend.
     public var hostHeader: String {
-        let hostPart = host.contains(":") ? "[\(host)]" : host
+        let hostPart = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host
         return port == 80 ? hostPart : "\(hostPart):\(port)"
     }
 

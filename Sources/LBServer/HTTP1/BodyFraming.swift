@@ -1,0 +1,182 @@
+/// How a message's body is delimited on the wire (RFC 9112 §6).
+enum BodyFraming: Equatable {
+    /// No body at all (a request without framing headers, a response to HEAD, 1xx, 204, 304).
+    case none
+    /// Exactly this many bytes.
+    case length(Int)
+    /// Chunked transfer coding, ending with the last chunk and its trailer section.
+    case chunked
+    /// Everything until the connection closes (a response without framing headers).
+    case untilClose
+}
+
+/// Follows a body through its framing, a few bytes at a time, to find where the message ends
+/// and, for a chunked body, which bytes are payload. The bytes themselves are forwarded as they
+/// arrived; only a client that cannot take chunks gets the payload alone.
+///
+/// The chunk grammar is RFC 9112 §7.1, strictly: hex sizes of at most 15 digits, CRLF line ends,
+/// no control characters in extensions or trailer lines, and trailers within `maximumTrailerBytes`.
+struct BodyScanner {
+    private enum State {
+        case length(remaining: Int)
+        case untilClose
+        case chunkSize(value: Int, digits: Int)
+        /// Whitespace after the size, before a `;` (RFC 9112 §7.1.1 `BWS`).
+        case chunkSizeWhitespace
+        case chunkExtension
+        case chunkSizeLF
+        case chunkData(remaining: Int)
+        case chunkDataCR
+        case chunkDataLF
+        case trailerLineStart
+        case trailerLine
+        case trailerLF
+        case finalLF
+        case done
+    }
+
+    private var state: State
+    private var trailerBytes = 0
+    private let maximumTrailerBytes: Int
+
+    init(_ framing: BodyFraming, maximumTrailerBytes: Int = 32 * 1024) {
+        self.maximumTrailerBytes = maximumTrailerBytes
+        switch framing {
+        case .none: state = .done
+        case .length(let length): state = length == 0 ? .done : .length(remaining: length)
+        case .chunked: state = .chunkSize(value: 0, digits: 0)
+        case .untilClose: state = .untilClose
+        }
+    }
+
+    /// Whether the whole body has been seen.
+    var isComplete: Bool {
+        if case .done = state { return true }
+        return false
+    }
+
+    /// Whether the body runs until the connection closes.
+    var endsAtClose: Bool {
+        if case .untilClose = state { return true }
+        return false
+    }
+
+    /// Consumes bytes of the body from the start of `bytes` and returns how many belong to it
+    /// (fewer than all only when the body ended inside them). `payload` receives, in order, the
+    /// ranges of `bytes` that are body content rather than chunk framing.
+    mutating func scan(_ bytes: UnsafeRawBufferPointer,
+                       payload: (Range<Int>) -> Void = { _ in }) throws(HeadError) -> Int {
+        var index = 0
+        let count = bytes.count
+        while index < count {
+            switch state {
+            case .done:
+                return index
+            case .untilClose:
+                payload(index..<count)
+                return count
+            case .length(let remaining):
+                let take = min(remaining, count - index)
+                payload(index..<index + take)
+                index += take
+                state = take == remaining ? .done : .length(remaining: remaining - take)
+            case .chunkData(let remaining):
+                let take = min(remaining, count - index)
+                payload(index..<index + take)
+                index += take
+                state = take == remaining ? .chunkDataCR : .chunkData(remaining: remaining - take)
+            case .chunkSize(let value, let digits):
+                let byte = bytes[index]
+                index += 1
+                if let digit = Self.hexValue(byte) {
+                    guard digits < 15 else { throw .malformed("chunk size too large") }
+                    state = .chunkSize(value: value << 4 | digit, digits: digits + 1)
+                    continue
+                }
+                guard digits > 0 else { throw .malformed("malformed chunk size") }
+                pendingSize = value
+                try endChunkSize(at: byte)
+            case .chunkSizeWhitespace:
+                let byte = bytes[index]
+                index += 1
+                try endChunkSize(at: byte)
+            case .chunkExtension:
+                let byte = bytes[index]
+                if byte == HeadSyntax.cr {
+                    state = .chunkSizeLF
+                } else if !HeadSyntax.isFieldValueByte(byte) {
+                    throw .malformed("control character in a chunk extension")
+                }
+                index += 1
+            case .chunkSizeLF:
+                guard bytes[index] == HeadSyntax.lf else { throw .malformed("bare CR after a chunk size") }
+                index += 1
+                state = pendingSize == 0 ? .trailerLineStart : .chunkData(remaining: pendingSize)
+            case .chunkDataCR:
+                guard bytes[index] == HeadSyntax.cr else { throw .malformed("chunk data longer than its size") }
+                index += 1
+                state = .chunkDataLF
+            case .chunkDataLF:
+                guard bytes[index] == HeadSyntax.lf else { throw .malformed("bare CR after chunk data") }
+                index += 1
+                state = .chunkSize(value: 0, digits: 0)
+            case .trailerLineStart:
+                let byte = bytes[index]
+                index += 1
+                if byte == HeadSyntax.cr {
+                    state = .finalLF
+                } else {
+                    guard HeadSyntax.isToken(byte) else { throw .malformed("malformed trailer field") }
+                    try countTrailerByte()
+                    state = .trailerLine
+                }
+            case .trailerLine:
+                let byte = bytes[index]
+                index += 1
+                if byte == HeadSyntax.cr {
+                    state = .trailerLF
+                } else {
+                    guard HeadSyntax.isFieldValueByte(byte) else { throw .malformed("control character in a trailer") }
+                    try countTrailerByte()
+                }
+            case .trailerLF:
+                guard bytes[index] == HeadSyntax.lf else { throw .malformed("bare CR in a trailer") }
+                index += 1
+                state = .trailerLineStart
+            case .finalLF:
+                guard bytes[index] == HeadSyntax.lf else { throw .malformed("bare CR after the last chunk") }
+                index += 1
+                state = .done
+            }
+        }
+        return index
+    }
+
+    /// The size of the chunk whose size line is being read (its extension may follow the size).
+    private var pendingSize = 0
+
+    /// After the size's digits: a CR ends the line; whitespace may only lead to an extension.
+    private mutating func endChunkSize(at byte: UInt8) throws(HeadError) {
+        switch byte {
+        case HeadSyntax.cr: state = .chunkSizeLF
+        case UInt8(ascii: ";"): state = .chunkExtension
+        case HeadSyntax.space, HeadSyntax.tab: state = .chunkSizeWhitespace
+        default: throw .malformed("malformed chunk size")
+        }
+    }
+
+    private mutating func countTrailerByte() throws(HeadError) {
+        trailerBytes += 1
+        if trailerBytes > maximumTrailerBytes { throw .fieldsTooLarge("trailer section too large") }
+    }
+
+    @inline(__always)
+    private static func hexValue(_ byte: UInt8) -> Int? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): Int(byte - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): Int(byte - UInt8(ascii: "a") + 10)
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): Int(byte - UInt8(ascii: "A") + 10)
+        default: nil
+        }
+    }
+}

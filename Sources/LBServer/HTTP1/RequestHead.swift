@@ -1,0 +1,185 @@
+import NIOCore
+
+/// A client's request head, parsed from its bytes and keeping them: forwarding copies the field
+/// lines the backend should see instead of decoding every field into strings and encoding them
+/// again. What the proxy decides on (framing, keep-alive, upgrade, expectations) is worked out
+/// once, at parse time.
+struct RequestHead {
+    /// The head as received, from the request line through the blank line.
+    let bytes: ByteBuffer
+    let method: String
+    /// The request target's bytes, as offsets into `bytes`.
+    let targetStart: Int
+    let targetEnd: Int
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    let minorVersion: Int
+    let fields: [HeaderField]
+    let framing: BodyFraming
+    /// Whether the client's connection may carry another request after this one.
+    let keepAlive: Bool
+    /// The protocol asked for with `Upgrade` and `Connection: upgrade`, if any.
+    let upgrade: String?
+    let expectsContinue: Bool
+    /// Field names the `Connection` header lists (lower-cased), which are not forwarded.
+    let connectionOptions: [String]
+    /// The client's own `X-Request-Id`, if it sent one (sane or not).
+    let clientRequestID: String?
+
+    /// RFC 9110 §9.2.2: a method that may be repeated without changing the outcome.
+    var isIdempotent: Bool {
+        switch method {
+        case "GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE": true
+        default: false
+        }
+    }
+
+    var isHEAD: Bool { method == "HEAD" }
+
+    /// The request target as a string (for logs and absolute-form rewriting).
+    var target: String {
+        bytes.getString(at: bytes.readerIndex + targetStart, length: targetEnd - targetStart) ?? ""
+    }
+
+    /// The value of the first field named `name` (any case), or nil.
+    func value(named name: String) -> String? {
+        values(named: name).first
+    }
+
+    /// The values of every field named `name` (any case), in order.
+    func values(named name: String) -> [String] {
+        let wanted = Array(name.lowercased().utf8)
+        var found: [String] = []
+        bytes.withUnsafeReadableBytes { raw in
+            for field in fields where Int(field.nameEnd - field.nameStart) == wanted.count {
+                let start = Int(field.nameStart)
+                var same = true
+                for offset in 0..<wanted.count where raw[start + offset] | 0x20 != wanted[offset] {
+                    same = false
+                    break
+                }
+                if same {
+                    found.append(String(decoding: UnsafeRawBufferPointer(rebasing: raw[Int(field.valueStart)..<Int(field.valueEnd)]),
+                                        as: UTF8.self))
+                }
+            }
+        }
+        return found
+    }
+
+    /// What bounds a request head (the daemon's `--max-request-line`, `--max-header-bytes`,
+    /// `--max-headers`).
+    struct Limits {
+        var targetBytes = 8 * 1024
+        var fieldBytes = 32 * 1024
+        var fields = 100
+    }
+
+    /// Parses a complete head (`bytes` runs from the request line through the blank line).
+    static func parse(_ bytes: ByteBuffer, limits: Limits) throws(HeadError) -> RequestHead {
+        let result: Result<RequestHead, HeadError> = bytes.withUnsafeReadableBytes { raw in
+            Result { () throws(HeadError) -> RequestHead in try parse(raw, bytes: bytes, limits: limits) }
+        }
+        return try result.get()
+    }
+
+    private static func parse(_ raw: UnsafeRawBufferPointer, bytes: ByteBuffer, limits: Limits) throws(HeadError) -> RequestHead {
+        // The scans below stop at CRs without bounds checks: the blank line guarantees one.
+        guard HeadSyntax.endsWithBlankLine(raw) else { throw .malformed("incomplete head") }
+        // Request line (RFC 9112 §3): method SP request-target SP HTTP-version CRLF.
+        var index = 0
+        while index < raw.count && HeadSyntax.isToken(raw[index]) { index += 1 }
+        guard index > 0, index < raw.count, raw[index] == HeadSyntax.space else {
+            throw .malformed("malformed request method")
+        }
+        let method = String(decoding: UnsafeRawBufferPointer(rebasing: raw[0..<index]), as: UTF8.self)
+        index += 1
+        let targetStart = index
+        while index < raw.count {
+            let byte = raw[index]
+            if byte == HeadSyntax.space || byte == HeadSyntax.cr { break }
+            guard byte > 0x20 && byte != 0x7F else { throw .malformed("control character in the request target") }
+            index += 1
+        }
+        let targetEnd = index
+        guard targetEnd > targetStart else { throw .malformed("empty request target") }
+        guard targetEnd - targetStart <= limits.targetBytes else {
+            throw HeadError(kind: .targetTooLong, description: "request target longer than \(limits.targetBytes) bytes")
+        }
+        guard index + 10 <= raw.count, raw[index] == HeadSyntax.space else { throw .malformed("malformed request line") }
+        index += 1
+        let minorVersion = try version(raw, at: index)
+        index += 8
+        guard raw[index] == HeadSyntax.cr, raw[index + 1] == HeadSyntax.lf else { throw .malformed("malformed request line") }
+        index += 2
+
+        var fields: [HeaderField] = []
+        fields.reserveCapacity(16)
+        let fieldBytes = try HeadSyntax.parseFields(raw, from: index, to: raw.count, maximumFields: limits.fields, into: &fields)
+        guard fieldBytes <= limits.fieldBytes else {
+            throw .fieldsTooLarge("header block larger than \(limits.fieldBytes) bytes")
+        }
+
+        var framingFields = FramingFields()
+        var upgradeValue: String?
+        var expectsContinue = false
+        var hosts = 0
+        var clientRequestID: String?
+        for field in fields where try !framingFields.take(field, in: raw) {
+            let nameStart = Int(field.nameStart), nameEnd = Int(field.nameEnd)
+            let valueStart = Int(field.valueStart), valueEnd = Int(field.valueEnd)
+            switch nameEnd - nameStart {
+            case 4 where HeadSyntax.equalsIgnoringCase(raw, nameStart, nameEnd, "host"):
+                hosts += 1
+            case 6 where HeadSyntax.equalsIgnoringCase(raw, nameStart, nameEnd, "expect"):
+                if HeadSyntax.equalsIgnoringCase(raw, valueStart, valueEnd, "100-continue") { expectsContinue = true }
+            case 7 where HeadSyntax.equalsIgnoringCase(raw, nameStart, nameEnd, "upgrade"):
+                upgradeValue = String(decoding: UnsafeRawBufferPointer(rebasing: raw[valueStart..<valueEnd]), as: UTF8.self)
+            case 12 where HeadSyntax.equalsIgnoringCase(raw, nameStart, nameEnd, "x-request-id"):
+                if clientRequestID == nil {
+                    clientRequestID = String(decoding: UnsafeRawBufferPointer(rebasing: raw[valueStart..<valueEnd]), as: UTF8.self)
+                }
+            default:
+                break
+            }
+        }
+        guard hosts <= 1 else { throw .malformed("more than one Host header") }
+        let framing: BodyFraming
+        if framingFields.sawTransferEncoding {
+            // RFC 9112 §6.1, §6.3: both framings at once, or chunked missing or not last, is how
+            // requests are smuggled; HTTP/1.0 has no transfer codings at all.
+            guard framingFields.contentLength == nil else {
+                throw .malformed("Content-Length together with Transfer-Encoding")
+            }
+            guard framingFields.chunked else { throw .malformed("Transfer-Encoding not ending in chunked") }
+            guard minorVersion == 1 else { throw .malformed("Transfer-Encoding in an HTTP/1.0 request") }
+            framing = .chunked
+        } else if let contentLength = framingFields.contentLength {
+            framing = .length(contentLength)
+        } else {
+            framing = .none
+        }
+        return RequestHead(
+            bytes: bytes, method: method, targetStart: targetStart, targetEnd: targetEnd, minorVersion: minorVersion,
+            fields: fields, framing: framing,
+            keepAlive: framingFields.persists(minorVersion: minorVersion),
+            upgrade: framingFields.upgrade ? upgradeValue : nil,
+            expectsContinue: expectsContinue && minorVersion == 1,
+            connectionOptions: framingFields.connectionOptions, clientRequestID: clientRequestID)
+    }
+
+    /// `HTTP/1.0` or `HTTP/1.1` at `index`: the minor version. Another well-formed version is
+    /// refused with 505, anything else with 400.
+    static func version(_ raw: UnsafeRawBufferPointer, at index: Int) throws(HeadError) -> Int {
+        guard raw.count >= index + 8,
+              raw[index] == UInt8(ascii: "H"), raw[index + 1] == UInt8(ascii: "T"), raw[index + 2] == UInt8(ascii: "T"),
+              raw[index + 3] == UInt8(ascii: "P"), raw[index + 4] == UInt8(ascii: "/"),
+              raw[index + 6] == UInt8(ascii: "."),
+              (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(raw[index + 5]),
+              (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(raw[index + 7])
+        else { throw .malformed("malformed HTTP version") }
+        guard raw[index + 5] == UInt8(ascii: "1"), raw[index + 7] <= UInt8(ascii: "1") else {
+            throw HeadError(kind: .versionNotSupported, description: "HTTP version not supported")
+        }
+        return Int(raw[index + 7] - UInt8(ascii: "0"))
+    }
+}

@@ -1,0 +1,81 @@
+import NIOCore
+
+/// The one timer of a client connection: a client has `headTimeout` to deliver a complete
+/// request head from its first byte (or from connecting), and may sit idle between requests for
+/// `idleTimeout`. While a request is being served, neither applies.
+///
+/// A pending timer is kept as long as it fires no later than the current deadline; when it fires
+/// early it re-arms itself for the deadline. So a busy keep-alive connection schedules about one
+/// timer per timeout period, not one per request. Used on one event loop only.
+final class ConnectionDeadline {
+    enum Phase {
+        /// Waiting for a request head to complete; the client gets `408` past the deadline.
+        case awaitingHead
+        /// Between requests; the connection is closed past the deadline.
+        case idle
+        /// A request is being served.
+        case busy
+    }
+
+    private(set) var phase = Phase.busy
+    private var due = NIODeadline.distantFuture
+    private var timer: Scheduled<Void>?
+    /// When the pending timer fires.
+    private var armedFor = NIODeadline.distantFuture
+    private let headTimeout: TimeAmount
+    private let idleTimeout: TimeAmount?
+    private let eventLoop: EventLoop
+    private let expired: (Phase) -> Void
+
+    /// `expired` is called on the event loop with the phase whose deadline passed.
+    init(headTimeout: TimeAmount, idleTimeout: TimeAmount?, eventLoop: EventLoop, expired: @escaping (Phase) -> Void) {
+        self.headTimeout = headTimeout
+        self.idleTimeout = idleTimeout
+        self.eventLoop = eventLoop
+        self.expired = expired
+    }
+
+    /// The first byte of a head arrived (or the connection opened).
+    func awaitHead() {
+        phase = .awaitingHead
+        due = .now() + headTimeout
+        armIfNeeded()
+    }
+
+    /// A head arrived: the request is being served.
+    func becomeBusy() { phase = .busy }
+
+    /// A request was answered and nothing of the next one arrived yet.
+    func becomeIdle() {
+        guard let idleTimeout else {
+            phase = .busy
+            return
+        }
+        phase = .idle
+        due = .now() + idleTimeout
+        armIfNeeded()
+    }
+
+    func cancel() {
+        phase = .busy
+        timer?.cancel()
+        timer = nil
+    }
+
+    private func armIfNeeded() {
+        if timer != nil {
+            guard armedFor > due else { return }
+            timer?.cancel()
+        }
+        armedFor = due
+        timer = eventLoop.assumeIsolated().scheduleTask(deadline: due) { [self] in
+            timer = nil
+            guard phase != .busy else { return }
+            if NIODeadline.now() < due {
+                armIfNeeded()
+                return
+            }
+            expired(phase)
+        }
+    }
+}
