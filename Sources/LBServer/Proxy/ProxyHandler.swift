@@ -23,6 +23,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private let headTimeout: TimeAmount
     private let idleTimeout: TimeAmount?
     private var readPending = false
+    /// Body bytes were written to the backend and wait for a flush at the end of this read.
+    private var upstreamFlushPending = false
+    /// Response bytes were written to the client and wait for a flush at the end of the backend's read.
+    private var clientFlushPending = false
     /// The server is shutting down: close after the request in progress.
     private var quiescing = false
     /// A refusal or a close is under way; nothing more is read or answered.
@@ -82,7 +86,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        exchange?.upstream?.flush()
+        if upstreamFlushPending {
+            upstreamFlushPending = false
+            exchange?.upstream?.flush()
+        }
         context.fireChannelReadComplete()
     }
 
@@ -245,6 +252,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
         if let upstream = exchange.upstream {
             upstream.write(part)
+            upstreamFlushPending = true
         } else {
             exchange.unsent.append(part)
             exchange.unsentBytes += part.readableBytes
@@ -275,7 +283,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         let tryGeneration = generation
         exchange.tryActive = true
         exchange.backend.inFlight.wrappingIncrement(ordering: .relaxed)
-        pool.acquire(exchange.backend) { [self] result in
+        if let connection = pool.takeIdle(exchange.backend) {
+            attach(connection, to: exchange)
+            return
+        }
+        pool.connect(exchange.backend) { [self] result in
             switch result {
             case .success(let connection):
                 guard generation == tryGeneration, self.exchange === exchange else {
@@ -429,6 +441,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                                                           keepAlive: exchange.keepAlive, removeChunking: removeChunking,
                                                           requestID: exchange.requestID))
         context.write(wrapOutboundOut(buffer), promise: nil)
+        clientFlushPending = true
         return removeChunking
     }
 
@@ -436,6 +449,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         guard let exchange, let context else { return }
         exchange.responseBytes += body.readableBytes
         context.write(wrapOutboundOut(body), promise: nil)
+        clientFlushPending = true
         if !context.channel.isWritable {
             // Pause before flushing: the flush may drain the buffer at once and report the channel
             // writable again inside this call, and that resume must find the pause already made.
@@ -445,6 +459,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     func upstreamReadComplete() {
+        guard clientFlushPending else { return }
+        clientFlushPending = false
         context?.flush()
     }
 
@@ -522,7 +538,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             let backend = connection.channel.pipeline.syncOperations
             try backend.addHandler(backendEnd)
             try removeHandler(UpstreamHandler.self, from: backend)
-            try removeHandler(IdleStateHandler.self, from: backend)
         } catch {
             connection.channel.close(promise: nil)
             context.close(promise: nil)
@@ -573,6 +588,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// Flushes what was written for the response; a connection that ends with it is closed once
     /// the bytes are out.
     private func flushResponse(closing: Bool, context: ChannelHandlerContext) {
+        clientFlushPending = false
         guard closing else {
             context.flush()
             return

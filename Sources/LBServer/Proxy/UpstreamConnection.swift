@@ -21,6 +21,7 @@ final class UpstreamConnection {
     var isWritable: Bool { channel.isWritable }
 
     func write(_ bytes: ByteBuffer) {
+        handler.noteActivity()
         channel.write(bytes, promise: nil)
     }
 

@@ -28,17 +28,22 @@ struct UpstreamError: Error, CustomStringConvertible {
     let description: String
 }
 
-/// The last handler of an upstream connection: cuts the backend's bytes into responses, hands
+/// The only handler of an upstream connection: cuts the backend's bytes into responses, hands
 /// them to its delegate, and holds back reads while the client cannot take more (back-pressure).
 /// Requests are written to the channel as bytes the proxy already framed.
+///
+/// It also keeps the connection's timeout: when nothing moved either way for `timeout`, a stuck
+/// exchange fails and an idle pooled connection is retired. One timer per connection re-arms
+/// itself from the last activity, so no timer or promise is made per request.
 final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     weak var delegate: UpstreamDelegate?
-    /// How the idle timeout reads in an error ("60s").
-    let timeoutDescription: String
+    private let timeout: TimeAmount
+    private var lastActivity = NIODeadline.now()
+    private var timer: Scheduled<Void>?
     private var readsPaused = false
     private var readPending = false
     private var context: ChannelHandlerContext?
@@ -48,17 +53,57 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// can no longer be trusted, so it is not reused.
     private(set) var isReusable = true
 
-    init(timeoutDescription: String) {
-        self.timeoutDescription = timeoutDescription
+    init(timeout: TimeAmount) {
+        self.timeout = timeout
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
-    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { armTimer(context: context) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        noteActivity()
+        armTimer(context: context)
+        context.fireChannelActive()
+    }
 
     /// Prepares for the response to a new request; a response to HEAD has no body.
     func beginExchange(delegate: UpstreamDelegate, requestIsHEAD: Bool) {
         self.delegate = delegate
         self.requestIsHEAD = requestIsHEAD
+    }
+
+    /// Bytes went to the backend or came from it: the timeout starts again.
+    func noteActivity() { lastActivity = .now() }
+
+    private func armTimer(context: ChannelHandlerContext) {
+        guard timer == nil else { return }
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: lastActivity + timeout) { [self] in
+            timer = nil
+            guard let context = self.context, context.channel.isActive else { return }
+            if NIODeadline.now() < lastActivity + timeout {
+                armTimer(context: context)
+            } else {
+                timedOut(context: context)
+            }
+        }
+    }
+
+    /// Nothing moved either way for the whole timeout: a stuck exchange fails, an idle pooled
+    /// connection is retired.
+    private func timedOut(context: ChannelHandlerContext) {
+        let delegate = self.delegate
+        self.delegate = nil
+        isReusable = false
+        context.close(promise: nil)
+        delegate?.upstreamFailed(UpstreamError(kind: .timeout, description: "backend sent nothing for \(timeout.humanDescription)"))
     }
 
     /// Bytes the backend sent after the response that switched protocols: the tunnel's first.
@@ -104,10 +149,13 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        noteActivity()
         delegate?.upstreamReadComplete()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
         isReusable = false
         let delegate = self.delegate
         self.delegate = nil
@@ -125,19 +173,6 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.delegate = nil
         context.close(promise: nil)
         delegate?.upstreamFailed(UpstreamError(kind: .reset, description: "\(error)"))
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard event is IdleStateHandler.IdleStateEvent else {
-            context.fireUserInboundEventTriggered(event)
-            return
-        }
-        // Nothing moved either way for the whole timeout: a stuck exchange fails, an idle pooled
-        // connection is retired.
-        let delegate = self.delegate
-        self.delegate = nil
-        context.close(promise: nil)
-        delegate?.upstreamFailed(UpstreamError(kind: .timeout, description: "backend sent nothing for \(timeoutDescription)"))
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

@@ -15,21 +15,18 @@ final class UpstreamPool {
         self.settings = settings
     }
 
-    /// Hands `completion` an idle connection to `backend` if one is fresh enough (at once), else a
-    /// new one when it is connected. `completion` runs on this pool's event loop.
-    func acquire(_ backend: BackendRuntime, _ completion: @escaping (Result<UpstreamConnection, Error>) -> Void) {
+    /// An idle connection to `backend` that is still fresh enough, if there is one.
+    func takeIdle(_ backend: BackendRuntime) -> UpstreamConnection? {
         eventLoop.assertInEventLoop()
+        guard backend.slot < idle.count else { return nil }
         let now = NIODeadline.now()
-        if backend.slot < idle.count {
-            while let connection = idle[backend.slot].popLast() {
-                if connection.isActive && now - connection.idleSince < settings.upstreamIdleTimeout {
-                    completion(.success(connection))
-                    return
-                }
-                connection.abandon()
+        while let connection = idle[backend.slot].popLast() {
+            if connection.isActive && now - connection.idleSince < settings.upstreamIdleTimeout {
+                return connection
             }
+            connection.abandon()
         }
-        connect(backend, completion)
+        return nil
     }
 
     /// Takes a connection back after a complete exchange; extras beyond the limit are closed.
@@ -55,8 +52,8 @@ final class UpstreamPool {
         idle[slot].removeAll()
     }
 
-    private func connect(_ backend: BackendRuntime,
-                         _ completion: @escaping (Result<UpstreamConnection, Error>) -> Void) {
+    /// Opens a new connection to `backend`; `completion` runs on this pool's event loop.
+    func connect(_ backend: BackendRuntime, _ completion: @escaping (Result<UpstreamConnection, Error>) -> Void) {
         let timeout = backend.responseTimeout ?? settings.responseTimeout
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(backend.connectTimeout ?? settings.connectTimeout)
@@ -65,9 +62,8 @@ final class UpstreamPool {
                 channel.eventLoop.makeCompletedFuture {
                     // One timer per connection, reset by any byte either way, covers the wait for
                     // a response head and a stall mid-body, with no timer per request.
-                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: timeout))
                     // Requests go out as bytes the proxy wrote; responses are cut by the handler.
-                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler(timeoutDescription: timeout.humanDescription))
+                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler(timeout: timeout))
                 }
             }
         let connected: EventLoopFuture<Channel>
