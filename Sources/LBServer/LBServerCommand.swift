@@ -123,6 +123,10 @@ struct LBServerCommand: AsyncParsableCommand {
     @Option(help: "Write one line per request to FILE (appended), or to standard output with -; off by default.")
     var accessLog: String?
 
+    @Flag(help: ArgumentHelp("benchmark only: events are counted and thrown away instead of being written",
+                             visibility: .hidden))
+    var discardEvents = false
+
     mutating func run() async throws {
         if let checkConfig {
             var configuration = ServerConfiguration()
@@ -147,6 +151,9 @@ struct LBServerCommand: AsyncParsableCommand {
         let format = configuration.logFormat
         LoggingSystem.bootstrap { _ in LineLogHandler(format: format, level: level) }
         let logger = Logger(label: "lbserver")
+        if configuration.discardEvents {
+            logger.warning("--discard-events: events are thrown away, not written (benchmark only)")
+        }
         // A file-size limit hit while writing the database must be an I/O error the writer can
         // wait out, not a signal that kills the daemon.
         signal(SIGXFSZ, SIG_IGN)
@@ -311,6 +318,7 @@ struct LBServerCommand: AsyncParsableCommand {
             configuration.proxy.headerTimeout = try duration(headerTimeout, "--header-timeout", minimum: 1)
         }
         if let idleTimeout { configuration.proxy.clientIdleTimeout = try duration(idleTimeout, "--idle-timeout", minimum: 1) }
+        if discardEvents { configuration.discardEvents = true }
         return configuration
     }
 

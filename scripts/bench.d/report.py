@@ -2,7 +2,9 @@
 """Turns the records scripts/bench collected into the Markdown report it prints and saves.
 
 Input: a file of records, one a line, each a tab-separated list of key=value; the key `kind`
-says what the record is (meta, main, algorithm, failure, big, idle). Output: Markdown on stdout.
+says what the record is (meta, main, algorithm, events, failure, big, idle); events and failure
+records say with `events=recorded|discarded` whether lbserver ran with --discard-events.
+Output: Markdown on stdout.
 Usage: report.py RECORDS_FILE
 """
 import sys
@@ -119,6 +121,32 @@ def check_text(record):
             f"body bytes in {seconds:.1f} s")
 
 
+def recorded(record):
+    """Whether lbserver wrote its events in this run (records from before --discard-events did)."""
+    return record.get("events", "recorded") == "recorded"
+
+
+def mean(values):
+    return sum(values) / len(values) if values else None
+
+
+def recording_cost(rows):
+    """What recording events costs in requests/s, from runs with events recorded and discarded:
+    (mean discarded - mean recorded) / mean discarded, the rates of each, and the largest spread
+    between runs of the same mode; None when either mode has no run."""
+    with_events = [rate(r) for r in rows if recorded(r)]
+    without = [rate(r) for r in rows if not recorded(r)]
+    if not with_events or not without:
+        return None
+    spread = max((max(v) - min(v)) / mean(v) for v in (with_events, without))
+    return (mean(without) - mean(with_events)) / mean(without), with_events, without, spread
+
+
+def runs_text(rates):
+    """Each run's requests/s, then their mean in bold."""
+    return " · ".join(f"{value:,.0f}" for value in rates) + f" → **{mean(rates):,.0f}**"
+
+
 def threads_text(record):
     return "2 × 1 (backends)" if record["target"] == "direct" else record.get("threads", "—")
 
@@ -175,21 +203,48 @@ def main():
             "all of its requests go to one backend, so its row measures the cost of the pick, not a spread.")
 
     healthy = next((r for r in main_rows if r["target"] == "lbserver" and r.get("threads") == "1"), None)
-    for r in (x for x in records if x.get("kind") == "failure"):
+    failure_rows = [r for r in records if r.get("kind") == "failure"]
+    if failure_rows:
+        first = failure_rows[0]
         say("")
         say(f"**One backend killed** (lbserver, 1 thread; SIGKILL to one nginx backend "
-            f"{float(r.get('kill_at_s', 0)):.1f} s into the {number(r, 'duration_us', 0) / 1e6:.1f} s run):")
+            f"{float(first.get('kill_at_s', 0)):.1f} s into the {number(first, 'duration_us', 0) / 1e6:.1f} s run"
+            + ("" if all(recorded(r) for r in failure_rows) else
+               "; each run on two fresh backends, with events recorded and with `--discard-events` in turn") + "):")
         say("")
-        say("| requests/s | vs healthy | non-2xx | socket errors | p99 | events written | events/s | DB growth |")
-        say("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-        events = events_per_second(r)
-        written = None if events is None else int(number(r, "events_after") - number(r, "events_before"))
-        say(f"| {rate(r):,.0f} | {ratio(rate(r), rate(healthy) if healthy else None)} | "
-            f"{int(number(r, 'status', 0))} | {socket_errors(r)} | {latency(percentile(r, 'p99_us'))} | "
-            f"{'—' if written is None else f'{written:,}'} | {'—' if events is None else f'{events:,.1f}'} | "
-            f"{size(db_growth(r))} |")
+        say("| run | events | requests/s | vs healthy | non-2xx | socket errors | p99 | events written | events/s | DB growth |")
+        say("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for index, r in enumerate(failure_rows, 1):
+            events = events_per_second(r)
+            written = None if events is None else int(number(r, "events_after") - number(r, "events_before"))
+            say(f"| {index} | {r.get('events', 'recorded')} | {rate(r):,.0f} | "
+                f"{ratio(rate(r), rate(healthy) if healthy else None)} | "
+                f"{int(number(r, 'status', 0))} | {socket_errors(r)} | {latency(percentile(r, 'p99_us'))} | "
+                f"{'—' if written is None else f'{written:,}'} | {'—' if events is None else f'{events:,.1f}'} | "
+                f"{size(db_growth(r))} |")
         say("")
-        say(f"Events written during the run, by kind: {r.get('event_kinds') or 'none'}.")
+        for index, r in enumerate(failure_rows, 1):
+            if recorded(r):
+                say(f"Events written during run {index}, by kind: {r.get('event_kinds') or 'none'}.")
+
+    healthy_rows = [r for r in records if r.get("kind") == "events" and r.get("traffic") == "healthy"]
+    costs = {traffic: recording_cost(rows) for traffic, rows in
+             (("one backend killed", failure_rows), ("healthy", healthy_rows)) if recording_cost(rows)}
+    if costs:
+        say("")
+        say("**What recording events costs** (lbserver, 1 thread, same wrk settings; the same run with events "
+            "recorded and with `--discard-events`, alternated; requests/s of each run, then the mean):")
+        say("")
+        say("| traffic | events recorded | events discarded | cost | largest spread between runs of one mode |")
+        say("| --- | ---: | ---: | ---: | ---: |")
+        for traffic, (cost, with_events, without, spread) in costs.items():
+            say(f"| {traffic} | {runs_text(with_events)} | {runs_text(without)} | {cost * 100:+.1f}% | "
+                f"{spread * 100:.1f}% |")
+        say("")
+        say("cost = (discarded − recorded) / discarded, on the means; a negative cost means the runs with events "
+            "recorded were the faster ones. A cost smaller than the spread between runs of one mode is within "
+            "this machine's noise. Healthy traffic writes no per-request events (only failures do), so its row "
+            "shows the noise of the comparison itself.")
 
     big_rows = [r for r in records if r.get("kind") == "big"]
     if big_rows:
@@ -234,12 +289,15 @@ def main():
         say(f"- requests/s with 1 thread ≥ 0.8 × nginx-proxy: {r:.2f}× — {'met' if r >= 0.8 else 'NOT met'}"
             f"{' (and ≥ 1.0×, the aim)' if r >= 1.0 else ''}")
         say(f"- p99 with 1 thread ≤ 1.25 × nginx-proxy: {p:.2f}× — {'met' if p <= 1.25 else 'NOT met'}")
-    for r in (x for x in records if x.get("kind") == "failure"):
-        non2xx = int(number(r, "status", 0))
-        say(f"- one backend dead, zero non-2xx: {non2xx} — {'met' if non2xx == 0 else 'NOT met'}")
+    failures_recorded = [r for r in failure_rows if recorded(r)]
+    if failures_recorded:
+        runs = f"{len(failures_recorded)} run{'s' if len(failures_recorded) > 1 else ''} with events recorded"
+        non2xx = int(sum(number(r, "status", 0) for r in failures_recorded))
+        say(f"- one backend dead, zero non-2xx: {non2xx} ({runs}) — {'met' if non2xx == 0 else 'NOT met'}")
         if healthy:
-            q = rate(r) / rate(healthy)
-            say(f"- one backend dead, requests/s ≥ 0.8 × healthy: {q:.2f}× — {'met' if q >= 0.8 else 'NOT met'}")
+            q = mean([rate(r) for r in failures_recorded]) / rate(healthy)
+            say(f"- one backend dead, requests/s ≥ 0.8 × healthy: {q:.2f}× (mean of {runs}) — "
+                f"{'met' if q >= 0.8 else 'NOT met'}")
     for r in (x for x in records if x.get("kind") == "idle"):
         after = number(r, "rss_after_kb", 0) / 1024
         say(f"- {int(number(r, 'opened', 0))} idle connections under 64 MiB resident: {after:.1f} MiB — "
@@ -258,8 +316,15 @@ def main():
                 f"if every in-flight body were held — {'met' if growth < held / 2 else 'NOT met'}")
         else:
             say(f"- 1 MiB body not buffered whole: not judged — no response completed (RSS grew {growth:.1f} MiB)")
-    say("- recording events costs ≤ 5% of requests/s: not measured here (lbserver has no switch to turn "
-        "recording off); see the events/s column for what was recorded.")
+    if "one backend killed" in costs:
+        cost, with_events, without, spread = costs["one backend killed"]
+        healthy_cost = costs.get("healthy")
+        say(f"- recording events costs ≤ 5% of requests/s: {cost * 100:.1f}% — {'met' if cost <= 0.05 else 'NOT met'} "
+            f"(one backend killed, mean of {len(with_events)} run(s) recorded and {len(without)} discarded, "
+            f"runs of one mode {spread * 100:.0f}% apart"
+            + ("" if healthy_cost is None else f"; healthy traffic: {healthy_cost[0] * 100:.1f}%") + ")")
+    else:
+        say("- recording events costs ≤ 5% of requests/s: not measured in this run (no run with `--discard-events`)")
     print("\n".join(out))
 
 

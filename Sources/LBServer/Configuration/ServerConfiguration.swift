@@ -20,6 +20,8 @@ struct ServerConfiguration: Sendable {
     var logFormat = LogFormat.keyValue
     /// Where the access log goes: a file path, `-` for standard output, nil for none.
     var accessLog: String?
+    /// Benchmark only: events are counted and thrown away instead of being written.
+    var discardEvents = false
     /// The admin listener (`/status`); off unless given.
     var admin: (host: String, port: Int)?
     /// Restored state older than this is not routed on; a check round decides first.

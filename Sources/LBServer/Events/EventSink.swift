@@ -11,10 +11,15 @@ final class EventSink: Sendable {
     let logger: Logger
     /// Counts failures and retries for `/metrics` as they are recorded.
     let metrics: DaemonMetrics
-    init(writer: EventWriter, logger: Logger, metrics: DaemonMetrics = DaemonMetrics()) {
+    /// Benchmark only (`--discard-events`): events are neither built nor queued, so a run can
+    /// measure what recording them costs. Metrics, log lines, health check results and a
+    /// backend's last known health are kept as usual.
+    let discardsEvents: Bool
+    init(writer: EventWriter, logger: Logger, metrics: DaemonMetrics = DaemonMetrics(), discardsEvents: Bool = false) {
         self.writer = writer
         self.logger = logger
         self.metrics = metrics
+        self.discardsEvents = discardsEvents
     }
 
     private let noBackendLog = LogThrottle(intervalMilliseconds: 10_000)
@@ -42,28 +47,28 @@ final class EventSink: Sendable {
     func failure(_ backend: BackendRuntime, requestID: String, attempt: Int, error: String) -> Evidence {
         let now = Timestamp.now()
         metrics.failures.increment()
-        writer.record(Event(at: now, kind: .failure, backendID: backend.id, requestID: requestID,
-                            attempt: attempt, detail: error))
+        record(Event(at: now, kind: .failure, backendID: backend.id, requestID: requestID,
+                     attempt: attempt, detail: error))
         return Evidence(at: now, source: "request", requestID: requestID, attempt: attempt, error: error)
     }
 
     /// The same backend is about to be tried again.
     func retry(_ backend: BackendRuntime, requestID: String, attempt: Int, retry: Int) {
         metrics.retries.increment()
-        writer.record(Event(at: .now(), kind: .retry, backendID: backend.id, requestID: requestID,
-                            attempt: attempt, detail: "retry \(retry) on the same backend"))
+        record(Event(at: .now(), kind: .retry, backendID: backend.id, requestID: requestID,
+                     attempt: attempt, detail: "retry \(retry) on the same backend"))
     }
 
     /// The request moves on to another backend.
     func attempt(_ backend: BackendRuntime, requestID: String, attempt: Int, after previous: BackendRuntime) {
-        writer.record(Event(at: .now(), kind: .attempt, backendID: backend.id, requestID: requestID,
-                            attempt: attempt, detail: "failover from \(previous.url)"))
+        record(Event(at: .now(), kind: .attempt, backendID: backend.id, requestID: requestID,
+                     attempt: attempt, detail: "failover from \(previous.url)"))
     }
 
     /// The balancer answered the client itself with an error status.
     func rejected(status: Int, requestID: String, backend: BackendRuntime?, reason: String) {
-        writer.record(Event(at: .now(), kind: .rejected, backendID: backend?.id, requestID: requestID,
-                            detail: "\(status) \(reason)"))
+        record(Event(at: .now(), kind: .rejected, backendID: backend?.id, requestID: requestID,
+                     detail: "\(status) \(reason)"))
     }
 
     /// Why a backend's health changed, as the event log keeps it for `lbctl why`.
@@ -85,11 +90,11 @@ final class EventSink: Sendable {
     /// (unless the database is failing).
     func statusChange(_ backend: BackendRuntime, from old: Health, to new: Health, cause: Cause,
                       requestID: String? = nil, at now: Timestamp = .now()) {
-        writer.record(Event(at: now, kind: .statusChange, backendID: backend.id, requestID: requestID,
-                            detail: "\(old.rawValue)->\(new.rawValue) cause=\(cause.summary)",
-                            data: EventData(from: old.rawValue, to: new.rawValue, cause: cause.kind,
-                                            threshold: cause.threshold, evidence: cause.evidence,
-                                            stateAgeMs: cause.stateAgeMilliseconds)))
+        record(Event(at: now, kind: .statusChange, backendID: backend.id, requestID: requestID,
+                     detail: "\(old.rawValue)->\(new.rawValue) cause=\(cause.summary)",
+                     data: EventData(from: old.rawValue, to: new.rawValue, cause: cause.kind,
+                                     threshold: cause.threshold, evidence: cause.evidence,
+                                     stateAgeMs: cause.stateAgeMilliseconds)))
         writer.recordHealth(backendID: backend.id, health: new, since: now)
         let logger = self.logger
         let url = backend.url.text
@@ -103,6 +108,12 @@ final class EventSink: Sendable {
                 logger.info("backend \(new.rawValue)", metadata: metadata)
             }
         }
+    }
+
+    /// Queues `event` for the writer, unless events are discarded (then it is never built).
+    private func record(_ event: @autoclosure () -> Event) {
+        guard !discardsEvents else { return }
+        writer.record(event())
     }
 
     /// A health check result, for the compact history.

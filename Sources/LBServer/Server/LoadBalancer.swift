@@ -67,7 +67,7 @@ final class LoadBalancer: Service {
         } catch {
             throw StartupError(description: "cannot write database \(configuration.databasePath): \(error)")
         }
-        sink = EventSink(writer: writer, logger: logger, metrics: metrics)
+        sink = EventSink(writer: writer, logger: logger, metrics: metrics, discardsEvents: configuration.discardEvents)
         let balancer = configuration.balancing.makeBalancer(cursor: Int(truncatingIfNeeded: saved.cursor))
         registry = BackendRegistry(balancer: balancer)
         registry.setOptions(configuration.backendOptions)
