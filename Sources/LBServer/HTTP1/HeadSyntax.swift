@@ -51,20 +51,16 @@ enum HeadSyntax {
     static let tab = UInt8(ascii: "\t")
     static let colon = UInt8(ascii: ":")
 
-    /// RFC 9110 §5.6.2 `tchar`, as a 256-entry table.
-    static let tokenTable: [Bool] = (0..<256).map { value in
-        let byte = UInt8(value)
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-             UInt8(ascii: "A")...UInt8(ascii: "Z"):
-            return true
-        default:
-            return "!#$%&'*+-.^_`|~".utf8.contains(byte)
-        }
-    }
+    /// RFC 9110 §5.6.2 `tchar` as two 64-bit masks over ASCII (bytes 0-63 and 64-127): constants,
+    /// so the hot path reads no lazily initialised global.
+    private static let tokenMaskLow: UInt64 = 0x03FF_6CFA_0000_0000
+    private static let tokenMaskHigh: UInt64 = 0x57FF_FFFF_C7FF_FFFE
 
     @inline(__always)
-    static func isToken(_ byte: UInt8) -> Bool { tokenTable[Int(byte)] }
+    static func isToken(_ byte: UInt8) -> Bool {
+        let mask = byte < 64 ? tokenMaskLow : byte < 128 ? tokenMaskHigh : 0
+        return (mask >> UInt64(byte & 63)) & 1 == 1
+    }
 
     /// A byte allowed inside a field value: HTAB, visible ASCII, space, or obs-text.
     @inline(__always)

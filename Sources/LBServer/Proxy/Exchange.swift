@@ -20,7 +20,8 @@ final class Exchange {
     var replay: [ByteBuffer]? = []
     var replayBytes = 0
     /// Body parts not yet written to the current upstream connection.
-    var unsent = CircularBuffer<ByteBuffer>()
+    /// An array rather than a `CircularBuffer`, which would allocate storage for every request.
+    var unsent: [ByteBuffer] = []
     var unsentBytes = 0
     var requestEnded = false
 
@@ -74,7 +75,7 @@ final class Exchange {
 
     /// Queues the whole body received so far for the next try.
     func rewindBody() {
-        unsent = CircularBuffer(replay ?? [])
+        unsent = replay ?? []
         unsentBytes = replayBytes
     }
 }

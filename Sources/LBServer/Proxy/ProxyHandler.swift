@@ -27,6 +27,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private var upstreamFlushPending = false
     /// Response bytes were written to the client and wait for a flush at the end of the backend's read.
     private var clientFlushPending = false
+    /// The response head, held back so that a small body arriving with it goes out in the same
+    /// write: one buffer and one `write` instead of two.
+    private var heldResponseHead: ByteBuffer?
     /// The server is shutting down: close after the request in progress.
     private var quiescing = false
     /// A refusal or a close is under way; nothing more is read or answered.
@@ -313,9 +316,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         exchange.head.writeForwarded(into: &head, pathPrefix: backend.url.pathPrefix, hostHeader: backend.url.hostHeader,
                                      clientAddress: clientAddress, requestID: exchange.requestID)
         connection.write(head)
-        while let part = exchange.unsent.popFirst() {
+        for part in exchange.unsent {
             connection.write(part)
         }
+        exchange.unsent.removeAll()
         exchange.unsentBytes = 0
         connection.flush()
         resumeClientReads()
@@ -436,19 +440,32 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         if removeChunking || head.framing == .untilClose { exchange.keepAlive = false }
         shared.sink.metrics.countResponse(status: head.status)
         exchange.responseStatus = head.status
-        var buffer = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 96)
+        var capacity = head.bytes.readableBytes + 96
+        if case .length(let length) = head.framing, length <= Self.coalescedBodyBytes { capacity += length }
+        var buffer = context.channel.allocator.buffer(capacity: capacity)
         head.writeForwarded(into: &buffer, options: .init(clientMinorVersion: exchange.head.minorVersion,
                                                           keepAlive: exchange.keepAlive, removeChunking: removeChunking,
                                                           requestID: exchange.requestID))
-        context.write(wrapOutboundOut(buffer), promise: nil)
+        heldResponseHead = buffer
         clientFlushPending = true
         return removeChunking
     }
 
+    /// Body bytes up to this size are copied into the held response head rather than written
+    /// on their own.
+    private static let coalescedBodyBytes = 4_096
+
     func upstreamResponseBody(_ body: ByteBuffer) {
         guard let exchange, let context else { return }
         exchange.responseBytes += body.readableBytes
-        context.write(wrapOutboundOut(body), promise: nil)
+        if var head = heldResponseHead, body.readableBytes <= Self.coalescedBodyBytes {
+            heldResponseHead = nil
+            head.writeImmutableBuffer(body)
+            context.write(wrapOutboundOut(head), promise: nil)
+        } else {
+            writeHeldResponseHead(context: context)
+            context.write(wrapOutboundOut(body), promise: nil)
+        }
         clientFlushPending = true
         if !context.channel.isWritable {
             // Pause before flushing: the flush may drain the buffer at once and report the channel
@@ -459,9 +476,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     func upstreamReadComplete() {
-        guard clientFlushPending else { return }
+        guard clientFlushPending, let context else { return }
         clientFlushPending = false
-        context?.flush()
+        writeHeldResponseHead(context: context)
+        context.flush()
+    }
+
+    private func writeHeldResponseHead(context: ChannelHandlerContext) {
+        guard let head = heldResponseHead else { return }
+        heldResponseHead = nil
+        context.write(wrapOutboundOut(head), promise: nil)
     }
 
     func upstreamResponseEnd() {
@@ -589,6 +613,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// the bytes are out.
     private func flushResponse(closing: Bool, context: ChannelHandlerContext) {
         clientFlushPending = false
+        writeHeldResponseHead(context: context)
         guard closing else {
             context.flush()
             return
@@ -626,6 +651,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     private func abortExchange() {
+        heldResponseHead = nil
         guard let exchange else { return }
         self.exchange = nil
         exchange.upstream?.abandon()

@@ -3,10 +3,11 @@ import Atomics
 /// Request ids: the client's own `X-Request-Id` when it is sane, else a new one that is unique
 /// across restarts (a random per-process prefix and a counter).
 enum RequestID {
+    /// The random part and its dash, made once per process.
     private static let prefix: String = {
         var generator = SystemRandomNumberGenerator()
         let value = generator.next() as UInt64
-        return String(value & 0xFFFF_FFFF_FFFF, radix: 16)
+        return String(value & 0xFFFF_FFFF_FFFF, radix: 16) + "-"
     }()
 
     private static let counter = ManagedAtomic<UInt64>(0)
@@ -14,7 +15,7 @@ enum RequestID {
     /// A fresh id such as `3fa9c02b71de-1a2`.
     static func make() -> String {
         let sequence = counter.loadThenWrappingIncrement(ordering: .relaxed)
-        return prefix + "-" + String(sequence, radix: 16)
+        return prefix + String(sequence, radix: 16)
     }
 
     /// Whether a client-supplied id can be kept: 1-128 characters of `[A-Za-z0-9._:-]`.

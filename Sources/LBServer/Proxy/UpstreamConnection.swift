@@ -20,12 +20,9 @@ final class UpstreamConnection {
     var isActive: Bool { channel.isActive }
     var isWritable: Bool { channel.isWritable }
 
-    func write(_ bytes: ByteBuffer) {
-        handler.noteActivity()
-        channel.write(bytes, promise: nil)
-    }
+    func write(_ bytes: ByteBuffer) { handler.send(bytes) }
 
-    func flush() { channel.flush() }
+    func flush() { handler.flushRequest() }
 
     /// Closes the connection after detaching its delegate, so the close reports nothing.
     func abandon() {

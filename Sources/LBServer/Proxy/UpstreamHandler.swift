@@ -40,7 +40,12 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    weak var delegate: UpstreamDelegate?
+    weak var delegate: UpstreamDelegate? {
+        didSet { delegateChanges &+= 1 }
+    }
+    /// Counts changes of `delegate`, so a read can hold its delegate strongly once and still
+    /// notice when a callback ended the exchange, without loading the weak reference per event.
+    private var delegateChanges = 0
     private let timeout: TimeAmount
     private var lastActivity = NIODeadline.now()
     private var timer: Scheduled<Void>?
@@ -80,6 +85,15 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.requestIsHEAD = requestIsHEAD
     }
 
+    /// Writes request bytes from this handler's place in the pipeline (the channel's tail would
+    /// pass them through this handler anyway).
+    func send(_ bytes: ByteBuffer) {
+        noteActivity()
+        context?.write(wrapOutboundOut(bytes), promise: nil)
+    }
+
+    func flushRequest() { context?.flush() }
+
     /// Bytes went to the backend or came from it: the timeout starts again.
     func noteActivity() { lastActivity = .now() }
 
@@ -110,15 +124,16 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func takeBuffered() -> ByteBuffer? { reader.takeBuffered() }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard delegate != nil else {
+        guard let delegate else {
             // Bytes on an idle pooled connection: the backend is confused; do not reuse it.
             isReusable = false
             context.close(promise: nil)
             return
         }
+        let changes = delegateChanges
         reader.append(unwrapInboundIn(data))
         do {
-            while let delegate, let event = try reader.next() {
+            while delegateChanges == changes, let event = try reader.next() {
                 switch event {
                 case .head(let bytes):
                     let head = try ResponseHead.parse(bytes, requestWasHEAD: requestIsHEAD)
