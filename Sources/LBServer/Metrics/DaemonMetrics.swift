@@ -66,11 +66,11 @@ final class DaemonMetrics: Sendable {
         responsesByClass[index].increment()
     }
 
-    /// Records the time from a request's start (`NIODeadline` uptime nanoseconds) to now.
+    /// Records the time from a request's start to its end (`NIODeadline`s; the end defaults to
+    /// now, and the proxy passes the time of the read that ended the response).
     @inline(__always)
-    func recordRequest(startedAt start: UInt64) {
-        let now = NIODeadline.now().uptimeNanoseconds
-        requestDuration.recordNanoseconds(Int64(truncatingIfNeeded: now &- start))
+    func recordRequest(startedAt start: NIODeadline, endedAt end: NIODeadline = .now()) {
+        requestDuration.recordNanoseconds(Int64(truncatingIfNeeded: end.uptimeNanoseconds &- start.uptimeNanoseconds))
     }
 
     /// Brings the mirrored gauges and totals up to date and returns the whole registry as

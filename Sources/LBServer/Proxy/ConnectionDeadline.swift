@@ -35,24 +35,24 @@ final class ConnectionDeadline {
         self.expired = expired
     }
 
-    /// The first byte of a head arrived (or the connection opened).
-    func awaitHead() {
+    /// The first byte of a head arrived (or the connection opened) at `now`.
+    func awaitHead(now: NIODeadline) {
         phase = .awaitingHead
-        due = .now() + headTimeout
+        due = now + headTimeout
         armIfNeeded()
     }
 
     /// A head arrived: the request is being served.
     func becomeBusy() { phase = .busy }
 
-    /// A request was answered and nothing of the next one arrived yet.
-    func becomeIdle() {
+    /// A request was answered at `now` and nothing of the next one arrived yet.
+    func becomeIdle(now: NIODeadline) {
         guard let idleTimeout else {
             phase = .busy
             return
         }
         phase = .idle
-        due = .now() + idleTimeout
+        due = now + idleTimeout
         armIfNeeded()
     }
 

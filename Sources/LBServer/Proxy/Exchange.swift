@@ -9,8 +9,8 @@ final class Exchange {
     /// The request exactly as the client sent it; never rewritten in place.
     let head: RequestHead
     let requestID: String
-    /// When the request head arrived, in `NIODeadline` uptime nanoseconds, for the latency metric.
-    let startedAt = NIODeadline.now().uptimeNanoseconds
+    /// When the read that completed the request head began, for the latency metric and logs.
+    let startedAt: NIODeadline
     /// RFC 9110 §9.2.2: a request whose method may be repeated without changing the outcome.
     let isIdempotent: Bool
     /// Whether the client connection stays open after this response.
@@ -58,8 +58,9 @@ final class Exchange {
     /// A local error answer decided before the request's end arrived, sent when it does.
     var pendingLocalResponse: (status: Int, message: String)?
 
-    init(head: RequestHead, requestID: String, backend: BackendRuntime) {
+    init(head: RequestHead, requestID: String, backend: BackendRuntime, startedAt: NIODeadline) {
         self.head = head
+        self.startedAt = startedAt
         self.requestID = requestID
         self.backend = backend
         self.keepAlive = head.keepAlive

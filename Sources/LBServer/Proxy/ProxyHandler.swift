@@ -23,6 +23,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private let headTimeout: TimeAmount
     private let idleTimeout: TimeAmount?
     private var readPending = false
+    /// When the client read being handled began.
+    private var readStartedAt = NIODeadline.now()
     /// Body bytes were written to the backend and wait for a flush at the end of this read.
     private var upstreamFlushPending = false
     /// Response bytes were written to the client and wait for a flush at the end of the backend's read.
@@ -66,7 +68,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             self?.deadlinePassed(phase)
         }
         self.deadline = deadline
-        if context.channel.isActive { deadline.awaitHead() }
+        if context.channel.isActive { deadline.awaitHead(now: .now()) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -77,13 +79,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        deadline?.awaitHead()
+        deadline?.awaitHead(now: .now())
         context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing else { return }
-        if exchange == nil, reader.isIdle, deadline?.phase == .idle { deadline?.awaitHead() }
+        // One clock read per read serves the head deadline, the request's start and the pool.
+        readStartedAt = .now()
+        if exchange == nil, reader.isIdle, deadline?.phase == .idle { deadline?.awaitHead(now: readStartedAt) }
         reader.append(unwrapInboundIn(data))
         processRequests(context: context)
     }
@@ -187,7 +191,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
         shared.sink.metrics.countResponse(status: error.status)
         // Refused at once: it counts as an answered request that took no time.
-        shared.sink.metrics.recordRequest(startedAt: NIODeadline.now().uptimeNanoseconds)
+        shared.sink.metrics.recordRequest(startedAt: readStartedAt, endedAt: readStartedAt)
         let response = LocalResponse.bytes(status: error.status, message: error.description, requestID: nil, close: true,
                                            allocator: context.channel.allocator)
         context.writeAndFlush(wrapOutboundOut(response.bytes)).assumeIsolated().whenComplete { _ in
@@ -221,13 +225,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             }
             shared.sink.noBackendAvailable(allAtLimit: allAtLimit)
             shared.sink.rejected(status: 503, requestID: requestID, backend: nil, reason: "no backend available")
-            let placeholder = Exchange(head: head, requestID: requestID, backend: Self.noBackend)
+            let placeholder = Exchange(head: head, requestID: requestID, backend: Self.noBackend, startedAt: readStartedAt)
             if quiescing { placeholder.keepAlive = false }
             exchange = placeholder
             respondLocally(placeholder, status: 503, message: "no backend available")
             return
         }
-        let exchange = Exchange(head: head, requestID: requestID, backend: backend)
+        let exchange = Exchange(head: head, requestID: requestID, backend: backend, startedAt: readStartedAt)
         exchange.balancingKey = balancingKey
         exchange.upgrade = head.upgrade
         if quiescing { exchange.keepAlive = false }
@@ -254,7 +258,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             }
         }
         if let upstream = exchange.upstream {
-            upstream.write(part)
+            upstream.write(part, now: readStartedAt)
             upstreamFlushPending = true
         } else {
             exchange.unsent.append(part)
@@ -271,7 +275,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                 writeLocalResponse(exchange, status: status, message: message)
             } else if exchange.responseEnded {
                 // The answer went out before the request finished arriving; now it has.
-                finishExchange(exchange)
+                finishExchange(exchange, now: readStartedAt)
             }
             return
         }
@@ -286,7 +290,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         let tryGeneration = generation
         exchange.tryActive = true
         exchange.backend.inFlight.wrappingIncrement(ordering: .relaxed)
-        if let connection = pool.takeIdle(exchange.backend) {
+        if let connection = pool.takeIdle(exchange.backend, now: readStartedAt) {
             attach(connection, to: exchange)
             return
         }
@@ -315,9 +319,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         var head = connection.channel.allocator.buffer(capacity: exchange.head.bytes.readableBytes + 256)
         exchange.head.writeForwarded(into: &head, pathPrefix: backend.url.pathPrefix, hostHeader: backend.url.hostHeader,
                                      clientAddress: clientAddress, requestID: exchange.requestID)
-        connection.write(head)
+        connection.write(head, now: readStartedAt)
         for part in exchange.unsent {
-            connection.write(part)
+            connection.write(part, now: readStartedAt)
         }
         exchange.unsent.removeAll()
         exchange.unsentBytes = 0
@@ -495,7 +499,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             return
         }
         exchange.responseEnded = true
+        var endedAt = readStartedAt
         if let connection = exchange.upstream {
+            // The time of the backend read that ended the response.
+            endedAt = connection.handler.lastActivity
             exchange.upstream = nil
             if exchange.requestEnded && exchange.upstreamKeepAlive && connection.handler.isReusable {
                 pool?.release(connection)
@@ -504,11 +511,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             }
         }
         endTry(exchange)
-        shared.sink.metrics.recordRequest(startedAt: exchange.startedAt)
+        shared.sink.metrics.recordRequest(startedAt: exchange.startedAt, endedAt: endedAt)
         logAccess(exchange)
         flushResponse(closing: !exchange.keepAlive, context: context)
         if exchange.requestEnded {
-            finishExchange(exchange)
+            finishExchange(exchange, now: endedAt)
         } else {
             exchange.discarding = true
             resumeClientReads()
@@ -554,7 +561,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         // Bytes either side sent right after the switch belong to the new protocol.
         if let early = connection.handler.takeBuffered() { context.write(wrapOutboundOut(early), promise: nil) }
         context.flush()
-        if let early = reader.takeBuffered() { connection.write(early) }
+        if let early = reader.takeBuffered() { connection.write(early, now: readStartedAt) }
         connection.flush()
         do {
             let client = context.pipeline.syncOperations
@@ -606,7 +613,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         context.write(wrapOutboundOut(response.bytes), promise: nil)
         logAccess(exchange)
         flushResponse(closing: close, context: context)
-        if exchange.requestEnded { finishExchange(exchange) }
+        if exchange.requestEnded { finishExchange(exchange, now: .now()) }
     }
 
     /// Flushes what was written for the response; a connection that ends with it is closed once
@@ -631,20 +638,20 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         accessLog.record(AccessLog.Entry(
             at: .now(), client: clientAddress, method: exchange.head.method, path: exchange.head.target,
             status: exchange.responseStatus, bytes: exchange.responseBytes,
-            durationNanoseconds: NIODeadline.now().uptimeNanoseconds &- exchange.startedAt,
+            durationNanoseconds: NIODeadline.now().uptimeNanoseconds &- exchange.startedAt.uptimeNanoseconds,
             backend: backend, requestID: exchange.requestID))
     }
 
     /// The request and its answer are both complete: the next pipelined request, if one is
     /// buffered, goes next; otherwise the connection is idle.
-    private func finishExchange(_ exchange: Exchange) {
+    private func finishExchange(_ exchange: Exchange, now: NIODeadline) {
         guard self.exchange === exchange else { return }
         self.exchange = nil
         guard !closing, let context else { return }
         if reader.isIdle {
-            deadline?.becomeIdle()
+            deadline?.becomeIdle(now: now)
         } else {
-            deadline?.awaitHead()
+            deadline?.awaitHead(now: now)
             processRequests(context: context)
         }
         resumeClientReads()

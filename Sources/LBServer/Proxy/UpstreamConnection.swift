@@ -6,7 +6,7 @@ final class UpstreamConnection {
     let handler: UpstreamHandler
     let backendSlot: Int
     /// When it last went back to the pool, to retire connections left idle too long.
-    var idleSince: NIODeadline = .now()
+    var idleSince = NIODeadline.uptimeNanoseconds(0)
     /// Whether it has served a request before; a failure on a reused connection may just be the
     /// backend closing an idle connection as we picked it.
     var hasServedBefore = false
@@ -20,7 +20,8 @@ final class UpstreamConnection {
     var isActive: Bool { channel.isActive }
     var isWritable: Bool { channel.isWritable }
 
-    func write(_ bytes: ByteBuffer) { handler.send(bytes) }
+    /// Writes request bytes; `now` is about when (the read that produced them), for the timeout.
+    func write(_ bytes: ByteBuffer, now: NIODeadline) { handler.send(bytes, now: now) }
 
     func flush() { handler.flushRequest() }
 

@@ -47,7 +47,9 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// notice when a callback ended the exchange, without loading the weak reference per event.
     private var delegateChanges = 0
     private let timeout: TimeAmount
-    private var lastActivity = NIODeadline.now()
+    /// When bytes last moved either way; also the time of the read being handled, which the
+    /// proxy uses as "now" for the response's end instead of reading the clock again.
+    private(set) var lastActivity = NIODeadline.now()
     private var timer: Scheduled<Void>?
     private var readsPaused = false
     private var readPending = false
@@ -87,8 +89,9 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Writes request bytes from this handler's place in the pipeline (the channel's tail would
     /// pass them through this handler anyway).
-    func send(_ bytes: ByteBuffer) {
-        noteActivity()
+    func send(_ bytes: ByteBuffer, now: NIODeadline) {
+        // `now` may predate a connect that completed since; the later time counts.
+        if now > lastActivity { lastActivity = now }
         context?.write(wrapOutboundOut(bytes), promise: nil)
     }
 
@@ -131,6 +134,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         let changes = delegateChanges
+        noteActivity()
         reader.append(unwrapInboundIn(data))
         do {
             while delegateChanges == changes, let event = try reader.next() {
@@ -164,7 +168,6 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        noteActivity()
         delegate?.upstreamReadComplete()
     }
 

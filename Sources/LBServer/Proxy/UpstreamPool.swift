@@ -15,11 +15,10 @@ final class UpstreamPool {
         self.settings = settings
     }
 
-    /// An idle connection to `backend` that is still fresh enough, if there is one.
-    func takeIdle(_ backend: BackendRuntime) -> UpstreamConnection? {
+    /// An idle connection to `backend` that is still fresh enough at `now`, if there is one.
+    func takeIdle(_ backend: BackendRuntime, now: NIODeadline) -> UpstreamConnection? {
         eventLoop.assertInEventLoop()
         guard backend.slot < idle.count else { return nil }
-        let now = NIODeadline.now()
         while let connection = idle[backend.slot].popLast() {
             if connection.isActive && now - connection.idleSince < settings.upstreamIdleTimeout {
                 return connection
@@ -35,7 +34,7 @@ final class UpstreamPool {
         connection.handler.delegate = nil
         guard connection.isActive else { return }
         connection.hasServedBefore = true
-        connection.idleSince = .now()
+        connection.idleSince = connection.handler.lastActivity
         while idle.count <= connection.backendSlot { idle.append([]) }
         if idle[connection.backendSlot].count >= settings.idleConnectionsPerBackend {
             connection.abandon()
