@@ -99,7 +99,13 @@ struct BodyScanner {
             case .chunkSizeWhitespace:
                 let byte = bytes[index]
                 index += 1
-                try endChunkSize(at: byte)
+                // RFC 9112 §7.1.1: whitespace after the size is the BWS of a chunk extension, so
+                // only more of it or the extension's `;` may follow; "5 CRLF" is not a size line.
+                switch byte {
+                case UInt8(ascii: ";"): state = .chunkExtension
+                case HeadSyntax.space, HeadSyntax.tab: break
+                default: throw .malformed("whitespace after a chunk size without an extension")
+                }
             case .chunkExtension:
                 let byte = bytes[index]
                 if byte == HeadSyntax.cr {

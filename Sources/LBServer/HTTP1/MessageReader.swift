@@ -104,34 +104,39 @@ struct MessageReader {
 
     private mutating func nextHead(scanned: Int) throws(HeadError) -> Event? {
         guard var bytes = buffer, bytes.readableBytes > 0 else { return nil }
-        if scanned == 0 {
-            // RFC 9112 §2.2: empty lines before a request line are ignored.
-            while bytes.readableBytes >= 2, bytes.getInteger(at: bytes.readerIndex, as: UInt16.self) == 0x0D0A {
-                bytes.moveReaderIndex(forwardBy: 2)
-            }
+        var scanned = scanned
+        // RFC 9112 §2.2: empty lines before a request line are ignored. Looked for on every call,
+        // not only the first: a CRLF can arrive split across reads ("\r", then "\n" and the
+        // next request), and no head starts with one.
+        while bytes.readableBytes >= 2, bytes.getInteger(at: bytes.readerIndex, as: UInt16.self) == 0x0D0A {
+            bytes.moveReaderIndex(forwardBy: 2)
             buffer = bytes
+            scanned = 0
         }
         let end = try bytes.withUnsafeReadableBytes { raw throws(HeadError) in
             try HeadSyntax.endOfHead(in: raw, from: max(0, scanned - 3))
         }
         guard let end else {
-            try checkIncompleteHead(bytes)
+            try checkSize(bytes, headBytes: bytes.readableBytes)
             state = .head(scanned: bytes.readableBytes)
             return nil
         }
-        guard end <= headLimit else { throw .fieldsTooLarge("head larger than \(headLimit) bytes") }
+        try checkSize(bytes, headBytes: end)
         let head = bytes.readSlice(length: end)!
         buffer = bytes
         state = .awaitingFraming
         return .head(head)
     }
 
-    private func checkIncompleteHead(_ bytes: ByteBuffer) throws(HeadError) {
-        if bytes.readableBytes > headLimit { throw .fieldsTooLarge("head larger than \(headLimit) bytes") }
-        if bytes.readableBytes > firstLineLimit,
+    /// Refuses a head that is `headBytes` long (so far) when it is over a limit. The first line is
+    /// judged first, so a request line over its limit gets 414 however the bytes were split into
+    /// reads, not 431 because one read happened to bring more than a whole head may have.
+    private func checkSize(_ bytes: ByteBuffer, headBytes: Int) throws(HeadError) {
+        if headBytes > firstLineLimit,
            bytes.readableBytesView.prefix(firstLineLimit + 1).firstIndex(of: HeadSyntax.lf) == nil {
             throw HeadError(kind: .targetTooLong, description: "request line longer than \(firstLineLimit) bytes")
         }
+        if headBytes > headLimit { throw .fieldsTooLarge("head larger than \(headLimit) bytes") }
     }
 
     /// Payload-only reading (chunks unwrapped for an HTTP/1.0 client): the payload ranges of

@@ -162,7 +162,8 @@ struct RequestHead {
             bytes: bytes, method: method, targetStart: targetStart, targetEnd: targetEnd, minorVersion: minorVersion,
             fields: fields, framing: framing,
             keepAlive: framingFields.persists(minorVersion: minorVersion),
-            upgrade: framingFields.upgrade ? upgradeValue : nil,
+            // RFC 9110 §7.8: a server must ignore Upgrade in an HTTP/1.0 request.
+            upgrade: framingFields.upgrade && minorVersion == 1 ? upgradeValue : nil,
             expectsContinue: expectsContinue && minorVersion == 1,
             connectionOptions: framingFields.connectionOptions, clientRequestID: clientRequestID)
     }

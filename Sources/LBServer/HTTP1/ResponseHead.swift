@@ -92,7 +92,10 @@ struct ResponseHead {
         return ResponseHead(
             bytes: bytes, status: status, statusTextStart: 9, statusTextEnd: statusTextEnd, minorVersion: minorVersion,
             fields: fields, framing: framing,
-            keepAlive: framingFields.persists(minorVersion: minorVersion) && framing != .untilClose,
+            // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing, and
+            // the connection must be closed after it.
+            keepAlive: framingFields.persists(minorVersion: minorVersion) && framing != .untilClose
+                && !(framingFields.sawTransferEncoding && minorVersion == 0),
             hasRequestID: hasRequestID, connectionOptions: framingFields.connectionOptions, upgrade: upgrade)
     }
 }
