@@ -197,6 +197,23 @@ import Testing
         #expect(try store.backend(url: slow.url)?.health == .up)
     }
 
+    @Test func aBackendsInterimResponseIsDroppedAndItsFinalAnswerForwarded() throws {
+        let folder = try TemporaryFolder()
+        let hinting = try TestBackend(name: "hinting", behaviour: .earlyHints, group: MultiThreadedEventLoopGroup.singleton)
+        defer { hinting.stop() }
+        let server = try ServerProcess(lbserver: ["--backends", hinting.url, "--db", folder.database], folder: folder.url)
+        defer { server.stop() }
+        let port = try server.waitUntilListening()
+        let connection = try HTTPTestConnection(port: port)
+        // Twice on one connection: the interim answer must not end the exchange nor upset the next.
+        for _ in 0..<2 {
+            let response = try connection.request()
+            #expect(response.status == 200)
+            #expect(response.text == "hinting")
+        }
+        #expect(hinting.requests == 2)
+    }
+
     @Test func nothingUpAnswers503AtOnceAndSaysSo() throws {
         let folder = try TemporaryFolder()
         let server = try ServerProcess(lbserver: ["--backends", "http://127.0.0.1:\(try refusedPort())",

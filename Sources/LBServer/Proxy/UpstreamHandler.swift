@@ -56,6 +56,8 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var context: ChannelHandlerContext?
     private var reader = MessageReader(firstLineLimit: 64 * 1024, headLimit: 64 * 1024)
     private var requestIsHEAD = false
+    /// An interim (1xx) head was read; its end event is skipped.
+    private var interimEndPending = false
     /// False once the backend sent bytes past the end of a response: the connection's framing
     /// can no longer be trusted, so it is not reused.
     private(set) var isReusable = true
@@ -143,7 +145,9 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     let head = try ResponseHead.parse(bytes, requestWasHEAD: requestIsHEAD)
                     if head.status < 200 && head.status != 101 {
                         // Interim answers (100, 103) are ours to drop: the proxy took the body itself.
+                        // The reader ends the interim message next; that end is not the response's.
                         reader.beginBody(.none, maximumTrailerBytes: 0)
+                        interimEndPending = true
                         continue
                     }
                     let payloadOnly = delegate.upstreamResponseHead(head)
@@ -151,6 +155,10 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 case .body(let body):
                     delegate.upstreamResponseBody(body)
                 case .end:
+                    if interimEndPending {
+                        interimEndPending = false
+                        continue
+                    }
                     if reader.bufferedBytes > 0 { isReusable = false }
                     // The next response cannot start before the next request; anything buffered is
                     // a tunnel's (after 101) or makes the connection unusable.

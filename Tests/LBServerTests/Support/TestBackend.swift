@@ -22,6 +22,8 @@ final class TestBackend: @unchecked Sendable {
         case dieMidBody
         /// Answer with bytes that are not HTTP.
         case garbage
+        /// Send a `103 Early Hints` interim response before each normal answer.
+        case earlyHints
     }
 
     let name: String
@@ -94,6 +96,7 @@ final class TestBackend: @unchecked Sendable {
             _requests += 1
             switch behaviour {
             case .serve(let delay): return (false, delay, false)
+            case .earlyHints: return (false, .zero, false)
             case .hang, .dieMidBody, .garbage: return (false, nil, true)
             case .resetFirst:
                 if resetsLeft > 0 {
@@ -146,6 +149,11 @@ final class TestBackend: @unchecked Sendable {
                                           promise: nil)
                     }
                     return
+                case .earlyHints:
+                    if let raw = try? context.pipeline.syncOperations.context(name: "raw") {
+                        raw.writeAndFlush(NIOAny(context.channel.allocator.buffer(
+                            string: "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")), promise: nil)
+                    }
                 default: break
                 }
                 if action.hang { return }
