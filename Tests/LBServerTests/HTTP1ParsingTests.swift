@@ -607,6 +607,11 @@ extension HTTP1ParsingTests {
                 + "Connection: upgrade\r\nUpgrade: websocket\r\n\r\n")
         }
 
+        @Test func theAsteriskTargetKeepsItsFormAndGetsNoPathPrefix() throws {
+            let forwarded = try Self.forwarded("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", pathPrefix: "/api")
+            #expect(forwarded.hasPrefix("OPTIONS * HTTP/1.1\r\n"))
+        }
+
         @Test func anAbsoluteFormTargetBecomesOriginFormUnderThePathPrefix() throws {
             #expect(RequestHead.originForm(of: "http://a.example") == "/")
             #expect(RequestHead.originForm(of: "http://a.example?x=1") == "/?x=1")

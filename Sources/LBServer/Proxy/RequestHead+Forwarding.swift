@@ -10,9 +10,11 @@ extension RequestHead {
         bytes.withUnsafeReadableBytes { raw in
             buffer.writeString(method)
             buffer.writeInteger(HeadSyntax.space)
-            buffer.writeString(pathPrefix)
             let target = UnsafeRawBufferPointer(rebasing: raw[targetStart..<targetEnd])
-            if target.first == UInt8(ascii: "/") {
+            // `*` (OPTIONS for the whole server) names no path, so it gets no prefix.
+            let isAsterisk = target.count == 1 && target[0] == UInt8(ascii: "*")
+            if !isAsterisk { buffer.writeString(pathPrefix) }
+            if target.first == UInt8(ascii: "/") || isAsterisk {
                 buffer.writeBytes(target)
             } else {
                 buffer.writeString(Self.originForm(of: String(decoding: target, as: UTF8.self)))
