@@ -64,8 +64,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         pool = shared.pools.pool(for: context.eventLoop)
         if let address = context.channel.remoteAddress?.ipAddress { clientAddress = address }
         let deadline = ConnectionDeadline(headTimeout: headTimeout, idleTimeout: idleTimeout,
-                                          eventLoop: context.eventLoop) { [weak self] phase in
-            self?.deadlinePassed(phase)
+                                          eventLoop: context.eventLoop) { [self] phase in
+            // A strong capture (no weak reference, see UpstreamHandler.delegate); the cycle it
+            // makes is broken in handlerRemoved.
+            deadlinePassed(phase)
         }
         self.deadline = deadline
         if context.channel.isActive { deadline.awaitHead(now: .now()) }

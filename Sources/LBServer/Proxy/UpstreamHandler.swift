@@ -40,11 +40,15 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    weak var delegate: UpstreamDelegate? {
+    /// The proxy handler of the exchange in progress. Held strongly and cleared whenever the
+    /// exchange ends (back to the pool, abandoned, failed, tunnelled), which breaks the cycle
+    /// through the exchange. Not weak: a weak reference would move the proxy handler's reference
+    /// count into a side table, and every retain and release of it would take the slow path.
+    var delegate: UpstreamDelegate? {
         didSet { delegateChanges &+= 1 }
     }
-    /// Counts changes of `delegate`, so a read can hold its delegate strongly once and still
-    /// notice when a callback ended the exchange, without loading the weak reference per event.
+    /// Counts changes of `delegate`, so a read can hold its delegate once and still notice when
+    /// a callback ended the exchange.
     private var delegateChanges = 0
     private let timeout: TimeAmount
     /// When bytes last moved either way; also the time of the read being handled, which the
@@ -72,6 +76,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        delegate = nil
         timer?.cancel()
         timer = nil
         self.context = nil
