@@ -7,8 +7,8 @@ import NIOHTTP1
 import NIOPosix
 
 /// libFuzzer entry point over the request path: arbitrary bytes go through the same client
-/// pipeline `lbserver` builds (head deadline, codec, head observer, pipelining, protocol errors,
-/// proxy handler with its limits and local answers), in an `EmbeddedChannel`.
+/// pipeline `lbserver` builds (the proxy handler with its parser, limits, pipelining and local
+/// answers), in an `EmbeddedChannel`.
 ///
 /// Built only with `-DLB_FUZZ -sanitize=fuzzer` (scripts/fuzz); the daemon's entry point is left
 /// out then, and `FuzzEntryPoint` hands control to libFuzzer's driver.
