@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Why a message head was refused, with the status the client gets for it.
 struct HeadError: Error, Equatable, CustomStringConvertible {
     enum Kind: Equatable {
@@ -74,11 +80,11 @@ enum HeadSyntax {
     static func endOfHead(in bytes: UnsafeRawBufferPointer, from: Int) throws(HeadError) -> Int? {
         var index = from
         let count = bytes.count
+        guard let base = bytes.baseAddress else { return nil }
         while index < count {
-            guard bytes[index] == lf else {
-                index += 1
-                continue
-            }
+            // memchr finds the next LF many bytes at a time.
+            guard let found = memchr(base + index, Int32(lf), count - index) else { return nil }
+            index = base.distance(to: UnsafeRawPointer(found))
             guard index > 0, bytes[index - 1] == cr else { throw .malformed("bare LF in the head") }
             // An empty line: CRLF CRLF, or a head that starts with its blank line.
             if index >= 3, bytes[index - 2] == lf, bytes[index - 3] == cr { return index + 1 }
