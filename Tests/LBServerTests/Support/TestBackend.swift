@@ -24,6 +24,10 @@ final class TestBackend: @unchecked Sendable {
         case garbage
         /// Send a `103 Early Hints` interim response before each normal answer.
         case earlyHints
+        /// Answer `chunked-body` in two chunks (`Transfer-Encoding: chunked`).
+        case chunkedAnswer
+        /// Answer `until-close` with no framing at all, then close the connection.
+        case closeDelimitedAnswer
     }
 
     let name: String
@@ -65,7 +69,12 @@ final class TestBackend: @unchecked Sendable {
                     // The decoder sits first so that writes from its context reach the socket raw.
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder()), name: "raw")
                     try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder())
-                    try channel.pipeline.syncOperations.addHandler(HTTPServerPipelineHandler())
+                    // Answers written raw never pass the pipelining handler, which would then hold
+                    // back the connection's next request for ever.
+                    switch currentBehaviour {
+                    case .chunkedAnswer, .closeDelimitedAnswer: break
+                    default: try channel.pipeline.syncOperations.addHandler(HTTPServerPipelineHandler())
+                    }
                     try channel.pipeline.syncOperations.addHandler(Handler(backend: self))
                 }
             }
@@ -97,6 +106,7 @@ final class TestBackend: @unchecked Sendable {
             switch behaviour {
             case .serve(let delay): return (false, delay, false)
             case .earlyHints: return (false, .zero, false)
+            case .chunkedAnswer, .closeDelimitedAnswer: return (false, nil, true)
             case .hang, .dieMidBody, .garbage: return (false, nil, true)
             case .resetFirst:
                 if resetsLeft > 0 {
@@ -147,6 +157,19 @@ final class TestBackend: @unchecked Sendable {
                     if let raw = try? context.pipeline.syncOperations.context(name: "raw") {
                         raw.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: "THIS IS NOT HTTP\r\n\r\n")),
                                           promise: nil)
+                    }
+                    return
+                case .chunkedAnswer, .closeDelimitedAnswer:
+                    backend.recordBody(bodyBytes)
+                    guard let raw = try? context.pipeline.syncOperations.context(name: "raw") else { return }
+                    let chunked = if case .chunkedAnswer = backend.currentBehaviour { true } else { false }
+                    let text = chunked
+                        ? "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Backend: \(backend.name)\r\n\r\n"
+                            + "7\r\nchunked\r\n5\r\n-body\r\n0\r\n\r\n"
+                        : "HTTP/1.1 200 OK\r\nX-Backend: \(backend.name)\r\n\r\nuntil-close"
+                    let written = raw.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: text)))
+                    if !chunked {
+                        written.whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
                     }
                     return
                 case .earlyHints:
