@@ -118,14 +118,19 @@ enum HeadSyntax {
             index += 1
             while index < blankLine && (bytes[index] == space || bytes[index] == tab) { index += 1 }
             let valueStart = index
-            var valueEnd = index
-            while true {
+            // The line's CR (the blank line's at the latest) ends the value; the bytes before it
+            // are checked in one branch-free pass, then trailing whitespace is trimmed.
+            let lineEnd = bytes.baseAddress!.distance(
+                to: UnsafeRawPointer(memchr(bytes.baseAddress! + index, Int32(cr), blankLine + 1 - index)!))
+            var controls = false
+            while index < lineEnd {
                 let byte = bytes[index]
-                if byte == cr { break }
-                guard isFieldValueByte(byte) else { throw .malformed("control character in a header value") }
+                controls = controls || ((byte < 0x20) && (byte != tab)) || (byte == 0x7F)
                 index += 1
-                if byte != space && byte != tab { valueEnd = index }
             }
+            guard !controls else { throw .malformed("control character in a header value") }
+            var valueEnd = lineEnd
+            while valueEnd > valueStart && (bytes[valueEnd - 1] == space || bytes[valueEnd - 1] == tab) { valueEnd -= 1 }
             // `endOfHead` has seen every LF preceded by a CR; the CR must be followed by its LF.
             guard bytes[index + 1] == lf else { throw .malformed("bare CR in the head") }
             index += 2

@@ -24,6 +24,8 @@ struct RequestHead {
     let connectionOptions: [String]
     /// The client's own `X-Request-Id`, if it sent one (sane or not).
     let clientRequestID: String?
+    /// Whether the request has its `Host` field (it may have at most one).
+    let hasHost: Bool
 
     /// RFC 9110 §9.2.2: a method that may be repeated without changing the outcome.
     var isIdempotent: Bool {
@@ -165,7 +167,8 @@ struct RequestHead {
             // RFC 9110 §7.8: a server must ignore Upgrade in an HTTP/1.0 request.
             upgrade: framingFields.upgrade && minorVersion == 1 ? upgradeValue : nil,
             expectsContinue: expectsContinue && minorVersion == 1,
-            connectionOptions: framingFields.connectionOptions, clientRequestID: clientRequestID)
+            connectionOptions: framingFields.connectionOptions, clientRequestID: clientRequestID,
+            hasHost: hosts == 1)
     }
 
     /// `HTTP/1.0` or `HTTP/1.1` at `index`: the minor version. Another well-formed version is

@@ -318,7 +318,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         connection.handler.beginExchange(delegate: self, requestIsHEAD: exchange.head.isHEAD)
         exchange.upstream = connection
         let backend = exchange.backend
-        var head = connection.channel.allocator.buffer(capacity: exchange.head.bytes.readableBytes + 256)
+        // Room for the usual rewrite in one allocation; writeForwarded grows it if ever needed.
+        var head = connection.channel.allocator.buffer(capacity: 2 * exchange.head.bytes.readableBytes + 512)
         exchange.head.writeForwarded(into: &head, pathPrefix: backend.url.pathPrefix, hostHeader: backend.url.hostHeader,
                                      clientAddress: clientAddress, requestID: exchange.requestID)
         connection.write(head, now: readStartedAt)
@@ -446,7 +447,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         if removeChunking || head.framing == .untilClose { exchange.keepAlive = false }
         shared.sink.metrics.countResponse(status: head.status)
         exchange.responseStatus = head.status
-        var capacity = head.bytes.readableBytes + 96
+        var capacity = head.bytes.readableBytes + 160
         if case .length(let length) = head.framing, length <= Self.coalescedBodyBytes { capacity += length }
         var buffer = context.channel.allocator.buffer(capacity: capacity)
         head.writeForwarded(into: &buffer, options: .init(clientMinorVersion: exchange.head.minorVersion,
@@ -541,7 +542,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         exchange.switchingProtocols = true
         exchange.responseStatus = 101
         shared.sink.metrics.countResponse(status: 101)
-        var buffer = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 96)
+        var buffer = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 160)
         head.writeForwarded(into: &buffer, options: .init(clientMinorVersion: exchange.head.minorVersion, keepAlive: true,
                                                           removeChunking: false, requestID: exchange.requestID))
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)

@@ -7,62 +7,72 @@ extension RequestHead {
     /// upgrade fields again. Rebuilt from the client's original for every try.
     func writeForwarded(into buffer: inout ByteBuffer, pathPrefix: String, hostHeader: @autoclosure () -> String,
                         clientAddress: String, requestID: String) {
+        let addedHost = hasHost ? "" : hostHeader()
+        // Each byte of the original at most twice (the Host value is also X-Forwarded-Host's),
+        // ", " per X-Forwarded-For field, what we add, and 192 for the fixed names.
+        var bound = 2 * bytes.readableBytes + 2 * fields.count + pathPrefix.utf8.count + addedHost.utf8.count
+            + clientAddress.utf8.count + requestID.utf8.count + 2 * (upgrade?.utf8.count ?? 0) + 192
+        let targetIsOriginForm = bytes.getInteger(at: bytes.readerIndex + targetStart, as: UInt8.self) == UInt8(ascii: "/")
+        // `*` (OPTIONS for the whole server) names no path, so it gets no prefix.
+        let targetIsAsterisk = targetEnd - targetStart == 1
+            && bytes.getInteger(at: bytes.readerIndex + targetStart, as: UInt8.self) == UInt8(ascii: "*")
+        let rewrittenTarget = targetIsOriginForm || targetIsAsterisk ? nil : Self.originForm(of: target)
+        bound += rewrittenTarget?.utf8.count ?? 0
         bytes.withUnsafeReadableBytes { raw in
-            buffer.writeString(method)
-            buffer.writeInteger(HeadSyntax.space)
-            let target = UnsafeRawBufferPointer(rebasing: raw[targetStart..<targetEnd])
-            // `*` (OPTIONS for the whole server) names no path, so it gets no prefix.
-            let isAsterisk = target.count == 1 && target[0] == UInt8(ascii: "*")
-            if !isAsterisk { buffer.writeString(pathPrefix) }
-            if target.first == UInt8(ascii: "/") || isAsterisk {
-                buffer.writeBytes(target)
-            } else {
-                buffer.writeString(Self.originForm(of: String(decoding: target, as: UTF8.self)))
-            }
-            buffer.writeStaticString(" HTTP/1.1\r\n")
-            var forwardedFor: [HeaderField] = []
-            var host: HeaderField?
-            for field in fields {
-                switch Self.role(of: field, in: raw, connectionOptions: connectionOptions) {
-                case .keep:
-                    buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[field.lineStart..<field.lineEnd]))
-                    buffer.writeStaticString("\r\n")
-                case .host:
-                    host = field
-                    buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[field.lineStart..<field.lineEnd]))
-                    buffer.writeStaticString("\r\n")
-                case .forwardedFor:
-                    forwardedFor.append(field)
-                case .drop:
-                    break
+            buffer.writeHead(bound: bound) { writer in
+                writer.append(method)
+                writer.append(" ")
+                if !targetIsAsterisk { writer.append(pathPrefix) }
+                if let rewrittenTarget {
+                    writer.append(rewrittenTarget)
+                } else {
+                    writer.append(raw, targetStart, targetEnd)
                 }
+                writer.append(" HTTP/1.1\r\n")
+                var forwardedFor: [HeaderField] = []
+                var host: HeaderField?
+                for field in fields {
+                    switch Self.role(of: field, in: raw, connectionOptions: connectionOptions) {
+                    case .keep:
+                        writer.append(raw, field.lineStart, field.lineEnd)
+                        writer.append("\r\n")
+                    case .host:
+                        host = field
+                        writer.append(raw, field.lineStart, field.lineEnd)
+                        writer.append("\r\n")
+                    case .forwardedFor:
+                        forwardedFor.append(field)
+                    case .drop:
+                        break
+                    }
+                }
+                writer.append("X-Forwarded-For: ")
+                for field in forwardedFor where field.valueEnd > field.valueStart {
+                    writer.append(raw, Int(field.valueStart), Int(field.valueEnd))
+                    writer.append(", ")
+                }
+                writer.append(clientAddress)
+                writer.append("\r\nX-Forwarded-Proto: http\r\n")
+                if let host {
+                    writer.append("X-Forwarded-Host: ")
+                    writer.append(raw, Int(host.valueStart), Int(host.valueEnd))
+                    writer.append("\r\n")
+                } else {
+                    writer.append("Host: ")
+                    writer.append(addedHost)
+                    writer.append("\r\n")
+                }
+                writer.append("X-Request-Id: ")
+                writer.append(requestID)
+                writer.append("\r\n")
+                if let upgrade {
+                    // Hop-by-hop, so left out above; asked for again on this hop (RFC 9110 §7.8).
+                    writer.append("Connection: upgrade\r\nUpgrade: ")
+                    writer.append(upgrade)
+                    writer.append("\r\n")
+                }
+                writer.append("\r\n")
             }
-            buffer.writeStaticString("X-Forwarded-For: ")
-            for field in forwardedFor where field.valueEnd > field.valueStart {
-                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[Int(field.valueStart)..<Int(field.valueEnd)]))
-                buffer.writeStaticString(", ")
-            }
-            buffer.writeString(clientAddress)
-            buffer.writeStaticString("\r\nX-Forwarded-Proto: http\r\n")
-            if let host {
-                buffer.writeStaticString("X-Forwarded-Host: ")
-                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[Int(host.valueStart)..<Int(host.valueEnd)]))
-                buffer.writeStaticString("\r\n")
-            } else {
-                buffer.writeStaticString("Host: ")
-                buffer.writeString(hostHeader())
-                buffer.writeStaticString("\r\n")
-            }
-            buffer.writeStaticString("X-Request-Id: ")
-            buffer.writeString(requestID)
-            buffer.writeStaticString("\r\n")
-            if let upgrade {
-                // Hop-by-hop, so left out above; asked for again on this hop (RFC 9110 §7.8).
-                buffer.writeStaticString("Connection: upgrade\r\nUpgrade: ")
-                buffer.writeString(upgrade)
-                buffer.writeStaticString("\r\n")
-            }
-            buffer.writeStaticString("\r\n")
         }
     }
 

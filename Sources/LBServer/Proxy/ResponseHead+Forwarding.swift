@@ -16,29 +16,32 @@ extension ResponseHead {
     /// Writes the head the client gets: the backend's status and field lines copied byte for
     /// byte, less the hop-by-hop ones, with our own `Connection` and the request id.
     func writeForwarded(into buffer: inout ByteBuffer, options: ForwardingOptions) {
+        let bound = bytes.readableBytes + options.requestID.utf8.count + (upgrade?.utf8.count ?? 0) + 96
         bytes.withUnsafeReadableBytes { raw in
-            buffer.writeStaticString(options.clientMinorVersion == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
-            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[statusTextStart..<statusTextEnd]))
-            buffer.writeStaticString("\r\n")
-            for field in fields where keeps(field, in: raw, removeChunking: options.removeChunking) {
-                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[field.lineStart..<field.lineEnd]))
-                buffer.writeStaticString("\r\n")
+            buffer.writeHead(bound: bound) { writer in
+                writer.append(options.clientMinorVersion == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+                writer.append(raw, statusTextStart, statusTextEnd)
+                writer.append("\r\n")
+                for field in fields where keeps(field, in: raw, removeChunking: options.removeChunking) {
+                    writer.append(raw, field.lineStart, field.lineEnd)
+                    writer.append("\r\n")
+                }
+                if status == 101 {
+                    writer.append("Connection: upgrade\r\nUpgrade: ")
+                    writer.append(upgrade ?? "")
+                    writer.append("\r\n")
+                } else if !options.keepAlive {
+                    writer.append("Connection: close\r\n")
+                } else if options.clientMinorVersion == 0 {
+                    writer.append("Connection: keep-alive\r\n")
+                }
+                if !hasRequestID {
+                    writer.append("X-Request-Id: ")
+                    writer.append(options.requestID)
+                    writer.append("\r\n")
+                }
+                writer.append("\r\n")
             }
-            if status == 101 {
-                buffer.writeStaticString("Connection: upgrade\r\nUpgrade: ")
-                buffer.writeString(upgrade ?? "")
-                buffer.writeStaticString("\r\n")
-            } else if !options.keepAlive {
-                buffer.writeStaticString("Connection: close\r\n")
-            } else if options.clientMinorVersion == 0 {
-                buffer.writeStaticString("Connection: keep-alive\r\n")
-            }
-            if !hasRequestID {
-                buffer.writeStaticString("X-Request-Id: ")
-                buffer.writeString(options.requestID)
-                buffer.writeStaticString("\r\n")
-            }
-            buffer.writeStaticString("\r\n")
         }
     }
 
