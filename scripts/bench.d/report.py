@@ -40,6 +40,19 @@ def rate(record):
     return number(record, "requests", 0) / max(number(record, "duration_us", 1) / 1e6, 1e-9)
 
 
+def cpu_per_request(record, clock_ticks):
+    """(all, user) CPU microseconds per request of the proxy during the run, or None."""
+    user, system = number(record, "cpu_user_ticks"), number(record, "cpu_system_ticks")
+    requests = number(record, "requests", 0)
+    if user is None or system is None or not requests or not clock_ticks:
+        return None
+    return (user + system) * 1e6 / clock_ticks / requests, user * 1e6 / clock_ticks / requests
+
+
+def cpu_text(cpu):
+    return "—" if cpu is None else f"{cpu[0]:.1f} µs ({cpu[1]:.1f})"
+
+
 def mib_per_second(record):
     return number(record, "bytes", 0) / MIB / max(number(record, "duration_us", 1) / 1e6, 1e-9)
 
@@ -168,23 +181,31 @@ def main():
         f"({meta.get('versions', '')}); wrk, the proxy and both backends share the same "
         f"{meta.get('nproc', '?')} CPUs.")
     say("")
-    say("| target | threads | requests/s | p50 | p99 | errors | req/s vs nginx-proxy | p99 vs nginx-proxy | events/s | DB growth |")
-    say("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    clock_ticks = number(meta, "clk_tck")
+    say("| target | threads | requests/s | p50 | p99 | errors | req/s vs nginx-proxy | p99 vs nginx-proxy "
+        "| CPU per request (user) | CPU vs nginx-proxy | events/s | DB growth |")
+    say("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in main_rows:
         reference = nginx_by_threads.get(r.get("threads"))
         if r["target"] == "direct":
             reference = nginx_by_threads.get("1")
         events = events_per_second(r)
+        cpu = cpu_per_request(r, clock_ticks)
+        reference_cpu = cpu_per_request(reference, clock_ticks) if reference else None
         say(f"| {r['target']} | {threads_text(r)} | {rate(r):,.0f} | {latency(number(r, 'p50_us'))} | "
             f"{latency(number(r, 'p99_us'))} | {errors_text(r)} | "
             f"{ratio(rate(r), rate(reference) if reference else None)} | "
             f"{ratio(number(r, 'p99_us'), number(reference, 'p99_us') if reference else None)} | "
+            f"{cpu_text(cpu)} | {ratio(cpu[0] if cpu else None, reference_cpu[0] if reference_cpu else None)} | "
             f"{'—' if events is None else f'{events:,.0f}'} | {size(db_growth(r))} |")
     say("")
     say("`direct`: both nginx backends hit at once by two wrk processes with half the connections each; "
         "requests/s summed, p50/p99 the worse of the two; its ratios are against nginx-proxy with 1 thread. "
         "errors = wrk's \"Non-2xx or 3xx responses\" + its socket errors. "
-        "events/s and DB growth: rows added to `events` and bytes added to the database file + WAL during the measured run.")
+        "events/s and DB growth: rows added to `events` and bytes added to the database file + WAL during the measured run. "
+        "CPU per request: the proxy's user + system CPU time during the measured run (all its processes and threads, "
+        "from /proc) divided by the requests it served; user-space time alone in brackets. With one thread the proxy's "
+        "core is the bottleneck, so this ratio is the steadier measure of the same thing as requests/s.")
 
     algorithm_rows = [r for r in records if r.get("kind") == "algorithm"]
     if algorithm_rows:
