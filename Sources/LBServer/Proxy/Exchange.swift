@@ -11,8 +11,6 @@ final class Exchange {
     let requestID: String
     /// When the read that completed the request head began, for the latency metric and logs.
     let startedAt: NIODeadline
-    /// RFC 9110 §9.2.2: a request whose method may be repeated without changing the outcome.
-    let isIdempotent: Bool
     /// Whether the client connection stays open after this response.
     var keepAlive: Bool
 
@@ -64,14 +62,13 @@ final class Exchange {
         self.requestID = requestID
         self.backend = backend
         self.keepAlive = head.keepAlive
-        self.isIdempotent = head.isIdempotent
     }
 
     /// Whether the request may be sent again after a failure: the whole body is still at hand,
     /// and either nothing reached the backend (a connect failure), the method is idempotent, or
     /// the body is complete in the replay buffer.
     func canRepeat(afterConnectFailure: Bool) -> Bool {
-        replay != nil && (afterConnectFailure || isIdempotent || requestEnded)
+        replay != nil && (afterConnectFailure || head.isIdempotent || requestEnded)
     }
 
     /// Queues the whole body received so far for the next try.

@@ -83,40 +83,22 @@ extension RequestHead {
         case drop
     }
 
+    /// What becomes of a client's field on the way to the backend: the forwarding fields we set
+    /// ourselves and `Expect` (answered by us) are dropped like the hop-by-hop ones.
     private static func role(of field: HeaderField, in raw: UnsafeRawBufferPointer,
                              connectionOptions: [String]) -> ForwardingRole {
         let start = Int(field.nameStart), end = Int(field.nameEnd)
         switch end - start {
-        case 2 where HeadSyntax.equalsIgnoringCase(raw, start, end, "te"): return .drop
         case 4 where HeadSyntax.equalsIgnoringCase(raw, start, end, "host"): return .host
-        case 6 where HeadSyntax.equalsIgnoringCase(raw, start, end, "expect"): return .drop
-        case 7 where HeadSyntax.equalsIgnoringCase(raw, start, end, "trailer"),
-             7 where HeadSyntax.equalsIgnoringCase(raw, start, end, "upgrade"):
-            return .drop
-        case 10 where HeadSyntax.equalsIgnoringCase(raw, start, end, "connection"),
-             10 where HeadSyntax.equalsIgnoringCase(raw, start, end, "keep-alive"):
-            return .drop
-        case 12 where HeadSyntax.equalsIgnoringCase(raw, start, end, "x-request-id"): return .drop
         case 15 where HeadSyntax.equalsIgnoringCase(raw, start, end, "x-forwarded-for"): return .forwardedFor
-        case 16 where HeadSyntax.equalsIgnoringCase(raw, start, end, "proxy-connection"),
-             16 where HeadSyntax.equalsIgnoringCase(raw, start, end, "x-forwarded-host"):
+        case 6 where HeadSyntax.equalsIgnoringCase(raw, start, end, "expect"),
+             12 where HeadSyntax.equalsIgnoringCase(raw, start, end, "x-request-id"),
+             16 where HeadSyntax.equalsIgnoringCase(raw, start, end, "x-forwarded-host"),
+             17 where HeadSyntax.equalsIgnoringCase(raw, start, end, "x-forwarded-proto"):
             return .drop
-        case 17 where HeadSyntax.equalsIgnoringCase(raw, start, end, "x-forwarded-proto"): return .drop
-        case 18 where HeadSyntax.equalsIgnoringCase(raw, start, end, "proxy-authenticate"): return .drop
-        case 19 where HeadSyntax.equalsIgnoringCase(raw, start, end, "proxy-authorization"): return .drop
         default:
-            break
+            return field.isHopByHop(in: raw, connectionOptions: connectionOptions) ? .drop : .keep
         }
-        if !connectionOptions.isEmpty, isNamed(field, in: raw, by: connectionOptions) { return .drop }
-        return .keep
-    }
-
-    /// Whether `Connection` names the field. A client cannot make us drop the framing or `Host`.
-    static func isNamed(_ field: HeaderField, in raw: UnsafeRawBufferPointer, by options: [String]) -> Bool {
-        let name = String(decoding: UnsafeRawBufferPointer(rebasing: raw[Int(field.nameStart)..<Int(field.nameEnd)]),
-                          as: UTF8.self).lowercased()
-        guard name != "transfer-encoding", name != "content-length", name != "host" else { return false }
-        return options.contains(name)
     }
 
     /// RFC 9112 §3.2: a request target in absolute form becomes origin form for the backend.

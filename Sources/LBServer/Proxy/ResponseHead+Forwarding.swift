@@ -47,20 +47,7 @@ extension ResponseHead {
 
     private func keeps(_ field: HeaderField, in raw: UnsafeRawBufferPointer, removeChunking: Bool) -> Bool {
         let start = Int(field.nameStart), end = Int(field.nameEnd)
-        switch end - start {
-        case 2 where HeadSyntax.equalsIgnoringCase(raw, start, end, "te"): return false
-        case 7 where HeadSyntax.equalsIgnoringCase(raw, start, end, "trailer"),
-             7 where HeadSyntax.equalsIgnoringCase(raw, start, end, "upgrade"):
-            return false
-        case 10 where HeadSyntax.equalsIgnoringCase(raw, start, end, "connection"),
-             10 where HeadSyntax.equalsIgnoringCase(raw, start, end, "keep-alive"):
-            return false
-        case 16 where HeadSyntax.equalsIgnoringCase(raw, start, end, "proxy-connection"): return false
-        case 17 where HeadSyntax.equalsIgnoringCase(raw, start, end, "transfer-encoding"): return !removeChunking
-        case 18 where HeadSyntax.equalsIgnoringCase(raw, start, end, "proxy-authenticate"): return false
-        case 19 where HeadSyntax.equalsIgnoringCase(raw, start, end, "proxy-authorization"): return false
-        default: break
-        }
-        return connectionOptions.isEmpty || !RequestHead.isNamed(field, in: raw, by: connectionOptions)
+        if removeChunking, HeadSyntax.equalsIgnoringCase(raw, start, end, "transfer-encoding") { return false }
+        return !field.isHopByHop(in: raw, connectionOptions: connectionOptions)
     }
 }
