@@ -191,10 +191,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             context.close(promise: nil)
             return
         }
-        shared.sink.metrics.countResponse(status: error.status)
         // Refused at once: it counts as an answered request that took no time.
         shared.sink.metrics.recordRequest(startedAt: readStartedAt, endedAt: readStartedAt)
-        let response = LocalResponse.bytes(status: error.status, message: error.description, requestID: nil, close: true,
+        answerAndClose(status: error.status, message: error.description, context: context)
+    }
+
+    /// Sends the balancer's own answer where no request is being served (a refused head, a head
+    /// that did not arrive in time), then closes once it is out.
+    private func answerAndClose(status: Int, message: String, context: ChannelHandlerContext) {
+        shared.sink.metrics.countResponse(status: status)
+        let response = LocalResponse.bytes(status: status, message: message, requestID: nil, close: true,
                                            allocator: context.channel.allocator)
         context.writeAndFlush(wrapOutboundOut(response.bytes)).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
@@ -206,12 +212,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         closing = true
         switch phase {
         case .awaitingHead:
-            shared.sink.metrics.countResponse(status: 408)
-            let response = LocalResponse.bytes(status: 408, message: "the request head did not arrive in time",
-                                               requestID: nil, close: true, allocator: context.channel.allocator)
-            context.writeAndFlush(wrapOutboundOut(response.bytes)).assumeIsolated().whenComplete { _ in
-                context.close(promise: nil)
-            }
+            answerAndClose(status: 408, message: "the request head did not arrive in time", context: context)
         case .idle, .busy:
             context.close(promise: nil)
         }
