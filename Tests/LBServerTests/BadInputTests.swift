@@ -67,6 +67,28 @@ import Testing
         #expect(try silent.readResponse().status == 408)
     }
 
+    @Test func anIdleKeepAliveConnectionIsClosedSilentlyAfterTheIdleTimeoutCountedFromItsLastAnswer() throws {
+        let folder = try TemporaryFolder()
+        let backend = try TestBackend(name: "a", group: MultiThreadedEventLoopGroup.singleton)
+        defer { backend.stop() }
+        let server = try ServerProcess(lbserver: ["--backends", backend.url, "--db", folder.database,
+                                                  "--idle-timeout", "600ms"], folder: folder.url)
+        defer { server.stop() }
+        let port = try server.waitUntilListening()
+        // Busy for longer than the timeout, with pauses shorter than it: the connection stays.
+        let busy = try HTTPTestConnection(port: port)
+        for _ in 0..<8 {
+            #expect(try busy.request().status == 200)
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        // Then idle: closed without an answer (no 408), not at once and not much later.
+        let idleSince = ContinuousClock.now
+        #expect(busy.isClosedByPeer())
+        let waited = ContinuousClock.now - idleSince
+        #expect(waited >= .milliseconds(350) && waited < .seconds(5), "closed after \(waited)")
+        #expect(backend.requests == 8)
+    }
+
     @Test func rfc9112BehavioursHold() throws {
         let folder = try TemporaryFolder()
         let backend = try TestBackend(name: "a", group: MultiThreadedEventLoopGroup.singleton)
