@@ -66,6 +66,46 @@ import Testing
         })
     }
 
+    /// Each event loop keeps its own counts; a scrape adds them up, and scraping again adds
+    /// only what is new.
+    @Test func requestMetricsAddUpOverEventLoopsAndScrapes() throws {
+        let folder = try TemporaryFolder()
+        let a = try TestBackend(name: "a", behaviour: .serve(delay: .milliseconds(30)), group: group)
+        defer { a.stop() }
+        let server = try ServerProcess(lbserver: ["--backends", a.url, "--db", folder.database, "--threads", "2",
+                                                  "--admin", "127.0.0.1:0"],
+                                       folder: folder.url)
+        defer { server.stop() }
+        let port = try server.waitUntilListening()
+        // Accepted connections go to the two loops in turn.
+        let connections = try (0..<8).map { _ in try HTTPTestConnection(port: port) }
+        for connection in connections {
+            for _ in 0..<2 { #expect(try connection.request().status == 200) }
+        }
+
+        func scrape() throws -> [String: Double] {
+            Self.samples(try httpRequest(port: server.adminPort, "GET", "/metrics").text)
+        }
+        let name = "lb_http_request_duration_seconds"
+        var metrics = try scrape()
+        #expect(metrics["lb_http_responses_total{class=\"2xx\"}"] == 16)
+        #expect(metrics["\(name)_count"] == 16)
+        #expect(metrics["\(name)_bucket{le=\"+Inf\"}"] == 16)
+        // Every request waited 30 ms at the backend: none is below 25 ms, and the sum shows it.
+        #expect(metrics["\(name)_bucket{le=\"0.025\"}"] == 0)
+        #expect((metrics["\(name)_sum"] ?? 0) >= 16 * 0.03)
+        let bounds = ["0.00025", "0.0005", "0.001", "0.002", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
+                      "0.5", "1.0", "2.5", "5.0", "10.0", "30.0", "+Inf"]
+        let cumulative = bounds.map { metrics["\(name)_bucket{le=\"\($0)\"}"] }
+        #expect(cumulative.allSatisfy { $0 != nil }, "\(cumulative)")
+        #expect(zip(cumulative, cumulative.dropFirst()).allSatisfy { ($0 ?? 0) <= ($1 ?? 0) }, "\(cumulative)")
+
+        for _ in 0..<4 { #expect(try connections[0].request().status == 200) }
+        metrics = try scrape()
+        #expect(metrics["lb_http_responses_total{class=\"2xx\"}"] == 20)
+        #expect(metrics["\(name)_count"] == 20)
+    }
+
     @Test func theStatusPageListsEveryBackendAndAgreesWithLbctl() throws {
         let folder = try TemporaryFolder()
         let a = try TestBackend(name: "a", group: group)

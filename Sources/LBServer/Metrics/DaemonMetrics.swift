@@ -7,16 +7,16 @@ import Synchronization
 /// The daemon's metrics, kept in a registry of its own and served as Prometheus text on the admin
 /// listener's `/metrics`.
 ///
-/// The hot path only touches objects made here once: `countResponse(status:)` indexes an array of
-/// five counters, `recordRequest(startedAt:)` feeds one histogram. Gauges that mirror state the
-/// daemon already keeps in atomics (backend health, open connections, the writer's counters) are
-/// brought up to date when `/metrics` is scraped, never per request. Safe from any thread.
+/// The hot path touches only its event loop's `RequestStats` (responses by class and the
+/// request duration histogram, found once per client connection); each scrape adds the loops'
+/// totals up. Gauges that mirror state the daemon already keeps in atomics (backend health, open
+/// connections, the writer's counters) are also brought up to date when `/metrics` is scraped,
+/// never per request. Safe from any thread.
 final class DaemonMetrics: Sendable {
     private let registry: PrometheusCollectorRegistry
     private let factory: PrometheusMetricsFactory
     /// Responses by status class: index 0 is 1xx, 4 is 5xx.
     private let responsesByClass: [CoreMetrics.Counter]
-    private let requestDuration: CoreMetrics.Timer
     let retries: CoreMetrics.Counter
     let failures: CoreMetrics.Counter
     private let eventsWritten: CoreMetrics.Counter
@@ -30,25 +30,22 @@ final class DaemonMetrics: Sendable {
         var written = 0
         var dropped = 0
         var backendUp: [String: CoreMetrics.Gauge] = [:]
+        /// Responses by class already added to `responsesByClass`.
+        var responses = [Int](repeating: 0, count: 5)
     }
     private let scrapeState = Mutex(ScrapeState())
+    /// One per event loop that has served a client connection.
+    private let loopStats = Mutex<[RequestStats]>([])
 
     static let requestDurationName = "lb_http_request_duration_seconds"
 
     init() {
         let registry = PrometheusCollectorRegistry()
-        var factory = PrometheusMetricsFactory(registry: registry)
-        // Proxying on loopback takes well under a millisecond; the default buckets start at 5 ms.
-        factory.durationHistogramBuckets[Self.requestDurationName] = [
-            .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
-            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
-            .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30),
-        ]
+        let factory = PrometheusMetricsFactory(registry: registry)
         self.registry = registry
         self.factory = factory
         responsesByClass = (1...5).map { CoreMetrics.Counter(label: "lb_http_responses_total", dimensions: [("class", "\($0)xx")],
                                                  factory: factory) }
-        requestDuration = CoreMetrics.Timer(label: Self.requestDurationName, factory: factory)
         retries = CoreMetrics.Counter(label: "lb_retries_total", factory: factory)
         failures = CoreMetrics.Counter(label: "lb_backend_failures_total", factory: factory)
         eventsWritten = CoreMetrics.Counter(label: "lb_events_written_total", factory: factory)
@@ -58,25 +55,31 @@ final class DaemonMetrics: Sendable {
         databaseWritable = CoreMetrics.Gauge(label: "lb_database_writable", factory: factory)
     }
 
-    /// Counts a response head written to a client (from a backend or the balancer's own answer).
-    @inline(__always)
-    func countResponse(status: Int) {
-        let index = status / 100 - 1
-        guard index >= 0 && index < 5 else { return }
-        responsesByClass[index].increment()
+    /// The per-request metrics of `eventLoop`, made on first use; a client connection asks once
+    /// and then writes them on that loop only.
+    func requestStats(for eventLoop: EventLoop) -> RequestStats {
+        loopStats.withLock { all in
+            if let existing = all.first(where: { $0.eventLoop === eventLoop }) { return existing }
+            let made = RequestStats(eventLoop: eventLoop)
+            all.append(made)
+            return made
+        }
     }
 
-    /// Records the time from a request's start to its end (`NIODeadline`s; the end defaults to
-    /// now, and the proxy passes the time of the read that ended the response).
-    @inline(__always)
-    func recordRequest(startedAt start: NIODeadline, endedAt end: NIODeadline = .now()) {
-        requestDuration.recordNanoseconds(Int64(truncatingIfNeeded: end.uptimeNanoseconds &- start.uptimeNanoseconds))
+    /// Every loop's per-request metrics added up.
+    func requestTotals() -> RequestStats.Snapshot {
+        loopStats.withLock { all in all.reduce(RequestStats.Snapshot()) { $0 + $1.snapshot() } }
     }
 
     /// Brings the mirrored gauges and totals up to date and returns the whole registry as
     /// Prometheus text. Called by the admin listener for each scrape.
     func scrape(backends: [BackendRuntime], openConnections: Int, writer: WriterStatistics) -> [UInt8] {
+        let totals = requestTotals()
         scrapeState.withLock { state in
+            for (index, total) in totals.responses.enumerated() where total > state.responses[index] {
+                responsesByClass[index].increment(by: total - state.responses[index])
+                state.responses[index] = total
+            }
             if writer.written > state.written { eventsWritten.increment(by: writer.written - state.written) }
             if writer.dropped > state.dropped { eventsDropped.increment(by: writer.dropped - state.dropped) }
             state.written = max(state.written, writer.written)
@@ -107,6 +110,8 @@ final class DaemonMetrics: Sendable {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(4096)
         registry.emit(into: &buffer)
+        totals.emitDurationHistogram(named: Self.requestDurationName,
+                                     help: "Time from a request's head to its response's end.", into: &buffer)
         return buffer
     }
 }

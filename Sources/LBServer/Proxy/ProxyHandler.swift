@@ -15,6 +15,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     private let shared: ProxyContext
     private var pool: UpstreamPool?
+    /// This event loop's response counts and request durations.
+    private var stats: RequestStats?
     private var context: ChannelHandlerContext?
     private var clientAddress = "unknown"
     private var exchange: Exchange?
@@ -62,6 +64,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         pool = shared.pools.pool(for: context.eventLoop)
+        stats = shared.sink.metrics.requestStats(for: context.eventLoop)
         if let address = context.channel.remoteAddress?.ipAddress { clientAddress = address }
         let deadline = ConnectionDeadline(headTimeout: headTimeout, idleTimeout: idleTimeout,
                                           eventLoop: context.eventLoop) { [self] phase in
@@ -192,14 +195,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             return
         }
         // Refused at once: it counts as an answered request that took no time.
-        shared.sink.metrics.recordRequest(startedAt: readStartedAt, endedAt: readStartedAt)
+        stats?.recordRequest(startedAt: readStartedAt, endedAt: readStartedAt)
         answerAndClose(status: error.status, message: error.description, context: context)
     }
 
     /// Sends the balancer's own answer where no request is being served (a refused head, a head
     /// that did not arrive in time), then closes once it is out.
     private func answerAndClose(status: Int, message: String, context: ChannelHandlerContext) {
-        shared.sink.metrics.countResponse(status: status)
+        stats?.countResponse(status: status)
         let response = LocalResponse.bytes(status: status, message: message, requestID: nil, close: true,
                                            allocator: context.channel.allocator)
         context.writeAndFlush(wrapOutboundOut(response.bytes)).assumeIsolated().whenComplete { _ in
@@ -241,7 +244,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         self.exchange = exchange
         // We take the body ourselves; the backend sees no Expect header.
         if head.expectsContinue {
-            shared.sink.metrics.countResponse(status: 100)
+            stats?.countResponse(status: 100)
             context.writeAndFlush(wrapOutboundOut(Self.continueResponse), promise: nil)
         }
         startTry(exchange)
@@ -446,7 +449,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         // An HTTP/1.0 client cannot take chunks; it gets the payload and the close delimits it.
         let removeChunking = head.framing == .chunked && exchange.head.minorVersion == 0
         if removeChunking || head.framing == .untilClose { exchange.keepAlive = false }
-        shared.sink.metrics.countResponse(status: head.status)
+        stats?.countResponse(status: head.status)
         exchange.responseStatus = head.status
         var capacity = head.bytes.readableBytes + 160
         if case .length(let length) = head.framing, length <= Self.coalescedBodyBytes { capacity += length }
@@ -515,7 +518,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             }
         }
         endTry(exchange)
-        shared.sink.metrics.recordRequest(startedAt: exchange.startedAt, endedAt: endedAt)
+        stats?.recordRequest(startedAt: exchange.startedAt, endedAt: endedAt)
         logAccess(exchange)
         flushResponse(closing: !exchange.keepAlive, context: context)
         if exchange.requestEnded {
@@ -542,7 +545,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         exchange.responseStarted = true
         exchange.switchingProtocols = true
         exchange.responseStatus = 101
-        shared.sink.metrics.countResponse(status: 101)
+        stats?.countResponse(status: 101)
         var buffer = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 160)
         head.writeForwarded(into: &buffer, options: .init(clientMinorVersion: exchange.head.minorVersion, keepAlive: true,
                                                           removeChunking: false, requestID: exchange.requestID))
@@ -556,7 +559,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         exchange.upstream = nil
         exchange.responseEnded = true
         endTry(exchange)
-        shared.sink.metrics.recordRequest(startedAt: exchange.startedAt)
+        stats?.recordRequest(startedAt: exchange.startedAt)
         logAccess(exchange)
         self.exchange = nil
         connection.handler.delegate = nil
@@ -607,8 +610,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         guard let context else { return }
         let close = !exchange.keepAlive || !exchange.requestEnded
         if close { exchange.keepAlive = false }
-        shared.sink.metrics.countResponse(status: status)
-        shared.sink.metrics.recordRequest(startedAt: exchange.startedAt)
+        stats?.countResponse(status: status)
+        stats?.recordRequest(startedAt: exchange.startedAt)
         let response = LocalResponse.bytes(status: status, message: message, minorVersion: exchange.head.minorVersion,
                                            requestID: exchange.requestID, close: close,
                                            includeBody: !exchange.head.isHEAD, allocator: context.channel.allocator)
