@@ -176,7 +176,7 @@ def main():
     say = out.append
 
     say(f"Taken {meta.get('date', '?')} on {meta.get('cpu', '?')} ({meta.get('nproc', '?')} CPUs), "
-        f"Linux {meta.get('kernel', '?')}; lbserver built `-c release --static-swift-stdlib` from {meta.get('commit', '?')}.")
+        f"Linux {meta.get('kernel', '?')}; lbserver built `-c release --static-swift-stdlib --experimental-lto-mode=full` from {meta.get('commit', '?')}.")
     say(f"Every client is `{meta.get('wrk', 'wrk')}` after a {meta.get('warmup', '?')} s warm-up "
         f"({meta.get('versions', '')}); wrk, the proxy and both backends share the same "
         f"{meta.get('nproc', '?')} CPUs.")
