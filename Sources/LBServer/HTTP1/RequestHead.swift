@@ -4,7 +4,10 @@ import NIOCore
 /// lines the backend should see instead of decoding every field into strings and encoding them
 /// again. What the proxy decides on (framing, keep-alive, upgrade, expectations) is worked out
 /// once, at parse time.
-struct RequestHead {
+///
+/// A class, not a struct: the exchange keeps it and every try reads it, and a struct of this many
+/// references would be retained and released field by field at each copy.
+final class RequestHead {
     /// The head as received, from the request line through the blank line.
     let bytes: ByteBuffer
     let method: String
@@ -26,6 +29,24 @@ struct RequestHead {
     let clientRequestID: String?
     /// Whether the request has its `Host` field (it may have at most one).
     let hasHost: Bool
+
+    private init(bytes: ByteBuffer, method: String, targetStart: Int, targetEnd: Int, minorVersion: Int,
+                 fields: [HeaderField], framing: BodyFraming, keepAlive: Bool, upgrade: String?,
+                 expectsContinue: Bool, connectionOptions: [String], clientRequestID: String?, hasHost: Bool) {
+        self.bytes = bytes
+        self.method = method
+        self.targetStart = targetStart
+        self.targetEnd = targetEnd
+        self.minorVersion = minorVersion
+        self.fields = fields
+        self.framing = framing
+        self.keepAlive = keepAlive
+        self.upgrade = upgrade
+        self.expectsContinue = expectsContinue
+        self.connectionOptions = connectionOptions
+        self.clientRequestID = clientRequestID
+        self.hasHost = hasHost
+    }
 
     /// RFC 9110 §9.2.2: a method that may be repeated without changing the outcome.
     var isIdempotent: Bool {
@@ -78,10 +99,7 @@ struct RequestHead {
 
     /// Parses a complete head (`bytes` runs from the request line through the blank line).
     static func parse(_ bytes: ByteBuffer, limits: Limits) throws(HeadError) -> RequestHead {
-        let result: Result<RequestHead, HeadError> = bytes.withUnsafeReadableBytes { raw in
-            Result { () throws(HeadError) -> RequestHead in try parse(raw, bytes: bytes, limits: limits) }
-        }
-        return try result.get()
+        try bytes.withUnsafeReadableBytes { raw throws(HeadError) in try parse(raw, bytes: bytes, limits: limits) }
     }
 
     private static func parse(_ raw: UnsafeRawBufferPointer, bytes: ByteBuffer, limits: Limits) throws(HeadError) -> RequestHead {

@@ -21,12 +21,9 @@ struct ResponseHead {
 
     /// Parses a complete head. The framing depends on the request: a response to HEAD has no body.
     static func parse(_ bytes: ByteBuffer, requestWasHEAD: Bool, maximumFields: Int = 1_000) throws(HeadError) -> ResponseHead {
-        let result: Result<ResponseHead, HeadError> = bytes.withUnsafeReadableBytes { raw in
-            Result { () throws(HeadError) -> ResponseHead in
-                try parse(raw, bytes: bytes, requestWasHEAD: requestWasHEAD, maximumFields: maximumFields)
-            }
+        try bytes.withUnsafeReadableBytes { raw throws(HeadError) in
+            try parse(raw, bytes: bytes, requestWasHEAD: requestWasHEAD, maximumFields: maximumFields)
         }
-        return try result.get()
     }
 
     private static func parse(_ raw: UnsafeRawBufferPointer, bytes: ByteBuffer, requestWasHEAD: Bool,
