@@ -164,6 +164,34 @@ def threads_text(record):
     return "2 × 1 (backends)" if record["target"] == "direct" else record.get("threads", "—")
 
 
+def head_to_head(main_rows, round_rows, clock_ticks):
+    """The 1-thread samples of lbserver, nginx-proxy and HAProxy: the main table's run (round 0)
+    and each alternating round, as {round: {target: record}}, with only complete rounds kept."""
+    rounds = {}
+    for r in main_rows:
+        if r.get("threads") == "1" and r["target"] in ("lbserver", "nginx-proxy", "haproxy"):
+            rounds.setdefault(0, {})[r["target"]] = r
+    for r in round_rows:
+        rounds.setdefault(int(number(r, "round", 0)), {})[r["target"]] = r
+    return {k: v for k, v in sorted(rounds.items()) if "lbserver" in v and "nginx-proxy" in v}
+
+
+def summed_rate(rows):
+    """Requests/s over several runs: all their requests over all their measured time."""
+    return (sum(number(r, "requests", 0) for r in rows)
+            / max(sum(number(r, "duration_us", 0) for r in rows) / 1e6, 1e-9))
+
+
+def summed_cpu(rows, clock_ticks):
+    """CPU µs per request over several runs, as (all, user), or None."""
+    user = [number(r, "cpu_user_ticks") for r in rows]
+    system = [number(r, "cpu_system_ticks") for r in rows]
+    requests = sum(number(r, "requests", 0) for r in rows)
+    if None in user or None in system or not requests or not clock_ticks:
+        return None
+    return (sum(user) + sum(system)) * 1e6 / clock_ticks / requests, sum(user) * 1e6 / clock_ticks / requests
+
+
 def main():
     records = load(sys.argv[1])
     meta = {}
@@ -206,6 +234,34 @@ def main():
         "CPU per request: the proxy's user + system CPU time during the measured run (all its processes and threads, "
         "from /proc) divided by the requests it served; user-space time alone in brackets. With one thread the proxy's "
         "core is the bottleneck, so this ratio is the steadier measure of the same thing as requests/s.")
+
+    round_rows = [r for r in records if r.get("kind") == "round"]
+    rounds = head_to_head(main_rows, round_rows, clock_ticks)
+    if round_rows and rounds:
+        say("")
+        say("**1 thread, head to head** (the same three proxies again, all running at once and measured in turn, "
+            "the order rotating each round; round 0 is the main table's run):")
+        say("")
+        say("| round | lbserver | nginx-proxy | haproxy | lbserver vs nginx-proxy | CPU per request: lbserver · nginx-proxy "
+            "| CPU vs nginx-proxy |")
+        say("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for index, row in rounds.items():
+            lb, nginx, haproxy = row["lbserver"], row["nginx-proxy"], row.get("haproxy")
+            lb_cpu, nginx_cpu = cpu_per_request(lb, clock_ticks), cpu_per_request(nginx, clock_ticks)
+            say(f"| {index} | {rate(lb):,.0f} | {rate(nginx):,.0f} | {'—' if haproxy is None else f'{rate(haproxy):,.0f}'} | "
+                f"{ratio(rate(lb), rate(nginx))} | {cpu_text(lb_cpu)} · {cpu_text(nginx_cpu)} | "
+                f"{ratio(lb_cpu[0] if lb_cpu else None, nginx_cpu[0] if nginx_cpu else None)} |")
+        every = list(rounds.values())
+        lb_all = [row["lbserver"] for row in every]
+        nginx_all = [row["nginx-proxy"] for row in every]
+        haproxy_all = [row["haproxy"] for row in every if "haproxy" in row]
+        lb_cpu, nginx_cpu = summed_cpu(lb_all, clock_ticks), summed_cpu(nginx_all, clock_ticks)
+        say(f"| all | **{summed_rate(lb_all):,.0f}** | **{summed_rate(nginx_all):,.0f}** | "
+            f"{f'**{summed_rate(haproxy_all):,.0f}**' if haproxy_all else '—'} | "
+            f"**{ratio(summed_rate(lb_all), summed_rate(nginx_all))}** | {cpu_text(lb_cpu)} · {cpu_text(nginx_cpu)} | "
+            f"{ratio(lb_cpu[0] if lb_cpu else None, nginx_cpu[0] if nginx_cpu else None)} |")
+        say("")
+        say("all = every round's requests over every round's measured time.")
 
     algorithm_rows = [r for r in records if r.get("kind") == "algorithm"]
     if algorithm_rows:
@@ -307,9 +363,21 @@ def main():
     one = nginx_by_threads.get("1")
     if healthy and one:
         r, p = rate(healthy) / rate(one), number(healthy, "p99_us") / number(one, "p99_us")
-        say(f"- requests/s with 1 thread ≥ 0.8 × nginx-proxy: {r:.2f}× — {'met' if r >= 0.8 else 'NOT met'}"
-            f"{' (and ≥ 1.0×, the aim)' if r >= 1.0 else ''}")
+        if len(rounds) > 1:
+            # Judged on every 1-thread run together; the main table's single run is one of them.
+            per_round = [rate(row["lbserver"]) / rate(row["nginx-proxy"]) for row in rounds.values()]
+            r = summed_rate([row["lbserver"] for row in rounds.values()]) / summed_rate(
+                [row["nginx-proxy"] for row in rounds.values()])
+            say(f"- requests/s with 1 thread ≥ 0.8 × nginx-proxy: {r:.2f}× over {len(rounds)} runs each "
+                f"(single runs {min(per_round):.2f}–{max(per_round):.2f}×) — {'met' if r >= 0.8 else 'NOT met'}"
+                f"{' (and ≥ 1.0×, the aim)' if r >= 1.0 else ''}")
+        else:
+            say(f"- requests/s with 1 thread ≥ 0.8 × nginx-proxy: {r:.2f}× — {'met' if r >= 0.8 else 'NOT met'}"
+                f"{' (and ≥ 1.0×, the aim)' if r >= 1.0 else ''}")
         cpu_lb, cpu_nginx = cpu_per_request(healthy, clock_ticks), cpu_per_request(one, clock_ticks)
+        if len(rounds) > 1:
+            cpu_lb = summed_cpu([row["lbserver"] for row in rounds.values()], clock_ticks)
+            cpu_nginx = summed_cpu([row["nginx-proxy"] for row in rounds.values()], clock_ticks)
         if cpu_lb and cpu_nginx:
             # Not a bar of its own: the steadier reading of the requests/s bar on a shared machine.
             say(f"  - the same by CPU per request (the single-threaded proxy's core is the bottleneck): "
