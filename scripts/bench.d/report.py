@@ -164,7 +164,7 @@ def threads_text(record):
     return "2 × 1 (backends)" if record["target"] == "direct" else record.get("threads", "—")
 
 
-def head_to_head(main_rows, round_rows, clock_ticks):
+def head_to_head(main_rows, round_rows):
     """The 1-thread samples of lbserver, nginx-proxy and HAProxy: the main table's run (round 0)
     and each alternating round, as {round: {target: record}}, with only complete rounds kept."""
     rounds = {}
@@ -236,7 +236,7 @@ def main():
         "core is the bottleneck, so this ratio is the steadier measure of the same thing as requests/s.")
 
     round_rows = [r for r in records if r.get("kind") == "round"]
-    rounds = head_to_head(main_rows, round_rows, clock_ticks)
+    rounds = head_to_head(main_rows, round_rows)
     if round_rows and rounds:
         say("")
         say("**1 thread, head to head** (the same three proxies again, all running at once and measured in turn, "
