@@ -37,16 +37,12 @@ def number(record, key, default=None):
 
 def rate(record):
     """Requests per second over wrk's own measured duration."""
-    return number(record, "requests", 0) / max(number(record, "duration_us", 1) / 1e6, 1e-9)
+    return summed_rate([record])
 
 
 def cpu_per_request(record, clock_ticks):
     """(all, user) CPU microseconds per request of the proxy during the run, or None."""
-    user, system = number(record, "cpu_user_ticks"), number(record, "cpu_system_ticks")
-    requests = number(record, "requests", 0)
-    if user is None or system is None or not requests or not clock_ticks:
-        return None
-    return (user + system) * 1e6 / clock_ticks / requests, user * 1e6 / clock_ticks / requests
+    return summed_cpu([record], clock_ticks)
 
 
 def cpu_text(cpu):
@@ -179,7 +175,7 @@ def head_to_head(main_rows, round_rows):
 def summed_rate(rows):
     """Requests/s over several runs: all their requests over all their measured time."""
     return (sum(number(r, "requests", 0) for r in rows)
-            / max(sum(number(r, "duration_us", 0) for r in rows) / 1e6, 1e-9))
+            / max(sum(number(r, "duration_us", 1) for r in rows) / 1e6, 1e-9))
 
 
 def summed_cpu(rows, clock_ticks):
