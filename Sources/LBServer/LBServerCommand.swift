@@ -99,6 +99,15 @@ struct LBServerCommand: AsyncParsableCommand {
     @Option(help: "A client connection idle this long is closed (default 75s).")
     var idleTimeout: String?
 
+    @Option(help: "Longest pause while a client sends a request body; longer gets 408, or a close once the answer began (default 60s).")
+    var bodyTimeout: String?
+
+    @Option(help: "An upgraded connection (WebSocket tunnel) idle this long is closed (default 1h).")
+    var tunnelIdleTimeout: String?
+
+    @Option(help: "Comma-separated protocols a client may upgrade to through the proxy, or none (default websocket; h2c never).")
+    var upgradeProtocols: String?
+
     @Option(help: "Restored health older than this is not trusted: every backend is checked before accepting (default 10m).")
     var stateMaxAge: String?
 
@@ -318,6 +327,16 @@ struct LBServerCommand: AsyncParsableCommand {
             configuration.proxy.headerTimeout = try duration(headerTimeout, "--header-timeout", minimum: 1)
         }
         if let idleTimeout { configuration.proxy.clientIdleTimeout = try duration(idleTimeout, "--idle-timeout", minimum: 1) }
+        if let bodyTimeout { configuration.proxy.bodyTimeout = try duration(bodyTimeout, "--body-timeout", minimum: 1) }
+        if let tunnelIdleTimeout {
+            configuration.proxy.tunnelIdleTimeout = try duration(tunnelIdleTimeout, "--tunnel-idle-timeout", minimum: 1)
+        }
+        if let upgradeProtocols {
+            switch UpgradePolicy.allowedList(parsing: upgradeProtocols) {
+            case .success(let list): configuration.proxy.upgradeProtocols = list
+            case .failure(let problem): throw StartupError(description: "--upgrade-protocols: \(problem.description)")
+            }
+        }
         if discardEvents { configuration.discardEvents = true }
         return configuration
     }

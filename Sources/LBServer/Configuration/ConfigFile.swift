@@ -83,6 +83,13 @@ struct ConfigFile {
             case "max_headers": configuration.proxy.maxHeaders = try integer(value, key, minimum: 1)
             case "header_timeout": configuration.proxy.headerTimeout = try duration(value, key, minimum: 1)
             case "idle_timeout": configuration.proxy.clientIdleTimeout = try duration(value, key, minimum: 1)
+            case "body_timeout": configuration.proxy.bodyTimeout = try duration(value, key, minimum: 1)
+            case "tunnel_idle_timeout": configuration.proxy.tunnelIdleTimeout = try duration(value, key, minimum: 1)
+            case "upgrade_protocols":
+                switch UpgradePolicy.allowedList(parsing: try string(value, key)) {
+                case .success(let list): configuration.proxy.upgradeProtocols = list
+                case .failure(let problem): throw failure(value, "upgrade_protocols: \(problem.description)")
+                }
             default:
                 throw failure(keyNode, "unknown setting '\(key)'")
             }

@@ -28,6 +28,14 @@ struct ProxySettings: Sendable {
     var maxHeaders = 100
     /// Time a client has to deliver a complete request head; slower gets `408`.
     var headerTimeout: TimeAmount = .seconds(10)
+    /// Longest pause a client may make while sending a request body it announced; past it the
+    /// client gets `408` (or, once the answer began, a closed connection).
+    var bodyTimeout: TimeAmount = .seconds(60)
+    /// A tunnel (an upgraded connection) in which nothing moved either way this long is closed.
+    var tunnelIdleTimeout: TimeAmount = .seconds(3_600)
+    /// Protocols a client may switch to through the proxy (lower-cased `Upgrade` names); `h2c`
+    /// is never among them.
+    var upgradeProtocols: [String] = ["websocket"]
     /// Client connections open at once; more are closed as they arrive.
     var maxConnections = 10_000
 }

@@ -1,6 +1,7 @@
 import Atomics
 import LBStore
 import Logging
+import NIOCore
 
 /// Turns what the proxy and the health checker observe into event-log records and log lines.
 ///
@@ -69,6 +70,33 @@ final class EventSink: Sendable {
     func rejected(status: Int, requestID: String, backend: BackendRuntime?, reason: String) {
         record(Event(at: .now(), kind: .rejected, backendID: backend?.id, requestID: requestID,
                      detail: "\(status) \(reason)"))
+    }
+
+    /// A request failed the same way on `backend` as on the backends tried before it: the
+    /// request, not the backends, is suspected, and `backend` is not marked down for it.
+    func suspectedRequest(_ backend: BackendRuntime, requestID: String, method: String, target: String, error: String,
+                          earlierBackends: [Int64]) {
+        logger.warning("suspected request of death: it failed the same way on two backends",
+                       metadata: ["request_id": "\(requestID)", "method": "\(method)", "target": "\(target)",
+                                  "backend": "\(backend.url.text)", "error": "\(error)"])
+        record(Event(at: .now(), kind: .suspectRequest, backendID: backend.id, requestID: requestID,
+                     detail: "\(method) \(target) failed the same way on \(earlierBackends.count + 1) backends "
+                         + "(\(error)); not marked down",
+                     data: EventData(cause: "request", evidence: [
+                        Evidence(at: .now(), source: "request", requestID: requestID, error: error),
+                     ], method: method, target: target, backendIDs: earlierBackends + [backend.id])))
+    }
+
+    /// Traffic would have marked `backend` down, but it already marked down `limit` backends
+    /// within `window`: the backend stays up and only checks may take it down.
+    func guardHeld(_ backend: BackendRuntime, requestID: String, limit: Int, window: TimeAmount, evidence: [Evidence]) {
+        logger.warning("traffic may not mark down more backends for now; leaving the backend to the checks",
+                       metadata: ["backend": "\(backend.url.text)", "request_id": "\(requestID)",
+                                  "limit": "\(limit)", "window": "\(window.humanDescription)"])
+        record(Event(at: .now(), kind: .guardHeld, backendID: backend.id, requestID: requestID,
+                     detail: "not marked down by traffic: \(limit) backend(s) already were within "
+                         + "\(window.humanDescription); left to the checks",
+                     data: EventData(cause: "traffic", threshold: limit, evidence: evidence)))
     }
 
     /// Why a backend's health changed, as the event log keeps it for `lbctl why`.

@@ -66,7 +66,7 @@ enum FuzzHarness {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let made = ProxyContext(balancer: RoundRobin(), hashKey: nil, pools: UpstreamPools(group: group, settings: settings),
                                 sink: EventSink(writer: writer, logger: Logger(label: "fuzz")), settings: settings, accessLog: nil,
-                                markedDown: { _ in })
+                                markedDown: { _ in }, trafficMarkDowns: TrafficMarkDownGuard(window: .seconds(2)))
         cached = made
         return made
     }

@@ -15,7 +15,9 @@ enum BodyFraming: Equatable {
 /// arrived; only a client that cannot take chunks gets the payload alone.
 ///
 /// The chunk grammar is RFC 9112 §7.1, strictly: hex sizes of at most 15 digits, CRLF line ends,
-/// no control characters in extensions or trailer lines, and trailers within `maximumTrailerBytes`.
+/// no control characters in extensions, extensions of at most `maximumExtensionBytes` per chunk,
+/// and a trailer section within `maximumTrailerBytes` whose every line is a well-formed field
+/// (the same grammar as a head's fields): a request line hidden there is refused, not passed on.
 struct BodyScanner {
     private enum State {
         case length(remaining: Int)
@@ -36,8 +38,15 @@ struct BodyScanner {
     }
 
     private var state: State
-    private var trailerBytes = 0
     private let maximumTrailerBytes: Int
+    /// Bytes of the current chunk's extension (after the size, up to its CR).
+    private var extensionBytes = 0
+    /// The trailer section's field lines as received (CRLF included), once its first byte came.
+    private(set) var trailers: [UInt8] = []
+
+    /// The most bytes one chunk's extension may take; the proxy drops extensions, so this only
+    /// bounds the work a client can make it do.
+    static let maximumExtensionBytes = 4_096
 
     init(_ framing: BodyFraming, maximumTrailerBytes: Int = 32 * 1024) {
         self.maximumTrailerBytes = maximumTrailerBytes
@@ -99,6 +108,7 @@ struct BodyScanner {
             case .chunkSizeWhitespace:
                 let byte = bytes[index]
                 index += 1
+                try countExtensionByte()
                 // RFC 9112 §7.1.1: whitespace after the size is the BWS of a chunk extension, so
                 // only more of it or the extension's `;` may follow; "5 CRLF" is not a size line.
                 switch byte {
@@ -112,11 +122,14 @@ struct BodyScanner {
                     state = .chunkSizeLF
                 } else if !HeadSyntax.isFieldValueByte(byte) {
                     throw .malformed("control character in a chunk extension")
+                } else {
+                    try countExtensionByte()
                 }
                 index += 1
             case .chunkSizeLF:
                 guard bytes[index] == HeadSyntax.lf else { throw .malformed("bare CR after a chunk size") }
                 index += 1
+                extensionBytes = 0
                 state = pendingSize == 0 ? .trailerLineStart : .chunkData(remaining: pendingSize)
             case .chunkDataCR:
                 guard bytes[index] == HeadSyntax.cr else { throw .malformed("chunk data longer than its size") }
@@ -133,25 +146,27 @@ struct BodyScanner {
                     state = .finalLF
                 } else {
                     guard HeadSyntax.isToken(byte) else { throw .malformed("malformed trailer field") }
-                    try countTrailerByte()
+                    try appendTrailerByte(byte)
                     state = .trailerLine
                 }
             case .trailerLine:
                 let byte = bytes[index]
                 index += 1
+                try appendTrailerByte(byte)
                 if byte == HeadSyntax.cr {
                     state = .trailerLF
                 } else {
                     guard HeadSyntax.isFieldValueByte(byte) else { throw .malformed("control character in a trailer") }
-                    try countTrailerByte()
                 }
             case .trailerLF:
                 guard bytes[index] == HeadSyntax.lf else { throw .malformed("bare CR in a trailer") }
+                try appendTrailerByte(HeadSyntax.lf)
                 index += 1
                 state = .trailerLineStart
             case .finalLF:
                 guard bytes[index] == HeadSyntax.lf else { throw .malformed("bare CR after the last chunk") }
                 index += 1
+                if !trailers.isEmpty { try Self.checkTrailerFields(trailers) }
                 state = .done
             }
         }
@@ -163,6 +178,8 @@ struct BodyScanner {
 
     /// After the size's digits: a CR ends the line; whitespace may only lead to an extension.
     private mutating func endChunkSize(at byte: UInt8) throws(HeadError) {
+        // The extension's bound counts from its `;` or the whitespace before it.
+        if byte != HeadSyntax.cr { try countExtensionByte() }
         switch byte {
         case HeadSyntax.cr: state = .chunkSizeLF
         case UInt8(ascii: ";"): state = .chunkExtension
@@ -171,9 +188,32 @@ struct BodyScanner {
         }
     }
 
-    private mutating func countTrailerByte() throws(HeadError) {
-        trailerBytes += 1
-        if trailerBytes > maximumTrailerBytes { throw .fieldsTooLarge("trailer section too large") }
+    private mutating func appendTrailerByte(_ byte: UInt8) throws(HeadError) {
+        guard trailers.count < maximumTrailerBytes else { throw .fieldsTooLarge("trailer section too large") }
+        trailers.append(byte)
+    }
+
+    private mutating func countExtensionByte() throws(HeadError) {
+        extensionBytes += 1
+        if extensionBytes > Self.maximumExtensionBytes {
+            throw .malformed("chunk extension longer than \(Self.maximumExtensionBytes) bytes")
+        }
+    }
+
+    /// Holds the trailer section to a head's field grammar: no space before a colon, a colon on
+    /// every line, no folding.
+    private static func checkTrailerFields(_ section: [UInt8]) throws(HeadError) {
+        var fields: [HeaderField] = []
+        let withBlankLine = section + [HeadSyntax.cr, HeadSyntax.lf]
+        var refusal: HeadError?
+        withBlankLine.withUnsafeBytes { raw in
+            do throws(HeadError) {
+                _ = try HeadSyntax.parseFields(raw, from: 0, to: raw.count, maximumFields: Int.max, into: &fields)
+            } catch {
+                refusal = error
+            }
+        }
+        if let refusal { throw refusal }
     }
 
     @inline(__always)

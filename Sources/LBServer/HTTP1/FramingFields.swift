@@ -3,8 +3,12 @@
 struct FramingFields {
     var contentLength: Int?
     var sawTransferEncoding = false
+    /// How many `Transfer-Encoding` field lines there were.
+    var transferEncodingFields = 0
     /// `chunked` was the last coding listed so far.
     var chunked = false
+    /// A coding other than `chunked` was listed (`gzip`, `identity`...).
+    var otherCoding = false
     var close = false
     var keepAlive = false
     var upgrade = false
@@ -40,10 +44,15 @@ struct FramingFields {
             if lengths == 0 { throw .malformed("invalid Content-Length") }
         case 17 where HeadSyntax.equalsIgnoringCase(raw, nameStart, nameEnd, "transfer-encoding"):
             sawTransferEncoding = true
-            try HeadSyntax.forEachListElement(raw, valueStart, valueEnd) { start, end throws(HeadError) in
+            transferEncodingFields += 1
+            try HeadSyntax.forEachStrictListElement(raw, valueStart, valueEnd) { start, end throws(HeadError) in
                 // RFC 9112 §6.1: chunked must be the final coding, applied once.
                 guard !chunked else { throw .malformed("Transfer-Encoding with a coding after chunked") }
-                chunked = HeadSyntax.equalsIgnoringCase(raw, start, end, "chunked")
+                if HeadSyntax.equalsIgnoringCase(raw, start, end, "chunked") {
+                    chunked = true
+                } else {
+                    otherCoding = true
+                }
             }
         default:
             return false

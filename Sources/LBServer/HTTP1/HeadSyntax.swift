@@ -13,6 +13,9 @@ struct HeadError: Error, Equatable, CustomStringConvertible {
         case targetTooLong
         /// 431: too many header fields, or too many bytes of them.
         case fieldsTooLarge
+        /// 501: a method or transfer coding the proxy does not implement (CONNECT, a coding
+        /// other than `chunked`).
+        case notImplemented
         /// 505: a well-formed version other than HTTP/1.0 and HTTP/1.1.
         case versionNotSupported
     }
@@ -22,6 +25,7 @@ struct HeadError: Error, Equatable, CustomStringConvertible {
 
     static func malformed(_ reason: String) -> HeadError { HeadError(kind: .malformed, description: reason) }
     static func fieldsTooLarge(_ reason: String) -> HeadError { HeadError(kind: .fieldsTooLarge, description: reason) }
+    static func notImplemented(_ reason: String) -> HeadError { HeadError(kind: .notImplemented, description: reason) }
 
     /// The status code a client gets for the refusal.
     var status: Int {
@@ -29,6 +33,7 @@ struct HeadError: Error, Equatable, CustomStringConvertible {
         case .malformed: 400
         case .targetTooLong: 414
         case .fieldsTooLarge: 431
+        case .notImplemented: 501
         case .versionNotSupported: 505
         }
     }
@@ -173,6 +178,108 @@ enum HeadSyntax {
                 elementStart = index + 1
             }
             index += 1
+        }
+    }
+
+    /// Calls `body` with each element of a comma-separated list value, trimmed of whitespace, and
+    /// refuses an empty element (`chunked,`, `, chunked`, `a,,b`): where a value decides the
+    /// framing, a lenient reading of the list is one a backend may not share.
+    static func forEachStrictListElement(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int,
+                                         _ body: (Int, Int) throws(HeadError) -> Void) throws(HeadError) {
+        var elementStart = start
+        var index = start
+        while index <= end {
+            if index == end || bytes[index] == UInt8(ascii: ",") {
+                var first = elementStart
+                var last = index
+                while first < last && (bytes[first] == space || bytes[first] == tab) { first += 1 }
+                while last > first && (bytes[last - 1] == space || bytes[last - 1] == tab) { last -= 1 }
+                guard last > first else { throw .malformed("empty element in a list that decides the framing") }
+                try body(first, last)
+                elementStart = index + 1
+            }
+            index += 1
+        }
+    }
+
+    /// Whether `bytes[start..<end]` is `uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2):
+    /// a non-empty reg-name or IPv4 address (unreserved, pct-encoded, sub-delims) or a bracketed
+    /// IP literal, then at most one port of 1 to 5 digits up to 65535. No userinfo, no path, no
+    /// whitespace: a Host a backend could read differently from us is refused.
+    static func isValidAuthority(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Bool {
+        guard end > start else { return false }
+        var index = start
+        if bytes[index] == UInt8(ascii: "[") {
+            index += 1
+            let literalStart = index
+            while index < end && bytes[index] != UInt8(ascii: "]") {
+                let byte = bytes[index]
+                guard isUnreserved(byte) || isSubDelimiter(byte) || byte == colon else { return false }
+                index += 1
+            }
+            guard index < end, index > literalStart else { return false }
+            index += 1
+        } else {
+            let hostStart = index
+            while index < end && bytes[index] != colon {
+                let byte = bytes[index]
+                if byte == UInt8(ascii: "%") {
+                    guard index + 2 < end, isHexDigit(bytes[index + 1]), isHexDigit(bytes[index + 2]) else { return false }
+                    index += 3
+                    continue
+                }
+                guard isUnreserved(byte) || isSubDelimiter(byte) else { return false }
+                index += 1
+            }
+            guard index > hostStart else { return false }
+        }
+        guard index < end else { return true }
+        guard bytes[index] == colon else { return false }
+        index += 1
+        guard end - index >= 1, end - index <= 5 else { return false }
+        var port = 0
+        for offset in index..<end {
+            let digit = bytes[offset] &- UInt8(ascii: "0")
+            guard digit < 10 else { return false }
+            port = port * 10 + Int(digit)
+        }
+        return port <= 65_535
+    }
+
+    /// RFC 3986 `unreserved`: ALPHA / DIGIT / "-" / "." / "_" / "~".
+    @inline(__always)
+    private static func isUnreserved(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+             UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+             UInt8(ascii: "~"):
+            true
+        default:
+            false
+        }
+    }
+
+    /// RFC 3986 `sub-delims`.
+    @inline(__always)
+    private static func isSubDelimiter(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("),
+             UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"),
+             UInt8(ascii: "="):
+            true
+        default:
+            false
+        }
+    }
+
+    @inline(__always)
+    static func isHexDigit(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"),
+             UInt8(ascii: "A")...UInt8(ascii: "F"):
+            true
+        default:
+            false
         }
     }
 

@@ -37,6 +37,10 @@ struct MessageReader {
         self.headLimit = headLimit
     }
 
+    /// The trailer section of the chunked body that ended last (its field lines, validated), or
+    /// empty; read it at the `.end` event.
+    private(set) var trailers: [UInt8] = []
+
     /// Bytes received and not yet handed out.
     var bufferedBytes: Int { buffer?.readableBytes ?? 0 }
 
@@ -66,6 +70,7 @@ struct MessageReader {
     /// framing from a chunked body.
     mutating func beginBody(_ framing: BodyFraming, maximumTrailerBytes: Int, payloadOnly: Bool = false) {
         state = .body(BodyScanner(framing, maximumTrailerBytes: maximumTrailerBytes), payloadOnly: payloadOnly)
+        if !trailers.isEmpty { trailers = [] }
     }
 
     /// Everything buffered, handed over for good (the start of a tunnel).
@@ -97,9 +102,15 @@ struct MessageReader {
             let consumed = try bytes.withUnsafeReadableBytes { raw throws(HeadError) in try scanner.scan(raw) }
             let slice = bytes.readSlice(length: consumed)!
             buffer = bytes
-            state = scanner.isComplete ? .ending : .body(scanner, payloadOnly: false)
+            state = scanner.isComplete ? ending(scanner) : .body(scanner, payloadOnly: false)
             return consumed > 0 ? .body(slice) : try next()
         }
+    }
+
+    /// The state after a body ended, keeping its trailers for the end event.
+    private mutating func ending(_ scanner: BodyScanner) -> State {
+        if !scanner.trailers.isEmpty { trailers = scanner.trailers }
+        return .ending
     }
 
     private mutating func nextHead(scanned: Int) throws(HeadError) -> Event? {
@@ -161,7 +172,7 @@ struct MessageReader {
         }
         bytes.moveReaderIndex(forwardBy: consumed)
         buffer = bytes
-        state = scanner.isComplete ? .ending : .body(scanner, payloadOnly: true)
+        state = scanner.isComplete ? ending(scanner) : .body(scanner, payloadOnly: true)
         return payload.readableBytes > 0 ? .body(payload) : try next()
     }
 }

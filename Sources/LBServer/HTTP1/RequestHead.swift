@@ -29,10 +29,27 @@ final class RequestHead {
     let clientRequestID: String?
     /// Whether the request has its `Host` field (it may have at most one).
     let hasHost: Bool
+    /// Which of RFC 9112 §3.2's forms the target takes (authority form, CONNECT's, is refused).
+    let targetForm: TargetForm
+    /// The client sent `Idempotency-Key` (IETF draft): the request may be repeated like an
+    /// idempotent one.
+    let hasIdempotencyKey: Bool
+
+    /// The request target's form (RFC 9112 §3.2).
+    enum TargetForm: Equatable {
+        /// `/path?query`.
+        case origin
+        /// `*`, with OPTIONS only.
+        case asterisk
+        /// `http://authority/path?query`: the authority (offsets into `bytes`) replaces Host, and
+        /// the backend gets the origin form.
+        case absolute(authorityStart: Int, authorityEnd: Int)
+    }
 
     private init(bytes: ByteBuffer, method: String, targetStart: Int, targetEnd: Int, minorVersion: Int,
                  fields: [HeaderField], framing: BodyFraming, keepAlive: Bool, upgrade: String?,
-                 expectsContinue: Bool, connectionOptions: [String], clientRequestID: String?, hasHost: Bool) {
+                 expectsContinue: Bool, connectionOptions: [String], clientRequestID: String?, hasHost: Bool,
+                 targetForm: TargetForm, hasIdempotencyKey: Bool) {
         self.bytes = bytes
         self.method = method
         self.targetStart = targetStart
@@ -46,6 +63,8 @@ final class RequestHead {
         self.connectionOptions = connectionOptions
         self.clientRequestID = clientRequestID
         self.hasHost = hasHost
+        self.targetForm = targetForm
+        self.hasIdempotencyKey = hasIdempotencyKey
     }
 
     /// RFC 9110 §9.2.2: a method that may be repeated without changing the outcome.
@@ -56,7 +75,17 @@ final class RequestHead {
         }
     }
 
+    /// Whether the request may be sent again once it may have reached a backend: an idempotent
+    /// method, or an `Idempotency-Key` that lets the backend recognise the repeat.
+    var isRepeatable: Bool { hasIdempotencyKey || isIdempotent }
+
     var isHEAD: Bool { method == "HEAD" }
+
+    /// The authority of an absolute-form target, which stands in for Host; nil for other forms.
+    var targetAuthority: String? {
+        guard case .absolute(let start, let end) = targetForm else { return nil }
+        return bytes.getString(at: bytes.readerIndex + start, length: end - start)
+    }
 
     /// The request target as a string (for logs and absolute-form rewriting).
     var target: String {
@@ -143,6 +172,8 @@ final class RequestHead {
         var upgradeValue: String?
         var expectsContinue = false
         var hosts = 0
+        var hostValid = true
+        var hasIdempotencyKey = false
         var clientRequestID: String?
         for field in fields where try !framingFields.take(field, in: raw) {
             let nameStart = Int(field.nameStart), nameEnd = Int(field.nameEnd)
@@ -150,6 +181,9 @@ final class RequestHead {
             switch nameEnd - nameStart {
             case 4 where HeadSyntax.equalsIgnoringCase(raw, nameStart, nameEnd, "host"):
                 hosts += 1
+                hostValid = hostValid && HeadSyntax.isValidAuthority(raw, valueStart, valueEnd)
+            case 15 where HeadSyntax.equalsIgnoringCase(raw, nameStart, nameEnd, "idempotency-key"):
+                hasIdempotencyKey = true
             case 6 where HeadSyntax.equalsIgnoringCase(raw, nameStart, nameEnd, "expect"):
                 if HeadSyntax.equalsIgnoringCase(raw, valueStart, valueEnd, "100-continue") { expectsContinue = true }
             case 7 where HeadSyntax.equalsIgnoringCase(raw, nameStart, nameEnd, "upgrade"):
@@ -162,16 +196,29 @@ final class RequestHead {
                 break
             }
         }
+        // RFC 9110 §9.3.6: the proxy does not open tunnels to arbitrary authorities.
+        guard method != "CONNECT" else { throw .notImplemented("CONNECT is not supported") }
+        // RFC 9112 §3.2: one Host, a valid one, and always one in HTTP/1.1.
         guard hosts <= 1 else { throw .malformed("more than one Host header") }
+        guard hosts == 1 || minorVersion == 0 else { throw .malformed("HTTP/1.1 request without Host") }
+        guard hostValid else { throw .malformed("Host is not a valid host[:port]") }
+        let targetForm = try Self.targetForm(raw, targetStart, targetEnd, method: method)
         let framing: BodyFraming
         if framingFields.sawTransferEncoding {
-            // RFC 9112 §6.1, §6.3: both framings at once, or chunked missing or not last, is how
-            // requests are smuggled; HTTP/1.0 has no transfer codings at all.
+            // RFC 9112 §6.1, §6.3: both framings at once, chunked missing, repeated or not last,
+            // or a list a backend may read differently, is how requests are smuggled. Exactly one
+            // field saying exactly `chunked` is accepted; HTTP/1.0 has no transfer codings at all.
             guard framingFields.contentLength == nil else {
                 throw .malformed("Content-Length together with Transfer-Encoding")
             }
-            guard framingFields.chunked else { throw .malformed("Transfer-Encoding not ending in chunked") }
             guard minorVersion == 1 else { throw .malformed("Transfer-Encoding in an HTTP/1.0 request") }
+            guard framingFields.transferEncodingFields == 1 else {
+                throw .malformed("more than one Transfer-Encoding field")
+            }
+            guard !framingFields.otherCoding else {
+                throw .notImplemented("Transfer-Encoding other than chunked")
+            }
+            guard framingFields.chunked else { throw .malformed("Transfer-Encoding not ending in chunked") }
             framing = .chunked
         } else if let contentLength = framingFields.contentLength {
             framing = .length(contentLength)
@@ -186,7 +233,39 @@ final class RequestHead {
             upgrade: framingFields.upgrade && minorVersion == 1 ? upgradeValue : nil,
             expectsContinue: expectsContinue && minorVersion == 1,
             connectionOptions: framingFields.connectionOptions, clientRequestID: clientRequestID,
-            hasHost: hosts == 1)
+            hasHost: hosts == 1, targetForm: targetForm, hasIdempotencyKey: hasIdempotencyKey)
+    }
+
+    /// The form of the target at `raw[start..<end]` (RFC 9112 §3.2): origin form, `*` for
+    /// OPTIONS, or an absolute `http`/`https` URI with a valid authority and no userinfo.
+    /// Anything else (a relative path, another scheme, CONNECT's authority form) is refused.
+    private static func targetForm(_ raw: UnsafeRawBufferPointer, _ start: Int, _ end: Int,
+                                   method: String) throws(HeadError) -> TargetForm {
+        if raw[start] == UInt8(ascii: "/") { return .origin }
+        if end - start == 1, raw[start] == UInt8(ascii: "*") {
+            guard method == "OPTIONS" else { throw .malformed("the target * is for OPTIONS only") }
+            return .asterisk
+        }
+        var index = start
+        while index < end, raw[index] != HeadSyntax.colon { index += 1 }
+        let scheme = index - start
+        guard scheme == 4 && HeadSyntax.equalsIgnoringCase(raw, start, index, "http")
+                || scheme == 5 && HeadSyntax.equalsIgnoringCase(raw, start, index, "https") else {
+            throw .malformed("request target is neither a path nor an http URI")
+        }
+        guard end - index >= 3, raw[index + 1] == UInt8(ascii: "/"), raw[index + 2] == UInt8(ascii: "/") else {
+            throw .malformed("request target is neither a path nor an http URI")
+        }
+        let authorityStart = index + 3
+        var authorityEnd = authorityStart
+        while authorityEnd < end, raw[authorityEnd] != UInt8(ascii: "/"), raw[authorityEnd] != UInt8(ascii: "?"),
+              raw[authorityEnd] != UInt8(ascii: "#") {
+            authorityEnd += 1
+        }
+        guard HeadSyntax.isValidAuthority(raw, authorityStart, authorityEnd) else {
+            throw .malformed("the target's authority is not a valid host[:port]")
+        }
+        return .absolute(authorityStart: authorityStart, authorityEnd: authorityEnd)
     }
 
     /// `HTTP/1.0` or `HTTP/1.1` at `index`: the minor version. Another well-formed version is

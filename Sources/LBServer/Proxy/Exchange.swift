@@ -15,6 +15,7 @@ final class Exchange {
     var keepAlive: Bool
 
     /// Every body part received, while the total fits the replay buffer; nil once it did not.
+    /// For a chunked body these are the payload bytes, re-chunked as they are written.
     var replay: [ByteBuffer]? = []
     var replayBytes = 0
     /// Body parts not yet written to the current upstream connection.
@@ -22,6 +23,8 @@ final class Exchange {
     var unsent: [ByteBuffer] = []
     var unsentBytes = 0
     var requestEnded = false
+    /// The trailer fields the backend gets after a chunked body (see `ChunkedRequestBody`).
+    var forwardedTrailers: [UInt8] = []
 
     var backend: BackendRuntime
     /// Backends given up on for this request, in order.
@@ -30,6 +33,11 @@ final class Exchange {
     var balancingKey: BalancingKey?
     /// The failed tries of the current backend: the evidence if it is marked down.
     var failuresOnBackend: [Evidence] = []
+    /// How tries failed on the backends given up on (connect failures aside, which say nothing
+    /// about the request): a second backend failing one of these ways points at the request.
+    var failureKindsOnEarlierBackends: [UpstreamError.Kind] = []
+    /// How tries failed on the current backend.
+    var failureKindsOnBackend: [UpstreamError.Kind] = []
     /// Retries of the current backend so far.
     var retries = 0
     /// Number of the current try over all backends, starting at 1, for the event log.
@@ -64,11 +72,20 @@ final class Exchange {
         self.keepAlive = head.keepAlive
     }
 
+    /// Whether the body is framed chunked on its way to the backend.
+    var isChunked: Bool { head.framing == .chunked }
+
     /// Whether the request may be sent again after a failure: the whole body is still at hand,
-    /// and either nothing reached the backend (a connect failure), the method is idempotent, or
-    /// the body is complete in the replay buffer.
+    /// and either nothing reached the backend (a connect failure) or repeating it is safe (an
+    /// idempotent method or an `Idempotency-Key`, RFC 9110 §9.2.2).
     func canRepeat(afterConnectFailure: Bool) -> Bool {
-        replay != nil && (afterConnectFailure || head.isIdempotent || requestEnded)
+        replay != nil && (afterConnectFailure || head.isRepeatable)
+    }
+
+    /// Why the request is not sent again after a failure, for the record.
+    var whyNotRepeated: String {
+        if replay == nil { return "its body outgrew the replay buffer" }
+        return "\(head.method) is not idempotent, carries no Idempotency-Key, and may have reached the backend"
     }
 
     /// Queues the whole body received so far for the next try.

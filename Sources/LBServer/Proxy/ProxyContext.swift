@@ -14,4 +14,7 @@ struct ProxyContext: Sendable {
     let accessLog: AccessLog?
     /// Called when traffic marks a backend down, so its health is probed again soon.
     let markedDown: @Sendable (BackendRuntime) -> Void
+    /// How many backends traffic has marked down lately, so that it never takes out more than
+    /// half of them between two down-interval checks.
+    let trafficMarkDowns: TrafficMarkDownGuard
 }

@@ -66,8 +66,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         pool = shared.pools.pool(for: context.eventLoop)
         stats = shared.sink.metrics.requestStats(for: context.eventLoop)
         if let address = context.channel.remoteAddress?.ipAddress { clientAddress = address }
-        let deadline = ConnectionDeadline(headTimeout: headTimeout, idleTimeout: idleTimeout,
-                                          eventLoop: context.eventLoop) { [self] phase in
+        let deadline = ConnectionDeadline(headTimeout: headTimeout, bodyTimeout: settings.bodyTimeout,
+                                          idleTimeout: idleTimeout, eventLoop: context.eventLoop) { [self] phase in
             // A strong capture (no weak reference, see UpstreamHandler.delegate); the cycle it
             // makes is broken in handlerRemoved.
             deadlinePassed(phase)
@@ -170,11 +170,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                 case .head(let bytes):
                     deadline?.becomeBusy()
                     let head = try RequestHead.parse(bytes, limits: limits)
-                    reader.beginBody(head.framing, maximumTrailerBytes: settings.maxHeaderBytes)
+                    // A chunked body is read as payload and re-chunked by us on the way out.
+                    reader.beginBody(head.framing, maximumTrailerBytes: settings.maxHeaderBytes,
+                                     payloadOnly: head.framing == .chunked)
                     startRequest(head, context: context)
+                    if head.framing != .none && head.framing != .length(0) { deadline?.awaitBody(now: readStartedAt) }
                 case .body(let part):
+                    deadline?.bodyArrived(now: readStartedAt)
                     receiveBody(part)
                 case .end:
+                    if deadline?.phase == .awaitingBody { deadline?.becomeBusy() }
                     endRequest()
                 }
             }
@@ -211,13 +216,42 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     private func deadlinePassed(_ phase: ConnectionDeadline.Phase) {
-        guard let context, exchange == nil, !closing else { return }
+        guard let context, !closing else { return }
+        if phase == .awaitingBody {
+            guard let exchange else { return }
+            // Reads held back by us (a slow backend, a full replay buffer) are not the client's delay.
+            guard !readPending else {
+                deadline?.awaitBody(now: .now())
+                return
+            }
+            bodyTimedOut(exchange, context: context)
+            return
+        }
+        guard exchange == nil else { return }
         closing = true
         switch phase {
         case .awaitingHead:
             answerAndClose(status: 408, message: "the request head did not arrive in time", context: context)
-        case .idle, .busy:
+        case .idle, .busy, .awaitingBody:
             context.close(promise: nil)
+        }
+    }
+
+    /// The client stopped sending a body it announced: it gets `408` when no answer has begun,
+    /// else the connection is closed; the backend's half-sent request is abandoned with its
+    /// connection, which never completes it.
+    private func bodyTimedOut(_ exchange: Exchange, context: ChannelHandlerContext) {
+        closing = true
+        let responseStarted = exchange.responseStarted
+        shared.sink.rejected(status: 408, requestID: exchange.requestID, backend: nil,
+                             reason: responseStarted ? "request body stalled after the answer began; connection closed"
+                                                     : "request body did not arrive in time")
+        abortExchange()
+        deadline?.cancel()
+        if responseStarted {
+            context.close(promise: nil)
+        } else {
+            answerAndClose(status: 408, message: "the request body did not arrive in time", context: context)
         }
     }
 
@@ -239,7 +273,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
         let exchange = Exchange(head: head, requestID: requestID, backend: backend, startedAt: readStartedAt)
         exchange.balancingKey = balancingKey
-        exchange.upgrade = head.upgrade
+        exchange.upgrade = head.upgrade.flatMap { UpgradePolicy.permitted($0, allowed: settings.upgradeProtocols) }
         if quiescing { exchange.keepAlive = false }
         self.exchange = exchange
         // We take the body ourselves; the backend sees no Expect header.
@@ -264,7 +298,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             }
         }
         if let upstream = exchange.upstream {
-            upstream.write(part, now: readStartedAt)
+            writeBody(part, of: exchange, to: upstream)
             upstreamFlushPending = true
         } else {
             exchange.unsent.append(part)
@@ -272,9 +306,28 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
     }
 
+    /// Writes a part of the request body as the backend gets it: as it arrived for a body of
+    /// known length, as one chunk of ours for a chunked one.
+    private func writeBody(_ part: ByteBuffer, of exchange: Exchange, to connection: UpstreamConnection) {
+        guard exchange.isChunked else {
+            connection.write(part, now: readStartedAt)
+            return
+        }
+        guard part.readableBytes > 0 else { return }
+        connection.write(ChunkedRequestBody.chunk(part, allocator: connection.channel.allocator), now: readStartedAt)
+    }
+
+    /// Ends a chunked body on the backend's connection: the last chunk and the trailer fields.
+    private func writeLastChunk(of exchange: Exchange, to connection: UpstreamConnection) {
+        connection.write(ChunkedRequestBody.lastChunk(trailers: exchange.forwardedTrailers,
+                                                      allocator: connection.channel.allocator),
+                         now: readStartedAt)
+    }
+
     private func endRequest() {
         guard let exchange else { return }
         exchange.requestEnded = true
+        if exchange.isChunked { exchange.forwardedTrailers = ChunkedRequestBody.forwardedTrailers(reader.trailers) }
         if exchange.discarding {
             if let (status, message) = exchange.pendingLocalResponse {
                 exchange.pendingLocalResponse = nil
@@ -285,7 +338,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             }
             return
         }
-        exchange.upstream?.flush()
+        guard let upstream = exchange.upstream else { return }
+        if exchange.isChunked { writeLastChunk(of: exchange, to: upstream) }
+        upstream.flush()
     }
 
     // MARK: Tries
@@ -325,13 +380,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         // Room for the usual rewrite in one allocation; writeForwarded grows it if ever needed.
         var head = connection.channel.allocator.buffer(capacity: 2 * exchange.head.bytes.readableBytes + 512)
         exchange.head.writeForwarded(into: &head, pathPrefix: backend.url.pathPrefix, hostHeader: backend.url.hostHeader,
-                                     clientAddress: clientAddress, requestID: exchange.requestID)
+                                     clientAddress: clientAddress, requestID: exchange.requestID,
+                                     upgrade: exchange.upgrade)
         connection.write(head, now: readStartedAt)
         for part in exchange.unsent {
-            connection.write(part, now: readStartedAt)
+            writeBody(part, of: exchange, to: connection)
         }
         exchange.unsent.removeAll()
         exchange.unsentBytes = 0
+        if exchange.requestEnded && exchange.isChunked { writeLastChunk(of: exchange, to: connection) }
         connection.flush()
         resumeClientReads()
     }
@@ -358,10 +415,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             context?.close(promise: nil)
             return
         }
-        // A kept-alive connection that the backend closed just as we reused it is not the
-        // backend's fault: try once more on a fresh connection, without counting a failure.
+        // A kept-alive connection that the backend closed just as we reused it (the idle-close
+        // race: nothing came back) is not the backend's fault, and the request most likely never
+        // reached it: once more on a fresh connection, whatever the method, without counting a
+        // failure.
         if connection?.hasServedBefore == true, error.kind == .reset, !exchange.retriedStaleConnection,
-           exchange.canRepeat(afterConnectFailure: false) {
+           exchange.replay != nil {
             exchange.retriedStaleConnection = true
             exchange.rewindBody()
             startTry(exchange)
@@ -370,16 +429,28 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         exchange.failuresOnBackend.append(
             sink.failure(exchange.backend, requestID: exchange.requestID, attempt: exchange.attempt,
                          error: error.description))
+        if error.kind != .connect { exchange.failureKindsOnBackend.append(error.kind) }
         if error.kind == .protocolViolation {
             sink.rejected(status: 502, requestID: exchange.requestID, backend: exchange.backend,
                           reason: "invalid response from backend")
             respondLocally(exchange, status: 502, message: "invalid response from backend")
             return
         }
+        // The same failure on a second backend points at the request, not at the backends: stop
+        // before it takes this one down too.
+        if error.kind != .connect, exchange.failureKindsOnEarlierBackends.contains(error.kind) {
+            sink.suspectedRequest(exchange.backend, requestID: exchange.requestID, method: exchange.head.method,
+                                  target: exchange.head.target, error: error.description,
+                                  earlierBackends: exchange.tried)
+            sink.rejected(status: 502, requestID: exchange.requestID, backend: exchange.backend,
+                          reason: "suspected request of death: it failed the same way on two backends")
+            respondLocally(exchange, status: 502, message: "the request failed the same way on two backends")
+            return
+        }
         guard exchange.canRepeat(afterConnectFailure: error.kind == .connect) else {
             let status = error.kind == .timeout ? 504 : 502
             sink.rejected(status: status, requestID: exchange.requestID, backend: exchange.backend,
-                          reason: "backend failed and the request cannot be repeated safely")
+                          reason: "not retried: \(exchange.whyNotRepeated)")
             respondLocally(exchange, status: status, message: "backend failed; request not repeatable")
             return
         }
@@ -398,17 +469,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             return
         }
         // ...then it is down, and another backend gets its own full set of retries.
-        if let previous = exchange.backend.transition(to: .down) {
-            sink.statusChange(exchange.backend, from: previous, to: .down,
-                              cause: EventSink.Cause(kind: "traffic",
-                                                     summary: "traffic: \(exchange.failuresOnBackend.count) failed "
-                                                         + "tries of request \(exchange.requestID)",
-                                                     threshold: settings.retriesPerBackend + 1,
-                                                     evidence: exchange.failuresOnBackend),
-                              requestID: exchange.requestID)
-            shared.markedDown(exchange.backend)
-        }
+        markDownByTraffic(exchange)
         exchange.tried.append(exchange.backend.id)
+        exchange.failureKindsOnEarlierBackends += exchange.failureKindsOnBackend
+        exchange.failureKindsOnBackend.removeAll()
         guard exchange.tried.count < settings.maximumAttempts,
               let next = shared.balancer.nextBackend(for: exchange.balancingKey, excluding: exchange.tried)
         else {
@@ -429,14 +493,48 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         startTry(exchange)
     }
 
+    /// Marks the exchange's backend down after its failed tries, unless traffic already took
+    /// down as many backends as it may in one health-down interval (half the enabled ones): past
+    /// that only checks can, and the guard's holding is recorded instead.
+    private func markDownByTraffic(_ exchange: Exchange) {
+        let backend = exchange.backend
+        guard backend.isAlive else { return }
+        let sink = shared.sink
+        let enabled = shared.balancer.current.backends.reduce(0) { $0 + ($1.adminState == .enabled ? 1 : 0) }
+        guard shared.trafficMarkDowns.admit(backend.id, enabledBackends: enabled, now: .now()) else {
+            sink.guardHeld(backend, requestID: exchange.requestID,
+                           limit: TrafficMarkDownGuard.limit(enabledBackends: enabled),
+                           window: shared.trafficMarkDowns.window, evidence: exchange.failuresOnBackend)
+            return
+        }
+        guard let previous = backend.transition(to: .down) else {
+            // Marked down meanwhile by another connection or a check: not this one's to count.
+            shared.trafficMarkDowns.release(backend.id)
+            return
+        }
+        sink.statusChange(backend, from: previous, to: .down,
+                          cause: EventSink.Cause(kind: "traffic",
+                                                 summary: "traffic: \(exchange.failuresOnBackend.count) failed "
+                                                     + "tries of request \(exchange.requestID)",
+                                                 threshold: settings.retriesPerBackend + 1,
+                                                 evidence: exchange.failuresOnBackend),
+                          requestID: exchange.requestID)
+        shared.markedDown(backend)
+    }
+
     // MARK: Upstream side
 
     func upstreamResponseHead(_ head: ResponseHead) -> Bool {
         guard let exchange, let context else { return false }
         if head.status == 101 {
-            guard exchange.upgrade != nil else {
+            guard let offered = exchange.upgrade else {
                 // A switch nobody asked for cannot be followed.
                 upstreamFailed(UpstreamError(kind: .protocolViolation, description: "101 to a request without Upgrade"))
+                return false
+            }
+            guard UpgradePolicy.accepts(head.upgrade, offered: offered) else {
+                upstreamFailed(UpstreamError(kind: .protocolViolation,
+                                             description: "101 to a protocol that was not offered"))
                 return false
             }
             switchProtocols(exchange, head: head, context: context)
@@ -460,6 +558,20 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         heldResponseHead = buffer
         clientFlushPending = true
         return removeChunking
+    }
+
+    /// Passes a backend's interim answer on to an HTTP/1.1 client (RFC 9110 §15.2: a proxy
+    /// forwards 1xx answers), except `100 Continue`, which the proxy already sent itself when the
+    /// client asked for it. An HTTP/1.0 client gets none (it may not understand them).
+    func upstreamInterimResponse(_ head: ResponseHead) {
+        guard let exchange, let context, head.status != 100, exchange.head.minorVersion == 1,
+              !exchange.responseStarted else { return }
+        stats?.countResponse(status: head.status)
+        var buffer = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 160)
+        head.writeForwarded(into: &buffer, options: .init(clientMinorVersion: 1, keepAlive: true, removeChunking: false,
+                                                          requestID: exchange.requestID))
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        clientFlushPending = true
     }
 
     /// Body bytes up to this size are copied into the held response head rather than written
@@ -564,7 +676,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         self.exchange = nil
         connection.handler.delegate = nil
         deadline?.cancel()
-        let (clientEnd, backendEnd) = TunnelHandler.pair()
+        let (clientEnd, backendEnd) = TunnelHandler.pair(idleTimeout: settings.tunnelIdleTimeout)
         // Bytes either side sent right after the switch belong to the new protocol.
         if let early = connection.handler.takeBuffered() { context.write(wrapOutboundOut(early), promise: nil) }
         context.flush()

@@ -2,21 +2,26 @@ import NIOCore
 
 extension RequestHead {
     /// Writes the head the backend gets: the client's field lines copied byte for byte, less the
-    /// hop-by-hop ones (RFC 9110 §7.6.1), `Expect` (we answered it) and the forwarding fields we
-    /// set ourselves, followed by `X-Forwarded-*`, the request id and, for an upgrade, the
-    /// upgrade fields again. Rebuilt from the client's original for every try.
+    /// hop-by-hop ones (RFC 9110 §7.6.1), `Expect` (we answered it), the forwarding fields we set
+    /// ourselves and the client's framing fields, followed by the framing the proxy sends (one
+    /// `Content-Length` or one `Transfer-Encoding: chunked`, never the client's lines),
+    /// `X-Forwarded-*`, the request id and, for an allowed upgrade, the upgrade fields again.
+    /// An absolute-form target goes in origin form, its authority as Host (RFC 9112 §3.2.2).
+    /// Rebuilt from the client's original for every try.
     func writeForwarded(into buffer: inout ByteBuffer, pathPrefix: String, hostHeader: @autoclosure () -> String,
-                        clientAddress: String, requestID: String) {
-        let addedHost = hasHost ? "" : hostHeader()
+                        clientAddress: String, requestID: String, upgrade: String?) {
+        let authority = targetAuthority
+        let addedHost = authority ?? (hasHost ? "" : hostHeader())
         // Each byte of the original at most twice (the Host value is also X-Forwarded-Host's),
         // ", " per X-Forwarded-For field, what we add, and 192 for the fixed names.
-        var bound = 2 * bytes.readableBytes + 2 * fields.count + pathPrefix.utf8.count + addedHost.utf8.count
-            + clientAddress.utf8.count + requestID.utf8.count + 2 * (upgrade?.utf8.count ?? 0) + 192
-        let targetIsOriginForm = bytes.getInteger(at: bytes.readerIndex + targetStart, as: UInt8.self) == UInt8(ascii: "/")
+        // Each byte of the original at most twice (the Host value is also X-Forwarded-Host's),
+        // ", " per X-Forwarded-For field, what we add (the authority twice), and 256 for the
+        // fixed names and the framing field.
+        var bound = 2 * bytes.readableBytes + 2 * fields.count + pathPrefix.utf8.count + 2 * addedHost.utf8.count
+            + clientAddress.utf8.count + requestID.utf8.count + 2 * (upgrade?.utf8.count ?? 0) + 256
         // `*` (OPTIONS for the whole server) names no path, so it gets no prefix.
-        let targetIsAsterisk = targetEnd - targetStart == 1
-            && bytes.getInteger(at: bytes.readerIndex + targetStart, as: UInt8.self) == UInt8(ascii: "*")
-        let rewrittenTarget = targetIsOriginForm || targetIsAsterisk ? nil : Self.originForm(of: target)
+        let targetIsAsterisk = targetForm == .asterisk
+        let rewrittenTarget = authority == nil ? nil : Self.originForm(of: target)
         bound += rewrittenTarget?.utf8.count ?? 0
         bytes.withUnsafeReadableBytes { raw in
             buffer.writeHead(bound: bound) { writer in
@@ -36,15 +41,27 @@ extension RequestHead {
                     case .keep:
                         writer.append(raw, field.lineStart, field.lineEnd)
                         writer.append("\r\n")
-                    case .host:
+                    case .host where authority == nil:
                         host = field
                         writer.append(raw, field.lineStart, field.lineEnd)
                         writer.append("\r\n")
+                    case .host:
+                        break
                     case .forwardedFor:
                         forwardedFor.append(field)
                     case .drop:
                         break
                     }
+                }
+                switch framing {
+                case .length(let length):
+                    writer.append("Content-Length: ")
+                    writer.append(String(length))
+                    writer.append("\r\n")
+                case .chunked:
+                    writer.append("Transfer-Encoding: chunked\r\n")
+                case .none, .untilClose:
+                    break
                 }
                 writer.append("X-Forwarded-For: ")
                 for field in forwardedFor where field.valueEnd > field.valueStart {
@@ -60,6 +77,10 @@ extension RequestHead {
                 } else {
                     writer.append("Host: ")
                     writer.append(addedHost)
+                    if authority != nil {
+                        writer.append("\r\nX-Forwarded-Host: ")
+                        writer.append(addedHost)
+                    }
                     writer.append("\r\n")
                 }
                 writer.append("X-Request-Id: ")
@@ -84,7 +105,8 @@ extension RequestHead {
     }
 
     /// What becomes of a client's field on the way to the backend: the forwarding fields we set
-    /// ourselves and `Expect` (answered by us) are dropped like the hop-by-hop ones.
+    /// ourselves, `Expect` (answered by us) and the framing fields (the proxy writes its own) are
+    /// dropped like the hop-by-hop ones.
     private static func role(of field: HeaderField, in raw: UnsafeRawBufferPointer,
                              connectionOptions: [String]) -> ForwardingRole {
         let start = Int(field.nameStart), end = Int(field.nameEnd)
@@ -92,6 +114,8 @@ extension RequestHead {
         case 4 where HeadSyntax.equalsIgnoringCase(raw, start, end, "host"): return .host
         case 15 where HeadSyntax.equalsIgnoringCase(raw, start, end, "x-forwarded-for"): return .forwardedFor
         case 6 where HeadSyntax.equalsIgnoringCase(raw, start, end, "expect"),
+             14 where HeadSyntax.equalsIgnoringCase(raw, start, end, "content-length"),
+             17 where HeadSyntax.equalsIgnoringCase(raw, start, end, "transfer-encoding"),
              12 where HeadSyntax.equalsIgnoringCase(raw, start, end, "x-request-id"),
              16 where HeadSyntax.equalsIgnoringCase(raw, start, end, "x-forwarded-host"),
              17 where HeadSyntax.equalsIgnoringCase(raw, start, end, "x-forwarded-proto"):

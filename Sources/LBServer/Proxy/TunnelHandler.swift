@@ -5,8 +5,9 @@ import NIOCore
 ///
 /// Both channels are on the same event loop (the pool lives on the client's loop), so the two
 /// ends call each other directly. What one end reads, the other writes; reads stop while the
-/// other side cannot take more. When either side closes, so does the other. A graceful shutdown
-/// closes tunnels, since they have no request boundary to finish at.
+/// other side cannot take more. When either side closes, so does the other, and so do both when
+/// nothing moved either way for the idle timeout. A graceful shutdown closes tunnels, since they
+/// have no request boundary to finish at.
 final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -17,25 +18,63 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var context: ChannelHandlerContext?
     private var readPending = false
     private var flushScheduled = false
+    /// When bytes last moved either way, shared by both ends (they run on one event loop).
+    private let activity: Activity
+    /// Only the first end keeps the idle timer.
+    private let keepsTimer: Bool
+    private var timer: Scheduled<Void>?
 
-    /// Joins `a` and `b` into one tunnel.
-    static func pair() -> (TunnelHandler, TunnelHandler) {
-        let a = TunnelHandler()
-        let b = TunnelHandler()
+    /// The time of the tunnel's last read, on either end.
+    private final class Activity {
+        var last = NIODeadline.now()
+        let idleTimeout: TimeAmount
+        init(idleTimeout: TimeAmount) { self.idleTimeout = idleTimeout }
+    }
+
+    private init(activity: Activity, keepsTimer: Bool) {
+        self.activity = activity
+        self.keepsTimer = keepsTimer
+    }
+
+    /// Joins `a` and `b` into one tunnel, closed when idle for `idleTimeout`.
+    static func pair(idleTimeout: TimeAmount) -> (TunnelHandler, TunnelHandler) {
+        let activity = Activity(idleTimeout: idleTimeout)
+        let a = TunnelHandler(activity: activity, keepsTimer: true)
+        let b = TunnelHandler(activity: activity, keepsTimer: false)
         a.partner = b
         b.partner = a
         return (a, b)
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if keepsTimer { armTimer(context: context) }
+    }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
         self.context = nil
         partner?.partnerLeft()
         partner = nil
     }
 
+    /// One timer for the tunnel, re-armed from the last activity when it fires early, so reads
+    /// cost a clock read, not a timer.
+    private func armTimer(context: ChannelHandlerContext) {
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: activity.last + activity.idleTimeout) { [self] in
+            timer = nil
+            guard let context = self.context else { return }
+            if NIODeadline.now() < activity.last + activity.idleTimeout {
+                armTimer(context: context)
+            } else {
+                context.close(promise: nil)
+            }
+        }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        activity.last = .now()
         guard let other = partner?.context else { return }
         other.write(NIOAny(unwrapInboundIn(data)), promise: nil)
         // Bytes the HTTP decoder hands on as it leaves come with no read-complete after them:

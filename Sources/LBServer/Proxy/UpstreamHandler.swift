@@ -3,9 +3,10 @@ import NIOCore
 /// Receives what an upstream connection delivers for the request it is serving.
 /// All calls happen on the connection's event loop, which is also the client's.
 protocol UpstreamDelegate: AnyObject {
-    /// The final response head (interim 1xx answers other than `101` are not passed on).
-    /// Returns whether the body should come without its chunk framing.
+    /// The final response head. Returns whether the body should come without its chunk framing.
     func upstreamResponseHead(_ head: ResponseHead) -> Bool
+    /// An interim 1xx answer other than `101` (`100`, `103 Early Hints`...), before the final one.
+    func upstreamInterimResponse(_ head: ResponseHead)
     /// Body bytes, as the backend framed them unless the head's answer asked otherwise.
     func upstreamResponseBody(_ body: ByteBuffer)
     func upstreamResponseEnd()
@@ -149,10 +150,10 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 case .head(let bytes):
                     let head = try ResponseHead.parse(bytes, requestWasHEAD: requestIsHEAD)
                     if head.status < 200 && head.status != 101 {
-                        // Interim answers (100, 103) are ours to drop: the proxy took the body itself.
                         // The reader ends the interim message next; that end is not the response's.
                         reader.beginBody(.none, maximumTrailerBytes: 0)
                         interimEndPending = true
+                        delegate.upstreamInterimResponse(head)
                         continue
                     }
                     let payloadOnly = delegate.upstreamResponseHead(head)

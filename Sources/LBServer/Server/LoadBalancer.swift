@@ -118,7 +118,8 @@ final class LoadBalancer: Service {
         }
         let context = ProxyContext(balancer: balancer, hashKey: configuration.balancing.requestKey, pools: pools,
                                    sink: sink, settings: configuration.proxy, accessLog: accessLog,
-                                   markedDown: { checker.probeSoon($0) })
+                                   markedDown: { checker.probeSoon($0) },
+                                   trafficMarkDowns: TrafficMarkDownGuard(window: configuration.health.downInterval))
         let idleTimeout = configuration.proxy.clientIdleTimeout
         let headerTimeout = configuration.proxy.headerTimeout
         let quiesce = self.quiesce

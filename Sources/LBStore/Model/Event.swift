@@ -18,6 +18,12 @@ public enum EventKind: String, CaseIterable, Sendable, Codable {
     case dropped
     /// The database could not be written for a while (locked, read-only, full).
     case storeError = "store_error"
+    /// A request failed the same way on two backends and was answered 502 without marking the
+    /// second one down: a suspected request of death. Names the backend it spared.
+    case suspectRequest = "suspect_request"
+    /// Traffic would have marked a backend down, but traffic had already marked down half of the
+    /// enabled backends within one health-down interval; it stayed up for the checks to judge.
+    case guardHeld = "guard_held"
 }
 
 /// One entry of the event log, as written by the daemon or `lbctl`.

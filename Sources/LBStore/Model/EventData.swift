@@ -10,6 +10,10 @@ import Foundation
 /// - `status_change`: `from`, `to`, `cause` (`check`, `traffic`, `admin`, `restore`), `threshold`
 ///   (the rise or fall count in effect), `evidence`, and for `restore` `state_age_ms`.
 /// - `startup`: `path` (`first`, `fresh`, `stale`), `state_age_ms`, `differences`.
+/// - `suspect_request`: `cause` (`request`), `method`, `target`, `backend_ids` (every backend it
+///   failed on, the spared one last), `evidence`.
+/// - `guard_held`: `cause` (`traffic`), `threshold` (how many backends traffic may mark down in
+///   one health-down interval), `evidence` (the failed tries).
 public struct EventData: Codable, Hashable, Sendable {
     public var action: String?
     public var from: String?
@@ -24,11 +28,16 @@ public struct EventData: Codable, Hashable, Sendable {
     public var stateAgeMs: Int64?
     public var path: String?
     public var differences: [ConfigDifference]?
+    /// For `suspect_request`: the request's method and target, and the backends it failed on.
+    public var method: String?
+    public var target: String?
+    public var backendIDs: [Int64]?
 
     public init(action: String? = nil, from: String? = nil, to: String? = nil, actor: String? = nil,
                 command: String? = nil, origin: String? = nil, weight: Int? = nil, cause: String? = nil,
                 threshold: Int? = nil, evidence: [Evidence]? = nil, stateAgeMs: Int64? = nil, path: String? = nil,
-                differences: [ConfigDifference]? = nil) {
+                differences: [ConfigDifference]? = nil, method: String? = nil, target: String? = nil,
+                backendIDs: [Int64]? = nil) {
         self.action = action
         self.from = from
         self.to = to
@@ -42,12 +51,16 @@ public struct EventData: Codable, Hashable, Sendable {
         self.stateAgeMs = stateAgeMs
         self.path = path
         self.differences = differences
+        self.method = method
+        self.target = target
+        self.backendIDs = backendIDs
     }
 
     enum CodingKeys: String, CodingKey {
         case action, from, to, actor, command, origin, weight, cause, threshold, evidence
         case stateAgeMs = "state_age_ms"
-        case path, differences
+        case path, differences, method, target
+        case backendIDs = "backend_ids"
     }
 
     /// The JSON text stored in `events.data`.

@@ -77,8 +77,8 @@ struct EventFormatter {
     /// The colour a kind is shown in: trouble red, repetition yellow, changes of state bright.
     static func style(of kind: EventKind) -> TextStyle? {
         switch kind {
-        case .failure, .rejected, .dropped, .storeError: return .red
-        case .retry: return .yellow
+        case .failure, .rejected, .dropped, .storeError, .suspectRequest: return .red
+        case .retry, .guardHeld: return .yellow
         case .statusChange: return .magenta
         case .adminChange: return .cyan
         case .startup, .shutdown: return .blue

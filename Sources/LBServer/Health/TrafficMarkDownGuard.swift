@@ -1,0 +1,39 @@
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Keeps traffic alone from emptying the pool: within one health-down interval, failed requests
+/// may mark down at most half of the enabled backends (rounded down, so never the only one).
+/// Past that, only health checks can take a backend down, and the caller records that the
+/// guard held. Shared by every event loop; consulted only when a backend is about to be marked
+/// down, so its lock is off the request path.
+final class TrafficMarkDownGuard: Sendable {
+    /// How far back a traffic mark-down counts (the daemon's `--health-down-interval`).
+    let window: TimeAmount
+    /// Backends marked down by traffic and when, newest last.
+    private let recent = NIOLockedValueBox<[(backendID: Int64, at: NIODeadline)]>([])
+
+    init(window: TimeAmount) {
+        self.window = window
+    }
+
+    /// The most backends traffic may mark down within one window.
+    static func limit(enabledBackends: Int) -> Int { enabledBackends / 2 }
+
+    /// Whether traffic may mark `backendID` down at `now`; if so, it is counted from then on.
+    func admit(_ backendID: Int64, enabledBackends: Int, now: NIODeadline) -> Bool {
+        let limit = Self.limit(enabledBackends: enabledBackends)
+        return recent.withLockedValue { recent in
+            recent.removeAll { now - $0.at >= window }
+            guard recent.count < limit else { return false }
+            recent.append((backendID, now))
+            return true
+        }
+    }
+
+    /// Takes back an admission that did not end in a mark-down (another caller got there first).
+    func release(_ backendID: Int64) {
+        recent.withLockedValue { recent in
+            if let index = recent.lastIndex(where: { $0.backendID == backendID }) { recent.remove(at: index) }
+        }
+    }
+}
