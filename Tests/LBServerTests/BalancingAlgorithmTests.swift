@@ -352,7 +352,7 @@ private func simulateLoad(_ balancer: any Balancer, backends: [BackendRuntime], 
 
 @Suite struct HashKeyTests {
     private func head(_ headers: [(String, String)]) -> RequestHead {
-        let text = "GET / HTTP/1.1\r\n" + headers.map { "\($0.0): \($0.1)\r\n" }.joined() + "\r\n"
+        let text = "GET / HTTP/1.1\r\nHost: x\r\n" + headers.map { "\($0.0): \($0.1)\r\n" }.joined() + "\r\n"
         return try! RequestHead.parse(ByteBuffer(string: text), limits: RequestHead.Limits())
     }
 

@@ -82,7 +82,8 @@ import Testing
         let echo = try UpgradeBackend(group: group)
         defer { echo.stop() }
         let server = try ServerProcess(lbserver: ["--backends", echo.url, "--db", folder.database,
-                                                  "--admin", "127.0.0.1:0", "--response-timeout", "1s"],
+                                                  "--admin", "127.0.0.1:0", "--response-timeout", "1s",
+                                                  "--upgrade-protocols", "websocket,echo"],
                                        folder: folder.url)
         defer { server.stop() }
         let port = try server.waitUntilListening()
@@ -121,7 +122,8 @@ import Testing
         let folder = try TemporaryFolder()
         let echo = try UpgradeBackend(group: group)
         defer { echo.stop() }
-        let server = try ServerProcess(lbserver: ["--backends", echo.url, "--db", folder.database], folder: folder.url)
+        let server = try ServerProcess(lbserver: ["--backends", echo.url, "--db", folder.database,
+                                                  "--upgrade-protocols", "smtp"], folder: folder.url)
         defer { server.stop() }
         let port = try server.waitUntilListening()
         let connection = try HTTPTestConnection(port: port)
@@ -131,5 +133,53 @@ import Testing
         #expect(connection.isClosedByPeer())
         // A plain request still works, on a new connection.
         #expect(try httpRequest(port: port).status == 426)
+    }
+
+    @Test func anH2CUpgradeIsNeverTunnelledAndTheRequestIsServedAsPlainHTTP11() throws {
+        let folder = try TemporaryFolder()
+        let echo = try UpgradeBackend(group: group)
+        defer { echo.stop() }
+        // Even listed, h2c is refused at start-up...
+        let refused = try ServerProcess(lbserver: ["--backends", echo.url, "--db", folder.database,
+                                                   "--upgrade-protocols", "websocket,h2c"], folder: folder.url)
+        #expect(refused.waitForExit() == 64)
+        // ...and offered by a client, it is dropped: the backend sees a plain request.
+        let server = try ServerProcess(lbserver: ["--backends", echo.url, "--db", folder.database], folder: folder.url)
+        defer { server.stop() }
+        let connection = try HTTPTestConnection(port: try server.waitUntilListening())
+        for _ in 0..<2 {
+            let response = try connection.request("GET", "/", headers: [
+                ("Connection", "Upgrade, HTTP2-Settings"), ("Upgrade", "h2c"), ("HTTP2-Settings", "AAMAAABkAAQAAP__"),
+            ])
+            #expect(response.status == 426)
+            #expect(response.header("connection") == nil)
+        }
+        let forwarded = echo.seenHeads.map { $0.lowercased() }
+        #expect(forwarded.count == 2)
+        #expect(forwarded.allSatisfy { !$0.contains("upgrade") && !$0.contains("http2-settings") })
+    }
+
+    @Test func aTunnelInWhichNothingMovesForItsIdleTimeoutIsClosed() throws {
+        let folder = try TemporaryFolder()
+        let echo = try UpgradeBackend(group: group)
+        defer { echo.stop() }
+        let server = try ServerProcess(lbserver: ["--backends", echo.url, "--db", folder.database,
+                                                  "--upgrade-protocols", "echo", "--tunnel-idle-timeout", "1s"],
+                                       folder: folder.url)
+        defer { server.stop() }
+        let connection = try HTTPTestConnection(port: try server.waitUntilListening(), timeoutSeconds: 5)
+        try connection.send("GET /chat HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+        #expect(try connection.readHead().hasPrefix("HTTP/1.1 101"))
+        #expect(String(decoding: try connection.readBytes(16), as: UTF8.self) == "hello from echo\n")
+        // Traffic within the timeout keeps it open...
+        for _ in 0..<3 {
+            Thread.sleep(forTimeInterval: 0.5)
+            try connection.send("ping")
+            #expect(String(decoding: try connection.readBytes(4), as: UTF8.self) == "ping")
+        }
+        // ...and a second of silence closes it.
+        let started = Date()
+        #expect(connection.isClosedByPeer())
+        #expect(Date().timeIntervalSince(started) >= 0.5)
     }
 }

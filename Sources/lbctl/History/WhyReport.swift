@@ -19,6 +19,13 @@ struct WhyReport: Sendable {
     var stateAtInstant: LaneState
     /// Whether the log holds any down, drained or disabled period of the backend.
     var wasEverOut: Bool
+    /// The latest times traffic was kept from marking the backend down up to the instant, newest
+    /// first: the guard on traffic mark-downs held (`guard_held`), or a request that failed the
+    /// same way here as on another backend was blamed instead (`suspect_request`).
+    var heldBack: [Event]
+
+    /// How many held-back events the report shows at most.
+    static let heldBackLimit = 5
 
     /// Reads the report from the log. `instant` nil means now and falls back to the latest period.
     static func build(for backend: Backend, at instant: Timestamp?, now: Timestamp, firstRecord: Timestamp?,
@@ -41,6 +48,16 @@ struct WhyReport: Sendable {
             url: backend.url, instant: when, instantWasAsked: instant != nil, period: period,
             cause: try period.map { try ChangeExplanation($0.start, store: store) },
             ending: try period?.end.map { try ChangeExplanation($0, store: store) },
-            stateAtInstant: condition.laneState, wasEverOut: wasEverOut)
+            stateAtInstant: condition.laneState, wasEverOut: wasEverOut,
+            heldBack: try heldBack(backendID: backend.id, until: when, from: store))
+    }
+
+    /// The newest `guard_held` and `suspect_request` events of a backend up to `instant`.
+    private static func heldBack(backendID: Int64, until instant: Timestamp, from store: Store) throws -> [Event] {
+        let position = EventPosition.end(of: instant)
+        let events = try [EventKind.guardHeld, .suspectRequest].flatMap {
+            try store.backendEvents(backendID, kind: $0, before: position, limit: heldBackLimit)
+        }
+        return Array(events.sorted { EventPosition(of: $0) > EventPosition(of: $1) }.prefix(heldBackLimit))
     }
 }

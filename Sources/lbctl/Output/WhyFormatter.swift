@@ -14,6 +14,10 @@ struct WhyFormatter {
     // MARK: Text
 
     func text(_ report: WhyReport) -> String {
+        periodText(report) + heldBackText(report.heldBack)
+    }
+
+    private func periodText(_ report: WhyReport) -> String {
         let at = TimeText.rfc3339(report.instant)
         guard let period = report.period, let cause = report.cause else {
             if !report.wasEverOut { return "\(report.url) was never down, drained or disabled.\n" }
@@ -37,6 +41,17 @@ struct WhyFormatter {
             output += "\n" + explanation(ending, heading: heading)
         } else {
             output += "\nEnded by: nothing yet; it lasts.\n"
+        }
+        return output
+    }
+
+    /// The times traffic failed here but did not take the backend down, newest first.
+    private func heldBackText(_ events: [Event]) -> String {
+        guard !events.isEmpty else { return "" }
+        var output = "\nNot marked down by traffic (latest \(events.count)):\n"
+        for event in events {
+            let kind = (EventFormatter.style(of: event.kind) ?? .dim).apply(to: event.kind.rawValue, enabled: colour)
+            output += "  \(TimeText.rfc3339(event.at)) \(kind) request \(event.requestID ?? "-"): \(event.detail ?? "")\n"
         }
         return output
     }
@@ -108,6 +123,19 @@ struct WhyFormatter {
             ("detail", .optional(cause?.change.event.detail)),
             ("evidence", .array((cause?.evidence ?? []).map(json))),
             ("ended_by", report.ending.map(json) ?? .null),
+            ("held_back", .array(report.heldBack.map(heldBackJSON))),
+        ])
+    }
+
+    /// One time traffic did not take the backend down: the guard held, or the request was blamed.
+    static func heldBackJSON(_ event: Event) -> JSONValue {
+        .object([
+            ("at", .string(TimeText.rfc3339(event.at))),
+            ("kind", .string(event.kind.rawValue)),
+            ("request_id", .optional(event.requestID)),
+            ("method", .optional(event.data?.method)),
+            ("target", .optional(event.data?.target)),
+            ("detail", .optional(event.detail)),
         ])
     }
 

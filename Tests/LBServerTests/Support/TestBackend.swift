@@ -28,6 +28,11 @@ final class TestBackend: @unchecked Sendable {
         case chunkedAnswer
         /// Answer `until-close` with no framing at all, then close the connection.
         case closeDelimitedAnswer
+        /// Close the connection without answering a request whose target contains the text (a
+        /// request that crashes the backend); serve the others.
+        case closeWhenTargetContains(String)
+        /// Answer every request with exactly these bytes.
+        case raw(String)
     }
 
     let name: String
@@ -59,6 +64,8 @@ final class TestBackend: @unchecked Sendable {
     var requests: Int { lock.withLock { _requests } }
     /// Body sizes of the requests answered.
     var bodySizes: [Int] { lock.withLock { _bodies } }
+    /// Connections accepted since the backend (re)started listening.
+    var connections: Int { lock.withLock { children.count } }
 
     private func start(port: Int) throws {
         let channel = try ServerBootstrap(group: group)
@@ -72,7 +79,7 @@ final class TestBackend: @unchecked Sendable {
                     // Answers written raw never pass the pipelining handler, which would then hold
                     // back the connection's next request for ever.
                     switch currentBehaviour {
-                    case .chunkedAnswer, .closeDelimitedAnswer: break
+                    case .chunkedAnswer, .closeDelimitedAnswer, .raw: break
                     default: try channel.pipeline.syncOperations.addHandler(HTTPServerPipelineHandler())
                     }
                     try channel.pipeline.syncOperations.addHandler(Handler(backend: self))
@@ -105,6 +112,8 @@ final class TestBackend: @unchecked Sendable {
             _requests += 1
             switch behaviour {
             case .serve(let delay): return (false, delay, false)
+            case .closeWhenTargetContains: return (false, .zero, false)
+            case .raw: return (false, nil, true)
             case .earlyHints: return (false, .zero, false)
             case .chunkedAnswer, .closeDelimitedAnswer: return (false, nil, true)
             case .hang, .dieMidBody, .garbage: return (false, nil, true)
@@ -138,6 +147,11 @@ final class TestBackend: @unchecked Sendable {
                 bodyBytes += buffer.readableBytes
             case .end:
                 guard let head else { return }
+                if case .closeWhenTargetContains(let text) = backend.currentBehaviour, head.uri.contains(text) {
+                    _ = backend.nextAction()
+                    context.close(promise: nil)
+                    return
+                }
                 let action = backend.nextAction()
                 if action.reset {
                     context.close(promise: nil)
@@ -170,6 +184,12 @@ final class TestBackend: @unchecked Sendable {
                     let written = raw.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: text)))
                     if !chunked {
                         written.whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
+                    }
+                    return
+                case .raw(let text):
+                    backend.recordBody(bodyBytes)
+                    if let raw = try? context.pipeline.syncOperations.context(name: "raw") {
+                        raw.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: text)), promise: nil)
                     }
                     return
                 case .earlyHints:
