@@ -251,6 +251,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         if responseStarted {
             context.close(promise: nil)
         } else {
+            stats?.recordRequest(startedAt: exchange.startedAt)
             answerAndClose(status: 408, message: "the request body did not arrive in time", context: context)
         }
     }
