@@ -91,9 +91,9 @@ import Testing
         let response = try attacker.readResponse(method: "POST")
         #expect(response.status == refusal.status, "\(refusal.name): got \(response.status) \(response.text)")
         #expect(response.header("connection")?.lowercased() == "close", "\(refusal.name)")
-        #expect(attacker.isClosedByPeer(), "\(refusal.name): connection left open")
-
+        // At once, while a smuggled slow request would still be pending on the pooled connection.
         try fixture.expectVictimGetsItsOwnAnswer()
+        #expect(attacker.isClosedByPeer(), "\(refusal.name): connection left open")
         #expect(try fixture.targetsSeenAfterSettling() == ["/warm", "/victim"], "\(refusal.name)")
     }
 
@@ -117,6 +117,9 @@ import Testing
         let method: String
         let target: String
         let body: String
+        /// Fields the backend must get as sent, and names it must not get at all.
+        var forwarded: [String: String] = [:]
+        var dropped: [String] = []
         var testDescription: String { name }
     }
 
@@ -135,7 +138,7 @@ import Testing
         Acceptance(name: "OPTIONS *", bytes: "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", method: "OPTIONS", target: "*", body: ""),
         Acceptance(name: "hop-by-hop fields", bytes: "GET /hop HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, X-Secret\r\n"
                        + "X-Secret: s\r\nKeep-Alive: 5\r\nTE: trailers\r\nProxy-Connection: keep-alive\r\nX-Keep: yes\r\n\r\n",
-                   method: "GET", target: "/hop", body: ""),
+                   method: "GET", target: "/hop", body: "", forwarded: ["x-keep": "yes"], dropped: ["x-secret"]),
     ]
 
     @Test(arguments: acceptances)
@@ -153,10 +156,8 @@ import Testing
         #expect(request.body == Array(acceptance.body.utf8))
         fixture.expectCanonical(request)
         #expect(!String(decoding: request.raw, as: UTF8.self).contains("name=value"), "chunk extensions are not forwarded")
-        if acceptance.name == "hop-by-hop fields" {
-            #expect(request.values("x-keep") == ["yes"])
-            #expect(request.values("x-secret").isEmpty)
-        }
+        for (name, value) in acceptance.forwarded { #expect(request.values(name) == [value], "\(name)") }
+        for name in acceptance.dropped { #expect(request.values(name).isEmpty, "\(name) was forwarded") }
     }
 
     @Test func anAbsoluteFormTargetReachesTheBackendInOriginFormWithItsAuthorityAsHost() throws {
