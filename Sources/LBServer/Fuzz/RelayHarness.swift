@@ -143,17 +143,20 @@ final class RelayHarness {
             return harness.loop.makeSucceededFuture(channel)
         }
         // Fresh metrics per run: they keep one entry per event loop, and each run has its own loop.
-        let sink = EventSink(writer: Self.writer, logger: Logger(label: "relay-fuzz"), metrics: DaemonMetrics())
+        // Events are not what is judged: they are dropped before they are built.
+        let sink = EventSink(writer: Self.writer, logger: Logger(label: "relay-fuzz"), metrics: DaemonMetrics(),
+                             discardsEvents: true)
         return ProxyContext(balancer: balancer, hashKey: nil, pools: pools, sink: sink, settings: Self.settings,
                             accessLog: nil, markedDown: { _ in })
     }
 
-    /// One event writer for the process: events go to a throw-away database.
+    /// One event writer for the process (the sink needs one; nothing is written): one database
+    /// per user, not per process, as libFuzzer's fork mode starts a process per job.
     nonisolated(unsafe) private static var cachedWriter: EventWriter?
 
     private static var writer: EventWriter {
         if let cachedWriter { return cachedWriter }
-        let made = try! EventWriter(path: "/tmp/lb-relay-fuzz-\(getpid()).sqlite3")
+        let made = try! EventWriter(path: "/tmp/lb-relay-fuzz-\(getuid()).sqlite3")
         cachedWriter = made
         return made
     }
