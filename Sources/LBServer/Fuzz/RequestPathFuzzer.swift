@@ -44,13 +44,23 @@ private func runFuzzerDriver(
     _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
     _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
 
-/// The fuzzing build's entry point: libFuzzer's driver with its usual command line.
+/// The fuzzing build's entry point: libFuzzer's driver with its usual command line, over the
+/// request path, or over the whole relay and its oracle (`fuzzRelay`) when `LB_FUZZ_TARGET=relay`.
 @main
 enum FuzzEntryPoint {
     static func main() {
         var argc = CommandLine.argc
         var argv = CommandLine.unsafeArgv
-        exit(runFuzzerDriver(&argc, &argv, fuzzRequestPath))
+        let target = getenv("LB_FUZZ_TARGET").map { String(cString: $0) } ?? "request-path"
+        switch target {
+        case "relay":
+            exit(runFuzzerDriver(&argc, &argv, fuzzRelay))
+        case "request-path":
+            exit(runFuzzerDriver(&argc, &argv, fuzzRequestPath))
+        default:
+            print("LB_FUZZ_TARGET must be request-path or relay, not \(target)")
+            exit(2)
+        }
     }
 }
 

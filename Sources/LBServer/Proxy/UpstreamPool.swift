@@ -1,6 +1,11 @@
 import NIOCore
 import NIOPosix
 
+/// Opens the channel of a new upstream connection in place of a TCP connect: it puts `handler`
+/// in a channel of the pool's event loop and activates it. A seam for tests and the relay fuzzer,
+/// which hand the proxy `EmbeddedChannel`s; the daemon never sets one.
+typealias UpstreamConnector = @Sendable (_ backend: BackendRuntime, _ handler: UpstreamHandler) -> EventLoopFuture<Channel>
+
 /// The idle keep-alive connections of one event loop, per backend slot.
 ///
 /// Used only on its event loop (the same loop as the client connections it serves), so a
@@ -9,10 +14,13 @@ final class UpstreamPool {
     let eventLoop: EventLoop
     private let settings: ProxySettings
     private var idle: [[UpstreamConnection]] = []
+    /// Opens connections instead of TCP when set (tests only).
+    private let connector: UpstreamConnector?
 
-    init(eventLoop: EventLoop, settings: ProxySettings) {
+    init(eventLoop: EventLoop, settings: ProxySettings, connector: UpstreamConnector? = nil) {
         self.eventLoop = eventLoop
         self.settings = settings
+        self.connector = connector
     }
 
     /// An idle connection to `backend` that is still fresh enough at `now`, if there is one.
@@ -54,6 +62,13 @@ final class UpstreamPool {
     /// Opens a new connection to `backend`; `completion` runs on this pool's event loop.
     func connect(_ backend: BackendRuntime, _ completion: @escaping (Result<UpstreamConnection, Error>) -> Void) {
         let timeout = backend.responseTimeout ?? settings.responseTimeout
+        if let connector {
+            let handler = UpstreamHandler(timeout: timeout)
+            connector(backend, handler).assumeIsolated().whenComplete { result in
+                completion(result.map { UpstreamConnection(channel: $0, handler: handler, backendSlot: backend.slot) })
+            }
+            return
+        }
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(backend.connectTimeout ?? settings.connectTimeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -87,9 +102,15 @@ final class UpstreamPool {
 final class UpstreamPools: Sendable {
     private let pools: [(eventLoop: EventLoop, pool: NIOLoopBoundBox<UpstreamPool>)]
 
-    init(group: MultiThreadedEventLoopGroup, settings: ProxySettings) {
-        pools = group.makeIterator().map { loop in
-            (loop, NIOLoopBoundBox.makeBoxSendingValue(UpstreamPool(eventLoop: loop, settings: settings), eventLoop: loop))
+    convenience init(group: MultiThreadedEventLoopGroup, settings: ProxySettings) {
+        self.init(eventLoops: group.makeIterator().map { $0 }, settings: settings)
+    }
+
+    /// Pools for `eventLoops`, opening connections with `connector` where one is given (tests).
+    init(eventLoops: [EventLoop], settings: ProxySettings, connector: UpstreamConnector? = nil) {
+        pools = eventLoops.map { loop in
+            (loop, NIOLoopBoundBox.makeBoxSendingValue(UpstreamPool(eventLoop: loop, settings: settings, connector: connector),
+                                                       eventLoop: loop))
         }
     }
 
