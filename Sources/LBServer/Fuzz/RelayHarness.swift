@@ -147,7 +147,8 @@ final class RelayHarness {
         let sink = EventSink(writer: Self.writer, logger: Logger(label: "relay-fuzz"), metrics: DaemonMetrics(),
                              discardsEvents: true)
         return ProxyContext(balancer: balancer, hashKey: nil, pools: pools, sink: sink, settings: Self.settings,
-                            accessLog: nil, markedDown: { _ in })
+                            accessLog: nil, markedDown: { _ in },
+                            trafficMarkDowns: TrafficMarkDownGuard(window: Self.settings.connectTimeout))
     }
 
     /// One event writer for the process (the sink needs one; nothing is written): one database

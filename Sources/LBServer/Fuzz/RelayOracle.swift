@@ -152,6 +152,12 @@ private struct Judge {
            !Self.connectionOptions(last).contains("close"), last.head.version == .http1_1 {
             clientRefusalIsBenign = true
         }
+        // llhttp stops at an upgrade request and reads no further; the proxy tunnels only the
+        // protocols it allows (never h2c) and serves the rest as plain HTTP/1.1, reading on. What
+        // follows such a request is beyond NIOHTTP1's reading of the client's bytes.
+        if let last = client.requests.last, last.stopsTheStream, last.head.method != .CONNECT {
+            clientRefusalIsBenign = true
+        }
     }
 
     private mutating func fail(_ rule: RelayOracle.Rule, _ detail: String) {
