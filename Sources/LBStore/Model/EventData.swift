@@ -10,6 +10,12 @@ import Foundation
 /// - `status_change`: `from`, `to`, `cause` (`check`, `traffic`, `admin`, `restore`), `threshold`
 ///   (the rise or fall count in effect), `evidence`, and for `restore` `state_age_ms`.
 /// - `startup`: `path` (`first`, `fresh`, `stale`), `state_age_ms`, `differences`.
+/// - `rejected`, `refused` (coalesced): `request_ids` and `clients`, the first few request ids and
+///   distinct client addresses of the occurrences the row stands for, and `last_at` (Unix ms) when
+///   it stands for more than one. The samples live here rather than in a table of their own
+///   because they are read by a person looking at one row, never joined or aggregated: a row per
+///   sample would bring back the flood that coalescing removes, and the exact number of
+///   occurrences is the `events.count` column, which every reader sums.
 public struct EventData: Codable, Hashable, Sendable {
     public var action: String?
     public var from: String?
@@ -24,11 +30,18 @@ public struct EventData: Codable, Hashable, Sendable {
     public var stateAgeMs: Int64?
     public var path: String?
     public var differences: [ConfigDifference]?
+    /// A coalesced row's first few request ids (its `request_id` column holds the first).
+    public var requestIDs: [String]?
+    /// A coalesced row's first few distinct client addresses.
+    public var clients: [String]?
+    /// A coalesced row's last occurrence, Unix milliseconds; its first is the row's `at`.
+    public var lastAt: Int64?
 
     public init(action: String? = nil, from: String? = nil, to: String? = nil, actor: String? = nil,
                 command: String? = nil, origin: String? = nil, weight: Int? = nil, cause: String? = nil,
                 threshold: Int? = nil, evidence: [Evidence]? = nil, stateAgeMs: Int64? = nil, path: String? = nil,
-                differences: [ConfigDifference]? = nil) {
+                differences: [ConfigDifference]? = nil, requestIDs: [String]? = nil, clients: [String]? = nil,
+                lastAt: Int64? = nil) {
         self.action = action
         self.from = from
         self.to = to
@@ -42,12 +55,18 @@ public struct EventData: Codable, Hashable, Sendable {
         self.stateAgeMs = stateAgeMs
         self.path = path
         self.differences = differences
+        self.requestIDs = requestIDs
+        self.clients = clients
+        self.lastAt = lastAt
     }
 
     enum CodingKeys: String, CodingKey {
         case action, from, to, actor, command, origin, weight, cause, threshold, evidence
         case stateAgeMs = "state_age_ms"
         case path, differences
+        case requestIDs = "request_ids"
+        case clients
+        case lastAt = "last_at"
     }
 
     /// The JSON text stored in `events.data`.

@@ -78,6 +78,7 @@ struct EventFormatter {
     static func style(of kind: EventKind) -> TextStyle? {
         switch kind {
         case .failure, .rejected, .dropped, .storeError: return .red
+        case .refused: return .yellow
         case .retry: return .yellow
         case .statusChange: return .magenta
         case .adminChange: return .cyan
