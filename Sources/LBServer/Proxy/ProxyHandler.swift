@@ -188,6 +188,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private func refuse(_ error: HeadError, context: ChannelHandlerContext) {
         closing = true
         let responseStarted = exchange?.responseStarted ?? false
+        let requestID = exchange?.requestID
         abortExchange()
         deadline?.cancel()
         guard !responseStarted else {
@@ -196,6 +197,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
         // Refused at once: it counts as an answered request that took no time.
         stats?.recordRequest(startedAt: readStartedAt, endedAt: readStartedAt)
+        shared.sink.refused(status: error.status, reason: error.description, requestID: requestID,
+                            clientAddress: clientAddress)
         answerAndClose(status: error.status, message: error.description, context: context)
     }
 
@@ -215,6 +218,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         closing = true
         switch phase {
         case .awaitingHead:
+            shared.sink.refused(status: 408, reason: "the request head did not arrive in time", requestID: nil,
+                                clientAddress: clientAddress)
             answerAndClose(status: 408, message: "the request head did not arrive in time", context: context)
         case .idle, .busy:
             context.close(promise: nil)
@@ -230,7 +235,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                 $0.isAlive && $0.adminState == .enabled && !$0.hasRoom
             }
             shared.sink.noBackendAvailable(allAtLimit: allAtLimit)
-            shared.sink.rejected(status: 503, requestID: requestID, backend: nil, reason: "no backend available")
+            shared.sink.rejected(status: 503, requestID: requestID, backend: nil, reason: "no backend available",
+                                 clientAddress: clientAddress)
             let placeholder = Exchange(head: head, requestID: requestID, backend: Self.noBackend, startedAt: readStartedAt)
             if quiescing { placeholder.keepAlive = false }
             exchange = placeholder
@@ -372,14 +378,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                          error: error.description))
         if error.kind == .protocolViolation {
             sink.rejected(status: 502, requestID: exchange.requestID, backend: exchange.backend,
-                          reason: "invalid response from backend")
+                          reason: "invalid response from backend", clientAddress: clientAddress)
             respondLocally(exchange, status: 502, message: "invalid response from backend")
             return
         }
         guard exchange.canRepeat(afterConnectFailure: error.kind == .connect) else {
             let status = error.kind == .timeout ? 504 : 502
             sink.rejected(status: status, requestID: exchange.requestID, backend: exchange.backend,
-                          reason: "backend failed and the request cannot be repeated safely")
+                          reason: "backend failed and the request cannot be repeated safely",
+                          clientAddress: clientAddress)
             respondLocally(exchange, status: status, message: "backend failed; request not repeatable")
             return
         }
@@ -414,7 +421,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         else {
             let status = error.kind == .timeout ? 504 : 503
             sink.rejected(status: status, requestID: exchange.requestID, backend: exchange.backend,
-                          reason: "all attempts failed: \(error.description)")
+                          reason: "all attempts failed: \(error.description)", clientAddress: clientAddress)
             respondLocally(exchange, status: status, message: status == 504
                            ? "backend did not answer in time" : "no backend could serve the request")
             return
