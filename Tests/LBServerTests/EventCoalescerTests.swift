@@ -5,7 +5,7 @@ import Testing
 /// `EventCoalescer` as a plain value with a made-up clock: what comes by the thousand becomes at
 /// most one row per second per key, and every occurrence is in exactly one row.
 @Suite struct EventCoalescerTests {
-    static let noBackend = EventCoalescer.Key(kind: .rejected, backendID: nil, detail: "503 no backend available")
+    static let noBackend = EventCoalescer.Key(kind: .rejected, backendID: nil, status: 503, reason: "no backend available")
 
     static func at(_ milliseconds: Int64) -> Timestamp { Timestamp(milliseconds: 1_700_000_000_000 + milliseconds) }
 
@@ -70,10 +70,12 @@ import Testing
         var coalescer = EventCoalescer()
         let keys = [
             Self.noBackend,
-            EventCoalescer.Key(kind: .rejected, backendID: nil, detail: "504 all attempts failed: timeout"),
-            EventCoalescer.Key(kind: .rejected, backendID: 7, detail: "502 invalid response from backend"),
-            EventCoalescer.Key(kind: .rejected, backendID: 8, detail: "502 invalid response from backend"),
-            EventCoalescer.Key(kind: .refused, backendID: nil, detail: "503 no backend available"),
+            EventCoalescer.Key(kind: .rejected, backendID: nil, status: 504, reason: "all attempts failed: timeout"),
+            EventCoalescer.Key(kind: .rejected, backendID: 7, status: 502, reason: "invalid response from backend"),
+            EventCoalescer.Key(kind: .rejected, backendID: 8, status: 502, reason: "invalid response from backend"),
+            EventCoalescer.Key(kind: .refused, backendID: nil, status: 503, reason: "no backend available"),
+            // The same status and reason length hash alike; equality keeps them apart.
+            EventCoalescer.Key(kind: .rejected, backendID: nil, status: 503, reason: "no backend availablE"),
         ]
         var rows: [Event] = []
         for round in 0..<3 {
@@ -119,7 +121,7 @@ import Testing
 
     @Test func oneFlushIsAskedForAtATimeAndItNamesTheNextOneWhileAnythingIsMerged() {
         var coalescer = EventCoalescer()
-        let other = EventCoalescer.Key(kind: .refused, backendID: nil, detail: "400 bare LF in the head")
+        let other = EventCoalescer.Key(kind: .refused, backendID: nil, status: 400, reason: "bare LF in the head")
         _ = coalescer.add(Self.noBackend, at: Self.at(0), requestID: nil, client: nil)
         _ = coalescer.add(other, at: Self.at(400), requestID: nil, client: nil)
         #expect(coalescer.add(Self.noBackend, at: Self.at(500), requestID: nil, client: nil) == .mergedFlushDue(Self.at(1_000)))
@@ -157,7 +159,7 @@ import Testing
         var rows: [Event] = []
         for round in 0..<2 {
             for reason in ["a", "b", "c"] {
-                let key = EventCoalescer.Key(kind: .refused, backendID: nil, detail: "400 \(reason)")
+                let key = EventCoalescer.Key(kind: .refused, backendID: nil, status: 400, reason: "\(reason)")
                 rows += Self.rows(coalescer.add(key, at: Self.at(Int64(round)), requestID: nil, client: nil))
             }
         }

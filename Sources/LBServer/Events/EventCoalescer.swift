@@ -11,11 +11,24 @@ import LBStore
 /// `flushDue(at:)`, whichever comes first. `flushAll()` hands back everything still merged.
 struct EventCoalescer: Sendable {
     /// What occurrences are merged by: "503 no backend available" from the balancer is one key,
-    /// "502 invalid response from backend" from one backend another.
+    /// "502 invalid response from backend" from one backend another. The row's detail is
+    /// "status reason".
     struct Key: Hashable, Sendable {
         var kind: EventKind
         var backendID: Int64?
-        var detail: String
+        var status: Int
+        var reason: String
+
+        var detail: String { "\(status) \(reason)" }
+
+        /// Cheap fields only: a daemon has few keys, equality settles the rare tie, and hashing
+        /// the reason's bytes on every request cost more than the rest of the bookkeeping.
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(kind == .rejected)
+            hasher.combine(backendID)
+            hasher.combine(status)
+            hasher.combine(reason.utf8.count)
+        }
     }
 
     /// What `add` asks of its caller.
@@ -50,8 +63,7 @@ struct EventCoalescer: Sendable {
 
     /// Counts one occurrence of `key` at `now`.
     mutating func add(_ key: Key, at now: Timestamp, requestID: String?, client: String?) -> Outcome {
-        let single = Tally(at: now, requestID: requestID, client: client)
-        guard !isClosed else { return .write(single.event(key)) }
+        guard !isClosed else { return .write(Tally(at: now, requestID: requestID, client: client).event(key)) }
         let interval = intervalMilliseconds
         let sampleSize = sampleSize
         // Mutated in place through the dictionary, so the samples are not copied per occurrence.
@@ -60,7 +72,7 @@ struct EventCoalescer: Sendable {
         switch outcome {
         case nil:
             if states.count < maximumKeys { states[key] = KeyState(lastWrittenAt: now) }
-            return .write(single.event(key))
+            return .write(Tally(at: now, requestID: requestID, client: client).event(key))
         case .write(let tally):
             return .write(tally.event(key))
         case .merged(let due):

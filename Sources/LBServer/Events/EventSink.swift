@@ -86,23 +86,22 @@ final class EventSink: Sendable {
     /// The balancer answered the client itself with an error status (502, 503, 504); coalesced.
     func rejected(status: Int, requestID: String, backend: BackendRuntime?, reason: String,
                   clientAddress: String? = nil) {
-        coalesce(EventCoalescer.Key(kind: .rejected, backendID: backend?.id, detail: "\(status) \(reason)"),
+        coalesce(EventCoalescer.Key(kind: .rejected, backendID: backend?.id, status: status, reason: reason),
                  requestID: requestID, client: clientAddress)
     }
 
     /// The proxy refused a client's request as the client's fault (400, 408, 414, 431, 501, 505);
     /// coalesced. `requestID` is nil when the refusal came before a request id was known.
     func refused(status: Int, reason: String, requestID: String?, clientAddress: String) {
-        coalesce(EventCoalescer.Key(kind: .refused, backendID: nil, detail: "\(status) \(reason)"),
+        coalesce(EventCoalescer.Key(kind: .refused, backendID: nil, status: status, reason: reason),
                  requestID: requestID, client: clientAddress)
     }
 
     /// Counts one occurrence of `key`; writes the row the coalescer hands back, if any, and asks
     /// for a flush when the coalescer wants one.
-    private func coalesce(_ key: @autoclosure () -> EventCoalescer.Key, requestID: String?, client: String?) {
+    private func coalesce(_ key: EventCoalescer.Key, requestID: String?, client: String?) {
         guard !discardsEvents else { return }
         let now = Timestamp.now()
-        let key = key()
         switch coalescer.withLockedValue({ $0.add(key, at: now, requestID: requestID, client: client) }) {
         case .write(let event): writer.record(event)
         case .merged: break
