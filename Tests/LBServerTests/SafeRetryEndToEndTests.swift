@@ -154,7 +154,7 @@ import Testing
         #expect(connection.isClosedByPeer())
         #expect(backend.requests == 0)
         #expect(waitUntil {
-            (try? events([.rejected], in: folder).contains { $0.detail?.contains("request body did not arrive in time") == true }) == true
+            (try? events([.refused], in: folder).contains { $0.detail?.contains("request body did not arrive in time") == true }) == true
         })
     }
 

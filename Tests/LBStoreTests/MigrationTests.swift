@@ -65,6 +65,33 @@ import Testing
         #expect(try store.backends().contains { $0.url == "http://127.0.0.1:9002" })
     }
 
+    @Test(arguments: 1..<Schema.currentVersion)
+    func eventsWrittenBeforeTheCountColumnCountOnceAndCoalescedRowsKeepTheirCount(from version: Int) throws {
+        let folder = try TemporaryDirectory()
+        let path = folder.path("old.sqlite3")
+        do {
+            let connection = try Connection(path: path, mode: .readWriteCreate)
+            try Migrator.prepare(connection, to: version)
+            try connection.execute("""
+                INSERT INTO events (at, kind, request_id, detail) VALUES (7, 'rejected', 'r1', '503 no backend available');
+                INSERT INTO events (at, kind, request_id, detail) VALUES (8, 'rejected', 'r2', '503 no backend available');
+                """)
+            connection.close()
+        }
+        let store = try Store(path: path, mode: .existing)
+        #expect(try store.events(EventQuery()).map(\.count) == [1, 1])
+        try store.record(Event(at: Timestamp(milliseconds: 9), kind: .rejected, requestID: "r3",
+                               detail: "503 no backend available", count: 500))
+        #expect(try store.eventCounts(in: .all)[.rejected] == 502)
+        #expect(try store.countEvents(kind: .rejected, in: .all, detailPrefix: "503") == 502)
+        // The column refuses a row that stands for nothing.
+        #expect(throws: StoreError.self) {
+            try store.withConnection { connection in
+                try connection.execute("INSERT INTO events (at, kind, count) VALUES (10, 'rejected', 0)")
+            }
+        }
+    }
+
     @Test func openingTwiceDoesNotMigrateAgain() throws {
         let folder = try TemporaryDirectory()
         let path = folder.path("lb.sqlite3")

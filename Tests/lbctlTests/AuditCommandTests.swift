@@ -124,6 +124,37 @@ import Testing
         #expect(html.contains("\(b.url): drained 2026-11-20T02:10:00Z to 2026-11-20T02:30:00Z (20m 00s)"))
     }
 
+    @Test func auditCountsAreExactWhenRejectionsWereCoalescedIntoFewRows() throws {
+        let folder = try TestFolder()
+        let path = folder.path("lb.sqlite3")
+        let (a, _) = try Self.seed(path)
+        func at(_ minutes: Int64, _ seconds: Int64 = 0) -> Timestamp { EventsCommandTests.at(minutes: minutes, seconds: seconds) }
+        let store = try Store(path: path)
+        // A storm into the empty pool at 02:06-02:07: 5 000 503s in two rows, 40 502s of a in one.
+        try store.record(Event(at: at(6, 10), kind: .rejected, requestID: "s1", detail: "503 no backend available",
+                               data: EventData(requestIDs: ["s1", "s2", "s3", "s4", "s5"], clients: ["127.0.0.1"]),
+                               count: 4_000))
+        try store.record(Event(at: at(6, 11), kind: .rejected, requestID: "t1", detail: "503 no backend available",
+                               data: EventData(requestIDs: ["t1"], clients: ["127.0.0.1"]), count: 1_000))
+        try store.record(Event(at: at(7, 30), kind: .rejected, backendID: a.id, requestID: "r1",
+                               detail: "502 invalid response from backend",
+                               data: EventData(requestIDs: ["r1"], clients: ["127.0.0.1"]), count: 40))
+        // Client junk is not a balancer answer and counts nowhere in the audit.
+        try store.record(Event(at: at(8), kind: .refused, detail: "400 bare LF in the head", count: 300))
+        let result = try folder.lbctl.run(["--db", path, "audit", "--json"] + Self.window)
+        #expect(result.status == 0, "\(result.standardError)")
+        let report = try JSONDocument.object(result.standardOutput)
+        let counts = try #require(report["counts"] as? [String: Int])
+        #expect(counts == ["failures": 4, "retries": 1, "attempts": 0, "rejected": 3 + 5_040, "503": 2 + 5_000])
+        let requests = try #require(report["requests_affected"] as? [String: Any])
+        // r1..r6 as before, s1..s5 and t1 named, and the 4 995 + 999 requests of the storm that
+        // reached no backend; the 502 row's r1 is named already.
+        #expect(requests["count"] as? Int == 6 + 6 + 3_995 + 999)
+        let text = try folder.lbctl.run(["--db", path, "audit"] + Self.window).standardOutput
+        #expect(text.contains("5043"))
+        #expect(text.contains("5002"))
+    }
+
     @Test func anEmptyOrReversedWindowIsRefused() throws {
         let folder = try TestFolder()
         let path = folder.path("lb.sqlite3")

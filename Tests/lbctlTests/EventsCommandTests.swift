@@ -62,7 +62,7 @@ import Testing
         let events = try JSONDocument.array(result.standardOutput)
         #expect(events.count == 1)
         let event = try #require(events.first)
-        #expect(Set(event.keys) == ["id", "at", "kind", "backend", "request_id", "attempt", "detail"])
+        #expect(Set(event.keys) == ["id", "at", "kind", "backend", "request_id", "attempt", "detail", "count"])
         #expect(event["id"] is Int)
         #expect(event["at"] as? String == "2026-11-20T02:30:02.000Z")
         #expect(event["kind"] as? String == "rejected")
@@ -70,6 +70,7 @@ import Testing
         #expect(event["attempt"] is NSNull)
         #expect(event["request_id"] as? String == "req-30")
         #expect(event["detail"] as? String == "503 Service Unavailable, \"no backend\"\nafter 3 attempts")
+        #expect(event["count"] as? Int == 1)
     }
 
     @Test func theTableIsAlignedAndTheCSVQuotesWhatNeedsIt() throws {
@@ -89,9 +90,31 @@ import Testing
 
         let csv = try folder.lbctl.run(["--db", path, "events", "--csv"] + window)
         #expect(csv.status == 0)
-        let expectedTail = "2026-11-20T02:30:02.000Z,rejected,,req-30,,\"503 Service Unavailable, \"\"no backend\"\"\nafter 3 attempts\"\n"
-        #expect(csv.standardOutput.hasPrefix("id,at,kind,backend,request_id,attempt,detail\n"))
+        let expectedTail = "2026-11-20T02:30:02.000Z,rejected,,req-30,,\"503 Service Unavailable, \"\"no backend\"\"\nafter 3 attempts\",1\n"
+        #expect(csv.standardOutput.hasPrefix("id,at,kind,backend,request_id,attempt,detail,count\n"))
         #expect(csv.standardOutput.hasSuffix(expectedTail))
+    }
+
+    @Test func aCoalescedRowShowsItsCountAsTimesNInTheTableAndAsCountInJSONAndCSV() throws {
+        let folder = try TestFolder()
+        let path = folder.path("lb.sqlite3")
+        let store = try Store(path: path)
+        try store.record(Event(at: Self.at(minutes: 1), kind: .rejected, requestID: "r1", detail: "503 no backend available",
+                               data: EventData(requestIDs: ["r1", "r2"], clients: ["127.0.0.1"]), count: 4_812))
+        try store.record(Event(at: Self.at(minutes: 2), kind: .refused, detail: "400 bare LF in the head"))
+        let window = ["--since", "2026-11-20T02:00:00Z", "--until", "2026-11-20T02:10:00Z"]
+        let table = try folder.lbctl.run(["--db", path, "events"] + window)
+        let lines = table.standardOutput.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3)
+        #expect(lines[1].hasSuffix("503 no backend available ×4812"))
+        #expect(lines[2].hasSuffix("400 bare LF in the head"))
+        let json = try JSONDocument.array(try folder.lbctl.run(["--db", path, "events", "--json"] + window).standardOutput)
+        #expect(json.map { $0["count"] as? Int } == [4_812, 1])
+        #expect(json.map { $0["kind"] as? String } == ["rejected", "refused"])
+        let csv = try folder.lbctl.run(["--db", path, "events", "--csv"] + window).standardOutput
+        #expect(csv.contains(",503 no backend available,4812\n"))
+        let refusedOnly = try folder.lbctl.run(["--db", path, "events", "--kind", "refused", "--json"] + window)
+        #expect(try JSONDocument.array(refusedOnly.standardOutput).count == 1)
     }
 
     @Test func aLimitKeepsTheNewestAndNoWindowMeansTheNewestHundred() throws {

@@ -16,6 +16,7 @@ import Testing
             Event(id: 7, at: Timestamp(milliseconds: 1_795_140_000_123), kind: .failure, backendID: 1,
                   backendURL: "http://127.0.0.1:9001", requestID: "r\"1", attempt: 2, detail: "tab\there\nand é"),
             Event(id: 8, at: Timestamp(milliseconds: 0), kind: .rejected),
+            Event(id: 9, at: Timestamp(milliseconds: 5), kind: .refused, detail: "400 bare LF in the head", count: 1_234),
         ]
         for event in events {
             #expect(EventFormatter.compactJSON(event) == EventFormatter.json(event).compact)

@@ -1,12 +1,16 @@
 import Atomics
 import LBStore
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// Turns what the proxy and the health checker observe into event-log records and log lines.
 ///
 /// Every call returns at once (the writer only queues); safe from any event loop. Store errors
-/// are logged at most once a minute; what could not be written is counted by the writer.
+/// are logged at most once a minute; what could not be written is counted by the writer. What
+/// comes by the thousand (`rejected`, `refused`) goes through an `EventCoalescer`: one row per
+/// second per kind, backend and detail with the exact count; `flushCoalesced()` writes what it
+/// still holds and must run before the writer closes.
 final class EventSink: Sendable {
     let writer: EventWriter
     let logger: Logger
@@ -16,11 +20,24 @@ final class EventSink: Sendable {
     /// measure what recording them costs. Metrics, log lines, health check results and a
     /// backend's last known health are kept as usual.
     let discardsEvents: Bool
-    init(writer: EventWriter, logger: Logger, metrics: DaemonMetrics = DaemonMetrics(), discardsEvents: Bool = false) {
+    /// Merges `rejected` and `refused` occurrences. NIO's lock rather than `Synchronization.Mutex`:
+    /// ThreadSanitizer reports the contended Mutex falsely (see `DaemonMetrics`). It is held for a
+    /// dictionary update, never across I/O; the rows it hands back are queued after it is released.
+    private let coalescer: NIOLockedValueBox<EventCoalescer>
+    /// Where merged rows are flushed once their second is over; without one (tests, the fuzzer)
+    /// they are written by the key's next occurrence or by `flushCoalesced()`.
+    private let flushLoop: EventLoop?
+    private let flushIntervalMilliseconds: Int64
+
+    init(writer: EventWriter, logger: Logger, metrics: DaemonMetrics = DaemonMetrics(), discardsEvents: Bool = false,
+         coalescer: EventCoalescer = EventCoalescer(), flushLoop: EventLoop? = nil) {
         self.writer = writer
         self.logger = logger
         self.metrics = metrics
         self.discardsEvents = discardsEvents
+        self.coalescer = NIOLockedValueBox(coalescer)
+        self.flushLoop = flushLoop
+        flushIntervalMilliseconds = coalescer.intervalMilliseconds
     }
 
     private let noBackendLog = LogThrottle(intervalMilliseconds: 10_000)
@@ -66,10 +83,53 @@ final class EventSink: Sendable {
                      attempt: attempt, detail: "failover from \(previous.url)"))
     }
 
-    /// The balancer answered the client itself with an error status.
-    func rejected(status: Int, requestID: String, backend: BackendRuntime?, reason: String) {
-        record(Event(at: .now(), kind: .rejected, backendID: backend?.id, requestID: requestID,
-                     detail: "\(status) \(reason)"))
+    /// The balancer answered the client itself with an error status (502, 503, 504); coalesced.
+    func rejected(status: Int, requestID: String, backend: BackendRuntime?, reason: String,
+                  clientAddress: String? = nil) {
+        coalesce(EventCoalescer.Key(kind: .rejected, backendID: backend?.id, status: status, reason: reason),
+                 requestID: requestID, client: clientAddress)
+    }
+
+    /// The proxy refused a client's request as the client's fault (400, 408, 414, 431, 501, 505);
+    /// coalesced. `requestID` is nil when the refusal came before a request id was known.
+    func refused(status: Int, reason: String, requestID: String?, clientAddress: String) {
+        coalesce(EventCoalescer.Key(kind: .refused, backendID: nil, status: status, reason: reason),
+                 requestID: requestID, client: clientAddress)
+    }
+
+    /// Counts one occurrence of `key`; writes the row the coalescer hands back, if any, and asks
+    /// for a flush when the coalescer wants one.
+    private func coalesce(_ key: EventCoalescer.Key, requestID: String?, client: String?) {
+        guard !discardsEvents else { return }
+        let now = Timestamp.now()
+        switch coalescer.withLockedValue({ $0.add(key, at: now, requestID: requestID, client: client) }) {
+        case .write(let event): writer.record(event)
+        case .merged: break
+        case .mergedFlushDue(let due): scheduleFlush(at: due, now: now)
+        }
+    }
+
+    private func scheduleFlush(at due: Timestamp, now: Timestamp) {
+        guard let flushLoop else { return }
+        // Never further off than one interval, whatever the wall clock did meanwhile.
+        let delay = min(max(0, due.milliseconds - now.milliseconds), flushIntervalMilliseconds)
+        flushLoop.scheduleTask(in: .milliseconds(delay)) { [self] in flushDueRows() }
+    }
+
+    /// Writes the merged rows whose second is over; runs on `flushLoop`, only queues.
+    private func flushDueRows() {
+        let now = Timestamp.now()
+        let (rows, next) = coalescer.withLockedValue { $0.flushDue(at: now) }
+        for row in rows { writer.record(row) }
+        if let next { scheduleFlush(at: next, now: now) }
+    }
+
+    /// Queues every merged occurrence not written yet; from then on each occurrence is its own
+    /// row, which a closed writer counts as dropped. Called by the stop before the writer closes,
+    /// so no count is lost.
+    func flushCoalesced() {
+        let rows = coalescer.withLockedValue { $0.flushAll() }
+        for row in rows { writer.record(row) }
     }
 
     /// A request failed the same way on `backend` as on the backends tried before it: the

@@ -193,6 +193,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private func refuse(_ error: HeadError, context: ChannelHandlerContext) {
         closing = true
         let responseStarted = exchange?.responseStarted ?? false
+        let requestID = exchange?.requestID
         abortExchange()
         deadline?.cancel()
         guard !responseStarted else {
@@ -201,6 +202,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
         // Refused at once: it counts as an answered request that took no time.
         stats?.recordRequest(startedAt: readStartedAt, endedAt: readStartedAt)
+        shared.sink.refused(status: error.status, reason: error.description, requestID: requestID,
+                            clientAddress: clientAddress)
         answerAndClose(status: error.status, message: error.description, context: context)
     }
 
@@ -231,6 +234,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         closing = true
         switch phase {
         case .awaitingHead:
+            shared.sink.refused(status: 408, reason: "the request head did not arrive in time", requestID: nil,
+                                clientAddress: clientAddress)
             answerAndClose(status: 408, message: "the request head did not arrive in time", context: context)
         case .idle, .busy, .awaitingBody:
             context.close(promise: nil)
@@ -243,9 +248,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private func bodyTimedOut(_ exchange: Exchange, context: ChannelHandlerContext) {
         closing = true
         let responseStarted = exchange.responseStarted
-        shared.sink.rejected(status: 408, requestID: exchange.requestID, backend: nil,
-                             reason: responseStarted ? "request body stalled after the answer began; connection closed"
-                                                     : "request body did not arrive in time")
+        shared.sink.refused(status: 408,
+                            reason: responseStarted ? "request body stalled after the answer began; connection closed"
+                                                    : "request body did not arrive in time",
+                            requestID: exchange.requestID, clientAddress: clientAddress)
         abortExchange()
         deadline?.cancel()
         if responseStarted {
@@ -265,7 +271,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                 $0.isAlive && $0.adminState == .enabled && !$0.hasRoom
             }
             shared.sink.noBackendAvailable(allAtLimit: allAtLimit)
-            shared.sink.rejected(status: 503, requestID: requestID, backend: nil, reason: "no backend available")
+            shared.sink.rejected(status: 503, requestID: requestID, backend: nil, reason: "no backend available",
+                                 clientAddress: clientAddress)
             let placeholder = Exchange(head: head, requestID: requestID, backend: Self.noBackend, startedAt: readStartedAt)
             if quiescing { placeholder.keepAlive = false }
             exchange = placeholder
@@ -433,7 +440,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         if error.kind != .connect { exchange.failureKindsOnBackend.append(error.kind) }
         if error.kind == .protocolViolation {
             sink.rejected(status: 502, requestID: exchange.requestID, backend: exchange.backend,
-                          reason: "invalid response from backend")
+                          reason: "invalid response from backend", clientAddress: clientAddress)
             respondLocally(exchange, status: 502, message: "invalid response from backend")
             return
         }
@@ -451,7 +458,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         guard exchange.canRepeat(afterConnectFailure: error.kind == .connect) else {
             let status = error.kind == .timeout ? 504 : 502
             sink.rejected(status: status, requestID: exchange.requestID, backend: exchange.backend,
-                          reason: "not retried: \(exchange.whyNotRepeated)")
+                          reason: "not retried: \(exchange.whyNotRepeated)", clientAddress: clientAddress)
             respondLocally(exchange, status: status, message: "backend failed; request not repeatable")
             return
         }
@@ -479,7 +486,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         else {
             let status = error.kind == .timeout ? 504 : 503
             sink.rejected(status: status, requestID: exchange.requestID, backend: exchange.backend,
-                          reason: "all attempts failed: \(error.description)")
+                          reason: "all attempts failed: \(error.description)", clientAddress: clientAddress)
             respondLocally(exchange, status: status, message: status == 504
                            ? "backend did not answer in time" : "no backend could serve the request")
             return

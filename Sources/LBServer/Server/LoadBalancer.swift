@@ -67,7 +67,8 @@ final class LoadBalancer: Service {
         } catch {
             throw StartupError(description: "cannot write database \(configuration.databasePath): \(error)")
         }
-        sink = EventSink(writer: writer, logger: logger, metrics: metrics, discardsEvents: configuration.discardEvents)
+        sink = EventSink(writer: writer, logger: logger, metrics: metrics, discardsEvents: configuration.discardEvents,
+                         flushLoop: group.next())
         let balancer = configuration.balancing.makeBalancer(cursor: Int(truncatingIfNeeded: saved.cursor))
         registry = BackendRegistry(balancer: balancer)
         registry.setOptions(configuration.backendOptions)
@@ -354,6 +355,8 @@ final class LoadBalancer: Service {
         try? await adminChannel?.close()
         await checker.stop()
         watcher.stop()
+        // The coalesced answers still merged are written before the stop is, so every count is.
+        sink.flushCoalesced()
         if clean {
             let now = Timestamp.now()
             if let cursor = registry.balancer.cursorToSave { writer.recordCursor(Int64(cursor), at: now) }

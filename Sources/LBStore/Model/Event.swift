@@ -11,7 +11,12 @@ public enum EventKind: String, CaseIterable, Sendable, Codable {
     /// An operator changed the registry (add, remove, enable, drain, disable, weight).
     case adminChange = "admin_change"
     /// The client was answered with an error status by the balancer itself (502, 503, 504).
+    /// Coalesced: one row stands for every such answer with the same status, reason and backend
+    /// in about a second; `count` says how many.
     case rejected
+    /// The client's request was refused as its own fault (400, 408, 414, 431, 501, 505) by the
+    /// proxy's HTTP layer and never reached a backend. Coalesced like `rejected`.
+    case refused
     case startup
     case shutdown
     /// Events that could not be recorded; `detail` holds the count.
@@ -40,10 +45,13 @@ public struct Event: Hashable, Sendable {
     public var detail: String?
     /// Structured facts for later questions (cause, evidence, who changed what); see `EventData`.
     public var data: EventData?
+    /// How many occurrences the row stands for: 1 for a plain event, more for a coalesced one
+    /// (`rejected`, `refused`), whose `at` is its first occurrence. Readers sum it, never count rows.
+    public var count: Int
 
     public init(id: Int64 = 0, at: Timestamp, kind: EventKind, backendID: Int64? = nil,
                 backendURL: String? = nil, requestID: String? = nil, attempt: Int? = nil,
-                detail: String? = nil, data: EventData? = nil) {
+                detail: String? = nil, data: EventData? = nil, count: Int = 1) {
         self.id = id
         self.at = at
         self.kind = kind
@@ -53,5 +61,6 @@ public struct Event: Hashable, Sendable {
         self.attempt = attempt
         self.detail = detail
         self.data = data
+        self.count = count
     }
 }

@@ -14,6 +14,12 @@ import Foundation
 ///   failed on, the spared one last), `evidence`.
 /// - `guard_held`: `cause` (`traffic`), `threshold` (how many backends traffic may mark down in
 ///   one health-down interval), `evidence` (the failed tries).
+/// - `rejected`, `refused` (coalesced): `request_ids` and `clients`, the first few request ids and
+///   distinct client addresses of the occurrences the row stands for, and `last_at` (Unix ms) when
+///   it stands for more than one. The samples live here rather than in a table of their own
+///   because they are read by a person looking at one row, never joined or aggregated: a row per
+///   sample would bring back the flood that coalescing removes, and the exact number of
+///   occurrences is the `events.count` column, which every reader sums.
 public struct EventData: Codable, Hashable, Sendable {
     public var action: String?
     public var from: String?
@@ -32,12 +38,19 @@ public struct EventData: Codable, Hashable, Sendable {
     public var method: String?
     public var target: String?
     public var backendIDs: [Int64]?
+    /// A coalesced row's first few request ids (its `request_id` column holds the first).
+    public var requestIDs: [String]?
+    /// A coalesced row's first few distinct client addresses.
+    public var clients: [String]?
+    /// A coalesced row's last occurrence, Unix milliseconds; its first is the row's `at`.
+    public var lastAt: Int64?
 
     public init(action: String? = nil, from: String? = nil, to: String? = nil, actor: String? = nil,
                 command: String? = nil, origin: String? = nil, weight: Int? = nil, cause: String? = nil,
                 threshold: Int? = nil, evidence: [Evidence]? = nil, stateAgeMs: Int64? = nil, path: String? = nil,
                 differences: [ConfigDifference]? = nil, method: String? = nil, target: String? = nil,
-                backendIDs: [Int64]? = nil) {
+                backendIDs: [Int64]? = nil, requestIDs: [String]? = nil, clients: [String]? = nil,
+                lastAt: Int64? = nil) {
         self.action = action
         self.from = from
         self.to = to
@@ -54,6 +67,9 @@ public struct EventData: Codable, Hashable, Sendable {
         self.method = method
         self.target = target
         self.backendIDs = backendIDs
+        self.requestIDs = requestIDs
+        self.clients = clients
+        self.lastAt = lastAt
     }
 
     enum CodingKeys: String, CodingKey {
@@ -61,6 +77,9 @@ public struct EventData: Codable, Hashable, Sendable {
         case stateAgeMs = "state_age_ms"
         case path, differences, method, target
         case backendIDs = "backend_ids"
+        case requestIDs = "request_ids"
+        case clients
+        case lastAt = "last_at"
     }
 
     /// The JSON text stored in `events.data`.

@@ -1,8 +1,9 @@
 import CSQLite
 
-/// How many distinct request ids a set of events names, with the first few of them.
+/// How many distinct requests a set of events names, with the first few of their ids.
 public struct RequestIDSample: Hashable, Sendable {
-    /// Distinct request ids.
+    /// Distinct requests: the ids the log names, plus the requests a coalesced row counts but
+    /// names no id for (see `Store.requestIDs(in:kinds:sampleSize:)`).
     public var count: Int
     /// Up to the asked number of ids, in the order they first appear in the log.
     public var sample: [String]
@@ -16,11 +17,12 @@ public struct RequestIDSample: Hashable, Sendable {
 /// The read queries behind the post-incident report (`lbctl audit`) and the per-backend counters
 /// of `lbctl backends`. Every value is bound; the SQL text is fixed but for placeholder counts.
 extension Store {
-    /// How many events of `kind` each backend has in `range`; backends with none are absent.
+    /// How many events of `kind` each backend has in `range` (coalesced rows counted as the
+    /// occurrences they stand for); backends with none are absent.
     public func eventCountsByBackend(kind: EventKind, in range: TimeRange) throws -> [Int64: Int] {
         try withConnection { connection in
             let statement = try connection.statement("""
-                SELECT backend_id, count(*) FROM events
+                SELECT backend_id, sum(count) FROM events
                 WHERE kind = ? AND at >= ? AND at < ? AND backend_id IS NOT NULL
                 GROUP BY backend_id
                 """)
@@ -32,12 +34,13 @@ extension Store {
     }
 
     /// How many events of `kind` in `range` have a detail that starts with `detailPrefix`, for
-    /// example the `rejected` events whose detail starts with "503".
+    /// example the `rejected` events whose detail starts with "503"; coalesced rows count as the
+    /// occurrences they stand for.
     public func countEvents(kind: EventKind, in range: TimeRange, detailPrefix: String) throws -> Int {
         try withConnection { connection in
             // substr rather than LIKE: the prefix is matched as typed, `%` and `_` included.
             let statement = try connection.statement("""
-                SELECT count(*) FROM events
+                SELECT coalesce(sum(count), 0) FROM events
                 WHERE kind = ? AND at >= ? AND at < ? AND substr(detail, 1, ?) = ?
                 """)
             try statement.bind(.text(kind.rawValue), .integer(range.start.milliseconds), .integer(range.end.milliseconds),
@@ -79,24 +82,50 @@ extension Store {
         }
     }
 
-    /// The distinct request ids named by events of `kinds` in `range`: their number, and the
-    /// first `sampleSize` of them in order of first appearance.
+    /// The distinct requests named by events of `kinds` in `range`: their number, and the first
+    /// `sampleSize` ids in order of first appearance.
+    ///
+    /// Ids come from the `request_id` column and from the sampled `request_ids` of coalesced rows.
+    /// A coalesced row counts more requests than it samples; those it does not name are added to
+    /// the count only for rows without a backend (the 503s of an empty pool, refused requests):
+    /// such a request reached no backend, so no other event names it and it cannot be counted
+    /// twice. A coalesced row with a backend (502/504 after failed tries) adds only its samples,
+    /// as each of its requests is named by the `failure` event of its last try, which the audit
+    /// reads too. The count is exact under these rules; it cannot tell apart two occurrences that
+    /// carried the same client-chosen request id beyond a row's sample.
     public func requestIDs(in range: TimeRange, kinds: [EventKind], sampleSize: Int) throws -> RequestIDSample {
         guard !kinds.isEmpty else { return RequestIDSample(count: 0, sample: []) }
         let filter = """
-            FROM events WHERE at >= ? AND at < ? AND request_id IS NOT NULL
-                AND kind IN (\(Array(repeating: "?", count: kinds.count).joined(separator: ", ")))
+            e.at >= ? AND e.at < ? AND e.kind IN (\(Array(repeating: "?", count: kinds.count).joined(separator: ", ")))
             """
         let values: [SQLValue] = [.integer(range.start.milliseconds), .integer(range.end.milliseconds)]
             + kinds.map { .text($0.rawValue) }
+        // Samples of rows that stand for one occurrence repeat the row's own request id.
+        let named = """
+            WITH named(request_id, at, id, position) AS (
+                SELECT e.request_id, e.at, e.id, 0 FROM events e WHERE \(filter) AND e.request_id IS NOT NULL
+                UNION ALL
+                SELECT j.value, e.at, e.id, j.key
+                FROM events e, json_each(CASE WHEN json_valid(e.data) THEN e.data END, '$.request_ids') j
+                WHERE \(filter) AND e.count > 1
+            )
+            """
         return try withConnection { connection in
-            let counter = try connection.statement("SELECT count(DISTINCT request_id) \(filter)")
-            try counter.bind(values)
+            let counter = try connection.statement("\(named) SELECT count(DISTINCT request_id) FROM named")
+            try counter.bind(values + values)
             _ = try counter.step()
-            let count = counter.int(0)
+            var count = counter.int(0)
+            let unnamed = try connection.statement("""
+                SELECT coalesce(sum(e.count - coalesce(CASE WHEN json_valid(e.data)
+                                                       THEN json_array_length(e.data, '$.request_ids') END, 0)), 0)
+                FROM events e WHERE \(filter) AND e.count > 1 AND e.backend_id IS NULL
+                """)
+            try unnamed.bind(values)
+            _ = try unnamed.step()
+            count += max(0, unnamed.int(0))
             let sampler = try connection.statement(
-                "SELECT request_id \(filter) GROUP BY request_id ORDER BY min(at), min(id) LIMIT ?")
-            try sampler.bind(values + [.integer(Int64(max(0, sampleSize)))])
+                "\(named) SELECT request_id FROM named GROUP BY request_id ORDER BY min(at), min(id), min(position) LIMIT ?")
+            try sampler.bind(values + values + [.integer(Int64(max(0, sampleSize)))])
             var sample: [String] = []
             while try sampler.step() { sample.append(sampler.text(0)) }
             return RequestIDSample(count: count, sample: sample)
@@ -124,11 +153,12 @@ public struct EventBin: Hashable, Sendable {
 extension Store {
     /// Events of `kinds` in `range`, counted per backend, kind and slice when the range is cut in
     /// `binCount` equal slices: the density of failures a timeline draws without reading every row.
+    /// A coalesced row falls in the slice of its first occurrence with all it stands for.
     public func eventHistogram(kinds: [EventKind], in range: TimeRange, binCount: Int) throws -> [EventBin] {
         let duration = range.durationMilliseconds
         guard !kinds.isEmpty, binCount > 0, duration > 0 else { return [] }
         let sql = """
-            SELECT backend_id, kind, (at - ?) * ? / ? AS slice, count(*) FROM events
+            SELECT backend_id, kind, (at - ?) * ? / ? AS slice, sum(count) FROM events
             WHERE at >= ? AND at < ? AND kind IN (\(Array(repeating: "?", count: kinds.count).joined(separator: ", ")))
             GROUP BY backend_id, kind, slice
             """

@@ -3,7 +3,7 @@ import CSQLite
 extension Store {
     /// The columns every event read selects, in the order `event(from:)` decodes them; the query
     /// must join `backends b` for the URL.
-    static let eventSelectColumns = "e.id, e.at, e.kind, e.backend_id, b.url, e.request_id, e.attempt, e.detail, e.data"
+    static let eventSelectColumns = "e.id, e.at, e.kind, e.backend_id, b.url, e.request_id, e.attempt, e.detail, e.data, e.count"
 
     /// Decodes one row selected with `eventSelectColumns`.
     static func event(from statement: Statement) -> Event {
@@ -13,7 +13,8 @@ extension Store {
               requestID: statement.optionalText(5),
               attempt: statement.optionalInt64(6).map { Int($0) },
               detail: statement.optionalText(7),
-              data: statement.optionalText(8).flatMap(EventData.init(json:)))
+              data: statement.optionalText(8).flatMap(EventData.init(json:)),
+              count: max(1, statement.int(9)))
     }
 
     /// The conditions on `query`'s backend and kinds over `events e`, with their values in order.

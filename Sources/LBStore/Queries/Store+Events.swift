@@ -2,7 +2,7 @@ import CSQLite
 
 extension Store {
     static let eventInsertSQL =
-        "INSERT INTO events (at, kind, backend_id, request_id, attempt, detail, data) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO events (at, kind, backend_id, request_id, attempt, detail, data, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 
     /// Inserts one event with the connection's cached statement; the caller owns the transaction.
     static func insert(_ event: Event, into connection: Connection) throws {
@@ -20,6 +20,7 @@ extension Store {
         try statement.bind(5, event.attempt.map(Int64.init))
         try statement.bind(6, event.detail)
         try statement.bind(7, event.data?.json)
+        try statement.bind(8, Int64(max(1, event.count)))
         try statement.run()
     }
 
@@ -59,17 +60,18 @@ extension Store {
         }
     }
 
-    /// How many events of each kind fall in `range`, optionally for one backend.
+    /// How many events of each kind fall in `range`, optionally for one backend; a coalesced row
+    /// counts as the occurrences it stands for.
     public func eventCounts(in range: TimeRange, backendID: Int64? = nil) throws -> [EventKind: Int] {
         try withConnection { connection in
             let statement: Statement
             if let backendID {
                 statement = try connection.statement(
-                    "SELECT kind, count(*) FROM events WHERE backend_id = ? AND at >= ? AND at < ? GROUP BY kind")
+                    "SELECT kind, sum(count) FROM events WHERE backend_id = ? AND at >= ? AND at < ? GROUP BY kind")
                 try statement.bind(.integer(backendID), .integer(range.start.milliseconds), .integer(range.end.milliseconds))
             } else {
                 statement = try connection.statement(
-                    "SELECT kind, count(*) FROM events WHERE at >= ? AND at < ? GROUP BY kind")
+                    "SELECT kind, sum(count) FROM events WHERE at >= ? AND at < ? GROUP BY kind")
                 try statement.bind(.integer(range.start.milliseconds), .integer(range.end.milliseconds))
             }
             var counts: [EventKind: Int] = [:]

@@ -97,5 +97,11 @@ enum Schema {
                      substr(detail, 1, instr(detail || ' ', ' ') - 1)),
             at) WHERE kind = 'admin_change';
         """,
+        // 7: how many occurrences a row stands for. What comes by the thousand (the balancer's own
+        // error answers, refused client requests) is written as one row per second with its exact
+        // count; every reader sums this column rather than counting rows. Older rows count 1.
+        """
+        ALTER TABLE events ADD COLUMN count INTEGER NOT NULL DEFAULT 1 CHECK (count >= 1);
+        """,
     ]
 }

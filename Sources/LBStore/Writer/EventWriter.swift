@@ -70,9 +70,10 @@ public final class EventWriter: @unchecked Sendable {
 
     // MARK: Handing records over (any thread, never blocks on I/O)
 
-    /// Queues an event; returns false (and counts it) when the queue is full.
+    /// Queues an event; returns false (and counts it, as many times as it stands for occurrences)
+    /// when the queue is full.
     @discardableResult
-    public func record(_ event: Event) -> Bool { enqueue(.event(event)) }
+    public func record(_ event: Event) -> Bool { enqueue(.event(event), occurrences: event.count) }
 
     /// Queues a health check result, merged into the backend's current run of equal results.
     @discardableResult
@@ -159,12 +160,12 @@ public final class EventWriter: @unchecked Sendable {
         return snapshot
     }
 
-    private func enqueue(_ operation: WriteOperation) -> Bool {
+    private func enqueue(_ operation: WriteOperation, occurrences: Int = 1) -> Bool {
         condition.lock()
         defer { condition.unlock() }
         guard !isClosed, pending.count < configuration.capacity else {
-            droppedSinceLastWrite += 1
-            statistics.dropped += 1
+            droppedSinceLastWrite += max(1, occurrences)
+            statistics.dropped += max(1, occurrences)
             return false
         }
         pending.append(operation)

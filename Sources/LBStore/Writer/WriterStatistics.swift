@@ -2,7 +2,8 @@
 public struct WriterStatistics: Hashable, Sendable {
     /// Operations committed to the database.
     public var written: Int
-    /// Operations that could not be recorded: the queue was full.
+    /// Operations that could not be recorded: the queue was full. A coalesced event counts as the
+    /// occurrences it stands for, so the loss of a row of 500 rejected answers reads as 500.
     public var dropped: Int
     /// Operations waiting to be written.
     public var pending: Int

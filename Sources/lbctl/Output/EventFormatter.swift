@@ -1,7 +1,9 @@
 import LBStore
 
 /// Prints events as a table, JSON or CSV. The JSON shape is a contract (see the README):
-/// `{"id","at","kind","backend","request_id","attempt","detail"}`.
+/// `{"id","at","kind","backend","request_id","attempt","detail","count"}`, where `count` is how
+/// many occurrences a coalesced row (`rejected`, `refused`) stands for, 1 for any other; the table
+/// shows it as "×N" after the detail of a row that stands for more than one.
 struct EventFormatter {
     var colour: Bool
 
@@ -9,7 +11,7 @@ struct EventFormatter {
         .init("AT"), .init("KIND"), .init("BACKEND"), .init("REQUEST"), .init("ATTEMPT", .right), .init("DETAIL"),
     ]
 
-    static let csvHeader = CSV.line(["id", "at", "kind", "backend", "request_id", "attempt", "detail"])
+    static let csvHeader = CSV.line(["id", "at", "kind", "backend", "request_id", "attempt", "detail", "count"])
 
     var table: TableFormatter { TableFormatter(columns: Self.columns, colour: colour) }
 
@@ -21,8 +23,15 @@ struct EventFormatter {
             .init(event.backendURL ?? "-"),
             .init(event.requestID ?? "-"),
             .init(event.attempt.map(String.init) ?? "-"),
-            .init(event.detail ?? ""),
+            .init(Self.detailText(event)),
         ]
+    }
+
+    /// The detail as the table shows it: with "×N" when the row stands for N > 1 occurrences.
+    static func detailText(_ event: Event) -> String {
+        let detail = event.detail ?? ""
+        guard event.count > 1 else { return detail }
+        return detail.isEmpty ? "×\(event.count)" : "\(detail) ×\(event.count)"
     }
 
     /// The JSON object of one event.
@@ -35,6 +44,7 @@ struct EventFormatter {
             ("request_id", .optional(event.requestID)),
             ("attempt", .optional(event.attempt)),
             ("detail", .optional(event.detail)),
+            ("count", .integer(Int64(event.count))),
         ])
     }
 
@@ -56,6 +66,8 @@ struct EventFormatter {
         text += event.attempt.map(String.init) ?? "null"
         text += ",\"detail\":"
         appendJSON(event.detail, to: &text)
+        text += ",\"count\":"
+        text += String(event.count)
         text += "}"
         return text
     }
@@ -71,14 +83,14 @@ struct EventFormatter {
     /// One CSV record (after `csvHeader`).
     static func csv(_ event: Event) -> String {
         CSV.line([String(event.id), TimeText.rfc3339(event.at), event.kind.rawValue, event.backendURL, event.requestID,
-                  event.attempt.map(String.init), event.detail])
+                  event.attempt.map(String.init), event.detail, String(event.count)])
     }
 
     /// The colour a kind is shown in: trouble red, repetition yellow, changes of state bright.
     static func style(of kind: EventKind) -> TextStyle? {
         switch kind {
         case .failure, .rejected, .dropped, .storeError, .suspectRequest: return .red
-        case .retry, .guardHeld: return .yellow
+        case .retry, .guardHeld, .refused: return .yellow
         case .statusChange: return .magenta
         case .adminChange: return .cyan
         case .startup, .shutdown: return .blue
