@@ -46,6 +46,28 @@ import Testing
         #expect(try httpRequest(port: port).status == 200)
     }
 
+    /// Found by the relay fuzzer: a refused HEAD got a body, which a client that read the method
+    /// takes for the start of another response.
+    @Test func aRefusedHEADIsAnsweredWithoutABody() throws {
+        let folder = try TemporaryFolder()
+        let backend = try TestBackend(name: "a", group: MultiThreadedEventLoopGroup.singleton)
+        defer { backend.stop() }
+        let server = try ServerProcess(lbserver: ["--backends", backend.url, "--db", folder.database], folder: folder.url)
+        defer { server.stop() }
+        let port = try server.waitUntilListening()
+        for bytes in ["HEAD /h HTTP/1.1\r\nHost: a b\r\n\r\n", "HEAD /h HTTP/1.1\r\nHost: x\r\nX-A: a\u{0}b\r\n\r\n",
+                      "HEAD /" + String(repeating: "a", count: 9_000) + " HTTP/1.1\r\nHost: x\r\n\r\n"] {
+            let connection = try HTTPTestConnection(port: port)
+            try connection.send(bytes)
+            let response = try connection.readResponse(method: "HEAD")
+            #expect(response.status == 400 || response.status == 414)
+            #expect(Int(response.header("content-length") ?? "") ?? 0 > 0)
+            // The body its Content-Length announces is not sent: the next thing is the close.
+            #expect(connection.isClosedByPeer())
+        }
+        #expect(backend.requests == 0)
+    }
+
     @Test func aClientTooSlowWithItsHeadersGets408() throws {
         let folder = try TemporaryFolder()
         let backend = try TestBackend(name: "a", group: MultiThreadedEventLoopGroup.singleton)

@@ -1,3 +1,5 @@
+import NIOCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -96,6 +98,11 @@ enum HeadSyntax {
             index += 1
         }
         return nil
+    }
+
+    /// Whether `bytes` (a request head, or the start of one) begin with the method `HEAD`.
+    static func isHEADRequest(_ bytes: ByteBuffer) -> Bool {
+        bytes.readableBytesView.starts(with: "HEAD ".utf8)
     }
 
     /// Whether `bytes` end with CRLF CRLF, as every complete head does.

@@ -41,6 +41,11 @@ struct MessageReader {
     /// empty; read it at the `.end` event.
     private(set) var trailers: [UInt8] = []
 
+    /// What `test` says of the bytes received and not yet handed out (false when there are none).
+    func buffered(_ test: (ByteBuffer) -> Bool) -> Bool {
+        buffer.map(test) ?? false
+    }
+
     /// Bytes received and not yet handed out.
     var bufferedBytes: Int { buffer?.readableBytes ?? 0 }
 

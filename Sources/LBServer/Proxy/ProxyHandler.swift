@@ -169,7 +169,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                 switch event {
                 case .head(let bytes):
                     deadline?.becomeBusy()
-                    let head = try RequestHead.parse(bytes, limits: limits)
+                    let head: RequestHead
+                    do {
+                        head = try RequestHead.parse(bytes, limits: limits)
+                    } catch {
+                        refuse(error, context: context, requestWasHEAD: HeadSyntax.isHEADRequest(bytes))
+                        return
+                    }
                     // A chunked body is read as payload and re-chunked by us on the way out.
                     reader.beginBody(head.framing, maximumTrailerBytes: settings.maxHeaderBytes,
                                      payloadOnly: head.framing == .chunked)
@@ -184,13 +190,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                 }
             }
         } catch {
-            refuse(error, context: context)
+            refuse(error, context: context,
+                   requestWasHEAD: exchange?.head.isHEAD ?? reader.buffered(HeadSyntax.isHEADRequest))
         }
     }
 
     /// Answers a request whose bytes were refused (RFC 9110's status for the fault) and closes:
     /// the framing of whatever follows cannot be trusted. It never reaches a backend.
-    private func refuse(_ error: HeadError, context: ChannelHandlerContext) {
+    /// A refused `HEAD` (as far as its request line tells) gets its answer without a body, as any
+    /// answer to HEAD must be: a client that read the method would take the body for a response.
+    private func refuse(_ error: HeadError, context: ChannelHandlerContext, requestWasHEAD: Bool) {
         closing = true
         let responseStarted = exchange?.responseStarted ?? false
         let requestID = exchange?.requestID
@@ -204,15 +213,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         stats?.recordRequest(startedAt: readStartedAt, endedAt: readStartedAt)
         shared.sink.refused(status: error.status, reason: error.description, requestID: requestID,
                             clientAddress: clientAddress)
-        answerAndClose(status: error.status, message: error.description, context: context)
+        answerAndClose(status: error.status, message: error.description, includeBody: !requestWasHEAD, context: context)
     }
 
     /// Sends the balancer's own answer where no request is being served (a refused head, a head
     /// that did not arrive in time), then closes once it is out.
-    private func answerAndClose(status: Int, message: String, context: ChannelHandlerContext) {
+    private func answerAndClose(status: Int, message: String, includeBody: Bool = true, context: ChannelHandlerContext) {
         stats?.countResponse(status: status)
         let response = LocalResponse.bytes(status: status, message: message, requestID: nil, close: true,
-                                           allocator: context.channel.allocator)
+                                           includeBody: includeBody, allocator: context.channel.allocator)
         context.writeAndFlush(wrapOutboundOut(response.bytes)).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
