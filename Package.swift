@@ -5,8 +5,10 @@ let package = Package(
     name: "swift-lb",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "lbserver", targets: ["LBServer"]),
-        .executable(name: "lbctl", targets: ["lbctl"]),
+        .executable(name: "lbserver", targets: ["lbserver-main"]),
+        .executable(name: "lbctl", targets: ["lbctl-main"]),
+        // libFuzzer's driver over the request path and the relay; built by scripts/fuzz only.
+        .executable(name: "lbserver-fuzz", targets: ["lbserver-fuzz"]),
         .library(name: "LBStore", targets: ["LBStore"]),
     ],
     dependencies: [
@@ -30,17 +32,20 @@ let package = Package(
             name: "LBStore",
             dependencies: ["CSQLite"]
         ),
-        .executableTarget(
+        // What the daemon and the CLI both write: JSON strings.
+        .target(name: "LBText"),
+        // The daemon's code as a library; `lbserver-main` is its few-line executable.
+        .target(
             name: "LBServer",
             dependencies: [
                 "LBStore",
+                "LBText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -50,12 +55,35 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        .executableTarget(
+        .executableTarget(name: "lbserver-main", dependencies: ["LBServer"]),
+        // The fuzz harnesses (request path, relay and its NIOHTTP1 oracle) over the daemon's
+        // library; compiled in debug and fuzzing builds, so tests can replay the relay corpus.
+        .target(
+            name: "LBFuzz",
+            dependencies: [
+                "LBServer",
+                "LBStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(name: "lbserver-fuzz", dependencies: ["LBFuzz"]),
+        // The CLI's code as a library; `lbctl-main` is its few-line executable.
+        .target(
             name: "lbctl",
             dependencies: [
                 "LBStore",
+                "LBText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+        .executableTarget(name: "lbctl-main", dependencies: ["lbctl"]),
+        .testTarget(
+            name: "LBTextTests",
+            dependencies: ["LBText"]
         ),
         .testTarget(
             name: "LBStoreTests",
@@ -63,7 +91,7 @@ let package = Package(
         ),
         .testTarget(
             name: "lbctlTests",
-            dependencies: ["LBStore", "lbctl"]
+            dependencies: ["LBStore", "LBText", "lbctl", "lbctl-main"]
         ),
         // Builds the benchmark database of scripts/bench-lbctl; not a product.
         .executableTarget(
@@ -75,7 +103,10 @@ let package = Package(
             dependencies: [
                 "CSQLite",
                 "LBServer",
+                "LBFuzz",
                 "LBStore",
+                "lbserver-main",
+                "lbctl-main",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -7,12 +7,14 @@ import NIOPosix
 import ServiceLifecycle
 
 /// `lbserver`: the daemon (`serve`, the default) and a stand-in backend (`respond`).
-struct LBServerMain: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct LBServerMain: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "lbserver",
         abstract: "HTTP/1.1 load balancer whose registry, health history and event log live in SQLite.",
         subcommands: [LBServerCommand.self, RespondCommand.self],
         defaultSubcommand: LBServerCommand.self)
+
+    public init() {}
 }
 
 /// `lbserver [serve]`: parses flags, builds the daemon and runs it until SIGTERM or SIGINT.

@@ -5,9 +5,8 @@ import LBStore
 /// `lbctl`, the operator's command line over the load balancer's SQLite database: it reads the
 /// registry, the health history and the event log, changes the backend set, and writes the
 /// post-incident report. It needs no running daemon; a running one notices changes within a second.
-@main
-struct LBCtl: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct LBCtl: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "lbctl",
         abstract: "Look at and change the load balancer's database.",
         discussion: """
@@ -26,8 +25,10 @@ struct LBCtl: ParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
 
+    public init() {}
+
     /// Parses and runs the command; every failure becomes one line on stderr and its exit status.
-    static func main() {
+    public static func main() {
         var command: ParsableCommand
         do {
             command = try parseAsRoot()

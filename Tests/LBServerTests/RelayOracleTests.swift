@@ -1,5 +1,6 @@
 #if DEBUG
 import Foundation
+@testable import LBFuzz
 @testable import LBServer
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
 import LBStore
+import LBText
 import Testing
 @testable import lbctl
 

@@ -1,3 +1,4 @@
+import LBText
 import NIOCore
 import NIOHTTP1
 import NIOPosix

@@ -1,3 +1,4 @@
+import LBText
 import LBStore
 
 extension StatusReport {

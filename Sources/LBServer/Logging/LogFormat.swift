@@ -1,3 +1,4 @@
+import LBText
 /// One key and its value in a log line; a number is written bare in JSON.
 struct LogField: Sendable {
     var key: String
@@ -70,34 +71,12 @@ enum LogFormat: String, Sendable, CaseIterable {
         }
         guard needsQuotes else { return value }
         var quoted = "\""
-        appendEscaped(value, to: &quoted)
+        JSONString.appendEscaped(value, to: &quoted)
         quoted += "\""
         return quoted
     }
 
     static func appendJSONString(_ value: String, to output: inout String) {
-        output += "\""
-        appendEscaped(value, to: &output)
-        output += "\""
-    }
-
-    /// Escapes as JSON strings do (RFC 8259 §7); key=value quoting uses the same rules.
-    private static func appendEscaped(_ value: String, to output: inout String) {
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\r": output += "\\r"
-            case "\t": output += "\\t"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    let hex = String(scalar.value, radix: 16)
-                    output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    output.unicodeScalars.append(scalar)
-                }
-            }
-        }
+        JSONString.append(value, to: &output)
     }
 }

@@ -1,3 +1,4 @@
+import LBText
 import LBStore
 
 /// The audit report as one self-contained HTML page: inline CSS and SVG, no script, nothing

@@ -1,3 +1,4 @@
+import LBText
 /// A JSON document built in code, serialised with object keys in the order given, so the shapes
 /// documented in the README come out exactly as written (and `null` is written, never omitted).
 enum JSONValue: Equatable, Sendable {
@@ -80,28 +81,8 @@ enum JSONValue: Equatable, Sendable {
         output += close
     }
 
-    /// Appends `value` as a JSON string literal, quotes included.
+    /// Appends `value` as a JSON string literal, quotes included (the shared `JSONString` rules).
     static func writeString(_ value: String, to output: inout String) {
-        output += "\""
-        // Most values need no escaping: copy them whole.
-        if value.isPlainPrintableASCII {
-            output += value
-            output += "\""
-            return
-        }
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\r": output += "\\r"
-            case "\t": output += "\\t"
-            case let control where control.value < 0x20:
-                let hex = String(control.value, radix: 16)
-                output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: output.unicodeScalars.append(scalar)
-            }
-        }
-        output += "\""
+        JSONString.append(value, to: &output)
     }
 }

@@ -1,3 +1,4 @@
+import LBText
 /// Lays rows out as columns separated by two spaces, padded to the widest cell.
 ///
 /// Styles are applied after padding, so escape codes never disturb the alignment; the last column

@@ -1,4 +1,5 @@
 import Foundation
+@testable import LBFuzz
 @testable import LBServer
 import NIOConcurrencyHelpers
 

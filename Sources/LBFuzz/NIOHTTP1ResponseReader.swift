@@ -1,4 +1,5 @@
 #if LB_FUZZ || DEBUG
+@testable import LBServer
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1

@@ -1,4 +1,5 @@
 #if LB_FUZZ || DEBUG
+@testable import LBServer
 /// Reads requests the way a deliberately simple backend does, to show what such a backend makes
 /// of the proxy's output: lines until an empty line; a body framed only by a line exactly
 /// `Transfer-Encoding: chunked` (name in any case), else by the first `Content-Length`, else none;

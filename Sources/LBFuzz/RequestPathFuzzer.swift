@@ -1,4 +1,5 @@
 #if LB_FUZZ
+@testable import LBServer
 import LBStore
 import Logging
 import NIOCore
@@ -10,8 +11,8 @@ import NIOPosix
 /// pipeline `lbserver` builds (the proxy handler with its parser, limits, pipelining and local
 /// answers), in an `EmbeddedChannel`.
 ///
-/// Built only with `-DLB_FUZZ -sanitize=fuzzer` (scripts/fuzz); the daemon's entry point is left
-/// out then, and `FuzzEntryPoint` hands control to libFuzzer's driver.
+/// Built only with `-DLB_FUZZ -sanitize=fuzzer` (scripts/fuzz), into the `lbserver-fuzz` product,
+/// whose `FuzzEntryPoint` hands control to libFuzzer's driver.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzRequestPath(_ start: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     let bytes = UnsafeBufferPointer(start: start, count: count)
@@ -36,32 +37,6 @@ public func fuzzRequestPath(_ start: UnsafePointer<UInt8>, _ count: Int) -> CInt
         // Refusing the input (a parse error, a closed channel) is a correct outcome.
     }
     return 0
-}
-
-@_silgen_name("LLVMFuzzerRunDriver")
-private func runFuzzerDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
-
-/// The fuzzing build's entry point: libFuzzer's driver with its usual command line, over the
-/// request path, or over the whole relay and its oracle (`fuzzRelay`) when `LB_FUZZ_TARGET=relay`.
-@main
-enum FuzzEntryPoint {
-    static func main() {
-        var argc = CommandLine.argc
-        var argv = CommandLine.unsafeArgv
-        let target = getenv("LB_FUZZ_TARGET").map { String(cString: $0) } ?? "request-path"
-        switch target {
-        case "relay":
-            exit(runFuzzerDriver(&argc, &argv, fuzzRelay))
-        case "request-path":
-            exit(runFuzzerDriver(&argc, &argv, fuzzRequestPath))
-        default:
-            print("LB_FUZZ_TARGET must be request-path or relay, not \(target)")
-            exit(2)
-        }
-    }
 }
 
 /// Shared objects the fuzzed pipeline needs: no backends (every request is answered locally),

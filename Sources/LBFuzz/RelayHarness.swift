@@ -1,4 +1,5 @@
 #if LB_FUZZ || DEBUG
+@testable import LBServer
 import Foundation
 import LBStore
 import Logging
