@@ -13,7 +13,6 @@ import NIOPosix
 ///
 /// Built only with `-DLB_FUZZ -sanitize=fuzzer` (scripts/fuzz), into the `lbserver-fuzz` product,
 /// whose `FuzzEntryPoint` hands control to libFuzzer's driver.
-@_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzRequestPath(_ start: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     let bytes = UnsafeBufferPointer(start: start, count: count)
     let channel = EmbeddedChannel()

@@ -7,6 +7,13 @@ import Darwin
 #if LB_FUZZ
 import LBFuzz
 
+/// The symbol libFuzzer's runtime links against; the driver below is handed its callback
+/// explicitly, so this one only has to exist (it fuzzes the request path).
+@_cdecl("LLVMFuzzerTestOneInput")
+func testOneInput(_ start: UnsafePointer<UInt8>, _ count: Int) -> CInt {
+    fuzzRequestPath(start, count)
+}
+
 @_silgen_name("LLVMFuzzerRunDriver")
 private func runFuzzerDriver(
     _ argc: UnsafeMutablePointer<CInt>,
