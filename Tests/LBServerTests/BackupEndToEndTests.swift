@@ -4,7 +4,7 @@ import NIOCore
 import NIOPosix
 import Testing
 
-/// The README's backup advice, tried on a running daemon: `VACUUM INTO` while it serves and
+/// The backup advice of docs/operations.md, tried on a running daemon: `VACUUM INTO` while it serves and
 /// writes, and the copy used by `lbctl` and by a new daemon.
 @Suite(.serialized) struct BackupEndToEndTests {
     let group = MultiThreadedEventLoopGroup.singleton
