@@ -24,15 +24,32 @@ import Testing
         ("too many header fields", "GET / HTTP/1.1\r\nHost: x\r\n" + (0..<30).map { "X-H\($0): v\r\n" }.joined() + "\r\n", 431),
     ]
 
+    /// A daemon in front of one serving backend, started with `extra` flags, for a test to send
+    /// bytes at.
+    private final class Daemon {
+        let folder: TemporaryFolder
+        let backend: TestBackend
+        let server: ServerProcess
+        let port: Int
+
+        init(_ extra: [String] = []) throws {
+            folder = try TemporaryFolder()
+            backend = try TestBackend(name: "a", group: MultiThreadedEventLoopGroup.singleton)
+            server = try ServerProcess(lbserver: ["--backends", backend.url, "--db", folder.database] + extra,
+                                       folder: folder.url)
+            port = try server.waitUntilListening()
+        }
+
+        func stop() {
+            server.stop()
+            backend.stop()
+        }
+    }
+
     @Test func everyBadRequestIsRefusedClosedAndNeverForwarded() throws {
-        let folder = try TemporaryFolder()
-        let backend = try TestBackend(name: "a", group: MultiThreadedEventLoopGroup.singleton)
-        defer { backend.stop() }
-        let server = try ServerProcess(lbserver: ["--backends", backend.url, "--db", folder.database,
-                                                  "--max-request-line", "1024", "--max-header-bytes", "2048",
-                                                  "--max-headers", "20"], folder: folder.url)
-        defer { server.stop() }
-        let port = try server.waitUntilListening()
+        let daemon = try Daemon(["--max-request-line", "1024", "--max-header-bytes", "2048", "--max-headers", "20"])
+        defer { daemon.stop() }
+        let (backend, port) = (daemon.backend, daemon.port)
         for testCase in Self.cases {
             let connection = try HTTPTestConnection(port: port)
             try connection.send(testCase.bytes)
@@ -49,12 +66,9 @@ import Testing
     /// Found by the relay fuzzer: a refused HEAD got a body, which a client that read the method
     /// takes for the start of another response.
     @Test func aRefusedHEADIsAnsweredWithoutABody() throws {
-        let folder = try TemporaryFolder()
-        let backend = try TestBackend(name: "a", group: MultiThreadedEventLoopGroup.singleton)
-        defer { backend.stop() }
-        let server = try ServerProcess(lbserver: ["--backends", backend.url, "--db", folder.database], folder: folder.url)
-        defer { server.stop() }
-        let port = try server.waitUntilListening()
+        let daemon = try Daemon()
+        defer { daemon.stop() }
+        let (backend, port) = (daemon.backend, daemon.port)
         for bytes in ["HEAD /h HTTP/1.1\r\nHost: a b\r\n\r\n", "HEAD /h HTTP/1.1\r\nHost: x\r\nX-A: a\u{0}b\r\n\r\n",
                       "HEAD /" + String(repeating: "a", count: 9_000) + " HTTP/1.1\r\nHost: x\r\n\r\n"] {
             let connection = try HTTPTestConnection(port: port)
@@ -69,13 +83,9 @@ import Testing
     }
 
     @Test func aClientTooSlowWithItsHeadersGets408() throws {
-        let folder = try TemporaryFolder()
-        let backend = try TestBackend(name: "a", group: MultiThreadedEventLoopGroup.singleton)
-        defer { backend.stop() }
-        let server = try ServerProcess(lbserver: ["--backends", backend.url, "--db", folder.database,
-                                                  "--header-timeout", "300ms"], folder: folder.url)
-        defer { server.stop() }
-        let port = try server.waitUntilListening()
+        let daemon = try Daemon(["--header-timeout", "300ms"])
+        defer { daemon.stop() }
+        let (backend, port) = (daemon.backend, daemon.port)
         // A whole request in time, then a second one trickled too slowly on the same connection.
         let connection = try HTTPTestConnection(port: port)
         #expect(try connection.request().status == 200)
@@ -90,13 +100,9 @@ import Testing
     }
 
     @Test func anIdleKeepAliveConnectionIsClosedSilentlyAfterTheIdleTimeoutCountedFromItsLastAnswer() throws {
-        let folder = try TemporaryFolder()
-        let backend = try TestBackend(name: "a", group: MultiThreadedEventLoopGroup.singleton)
-        defer { backend.stop() }
-        let server = try ServerProcess(lbserver: ["--backends", backend.url, "--db", folder.database,
-                                                  "--idle-timeout", "600ms"], folder: folder.url)
-        defer { server.stop() }
-        let port = try server.waitUntilListening()
+        let daemon = try Daemon(["--idle-timeout", "600ms"])
+        defer { daemon.stop() }
+        let (backend, port) = (daemon.backend, daemon.port)
         // Busy for longer than the timeout, with pauses shorter than it: the connection stays.
         let busy = try HTTPTestConnection(port: port)
         for _ in 0..<8 {
@@ -112,12 +118,9 @@ import Testing
     }
 
     @Test func rfc9112BehavioursHold() throws {
-        let folder = try TemporaryFolder()
-        let backend = try TestBackend(name: "a", group: MultiThreadedEventLoopGroup.singleton)
-        defer { backend.stop() }
-        let server = try ServerProcess(lbserver: ["--backends", backend.url, "--db", folder.database], folder: folder.url)
-        defer { server.stop() }
-        let port = try server.waitUntilListening()
+        let daemon = try Daemon()
+        defer { daemon.stop() }
+        let port = daemon.port
 
         // Pipelined requests are answered in order on one connection.
         let pipelined = try HTTPTestConnection(port: port)

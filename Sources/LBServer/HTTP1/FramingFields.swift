@@ -45,7 +45,8 @@ struct FramingFields {
         case 17 where HeadSyntax.equalsIgnoringCase(raw, nameStart, nameEnd, "transfer-encoding"):
             sawTransferEncoding = true
             transferEncodingFields += 1
-            try HeadSyntax.forEachStrictListElement(raw, valueStart, valueEnd) { start, end throws(HeadError) in
+            try HeadSyntax.forEachListElement(raw, valueStart, valueEnd, refusingEmptyElements: true) {
+                start, end throws(HeadError) in
                 // RFC 9112 §6.1: chunked must be the final coding, applied once.
                 guard !chunked else { throw .malformed("Transfer-Encoding with a coding after chunked") }
                 if HeadSyntax.equalsIgnoringCase(raw, start, end, "chunked") {

@@ -170,8 +170,11 @@ enum HeadSyntax {
     }
 
     /// Calls `body` with each element of a comma-separated list value (RFC 9110 §5.6.1), trimmed
-    /// of whitespace and skipping empty elements, as a range of `bytes`.
+    /// of whitespace, as a range of `bytes`. Empty elements are skipped, as the RFC allows, or,
+    /// with `refusingEmptyElements`, refused (`chunked,`, `, chunked`, `a,,b`): where a value
+    /// decides the framing, a lenient reading of the list is one a backend may not share.
     static func forEachListElement(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int,
+                                   refusingEmptyElements: Bool = false,
                                    _ body: (Int, Int) throws(HeadError) -> Void) throws(HeadError) {
         var elementStart = start
         var index = start
@@ -181,28 +184,11 @@ enum HeadSyntax {
                 var last = index
                 while first < last && (bytes[first] == space || bytes[first] == tab) { first += 1 }
                 while last > first && (bytes[last - 1] == space || bytes[last - 1] == tab) { last -= 1 }
-                if last > first { try body(first, last) }
-                elementStart = index + 1
-            }
-            index += 1
-        }
-    }
-
-    /// Calls `body` with each element of a comma-separated list value, trimmed of whitespace, and
-    /// refuses an empty element (`chunked,`, `, chunked`, `a,,b`): where a value decides the
-    /// framing, a lenient reading of the list is one a backend may not share.
-    static func forEachStrictListElement(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int,
-                                         _ body: (Int, Int) throws(HeadError) -> Void) throws(HeadError) {
-        var elementStart = start
-        var index = start
-        while index <= end {
-            if index == end || bytes[index] == UInt8(ascii: ",") {
-                var first = elementStart
-                var last = index
-                while first < last && (bytes[first] == space || bytes[first] == tab) { first += 1 }
-                while last > first && (bytes[last - 1] == space || bytes[last - 1] == tab) { last -= 1 }
-                guard last > first else { throw .malformed("empty element in a list that decides the framing") }
-                try body(first, last)
+                if last > first {
+                    try body(first, last)
+                } else if refusingEmptyElements {
+                    throw .malformed("empty element in a list that decides the framing")
+                }
                 elementStart = index + 1
             }
             index += 1
