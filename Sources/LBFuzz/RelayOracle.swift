@@ -325,7 +325,7 @@ private struct Judge {
         for (name, value) in headers {
             let lower = name.lowercased()
             let tunnelled = websocket && (lower == "upgrade" || lower == "connection")
-            if !tunnelled && (RelayOracle.hopByHopFields.contains(lower) || lower.hasPrefix("proxy-") || listed.contains(lower)) {
+            if !tunnelled && (RelayOracle.hopByHopFields.contains(lower) || listed.contains(lower)) {
                 fail(.canonical, "\(what) reached the backend with \(name): \(value)")
             }
         }
@@ -350,11 +350,12 @@ private struct Judge {
     private mutating func judgeTrailers(_ sent: NIOHTTP1RequestReader.Request, _ got: NIOHTTP1RequestReader.Request,
                                         what: String) {
         let gotTrailers = (got.trailers ?? [:]).map { ($0.name.lowercased(), Self.trimmed($0.value)) }
-        for (name, value) in gotTrailers where RelayOracle.forbiddenTrailers.contains(name) || name.hasPrefix("proxy-") {
+        for (name, value) in gotTrailers where RelayOracle.forbiddenTrailers.contains(name) {
             fail(.canonical, "\(what) reached the backend with the trailer \(name): \(value)")
         }
+        // The proxy also drops, as documented, what must not travel in trailers (`ChunkedRequestBody`).
         let expected = (sent.trailers ?? [:]).map { ($0.name.lowercased(), Self.trimmed($0.value)) }
-            .filter { !RelayOracle.forbiddenTrailers.contains($0.0) && !$0.0.hasPrefix("proxy-") }
+            .filter { !RelayOracle.forbiddenTrailers.contains($0.0) && !ChunkedRequestBody.prohibitedNames.contains($0.0) }
         // A proxy that sends the body with a Content-Length has nowhere to put trailers.
         let framedByLength = !got.head.headers["content-length"].isEmpty
         if !(framedByLength && gotTrailers.isEmpty)
@@ -421,7 +422,7 @@ private struct Judge {
     static func comparable(_ headers: HTTPHeaders, dropping listed: Set<String>) -> [(String, String)] {
         // Trailing whitespace is not part of a field value (RFC 9110 §5.5); NIOHTTP1 keeps it.
         headers.map { ($0.name.lowercased(), trimmed($0.value)) }.filter {
-            !RelayOracle.rewrittenFields.contains($0.0) && !$0.0.hasPrefix("proxy-") && !listed.contains($0.0)
+            !RelayOracle.rewrittenFields.contains($0.0) && !listed.contains($0.0)
         }
     }
 

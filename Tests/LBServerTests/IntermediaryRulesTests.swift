@@ -57,6 +57,12 @@ import Testing
         }
     }
 
+    /// Found by the relay fuzzer: raw UTF-8 in a target reached a backend whose parser refused it.
+    @Test func aTargetIsASCIIOnly() {
+        #expect(Parsing.refusalStatus("GET /caf\u{E9} HTTP/1.1\r\nHost: x\r\n\r\n") == 400)
+        #expect(Parsing.refusalStatus("GET /caf%C3%A9 HTTP/1.1\r\nHost: x\r\n\r\n") == nil)
+    }
+
     @Test func connectIsNotImplemented() {
         #expect(Parsing.refusalStatus("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n") == 501)
     }

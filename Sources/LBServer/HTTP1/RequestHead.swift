@@ -146,7 +146,9 @@ final class RequestHead {
         while index < raw.count {
             let byte = raw[index]
             if byte == HeadSyntax.space || byte == HeadSyntax.cr { break }
-            guard byte > 0x20 && byte != 0x7F else { throw .malformed("control character in the request target") }
+            // RFC 9112 §3.2: a target is a URI, ASCII only; raw UTF-8 and controls are refused rather
+            // than passed to a backend that may read them differently.
+            guard byte > 0x20 && byte < 0x7F else { throw .malformed("control or non-ASCII byte in the request target") }
             index += 1
         }
         let targetEnd = index

@@ -52,8 +52,8 @@ enum ChunkedRequestBody {
         return forwarded
     }
 
-    /// Field names dropped from a request's trailers.
-    private static let prohibitedNames: Set<String> = [
+    /// Field names dropped from a request's trailers (lower-cased).
+    static let prohibitedNames: Set<String> = [
         "content-length", "transfer-encoding", "trailer", "te", "host", "connection", "keep-alive", "upgrade",
         "proxy-connection", "proxy-authenticate", "proxy-authorization", "authorization", "cookie", "expect",
         "max-forwards", "cache-control", "range", "if-match", "if-none-match", "if-modified-since",
