@@ -34,14 +34,14 @@ struct FramingFields {
                 }
             }
         case 14 where HeadSyntax.equalsIgnoringCase(raw, nameStart, nameEnd, "content-length"):
-            var lengths = 0
-            try HeadSyntax.forEachListElement(raw, valueStart, valueEnd) { start, end throws(HeadError) in
-                lengths += 1
-                guard let length = HeadSyntax.contentLength(raw, start, end) else { throw .malformed("invalid Content-Length") }
-                if let earlier = contentLength, earlier != length { throw .malformed("differing Content-Lengths") }
-                contentLength = length
+            // Exactly one Content-Length of digits only. RFC 9110 §8.6 lets a recipient accept a
+            // list of equal values; refusing it, as nginx and NIOHTTP1 do, leaves no reading of
+            // the framing for a backend to differ on.
+            guard contentLength == nil else { throw .malformed("more than one Content-Length") }
+            guard let length = HeadSyntax.contentLength(raw, valueStart, valueEnd) else {
+                throw .malformed("invalid Content-Length")
             }
-            if lengths == 0 { throw .malformed("invalid Content-Length") }
+            contentLength = length
         case 17 where HeadSyntax.equalsIgnoringCase(raw, nameStart, nameEnd, "transfer-encoding"):
             sawTransferEncoding = true
             transferEncodingFields += 1
