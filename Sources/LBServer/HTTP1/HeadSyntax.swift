@@ -100,9 +100,10 @@ enum HeadSyntax {
         return nil
     }
 
-    /// Whether `bytes` (a request head, or the start of one) begin with the method `HEAD`.
+    /// Whether `bytes` (a request head, or the start of one) begin with the method `HEAD`, stray
+    /// CRs and LFs before it aside: a lenient client parser skips them and reads a HEAD there.
     static func isHEADRequest(_ bytes: ByteBuffer) -> Bool {
-        bytes.readableBytesView.starts(with: "HEAD ".utf8)
+        bytes.readableBytesView.drop { $0 == cr || $0 == lf }.starts(with: "HEAD ".utf8)
     }
 
     /// Whether `bytes` end with CRLF CRLF, as every complete head does.
