@@ -289,10 +289,11 @@ private struct Judge {
         if sent.head.uri == "*" && sent.head.method != .OPTIONS {
             fail(.canonical, "\(what) was forwarded with * though it is not OPTIONS")
         }
-        let host = authority ?? sent.head.headers["host"].first
+        // A field value's trailing whitespace is not part of it (RFC 9110 §5.5); NIOHTTP1 keeps it.
+        let host = (authority ?? sent.head.headers["host"].first).map(Self.trimmed)
         if got.head.headers["host"].count != 1 {
             fail(.canonical, "\(what) reached the backend with Host \(got.head.headers["host"])")
-        } else if let host, got.head.headers["host"] != [host] {
+        } else if let host, got.head.headers["host"].map(Self.trimmed) != [host] {
             fail(.mismatch, "\(what) reached the backend with Host \(got.head.headers["host"][0]), not \(host)")
         }
         if got.body != sent.body {
@@ -342,7 +343,7 @@ private struct Judge {
         if headers["x-request-id"].count != 1 {
             fail(.canonical, "\(what) reached the backend with X-Request-Id \(headers["x-request-id"])")
         }
-        if let host, headers["x-forwarded-host"] != [host] {
+        if let host, headers["x-forwarded-host"].map(Self.trimmed) != [host] {
             fail(.canonical, "\(what) reached the backend with X-Forwarded-Host \(headers["x-forwarded-host"]), not \(host)")
         }
     }
