@@ -162,12 +162,13 @@ import Testing
         let folder = try TemporaryFolder()
         let backend = try TestBackend(name: "b", group: group)
         defer { backend.stop() }
-        let (server, port) = try start([backend], ["--body-timeout", "1s"], folder: folder)
+        // Pauses of half the timeout, with room for a slow machine (ThreadSanitizer) between them.
+        let (server, port) = try start([backend], ["--body-timeout", "2s"], folder: folder)
         defer { server.stop() }
         let connection = try HTTPTestConnection(port: port)
         try connection.send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n")
         for byte in ["a", "b", "c", "d"] {
-            Thread.sleep(forTimeInterval: 0.6)
+            Thread.sleep(forTimeInterval: 1.0)
             try connection.send(byte)
         }
         let response = try connection.readResponse(method: "POST")

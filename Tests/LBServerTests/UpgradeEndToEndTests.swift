@@ -164,7 +164,7 @@ import Testing
         let echo = try UpgradeBackend(group: group)
         defer { echo.stop() }
         let server = try ServerProcess(lbserver: ["--backends", echo.url, "--db", folder.database,
-                                                  "--upgrade-protocols", "echo", "--tunnel-idle-timeout", "1s"],
+                                                  "--upgrade-protocols", "echo", "--tunnel-idle-timeout", "2s"],
                                        folder: folder.url)
         defer { server.stop() }
         let connection = try HTTPTestConnection(port: try server.waitUntilListening(), timeoutSeconds: 5)
@@ -172,14 +172,15 @@ import Testing
         #expect(try connection.readHead().hasPrefix("HTTP/1.1 101"))
         #expect(String(decoding: try connection.readBytes(16), as: UTF8.self) == "hello from echo\n")
         // Traffic within the timeout keeps it open...
-        for _ in 0..<3 {
-            Thread.sleep(forTimeInterval: 0.5)
+        // (4 s of pings 0.8 s apart, twice the timeout in all)...
+        for _ in 0..<5 {
+            Thread.sleep(forTimeInterval: 0.8)
             try connection.send("ping")
             #expect(String(decoding: try connection.readBytes(4), as: UTF8.self) == "ping")
         }
-        // ...and a second of silence closes it.
+        // ...and two seconds of silence close it.
         let started = Date()
         #expect(connection.isClosedByPeer())
-        #expect(Date().timeIntervalSince(started) >= 0.5)
+        #expect(Date().timeIntervalSince(started) >= 1.0)
     }
 }
