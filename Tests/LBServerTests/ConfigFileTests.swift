@@ -12,6 +12,25 @@ import Testing
         return configuration
     }
 
+    @Test func theIntermediarySettingsAreReadAndH2CIsRefusedWithItsLine() throws {
+        let configuration = try parse("""
+            body_timeout: 30s
+            tunnel_idle_timeout: 10m
+            upgrade_protocols: WebSocket, echo
+            """)
+        #expect(configuration.proxy.bodyTimeout == .seconds(30))
+        #expect(configuration.proxy.tunnelIdleTimeout == .seconds(600))
+        #expect(configuration.proxy.upgradeProtocols == ["websocket", "echo"])
+        #expect(try parse("upgrade_protocols: none").proxy.upgradeProtocols.isEmpty)
+        do {
+            _ = try parse("threads: 1\nupgrade_protocols: websocket,h2c\n")
+            Issue.record("h2c was accepted")
+        } catch {
+            #expect(error.description.contains("lb.yaml:2"), "\(error.description)")
+            #expect(error.description.contains("h2c upgrades are never tunnelled"))
+        }
+    }
+
     @Test func everySettingIsRead() throws {
         let configuration = try parse("""
             listen: 127.0.0.1:9000
