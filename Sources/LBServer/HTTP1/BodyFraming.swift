@@ -203,12 +203,20 @@ struct BodyScanner {
     /// Holds the trailer section to a head's field grammar: no space before a colon, a colon on
     /// every line, no folding.
     private static func checkTrailerFields(_ section: [UInt8]) throws(HeadError) {
+        _ = try trailerFields(section) { _, _ in }
+    }
+
+    /// Parses a trailer section as `BodyScanner` keeps it (field lines, CRLF included) with the
+    /// head's field grammar, and calls `body` with the section's bytes and each field.
+    static func trailerFields(_ section: [UInt8],
+                              _ body: (UnsafeRawBufferPointer, HeaderField) -> Void) throws(HeadError) {
         var fields: [HeaderField] = []
         let withBlankLine = section + [HeadSyntax.cr, HeadSyntax.lf]
         var refusal: HeadError?
         withBlankLine.withUnsafeBytes { raw in
             do throws(HeadError) {
                 _ = try HeadSyntax.parseFields(raw, from: 0, to: raw.count, maximumFields: Int.max, into: &fields)
+                for field in fields { body(raw, field) }
             } catch {
                 refusal = error
             }

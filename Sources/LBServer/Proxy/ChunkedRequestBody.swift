@@ -33,21 +33,15 @@ enum ChunkedRequestBody {
     /// authentication, request modifiers, content metadata) and the fields the proxy sets itself.
     static func forwardedTrailers(_ section: [UInt8]) -> [UInt8] {
         guard !section.isEmpty else { return [] }
-        var fields: [HeaderField] = []
-        let withBlankLine = section + [HeadSyntax.cr, HeadSyntax.lf]
         var forwarded: [UInt8] = []
-        withBlankLine.withUnsafeBytes { raw in
-            // Validated when it was read; a failure here would mean nothing is forwarded.
-            guard (try? HeadSyntax.parseFields(raw, from: 0, to: raw.count, maximumFields: Int.max,
-                                               into: &fields)) != nil else { return }
-            for field in fields {
-                let name = UnsafeRawBufferPointer(rebasing: raw[Int(field.nameStart)..<Int(field.nameEnd)])
-                guard !prohibitedNames.contains(String(decoding: name, as: UTF8.self).lowercased()) else { continue }
-                forwarded.append(contentsOf: name)
-                forwarded.append(contentsOf: ": ".utf8)
-                forwarded.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[Int(field.valueStart)..<Int(field.valueEnd)]))
-                forwarded.append(contentsOf: [HeadSyntax.cr, HeadSyntax.lf])
-            }
+        // Validated when it was read; a failure here would mean nothing is forwarded.
+        try? BodyScanner.trailerFields(section) { raw, field in
+            let name = UnsafeRawBufferPointer(rebasing: raw[Int(field.nameStart)..<Int(field.nameEnd)])
+            guard !prohibitedNames.contains(String(decoding: name, as: UTF8.self).lowercased()) else { return }
+            forwarded.append(contentsOf: name)
+            forwarded.append(contentsOf: ": ".utf8)
+            forwarded.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[Int(field.valueStart)..<Int(field.valueEnd)]))
+            forwarded.append(contentsOf: [HeadSyntax.cr, HeadSyntax.lf])
         }
         return forwarded
     }
