@@ -7,7 +7,9 @@ import NIOCore
 /// The only handler of a client connection: it cuts the client's bytes into requests itself
 /// (`MessageReader`, `RequestHead`), forwards heads with a minimal rewrite and bodies as they
 /// arrived, and serves one request at a time; pipelined requests wait in the reader's buffer.
-/// Every call happens on the connection's event loop.
+/// The connection's phases are `ProxyConnectionState`'s, what follows a failed try is
+/// `RetryPolicy`'s, the answer's writes are `ResponseRelay`'s; this handler performs what they
+/// decide. Every call happens on the connection's event loop.
 final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamDelegate {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -24,20 +26,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private var deadline: ConnectionDeadline?
     private let headTimeout: TimeAmount
     private let idleTimeout: TimeAmount?
+    /// How far the request in progress and its answer have come.
+    private var state = ProxyConnectionState()
+    private let retryPolicy: RetryPolicy
+    private var relay = ResponseRelay()
+    /// The client's reads are held back (back-pressure) and one is owed when they resume.
     private var readPending = false
     /// When the client read being handled began.
     private var readStartedAt = NIODeadline.now()
     /// Body bytes were written to the backend and wait for a flush at the end of this read.
     private var upstreamFlushPending = false
-    /// Response bytes were written to the client and wait for a flush at the end of the backend's read.
-    private var clientFlushPending = false
-    /// The response head, held back so that a small body arriving with it goes out in the same
-    /// write: one buffer and one `write` instead of two.
-    private var heldResponseHead: ByteBuffer?
-    /// The server is shutting down: close after the request in progress.
-    private var quiescing = false
-    /// A refusal or a close is under way; nothing more is read or answered.
-    private var closing = false
     /// Bumped whenever a try ends, so late callbacks of an abandoned try are ignored.
     private var generation = 0
 
@@ -46,6 +44,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         self.headTimeout = headTimeout
         self.idleTimeout = idleTimeout
         let settings = shared.settings
+        retryPolicy = RetryPolicy(retriesPerBackend: settings.retriesPerBackend, maximumAttempts: settings.maximumAttempts)
         // The request line may carry a method and version around the target; the head as a
         // whole is bounded by both limits together.
         reader = MessageReader(firstLineLimit: settings.maxRequestLineBytes + 64,
@@ -89,7 +88,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !closing else { return }
+        guard !state.isClosing else { return }
         // One clock read per read serves the head deadline, the request's start and the pool.
         readStartedAt = .now()
         if exchange == nil, reader.isIdle, deadline?.phase == .idle { deadline?.awaitHead(now: readStartedAt) }
@@ -107,6 +106,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     func channelInactive(context: ChannelHandlerContext) {
         // The client left: stop the exchange without holding it against the backend.
+        state.connectionLost()
         abortExchange()
         deadline?.cancel()
         context.fireChannelInactive()
@@ -118,20 +118,21 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is ChannelShouldQuiesceEvent {
-            quiescing = true
-            if let exchange {
-                // Finish this request, then close; the answer says so if it has not started.
-                exchange.keepAlive = false
-            } else {
-                context.close(promise: nil)
-            }
+        guard event is ChannelShouldQuiesceEvent else {
+            context.fireUserInboundEventTriggered(event)
             return
         }
-        context.fireUserInboundEventTriggered(event)
+        switch state.quiesce() {
+        case .close:
+            context.close(promise: nil)
+        case .closeAfterThisRequest, .none:
+            // The answer in progress says `Connection: close` if it has not begun.
+            break
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        state.connectionLost()
         abortExchange()
         context.close(promise: nil)
     }
@@ -145,13 +146,19 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     private func mustPauseClientReads() -> Bool {
-        guard let exchange else { return false }
-        if exchange.requestEnded || exchange.discarding {
+        guard let exchange, let serving = state.serving else { return false }
+        if serving.request == .ended {
             // Bytes of the next request wait in the reader; do not pile up more than a head's worth.
-            return exchange.requestEnded && reader.bufferedBytes >= settings.maxRequestLineBytes + settings.maxHeaderBytes
+            return reader.bufferedBytes >= settings.maxRequestLineBytes + settings.maxHeaderBytes
         }
-        if let upstream = exchange.upstream { return !upstream.isWritable }
-        return exchange.unsentBytes >= settings.replayBufferBytes
+        switch serving.response {
+        case .localAnswerPending, .complete:
+            // The rest of the body is read and dropped.
+            return false
+        case .awaiting, .relaying, .switchingProtocols:
+            if let upstream = exchange.upstream { return !upstream.isWritable }
+            return exchange.unsentBytes >= settings.replayBufferBytes
+        }
     }
 
     private func resumeClientReads() {
@@ -163,8 +170,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// Takes events out of the reader while the request in progress (if any) can use them.
     private func processRequests(context: ChannelHandlerContext) {
         do {
-            while !closing {
-                if let exchange, exchange.requestEnded { return }
+            while !state.isClosing {
+                if state.requestHasEnded { return }
                 guard let event = try reader.next() else { return }
                 switch event {
                 case .head(let bytes):
@@ -200,12 +207,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// A refused `HEAD` (as far as its request line tells) gets its answer without a body, as any
     /// answer to HEAD must be: a client that read the method would take the body for a response.
     private func refuse(_ error: HeadError, context: ChannelHandlerContext, requestWasHEAD: Bool) {
-        closing = true
-        let responseStarted = exchange?.responseStarted ?? false
         let requestID = exchange?.requestID
+        let action = state.refuse()
         abortExchange()
         deadline?.cancel()
-        guard !responseStarted else {
+        guard action == .answerAndClose else {
             context.close(promise: nil)
             return
         }
@@ -228,8 +234,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     private func deadlinePassed(_ phase: ConnectionDeadline.Phase) {
-        guard let context, !closing else { return }
-        if phase == .awaitingBody {
+        guard let context, !state.isClosing else { return }
+        switch phase {
+        case .awaitingBody:
             guard let exchange else { return }
             // Reads held back by us (a slow backend, a full replay buffer) are not the client's delay.
             guard !readPending else {
@@ -237,16 +244,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                 return
             }
             bodyTimedOut(exchange, context: context)
-            return
-        }
-        guard exchange == nil else { return }
-        closing = true
-        switch phase {
         case .awaitingHead:
+            guard exchange == nil, state.headOrIdleDeadlinePassed(awaitingHead: true) == .answerAndClose else { return }
             shared.sink.refused(status: 408, reason: "the request head did not arrive in time", requestID: nil,
                                 clientAddress: clientAddress)
             answerAndClose(status: 408, message: "the request head did not arrive in time", context: context)
-        case .idle, .busy, .awaitingBody:
+        case .idle, .busy:
+            guard exchange == nil, state.headOrIdleDeadlinePassed(awaitingHead: false) == .close else { return }
             context.close(promise: nil)
         }
     }
@@ -255,15 +259,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// else the connection is closed; the backend's half-sent request is abandoned with its
     /// connection, which never completes it.
     private func bodyTimedOut(_ exchange: Exchange, context: ChannelHandlerContext) {
-        closing = true
-        let responseStarted = exchange.responseStarted
+        let action = state.bodyDeadlinePassed()
+        guard action != .none else { return }
         shared.sink.refused(status: 408,
-                            reason: responseStarted ? "request body stalled after the answer began; connection closed"
-                                                    : "request body did not arrive in time",
+                            reason: action == .close ? "request body stalled after the answer began; connection closed"
+                                                     : "request body did not arrive in time",
                             requestID: exchange.requestID, clientAddress: clientAddress)
         abortExchange()
         deadline?.cancel()
-        if responseStarted {
+        if action == .close {
             context.close(promise: nil)
         } else {
             stats?.recordRequest(startedAt: exchange.startedAt)
@@ -274,6 +278,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private func startRequest(_ head: RequestHead, context: ChannelHandlerContext) {
         let requestID = head.clientRequestID.flatMap { RequestID.isSane($0) ? $0 : nil } ?? RequestID.make()
         let balancingKey = shared.hashKey?.key(for: head, clientAddress: clientAddress)
+        state.requestHeadArrived(keepAlive: head.keepAlive)
         guard let backend = shared.balancer.nextBackend(for: balancingKey) else {
             // Off the hot path: only a request that found nothing looks at why.
             let allAtLimit = shared.balancer.current.backends.contains {
@@ -283,15 +288,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             shared.sink.rejected(status: 503, requestID: requestID, backend: nil, reason: "no backend available",
                                  clientAddress: clientAddress)
             let placeholder = Exchange(head: head, requestID: requestID, backend: Self.noBackend, startedAt: readStartedAt)
-            if quiescing { placeholder.keepAlive = false }
             exchange = placeholder
-            respondLocally(placeholder, status: 503, message: "no backend available")
+            respondLocally(placeholder, LocalAnswer(status: 503, message: "no backend available"))
             return
         }
         let exchange = Exchange(head: head, requestID: requestID, backend: backend, startedAt: readStartedAt)
         exchange.balancingKey = balancingKey
         exchange.upgrade = head.upgrade.flatMap { UpgradePolicy.permitted($0, allowed: settings.upgradeProtocols) }
-        if quiescing { exchange.keepAlive = false }
         self.exchange = exchange
         // We take the body ourselves; the backend sees no Expect header.
         if head.expectsContinue {
@@ -304,7 +307,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private static let continueResponse = ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")
 
     private func receiveBody(_ part: ByteBuffer) {
-        guard let exchange, !exchange.discarding else { return }
+        guard let exchange, state.requestBodyArrived() == .forward else { return }
         if exchange.replay != nil {
             if exchange.replayBytes + part.readableBytes <= settings.replayBufferBytes {
                 exchange.replay!.append(part)
@@ -343,21 +346,18 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     private func endRequest() {
         guard let exchange else { return }
-        exchange.requestEnded = true
         if exchange.isChunked { exchange.forwardedTrailers = ChunkedRequestBody.forwardedTrailers(reader.trailers) }
-        if exchange.discarding {
-            if let (status, message) = exchange.pendingLocalResponse {
-                exchange.pendingLocalResponse = nil
-                writeLocalResponse(exchange, status: status, message: message)
-            } else if exchange.responseEnded {
-                // The answer went out before the request finished arriving; now it has.
-                finishExchange(exchange, now: readStartedAt)
-            }
-            return
+        switch state.requestEnded() {
+        case .endUpstreamRequest:
+            guard let upstream = exchange.upstream else { return }
+            if exchange.isChunked { writeLastChunk(of: exchange, to: upstream) }
+            upstream.flush()
+        case .sendLocalAnswer(let answer, let close):
+            writeLocalResponse(exchange, answer, close: close)
+        case .exchangeComplete:
+            // The answer went out before the request finished arriving; now it has.
+            finishExchange(exchange, now: readStartedAt)
         }
-        guard let upstream = exchange.upstream else { return }
-        if exchange.isChunked { writeLastChunk(of: exchange, to: upstream) }
-        upstream.flush()
     }
 
     // MARK: Tries
@@ -405,7 +405,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
         exchange.unsent.removeAll()
         exchange.unsentBytes = 0
-        if exchange.requestEnded && exchange.isChunked { writeLastChunk(of: exchange, to: connection) }
+        if state.requestHasEnded && exchange.isChunked { writeLastChunk(of: exchange, to: connection) }
         connection.flush()
         resumeClientReads()
     }
@@ -418,96 +418,81 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         generation &+= 1
     }
 
+    /// Carries out what follows a failed try: cut the answer short if it began, else what
+    /// `RetryPolicy` decides.
     private func tryFailed(_ exchange: Exchange, _ error: UpstreamError) {
         let connection = exchange.upstream
         exchange.upstream = nil
         connection?.abandon()
         endTry(exchange)
         let sink = shared.sink
-        if exchange.responseStarted {
-            // Part of the response is already with the client: it can only be cut short.
-            sink.failure(exchange.backend, requestID: exchange.requestID, attempt: exchange.attempt,
+        guard state.tryFailed() == .consultRetryPolicy else {
+            sink.failure(exchange.backend, requestID: exchange.requestID, attempt: exchange.tries.attempt,
                          error: "\(error.description) after the response began")
             self.exchange = nil
             context?.close(promise: nil)
             return
         }
-        // A kept-alive connection that the backend closed just as we reused it (the idle-close
-        // race: nothing came back) is not the backend's fault, and the request most likely never
-        // reached it: once more on a fresh connection, whatever the method, without counting a
-        // failure.
-        if connection?.hasServedBefore == true, error.kind == .reset, !exchange.retriedStaleConnection,
-           exchange.replay != nil {
-            exchange.retriedStaleConnection = true
+        let decision = retryPolicy.decide(
+            RetryPolicy.Failure(kind: error.kind, onReusedConnection: connection?.hasServedBefore == true,
+                                bodyReplayable: exchange.replay != nil, requestRepeatable: exchange.head.isRepeatable,
+                                backendAlive: exchange.backend.isAlive),
+            record: exchange.tries)
+        if decision == .reconnect {
+            exchange.tries.retriedStaleConnection = true
             exchange.rewindBody()
             startTry(exchange)
             return
         }
-        exchange.failuresOnBackend.append(
-            sink.failure(exchange.backend, requestID: exchange.requestID, attempt: exchange.attempt,
-                         error: error.description))
-        if error.kind != .connect { exchange.failureKindsOnBackend.append(error.kind) }
-        if error.kind == .protocolViolation {
+        exchange.tries.recordFailure(error.kind, evidence: sink.failure(
+            exchange.backend, requestID: exchange.requestID, attempt: exchange.tries.attempt, error: error.description))
+        switch decision {
+        case .reconnect:
+            preconditionFailure("handled above")
+        case .answerInvalidResponse:
             sink.rejected(status: 502, requestID: exchange.requestID, backend: exchange.backend,
                           reason: "invalid response from backend", clientAddress: clientAddress)
-            respondLocally(exchange, status: 502, message: "invalid response from backend")
-            return
-        }
-        // The same failure on a second backend points at the request, not at the backends: stop
-        // before it takes this one down too.
-        if error.kind != .connect, exchange.failureKindsOnEarlierBackends.contains(error.kind) {
+            respondLocally(exchange, LocalAnswer(status: 502, message: "invalid response from backend"))
+        case .answerSuspectedRequest:
             sink.suspectedRequest(exchange.backend, requestID: exchange.requestID, method: exchange.head.method,
                                   target: exchange.head.target, error: error.description,
-                                  earlierBackends: exchange.tried)
+                                  earlierBackends: exchange.tries.tried)
             sink.rejected(status: 502, requestID: exchange.requestID, backend: exchange.backend,
                           reason: "suspected request of death: it failed the same way on two backends")
-            respondLocally(exchange, status: 502, message: "the request failed the same way on two backends")
-            return
-        }
-        guard exchange.canRepeat(afterConnectFailure: error.kind == .connect) else {
-            let status = error.kind == .timeout ? 504 : 502
+            respondLocally(exchange, LocalAnswer(status: 502, message: "the request failed the same way on two backends"))
+        case .answerNotRepeatable(let status):
             sink.rejected(status: status, requestID: exchange.requestID, backend: exchange.backend,
                           reason: "not retried: \(exchange.whyNotRepeated)", clientAddress: clientAddress)
-            respondLocally(exchange, status: status, message: "backend failed; request not repeatable")
-            return
-        }
-        // The seed's rule: the same backend again, a few times, a little later... except after a
-        // timeout: a backend that sat on a request for the whole timeout gets no second wait.
-        if exchange.retries < settings.retriesPerBackend, exchange.backend.isAlive, error.kind != .timeout {
-            exchange.retries += 1
-            exchange.attempt += 1
-            sink.retry(exchange.backend, requestID: exchange.requestID, attempt: exchange.attempt, retry: exchange.retries)
+            respondLocally(exchange, LocalAnswer(status: status, message: "backend failed; request not repeatable"))
+        case .retrySameBackend:
+            exchange.tries.beginRetry()
+            sink.retry(exchange.backend, requestID: exchange.requestID, attempt: exchange.tries.attempt,
+                       retry: exchange.tries.retries)
             exchange.rewindBody()
             let tryGeneration = generation
             context?.eventLoop.assumeIsolated().scheduleTask(in: settings.retryDelay) { [self] in
                 guard generation == tryGeneration, self.exchange === exchange else { return }
                 startTry(exchange)
             }
-            return
+        case .tryAnotherBackend(let statusIfNone):
+            markDownByTraffic(exchange)
+            exchange.tries.giveUp(on: exchange.backend.id)
+            guard retryPolicy.mayTryAnotherBackend(exchange.tries),
+                  let next = shared.balancer.nextBackend(for: exchange.balancingKey, excluding: exchange.tries.tried)
+            else {
+                sink.rejected(status: statusIfNone, requestID: exchange.requestID, backend: exchange.backend,
+                              reason: "all attempts failed: \(error.description)", clientAddress: clientAddress)
+                respondLocally(exchange, LocalAnswer(status: statusIfNone, message: statusIfNone == 504
+                                                     ? "backend did not answer in time" : "no backend could serve the request"))
+                return
+            }
+            let previous = exchange.backend
+            exchange.backend = next
+            exchange.tries.moveToNextBackend()
+            sink.attempt(next, requestID: exchange.requestID, attempt: exchange.tries.attempt, after: previous)
+            exchange.rewindBody()
+            startTry(exchange)
         }
-        // ...then it is down, and another backend gets its own full set of retries.
-        markDownByTraffic(exchange)
-        exchange.tried.append(exchange.backend.id)
-        exchange.failureKindsOnEarlierBackends += exchange.failureKindsOnBackend
-        exchange.failureKindsOnBackend.removeAll()
-        guard exchange.tried.count < settings.maximumAttempts,
-              let next = shared.balancer.nextBackend(for: exchange.balancingKey, excluding: exchange.tried)
-        else {
-            let status = error.kind == .timeout ? 504 : 503
-            sink.rejected(status: status, requestID: exchange.requestID, backend: exchange.backend,
-                          reason: "all attempts failed: \(error.description)", clientAddress: clientAddress)
-            respondLocally(exchange, status: status, message: status == 504
-                           ? "backend did not answer in time" : "no backend could serve the request")
-            return
-        }
-        let previous = exchange.backend
-        exchange.backend = next
-        exchange.retries = 0
-        exchange.failuresOnBackend.removeAll()
-        exchange.attempt += 1
-        sink.attempt(next, requestID: exchange.requestID, attempt: exchange.attempt, after: previous)
-        exchange.rewindBody()
-        startTry(exchange)
     }
 
     /// Marks the exchange's backend down after its failed tries, unless traffic already took
@@ -517,11 +502,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         let backend = exchange.backend
         guard backend.isAlive else { return }
         let sink = shared.sink
+        let evidence = exchange.tries.failuresOnBackend
         let enabled = shared.balancer.current.backends.reduce(0) { $0 + ($1.adminState == .enabled ? 1 : 0) }
         guard shared.trafficMarkDowns.admit(backend.id, enabledBackends: enabled, now: .now()) else {
             sink.guardHeld(backend, requestID: exchange.requestID,
                            limit: TrafficMarkDownGuard.limit(enabledBackends: enabled),
-                           window: shared.trafficMarkDowns.window, evidence: exchange.failuresOnBackend)
+                           window: shared.trafficMarkDowns.window, evidence: evidence)
             return
         }
         guard let previous = backend.transition(to: .down) else {
@@ -531,10 +517,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
         sink.statusChange(backend, from: previous, to: .down,
                           cause: EventSink.Cause(kind: "traffic",
-                                                 summary: "traffic: \(exchange.failuresOnBackend.count) failed "
+                                                 summary: "traffic: \(evidence.count) failed "
                                                      + "tries of request \(exchange.requestID)",
                                                  threshold: settings.retriesPerBackend + 1,
-                                                 evidence: exchange.failuresOnBackend),
+                                                 evidence: evidence),
                           requestID: exchange.requestID)
         shared.markedDown(backend)
     }
@@ -542,7 +528,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     // MARK: Upstream side
 
     func upstreamResponseHead(_ head: ResponseHead) -> Bool {
-        guard let exchange, let context else { return false }
+        guard let exchange, let context, !state.isClosing else { return false }
         if head.status == 101 {
             guard let offered = exchange.upgrade else {
                 // A switch nobody asked for cannot be followed.
@@ -557,23 +543,21 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             switchProtocols(exchange, head: head, context: context)
             return false
         }
-        // The reader stops after an Upgrade request; refused, the connection cannot carry another.
-        if exchange.upgrade != nil { exchange.keepAlive = false }
-        exchange.responseStarted = true
-        exchange.upstreamKeepAlive = head.keepAlive
         // An HTTP/1.0 client cannot take chunks; it gets the payload and the close delimits it.
         let removeChunking = head.framing == .chunked && exchange.head.minorVersion == 0
-        if removeChunking || head.framing == .untilClose { exchange.keepAlive = false }
+        // The reader stops after an Upgrade request; refused, the connection cannot carry another.
+        let keepAlive = state.responseHeadArrived(
+            connectionReusable: exchange.upgrade == nil && !removeChunking && head.framing != .untilClose)
+        exchange.upstreamKeepAlive = head.keepAlive
         stats?.countResponse(status: head.status)
         exchange.responseStatus = head.status
         var capacity = head.bytes.readableBytes + 160
-        if case .length(let length) = head.framing, length <= Self.coalescedBodyBytes { capacity += length }
+        if case .length(let length) = head.framing, length <= ResponseRelay.coalescedBodyBytes { capacity += length }
         var buffer = context.channel.allocator.buffer(capacity: capacity)
         head.writeForwarded(into: &buffer, options: .init(clientMinorVersion: exchange.head.minorVersion,
-                                                          keepAlive: exchange.keepAlive, removeChunking: removeChunking,
+                                                          keepAlive: keepAlive, removeChunking: removeChunking,
                                                           requestID: exchange.requestID))
-        heldResponseHead = buffer
-        clientFlushPending = true
+        relay.hold(head: buffer)
         return removeChunking
     }
 
@@ -582,65 +566,65 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// client asked for it. An HTTP/1.0 client gets none (it may not understand them).
     func upstreamInterimResponse(_ head: ResponseHead) {
         guard let exchange, let context, head.status != 100, exchange.head.minorVersion == 1,
-              !exchange.responseStarted else { return }
+              state.acceptsInterimResponse else { return }
         stats?.countResponse(status: head.status)
         var buffer = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 160)
         head.writeForwarded(into: &buffer, options: .init(clientMinorVersion: 1, keepAlive: true, removeChunking: false,
                                                           requestID: exchange.requestID))
+        relay.wrote()
         context.write(wrapOutboundOut(buffer), promise: nil)
-        clientFlushPending = true
     }
-
-    /// Body bytes up to this size are copied into the held response head rather than written
-    /// on their own.
-    private static let coalescedBodyBytes = 4_096
 
     func upstreamResponseBody(_ body: ByteBuffer) {
         guard let exchange, let context else { return }
         exchange.responseBytes += body.readableBytes
-        if var head = heldResponseHead, body.readableBytes <= Self.coalescedBodyBytes {
-            heldResponseHead = nil
-            head.writeImmutableBuffer(body)
-            context.write(wrapOutboundOut(head), promise: nil)
-        } else {
-            writeHeldResponseHead(context: context)
-            context.write(wrapOutboundOut(body), promise: nil)
-        }
-        clientFlushPending = true
+        let writes = relay.writes(forBody: body)
+        context.write(wrapOutboundOut(writes.first), promise: nil)
+        if let second = writes.second { context.write(wrapOutboundOut(second), promise: nil) }
         if !context.channel.isWritable {
             // Pause before flushing: the flush may drain the buffer at once and report the channel
             // writable again inside this call, and that resume must find the pause already made.
             exchange.upstream?.handler.pauseReads()
-            context.flush()
+            flushResponse(context: context)
         }
     }
 
     func upstreamReadComplete() {
-        guard clientFlushPending, let context else { return }
-        clientFlushPending = false
-        writeHeldResponseHead(context: context)
+        guard let context else { return }
+        let flush = relay.flushAtReadComplete()
+        guard flush.due else { return }
+        if let head = flush.head { context.write(wrapOutboundOut(head), promise: nil) }
         context.flush()
     }
 
-    private func writeHeldResponseHead(context: ChannelHandlerContext) {
-        guard let head = heldResponseHead else { return }
-        heldResponseHead = nil
-        context.write(wrapOutboundOut(head), promise: nil)
+    /// Writes the held response head, if any, and flushes.
+    private func flushResponse(context: ChannelHandlerContext) {
+        if let head = relay.flush() { context.write(wrapOutboundOut(head), promise: nil) }
+        context.flush()
+    }
+
+    /// Writes the held response head, if any, flushes, and closes the connection once everything
+    /// written is out.
+    private func flushResponseAndClose(context: ChannelHandlerContext) {
+        if let head = relay.flush() { context.write(wrapOutboundOut(head), promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).assumeIsolated()
+            .whenComplete { _ in context.close(promise: nil) }
     }
 
     func upstreamResponseEnd() {
-        guard let exchange, let context else { return }
-        if exchange.switchingProtocols {
+        guard let exchange, let context, !state.isClosing else { return }
+        let requestEnded = state.requestHasEnded
+        let action = state.responseEnded()
+        if action == .startTunnel {
             startTunnel(exchange, context: context)
             return
         }
-        exchange.responseEnded = true
         var endedAt = readStartedAt
         if let connection = exchange.upstream {
             // The time of the backend read that ended the response.
             endedAt = connection.handler.lastActivity
             exchange.upstream = nil
-            if exchange.requestEnded && exchange.upstreamKeepAlive && connection.handler.isReusable {
+            if requestEnded && exchange.upstreamKeepAlive && connection.handler.isReusable {
                 pool?.release(connection)
             } else {
                 connection.abandon()
@@ -649,17 +633,23 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         endTry(exchange)
         stats?.recordRequest(startedAt: exchange.startedAt, endedAt: endedAt)
         logAccess(exchange)
-        flushResponse(closing: !exchange.keepAlive, context: context)
-        if exchange.requestEnded {
+        switch action {
+        case .flushAndClose:
+            self.exchange = nil
+            flushResponseAndClose(context: context)
+        case .flushAndCompleteExchange:
+            flushResponse(context: context)
             finishExchange(exchange, now: endedAt)
-        } else {
-            exchange.discarding = true
+        case .flushAndDropRestOfRequest:
+            flushResponse(context: context)
             resumeClientReads()
+        case .startTunnel:
+            preconditionFailure("handled above")
         }
     }
 
     func upstreamFailed(_ error: UpstreamError) {
-        guard let exchange else { return }
+        guard let exchange, !state.isClosing else { return }
         tryFailed(exchange, error)
     }
 
@@ -671,8 +661,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     /// Sends the backend's `101` on to the client; the tunnel starts at the response's end.
     private func switchProtocols(_ exchange: Exchange, head: ResponseHead, context: ChannelHandlerContext) {
-        exchange.responseStarted = true
-        exchange.switchingProtocols = true
+        state.switchingProtocols()
         exchange.responseStatus = 101
         stats?.countResponse(status: 101)
         var buffer = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 160)
@@ -681,89 +670,54 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
     }
 
-    /// Takes HTTP out of both connections and joins them byte for byte. The backend connection
-    /// never returns to the pool; this handler leaves the client's pipeline.
+    /// Joins the client and backend connections into a tunnel (see `TunnelHandler.join`); this
+    /// handler leaves the client's pipeline.
     private func startTunnel(_ exchange: Exchange, context: ChannelHandlerContext) {
         guard let connection = exchange.upstream else { return }
         exchange.upstream = nil
-        exchange.responseEnded = true
         endTry(exchange)
         stats?.recordRequest(startedAt: exchange.startedAt)
         logAccess(exchange)
         self.exchange = nil
-        connection.handler.delegate = nil
         deadline?.cancel()
-        let (clientEnd, backendEnd) = TunnelHandler.pair(idleTimeout: settings.tunnelIdleTimeout)
-        // Bytes either side sent right after the switch belong to the new protocol.
-        if let early = connection.handler.takeBuffered() { context.write(wrapOutboundOut(early), promise: nil) }
-        context.flush()
-        if let early = reader.takeBuffered() { connection.write(early, now: readStartedAt) }
-        connection.flush()
-        do {
-            let client = context.pipeline.syncOperations
-            try client.addHandler(clientEnd)
-            let backend = connection.channel.pipeline.syncOperations
-            try backend.addHandler(backendEnd)
-            try removeHandler(UpstreamHandler.self, from: backend)
-        } catch {
-            connection.channel.close(promise: nil)
-            context.close(promise: nil)
-            return
-        }
-        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
-    }
-
-    private func removeHandler<Handler: RemovableChannelHandler>(
-        _ type: Handler.Type, from pipeline: ChannelPipeline.SynchronousOperations) throws {
-        let handlerContext = try pipeline.context(handlerType: type)
-        pipeline.removeHandler(context: handlerContext, promise: nil)
+        TunnelHandler.join(client: context, clientBytes: reader.takeBuffered(), backend: connection,
+                           idleTimeout: settings.tunnelIdleTimeout)
     }
 
     // MARK: Answers of our own
 
-    /// Sends a short plain-text answer. A request without a body is answered once its end has
-    /// arrived, so the connection stays usable; a request whose body is still coming is answered
-    /// at once and the connection closed, rather than reading a body nobody wants.
-    private func respondLocally(_ exchange: Exchange, status: Int, message: String) {
-        exchange.discarding = true
-        exchange.responseStarted = true
-        exchange.responseEnded = true
-        if !exchange.requestEnded && exchange.head.framing == .none {
-            exchange.pendingLocalResponse = (status, message)
+    /// Answers the request with the proxy's own short text, now or once the request's end has
+    /// arrived, as `ProxyConnectionState.answerLocally` decides.
+    private func respondLocally(_ exchange: Exchange, _ answer: LocalAnswer) {
+        switch state.answerLocally(answer, requestHasBody: exchange.head.framing != .none) {
+        case .holdUntilRequestEnds:
             return
+        case .send(let close):
+            writeLocalResponse(exchange, answer, close: close)
         }
-        writeLocalResponse(exchange, status: status, message: message)
     }
 
-    private func writeLocalResponse(_ exchange: Exchange, status: Int, message: String) {
+    /// Writes a local answer; the exchange is over with it (the connection closes after it when
+    /// `close`, else the next request may start).
+    private func writeLocalResponse(_ exchange: Exchange, _ answer: LocalAnswer, close: Bool) {
         guard let context else { return }
-        let close = !exchange.keepAlive || !exchange.requestEnded
-        if close { exchange.keepAlive = false }
-        stats?.countResponse(status: status)
+        stats?.countResponse(status: answer.status)
         stats?.recordRequest(startedAt: exchange.startedAt)
-        let response = LocalResponse.bytes(status: status, message: message, minorVersion: exchange.head.minorVersion,
-                                           requestID: exchange.requestID, close: close,
-                                           includeBody: !exchange.head.isHEAD, allocator: context.channel.allocator)
-        exchange.responseStatus = status
+        let response = LocalResponse.bytes(status: answer.status, message: answer.message,
+                                           minorVersion: exchange.head.minorVersion, requestID: exchange.requestID,
+                                           close: close, includeBody: !exchange.head.isHEAD,
+                                           allocator: context.channel.allocator)
+        exchange.responseStatus = answer.status
         exchange.responseBytes = response.bodyBytes
         context.write(wrapOutboundOut(response.bytes), promise: nil)
         logAccess(exchange)
-        flushResponse(closing: close, context: context)
-        if exchange.requestEnded { finishExchange(exchange, now: .now()) }
-    }
-
-    /// Flushes what was written for the response; a connection that ends with it is closed once
-    /// the bytes are out.
-    private func flushResponse(closing: Bool, context: ChannelHandlerContext) {
-        clientFlushPending = false
-        writeHeldResponseHead(context: context)
-        guard closing else {
-            context.flush()
-            return
+        if close {
+            self.exchange = nil
+            flushResponseAndClose(context: context)
+        } else {
+            flushResponse(context: context)
+            finishExchange(exchange, now: .now())
         }
-        self.closing = true
-        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).assumeIsolated()
-            .whenComplete { _ in context.close(promise: nil) }
     }
 
     /// Hands the answered request to the access log, if there is one; the line is formatted and
@@ -783,7 +737,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private func finishExchange(_ exchange: Exchange, now: NIODeadline) {
         guard self.exchange === exchange else { return }
         self.exchange = nil
-        guard !closing, let context else { return }
+        guard !state.isClosing, let context else { return }
         if reader.isIdle {
             deadline?.becomeIdle(now: now)
         } else {
@@ -794,7 +748,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     private func abortExchange() {
-        heldResponseHead = nil
+        relay.discard()
         guard let exchange else { return }
         self.exchange = nil
         exchange.upstream?.abandon()
