@@ -65,9 +65,15 @@ struct ProxyConnectionState {
         case tunnelled
     }
 
-    private(set) var state: State = .idle
+    private(set) var state: State
     /// The server is shutting down: every answer from now on closes its connection.
-    private(set) var quiescing = false
+    private(set) var quiescing: Bool
+
+    /// A new connection: idle, or `state` for a test that starts from there.
+    init(state: State = .idle, quiescing: Bool = false) {
+        self.state = state
+        self.quiescing = quiescing
+    }
 
     /// Whether nothing more is read or answered on this connection.
     var isClosing: Bool {
@@ -127,6 +133,9 @@ struct ProxyConnectionState {
         /// The answer went out before the request finished arriving: the exchange is over and
         /// the connection is idle.
         case exchangeComplete
+        /// The answer went out before the request finished arriving, and shutdown began since:
+        /// the exchange is over and the connection closes.
+        case closeConnection
     }
 
     mutating func requestEnded() -> RequestEndAction {
@@ -142,7 +151,12 @@ struct ProxyConnectionState {
             state = serving.keepAlive ? .idle : .closing
             return .sendLocalAnswer(answer, close: !serving.keepAlive)
         case .complete:
-            // An answer that closed the connection put it in `closing` already.
+            // An answer that closed the connection put it in `closing` already; one that did not
+            // may have been told to since (shutdown).
+            guard serving.keepAlive else {
+                state = .closing
+                return .closeConnection
+            }
             state = .idle
             return .exchangeComplete
         }

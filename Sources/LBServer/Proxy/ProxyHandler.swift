@@ -357,6 +357,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         case .exchangeComplete:
             // The answer went out before the request finished arriving; now it has.
             finishExchange(exchange, now: readStartedAt)
+        case .closeConnection:
+            self.exchange = nil
+            context?.close(promise: nil)
         }
     }
 
