@@ -48,11 +48,11 @@ private func simulateLoad(_ balancer: any Balancer, backends: [BackendRuntime], 
     var counts: [Int64: Int] = [:]
     for tick in 0..<ticks {
         for backend in finishing[tick] {
-            backend.inFlight.wrappingDecrement(ordering: .relaxed)
+            backend.inFlight.wrappingSubtract(1, ordering: .relaxed)
             outstanding -= 1
         }
         while outstanding < concurrency, let backend = balancer.nextBackend(for: nil) {
-            backend.inFlight.wrappingIncrement(ordering: .relaxed)
+            backend.inFlight.wrappingAdd(1, ordering: .relaxed)
             outstanding += 1
             counts[backend.id, default: 0] += 1
             finishing[tick + serviceTicks[Int(backend.id) - 1]].append(backend)

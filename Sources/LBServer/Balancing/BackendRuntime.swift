@@ -1,4 +1,4 @@
-import Atomics
+import Synchronization
 import LBStore
 import NIOCore
 
@@ -12,21 +12,21 @@ final class BackendRuntime: Sendable {
     /// A small dense number, stable for this instance, that indexes per-event-loop tables
     /// (connection pools) without a dictionary look-up.
     let slot: Int
-    private let health: ManagedAtomic<Int>
-    private let storedWeight: ManagedAtomic<Int>
-    private let storedAdminState: ManagedAtomic<Int>
-    private let storedBackup = ManagedAtomic<Bool>(false)
+    private let health: Atomic<Int>
+    private let storedWeight: Atomic<Int>
+    private let storedAdminState: Atomic<Int>
+    private let storedBackup = Atomic<Bool>(false)
     /// Per-backend limits from the configuration; 0 means the global setting (or no limit).
-    private let storedMaxConnections = ManagedAtomic<Int>(0)
-    private let storedConnectTimeout = ManagedAtomic<Int64>(0)
-    private let storedResponseTimeout = ManagedAtomic<Int64>(0)
+    private let storedMaxConnections = Atomic<Int>(0)
+    private let storedConnectTimeout = Atomic<Int64>(0)
+    private let storedResponseTimeout = Atomic<Int64>(0)
     /// Requests being proxied to this backend right now.
-    let inFlight = ManagedAtomic<Int>(0)
+    let inFlight = Atomic<Int>(0)
     /// The last health-check results, for the status page.
     let recentChecks = RecentChecks()
     /// When it last came back into service (down->up), in `NIODeadline` uptime nanoseconds, for
     /// slow start; 0 when it never did or its ramp is over.
-    private let cameBackAt = ManagedAtomic<UInt64>(0)
+    private let cameBackAt = Atomic<UInt64>(0)
 
     /// The address to dial when the host is an IP literal, resolved once; nil for host names.
     let socketAddress: SocketAddress?
@@ -36,9 +36,9 @@ final class BackendRuntime: Sendable {
         self.url = url
         self.slot = slot
         self.socketAddress = try? SocketAddress(ipAddress: url.host, port: url.port)
-        self.health = ManagedAtomic(Health.allCases.firstIndex(of: health) ?? 2)
-        self.storedWeight = ManagedAtomic(weight)
-        self.storedAdminState = ManagedAtomic(AdminState.allCases.firstIndex(of: adminState) ?? 0)
+        self.health = Atomic(Health.allCases.firstIndex(of: health) ?? 2)
+        self.storedWeight = Atomic(weight)
+        self.storedAdminState = Atomic(AdminState.allCases.firstIndex(of: adminState) ?? 0)
     }
 
     /// Whether traffic may go here as far as health is concerned (the seed's `Alive`): a backend

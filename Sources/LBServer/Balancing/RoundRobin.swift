@@ -1,4 +1,5 @@
 import Atomics
+import Synchronization
 
 /// The seed's round robin: an atomic counter over the snapshot, walking the ring from the next
 /// index past dead backends and moving the cursor to the one chosen.
@@ -6,11 +7,11 @@ import Atomics
 /// Lock-free: any event loop may call `nextBackend` concurrently.
 final class RoundRobin: Sendable {
     private let snapshot: ManagedAtomic<BackendSnapshot>
-    private let counter: ManagedAtomic<Int>
+    private let counter: Atomic<Int>
 
     init(cursor: Int = 0) {
         snapshot = ManagedAtomic(.empty)
-        counter = ManagedAtomic(max(0, cursor))
+        counter = Atomic(max(0, cursor))
     }
 
     /// The backends currently eligible for traffic.
@@ -30,7 +31,7 @@ final class RoundRobin: Sendable {
         let count = backends.count
         guard count > 0 else { return nil }
         // `NextIndex`: the counter only grows; wrapping keeps it non-negative for the modulo.
-        let next = Int(UInt(bitPattern: counter.loadThenWrappingIncrement(ordering: .relaxed) &+ 1) % UInt(count))
+        let next = Int(UInt(bitPattern: counter.wrappingAdd(1, ordering: .relaxed).oldValue &+ 1) % UInt(count))
         for step in 0..<count {
             let index = (next + step) % count
             let backend = backends[index]

@@ -1,4 +1,5 @@
 import Atomics
+import Synchronization
 
 /// `weighted`: smooth weighted round robin as nginx does it. Each pick adds every eligible
 /// backend's effective weight to its current weight, takes the backend whose current weight is
@@ -18,12 +19,18 @@ final class SmoothWeightedRoundRobin: Balancer {
     /// rebuilt (a registry or weight change), as nginx resets them on reload.
     final class Plan: AtomicReference, Sendable {
         let snapshot: BackendSnapshot
-        let currentWeights: [ManagedAtomic<Int>]
+        let currentWeights: [CurrentWeight]
 
         init(_ snapshot: BackendSnapshot) {
             self.snapshot = snapshot
-            currentWeights = snapshot.backends.map { _ in ManagedAtomic(0) }
+            currentWeights = snapshot.backends.map { _ in CurrentWeight() }
         }
+    }
+
+    /// One backend's current weight in a plan; a class, since an `Atomic` cannot be copied into
+    /// an array.
+    final class CurrentWeight: Sendable {
+        let value = Atomic<Int>(0)
     }
 
     let slowStart: SlowStart
@@ -58,7 +65,7 @@ final class SmoothWeightedRoundRobin: Balancer {
         for (index, backend) in plan.snapshot.backends.enumerated() {
             let effective = weight(backend)
             guard effective > 0 else { continue }
-            let current = plan.currentWeights[index].wrappingIncrementThenLoad(by: effective, ordering: .relaxed)
+            let current = plan.currentWeights[index].value.wrappingAdd(effective, ordering: .relaxed).newValue
             total += effective
             if current > bestCurrent {
                 best = index
@@ -66,7 +73,7 @@ final class SmoothWeightedRoundRobin: Balancer {
             }
         }
         guard best >= 0 else { return nil }
-        plan.currentWeights[best].wrappingDecrement(by: total, ordering: .relaxed)
+        plan.currentWeights[best].value.wrappingSubtract(total, ordering: .relaxed)
         return plan.snapshot.backends[best]
     }
 }

@@ -1,4 +1,4 @@
-import Atomics
+import Synchronization
 
 /// SplitMix64 over an atomic counter: a random source every event loop can draw from at once
 /// without a lock, seedable so tests see a fixed sequence. Each draw adds the golden-ratio
@@ -6,10 +6,10 @@ import Atomics
 ///
 /// Not for secrets: it picks between backends.
 final class SplitMixRandom: Sendable {
-    private let state: ManagedAtomic<UInt64>
+    private let state: Atomic<UInt64>
 
     init(seed: UInt64) {
-        state = ManagedAtomic(seed)
+        state = Atomic(seed)
     }
 
     /// Seeded from the system's generator, once.
@@ -18,7 +18,7 @@ final class SplitMixRandom: Sendable {
     }
 
     func next() -> UInt64 {
-        Self.mix(state.wrappingIncrementThenLoad(by: 0x9e37_79b9_7f4a_7c15, ordering: .relaxed))
+        Self.mix(state.wrappingAdd(0x9e37_79b9_7f4a_7c15, ordering: .relaxed).newValue)
     }
 
     /// A number in `0..<bound` (bound > 0); the modulo bias is below 2^-32 for any bound a

@@ -1,4 +1,3 @@
-import Atomics
 import LBStore
 import Logging
 import NIOConcurrencyHelpers

@@ -1,4 +1,4 @@
-import Atomics
+import Synchronization
 import LBStore
 
 /// Lets a repeated log line through at most once per interval, counting what it held back, so a
@@ -6,8 +6,8 @@ import LBStore
 /// thousands. Safe from any thread.
 final class LogThrottle: Sendable {
     private let intervalMilliseconds: Int64
-    private let lastLog = ManagedAtomic<Int64>(Int64.min / 2)
-    private let occurrences = ManagedAtomic<Int>(0)
+    private let lastLog = Atomic<Int64>(Int64.min / 2)
+    private let occurrences = Atomic<Int>(0)
 
     init(intervalMilliseconds: Int64) {
         self.intervalMilliseconds = intervalMilliseconds
@@ -16,7 +16,7 @@ final class LogThrottle: Sendable {
     /// Counts one occurrence; returns how many there were since the last line let through when
     /// this one may be logged, nil when it must stay quiet.
     func occurrence(now: Timestamp = .now()) -> Int? {
-        occurrences.wrappingIncrement(ordering: .relaxed)
+        occurrences.wrappingAdd(1, ordering: .relaxed)
         let last = lastLog.load(ordering: .relaxed)
         guard now.milliseconds - last >= intervalMilliseconds,
               lastLog.compareExchange(expected: last, desired: now.milliseconds, ordering: .relaxed).exchanged

@@ -370,7 +370,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         generation &+= 1
         let tryGeneration = generation
         exchange.tryActive = true
-        exchange.backend.inFlight.wrappingIncrement(ordering: .relaxed)
+        exchange.backend.inFlight.wrappingAdd(1, ordering: .relaxed)
         if let connection = pool.takeIdle(exchange.backend, now: readStartedAt) {
             attach(connection, to: exchange)
             return
@@ -416,7 +416,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private func endTry(_ exchange: Exchange) {
         if exchange.tryActive {
             exchange.tryActive = false
-            exchange.backend.inFlight.wrappingDecrement(ordering: .relaxed)
+            exchange.backend.inFlight.wrappingSubtract(1, ordering: .relaxed)
         }
         generation &+= 1
     }

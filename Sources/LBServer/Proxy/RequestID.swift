@@ -1,4 +1,4 @@
-import Atomics
+import Synchronization
 
 /// Request ids: the client's own `X-Request-Id` when it is sane, else a new one that is unique
 /// across restarts (a random per-process prefix and a counter).
@@ -10,7 +10,7 @@ enum RequestID {
         return Array((String(value & 0xFFFF_FFFF_FFFF, radix: 16) + "-").utf8)
     }()
 
-    private static let counter = ManagedAtomic<UInt64>(0)
+    private static let counter = Atomic<UInt64>(0)
 
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
@@ -20,7 +20,7 @@ enum RequestID {
     /// its own makes one, and the generic `String(_:radix:)` plus a concatenation cost about
     /// three times as much.
     static func make() -> String {
-        let sequence = counter.loadThenWrappingIncrement(ordering: .relaxed)
+        let sequence = counter.wrappingAdd(1, ordering: .relaxed).oldValue
         let prefix = Self.prefix
         let digits = sequence == 0 ? 1 : (UInt64.bitWidth - sequence.leadingZeroBitCount + 3) / 4
         return String(unsafeUninitializedCapacity: prefix.count + digits) { buffer in
