@@ -530,7 +530,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             return
         }
         sink.statusChange(backend, from: previous, to: .down,
-                          cause: EventSink.Cause(kind: "traffic",
+                          cause: EventSink.Cause(kind: .traffic,
                                                  summary: "traffic: \(exchange.failuresOnBackend.count) failed "
                                                      + "tries of request \(exchange.requestID)",
                                                  threshold: settings.retriesPerBackend + 1,

@@ -104,10 +104,10 @@ final class LoadBalancer: Service {
             for record in restoredDown {
                 guard let runtime = registry.all.first(where: { $0.id == record.id }) else { continue }
                 sink.statusChange(runtime, from: .unknown, to: .down, cause: EventSink.Cause(
-                    kind: "restore",
+                    kind: .restore,
                     summary: "restore: down since \(record.healthSince.rfc3339), state \((stateAge ?? 0) / 1000)s old",
                     threshold: nil,
-                    evidence: [Evidence(at: record.healthSince, source: "check", error: "recorded down before the restart")],
+                    evidence: [Evidence(at: record.healthSince, source: .check, error: "recorded down before the restart")],
                     stateAgeMilliseconds: stateAge), at: started)
             }
         }
