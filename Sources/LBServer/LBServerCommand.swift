@@ -23,12 +23,7 @@ struct LBServerCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the load balancer (the default command).")
 
-    @Option(help: "YAML config file; flags override what it says.")
-    var config: String?
-
-    @Option(help: "Validate this config file, print what it sets, and exit.")
-    var checkConfig: String?
-
+    @OptionGroup(title: "Config file") var file: ConfigFileOptions
     // Every other flag is a row of the `Settings` table, grouped by concern.
     @OptionGroup(title: "Listener and limits") var listener: ListenerOptions
     @OptionGroup(title: "Health checks") var health: HealthOptions
@@ -39,7 +34,7 @@ struct LBServerCommand: AsyncParsableCommand {
     @OptionGroup(title: "Start and stop") var lifecycle: LifecycleOptions
 
     mutating func run() async throws {
-        if let checkConfig {
+        if let checkConfig = file.checkConfig {
             var configuration = ServerConfiguration()
             do {
                 try ConfigFile.load(path: checkConfig, into: &configuration)
@@ -105,7 +100,7 @@ struct LBServerCommand: AsyncParsableCommand {
         if let environment = ProcessInfo.processInfo.environment["LB_DB"], !environment.isEmpty {
             configuration.databasePath = environment
         }
-        if let config { try ConfigFile.load(path: config, into: &configuration) }
+        if let config = file.config { try ConfigFile.load(path: config, into: &configuration) }
         listener.apply(to: &configuration)
         health.apply(to: &configuration)
         proxy.apply(to: &configuration)
