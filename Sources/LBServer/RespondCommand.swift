@@ -11,8 +11,8 @@ struct RespondCommand: AsyncParsableCommand {
         commandName: "respond",
         abstract: "Answer every HTTP request with a fixed status and body (a stand-in backend).")
 
-    @Option(help: "Address to listen on, HOST:PORT (port 0: the OS chooses).")
-    var listen: String = "127.0.0.1:0"
+    @Option(help: "Address to listen on, HOST:PORT (port 0: the OS chooses).", transform: Self.address)
+    var listen = HostAndPort(host: "127.0.0.1", port: 0)
 
     @Option(help: "Response body.")
     var body: String = "ok\n"
@@ -21,12 +21,8 @@ struct RespondCommand: AsyncParsableCommand {
     var status: Int = 200
 
     mutating func run() async throws {
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
-              (0...65_535).contains(port) else {
-            throw ValidationError("--listen wants HOST:PORT, not '\(listen)'")
-        }
         guard (100...599).contains(status) else { throw ValidationError("--status must be 100-599") }
-        let host = String(listen[..<colon])
+        let (host, port) = (listen.host, listen.port)
         let channel: Channel
         do {
             channel = try await StaticResponder.bind(host: host, port: port, status: HTTPResponseStatus(statusCode: status),
@@ -45,5 +41,14 @@ struct RespondCommand: AsyncParsableCommand {
         }
         try await channel.closeFuture.get()
         signals.forEach { $0.cancel() }
+    }
+
+    /// `--listen`, read by the daemon's own HOST:PORT parser.
+    @Sendable private static func address(_ text: String) throws(ConfigurationError) -> HostAndPort {
+        do {
+            return try HostAndPort(settingText: text)
+        } catch {
+            throw ConfigurationError(flag: "--listen", problem: error)
+        }
     }
 }

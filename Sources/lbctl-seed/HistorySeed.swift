@@ -124,7 +124,7 @@ private struct BackendLife {
     var isRemovedFor: ClosedRange<Int64>? { index % 10 == 7 ? 200...201 : nil }
 
     mutating func live() {
-        status(at: passingSince, .unknown, .up, cause: "check", summary: "check passed 1 time(s), rise=1",
+        status(at: passingSince, .unknown, .up, cause: .check, summary: "check passed 1 time(s), rise=1",
                threshold: 1, evidence: [check(at: passingSince, error: nil)])
         let days = (seed.end.milliseconds - seed.start.milliseconds) / HistorySeed.day
         for day in 0..<days {
@@ -159,7 +159,7 @@ private struct BackendLife {
             for attempt in 0..<4 {
                 let at = down.adding(milliseconds: Int64(attempt - 3) * 10)
                 let error = attempt % 2 == 0 ? "connection refused" : "connection reset before response head"
-                tries.append(Evidence(at: at, source: "request", requestID: request, attempt: 1, error: error))
+                tries.append(Evidence(at: at, source: .request, requestID: request, attempt: 1, error: error))
                 events.append(Event(at: at, kind: .failure, backendID: backend.id, requestID: request, attempt: 1,
                                     detail: error))
                 if attempt < 3 {
@@ -167,20 +167,20 @@ private struct BackendLife {
                                         requestID: request, attempt: 1, detail: "retry \(attempt + 1) on the same backend"))
                 }
             }
-            status(at: down, .up, .down, cause: "traffic", summary: "traffic: 4 failed tries of request \(request)",
+            status(at: down, .up, .down, cause: .traffic, summary: "traffic: 4 failed tries of request \(request)",
                    threshold: 4, evidence: tries, requestID: request)
             firstFailing = start.adding(milliseconds: HistorySeed.second)
         } else {
             let error = HistorySeed.checkErrors[random.below(HistorySeed.checkErrors.count)]
             let checks = (0..<3).map { check(at: start.adding(milliseconds: Int64($0 - 2) * HistorySeed.second), error: error) }
-            status(at: start, .up, .down, cause: "check", summary: "check failed 3 time(s), fall=3: \(error)",
+            status(at: start, .up, .down, cause: .check, summary: "check failed 3 time(s), fall=3: \(error)",
                    threshold: 3, evidence: checks)
             firstFailing = start.adding(milliseconds: -2 * HistorySeed.second)
         }
         run(passed: true, from: passingSince, to: firstFailing.adding(milliseconds: -HistorySeed.second))
         run(passed: false, from: firstFailing, to: up.adding(milliseconds: -2 * HistorySeed.second))
         let passes = [check(at: up.adding(milliseconds: -HistorySeed.second), error: nil), check(at: up, error: nil)]
-        status(at: up, .down, .up, cause: "check", summary: "check passed 2 time(s), rise=2", threshold: 2,
+        status(at: up, .down, .up, cause: .check, summary: "check passed 2 time(s), rise=2", threshold: 2,
                evidence: passes)
         passingSince = up.adding(milliseconds: -HistorySeed.second)
     }
@@ -208,7 +208,7 @@ private struct BackendLife {
         admin(at: instant, detail: "add weight=\(weight) origin=runtime", command: "lbctl add \(url) --weight \(weight)",
               data: EventData(action: "add", to: "enabled", origin: "runtime", weight: weight))
         passingSince = instant.adding(milliseconds: HistorySeed.second)
-        status(at: passingSince, .unknown, .up, cause: "check", summary: "check passed 1 time(s), rise=1", threshold: 1,
+        status(at: passingSince, .unknown, .up, cause: .check, summary: "check passed 1 time(s), rise=1", threshold: 1,
                evidence: [check(at: passingSince, error: nil)])
     }
 
@@ -216,10 +216,10 @@ private struct BackendLife {
 
     mutating func check(at instant: Timestamp, error: String?) -> Evidence {
         let latency = error == "timed out after 2s" ? 2_000 : Double(random.within(200...40_000)) / 1_000
-        return Evidence(at: instant, source: "check", error: error, latencyMs: latency)
+        return Evidence(at: instant, source: .check, error: error, latencyMs: latency)
     }
 
-    mutating func status(at instant: Timestamp, _ from: Health, _ to: Health, cause: String, summary: String,
+    mutating func status(at instant: Timestamp, _ from: Health, _ to: Health, cause: EventCause, summary: String,
                          threshold: Int, evidence: [Evidence], requestID: String? = nil) {
         events.append(Event(at: instant, kind: .statusChange, backendID: backend.id, requestID: requestID,
                             detail: "\(from.rawValue)->\(to.rawValue) cause=\(summary)",

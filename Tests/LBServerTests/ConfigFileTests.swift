@@ -58,7 +58,7 @@ import Testing
         #expect(configuration.listenPort == 9000)
         #expect(configuration.databasePath == "/var/lib/lb/lb.sqlite3")
         #expect(configuration.threads == 3)
-        #expect(configuration.logLevel == "debug")
+        #expect(configuration.logLevel == .debug)
         #expect(configuration.backends.map(\.text) == ["http://127.0.0.1:9001", "http://127.0.0.1:9002/api"])
         #expect(configuration.health.interval == .seconds(5))
         #expect(configuration.health.downInterval == .milliseconds(500))

@@ -27,12 +27,12 @@ import Testing
         let change = try #require(try store.events(EventQuery(backendID: backendB.id, kinds: [.statusChange]))
             .first { $0.data?.to == "down" })
         let data = try #require(change.data)
-        #expect(data.cause == "traffic")
+        #expect(data.cause == .traffic)
         #expect(data.from == "up")
         #expect(data.threshold == 4)
         let evidence = try #require(data.evidence)
         #expect(evidence.count == 4)
-        #expect(evidence.allSatisfy { $0.source == "request" && $0.requestID == change.requestID && $0.error == "connection refused" })
+        #expect(evidence.allSatisfy { $0.source == .request && $0.requestID == change.requestID && $0.error == "connection refused" })
         #expect(evidence.map(\.attempt) == [1, 2, 3, 4])
     }
 
@@ -53,11 +53,11 @@ import Testing
         #expect(waitUntil { (try? store.backends().first?.health) == .up })
         let changes = try store.events(EventQuery(kinds: [.statusChange]))
         let down = try #require(changes.first { $0.data?.to == "down" }?.data)
-        #expect(down.cause == "check" && down.threshold == 3)
+        #expect(down.cause == .check && down.threshold == 3)
         #expect(down.evidence?.count == 3)
-        #expect(down.evidence?.allSatisfy { $0.source == "check" && $0.error == "connection refused" && $0.latencyMs != nil } == true)
+        #expect(down.evidence?.allSatisfy { $0.source == .check && $0.error == "connection refused" && $0.latencyMs != nil } == true)
         let up = try #require(changes.last?.data)
-        #expect(up.to == "up" && up.cause == "check" && up.threshold == 2)
+        #expect(up.to == "up" && up.cause == .check && up.threshold == 2)
         #expect(up.evidence?.count == 2 && up.evidence?.allSatisfy { $0.error == nil } == true)
     }
 
@@ -84,7 +84,7 @@ import Testing
         let startup = try #require(try store.events(EventQuery(kinds: [.startup])).last?.data)
         #expect(startup.path == "fresh")
         #expect((startup.stateAgeMs ?? -1) >= 0 && (startup.stateAgeMs ?? .max) < 60_000)
-        let restore = try #require(try store.events(EventQuery(kinds: [.statusChange])).last { $0.data?.cause == "restore" })
+        let restore = try #require(try store.events(EventQuery(kinds: [.statusChange])).last { $0.data?.cause == .restore })
         #expect(restore.backendURL == b.url && restore.data?.to == "down" && restore.data?.stateAgeMs != nil)
     }
 
@@ -118,7 +118,7 @@ import Testing
         #expect(startup.path == "stale")
         #expect((startup.stateAgeMs ?? 0) >= 1_000)
         let downB = try #require(try store.events(EventQuery(kinds: [.statusChange])).last { $0.backendURL == b.url })
-        #expect(downB.data?.cause == "check" && downB.data?.to == "down")
+        #expect(downB.data?.cause == .check && downB.data?.to == "down")
     }
 
     @Test func theConfigFileWinsAFieldOnlyWhenItChangesThatField() throws {
@@ -155,7 +155,7 @@ import Testing
         #expect(try store.backend(url: a.url)?.weight == 9)
         #expect(try store.backends().map(\.url) == [a.url, b.url, c.url])
         var startup = try #require(try store.events(EventQuery(kinds: [.startup])).last?.data)
-        #expect(startup.differences == [ConfigDifference(url: a.url, field: "weight", config: "2", runtime: "9", winner: "runtime")])
+        #expect(startup.differences == [ConfigDifference(url: a.url, field: .weight, config: "2", runtime: "9", winner: .runtime)])
         // The file changes a's weight and drops b: the file wins that field, b goes, c stays.
         try writeConfig(3, includeB: false)
         try runOnce {}

@@ -57,7 +57,7 @@ import Testing
 
     @Test func theSameFailureOnASecondBackendPointsAtTheRequest() {
         var record = TryRecord()
-        record.recordFailure(.reset, evidence: Evidence(at: .now(), source: "request", error: "reset"))
+        record.recordFailure(.reset, evidence: Evidence(at: .now(), source: .request, error: "reset"))
         record.giveUp(on: 1)
         record.moveToNextBackend()
         #expect(Self.policy.decide(Self.failure(.reset), record: record) == .answerSuspectedRequest)

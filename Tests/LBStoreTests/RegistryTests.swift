@@ -97,8 +97,8 @@ import Testing
         let differences = try store.reconcile(declared: [DeclaredBackend(url: a)])
         #expect(try store.backends().map(\.url) == [a, c])
         #expect(try store.backend(url: b)?.isRemoved == true)
-        #expect(differences == [ConfigDifference(url: b, field: "registered", config: "absent", runtime: "present",
-                                                 winner: "config")])
+        #expect(differences == [ConfigDifference(url: b, field: .registered, config: "absent", runtime: "present",
+                                                 winner: .config)])
         let removal = try #require(try store.events(EventQuery(kinds: [.adminChange])).last)
         #expect(removal.backendURL == b && removal.data?.action == "remove" && removal.data?.actor == "lbserver")
     }
@@ -137,7 +137,7 @@ import Testing
         let differences = try store.reconcile(declared: [DeclaredBackend(url: a)])
         #expect(try store.backend(url: a)?.origin == .config)
         #expect(try store.backend(url: a)?.weight == 5)
-        #expect(differences == [ConfigDifference(url: a, field: "origin", config: "config", runtime: "runtime", winner: "config")])
+        #expect(differences == [ConfigDifference(url: a, field: .origin, config: "config", runtime: "runtime", winner: .config)])
     }
 }
 

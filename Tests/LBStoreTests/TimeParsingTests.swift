@@ -13,6 +13,19 @@ import Testing
         #expect(TimeParsing.milliseconds(fromDuration: text) == nil)
     }
 
+    @Test(arguments: ["99999999999999999h", "9223372036854775808ms", "99999999999999999999",
+                      "5000000000000000000ms5000000000000000000ms", "106751991168d"])
+    func aDurationTooLongToCountIsRefusedNotATrap(text: String) {
+        #expect(TimeParsing.duration(text) == .failure(.tooLong))
+        #expect(TimeParsing.milliseconds(fromDuration: text) == nil)
+    }
+
+    @Test func theLongestDurationThatFitsIsParsedAndMalformedIsToldApart() {
+        #expect(TimeParsing.duration("9223372036854775807ms") == .success(Int64.max))
+        #expect(TimeParsing.duration("soon") == .failure(.malformed))
+        #expect(TimeParsing.duration("-5s") == .failure(.malformed))
+    }
+
     @Test func rfc3339InstantsWithFractionsAndOffsetsAreParsed() {
         #expect(TimeParsing.timestamp(fromRFC3339: "1970-01-01T00:00:01Z")?.milliseconds == 1_000)
         #expect(TimeParsing.timestamp(fromRFC3339: "2026-11-26T10:48:39.123Z")?.rfc3339 == "2026-11-26T10:48:39.123Z")

@@ -65,6 +65,8 @@ import Testing
         ["why", "http://127.0.0.1:9001", "--at", "2999-01-01T00:00:00Z"],
         ["why", "http://127.0.0.1:9001", "--at", "30d"],
         ["why", "http://127.0.0.1:9001", "--at", "soon"],
+        ["events", "--since", "5000000000000000000ms5000000000000000000ms"],
+        ["prune", "--older-than", "99999999999999999h"],
     ])
     func malformedValuesAndUnknownBackendsExit65WithOneLineAndChangeNothing(arguments: [String]) throws {
         let folder = try TestFolder()

@@ -2,116 +2,64 @@ import LBStore
 import NIOCore
 import Yams
 
-/// The YAML configuration file: everything the flags can say, read into a `ServerConfiguration`.
+/// The YAML configuration file: the keys of the `Settings` table, read into a `ServerConfiguration`
+/// by the same parsers as the flags.
 ///
-/// Unknown keys and bad values are errors that name the key and its line, so a typo never
-/// silently falls back to a default.
+/// Unknown keys and bad values are `ConfigurationError`s that name the key and its line, so a typo
+/// never silently falls back to a default.
 struct ConfigFile {
-    /// A problem in the file, as `FILE:LINE: message`.
-    struct ParseError: Error, CustomStringConvertible {
-        let description: String
-    }
+    /// A problem in the file; its description is `FILE:LINE: message`.
+    typealias ParseError = ConfigurationError
 
     let path: String
 
     /// Applies the file's settings on top of `configuration`.
-    static func load(path: String, into configuration: inout ServerConfiguration) throws(ParseError) {
+    static func load(path: String, into configuration: inout ServerConfiguration) throws(ConfigurationError) {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw ParseError(description: "cannot read config file \(path): \(Self.reason(error))")
+            throw ConfigurationError(kind: .unreadableFile, file: path, line: nil, key: nil,
+                                     message: "cannot read config file \(path): \(Self.reason(error))")
         }
         try ConfigFile(path: path).apply(text, to: &configuration)
     }
 
-    func apply(_ text: String, to configuration: inout ServerConfiguration) throws(ParseError) {
+    func apply(_ text: String, to configuration: inout ServerConfiguration) throws(ConfigurationError) {
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
         } catch {
-            throw ParseError(description: "\(path): not valid YAML: \(error)")
+            throw ConfigurationError(kind: .notYAML, file: path, line: nil, key: nil, message: "not valid YAML: \(error)")
         }
         guard let root else { return }
-        guard let mapping = root.mapping else { throw failure(root, "the file must be a mapping of settings") }
+        guard let mapping = root.mapping else { throw shape(root, nil, "the file must be a mapping of settings") }
+        try apply(mapping, section: nil, to: &configuration)
+    }
+
+    /// Reads each key of `mapping` (the file's, or a section's such as `health`) through its setting.
+    private func apply(_ mapping: Node.Mapping, section: String?, to configuration: inout ServerConfiguration)
+        throws(ConfigurationError) {
         for (keyNode, value) in mapping {
-            let key = keyNode.string ?? ""
-            switch key {
-            case "listen":
-                let (host, port) = try hostAndPort(value, key)
-                configuration.listenHost = host
-                configuration.listenPort = port
-            case "database": configuration.databasePath = try string(value, key)
-            case "threads": configuration.threads = try integer(value, key, minimum: 1)
-            case "log_level":
-                let level = try string(value, key)
-                guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
-                    throw failure(value, "log_level must be one of trace, debug, info, notice, warning, error, critical")
-                }
-                configuration.logLevel = level
-            case "log_format":
-                configuration.logFormat = try choice(value, key, LogFormat.init(rawValue:), LogFormat.choices)
-            case "access_log":
-                let destination = try string(value, key)
-                guard !destination.isEmpty else { throw failure(value, "access_log must be a file path or -") }
-                configuration.accessLog = destination
-            case "backends":
+            let key = section.map { "\($0).\(keyNode.string ?? "")" } ?? (keyNode.string ?? "")
+            if key == Settings.backends.key {
                 configuration.backendDeclarations = [:]
                 configuration.backendOptions = [:]
                 configuration.backends = try backends(value, declarations: &configuration.backendDeclarations,
                                                       options: &configuration.backendOptions)
-            case "admin":
-                let (host, port) = try hostAndPort(value, key)
-                configuration.admin = (host, port)
-            case "state_max_age": configuration.stateMaxAge = try duration(value, key, minimum: 0)
-            case "health": try applyHealth(value, to: &configuration.health)
-            case "algorithm":
-                configuration.balancing.algorithm = try choice(value, key, BalancingAlgorithm.init(rawValue:),
-                                                               "one of \(BalancingAlgorithm.choices)")
-            case "hash_key": configuration.balancing.hashKey = try choice(value, key, HashKey.init(parsing:), HashKey.forms)
-            case "slow_start": configuration.balancing.slowStart = try duration(value, key, minimum: 0)
-            case "retries": configuration.proxy.retriesPerBackend = try integer(value, key, minimum: 0)
-            case "retry_delay": configuration.proxy.retryDelay = try duration(value, key, minimum: 0)
-            case "attempts": configuration.proxy.maximumAttempts = try integer(value, key, minimum: 1)
-            case "connect_timeout": configuration.proxy.connectTimeout = try duration(value, key, minimum: 1)
-            case "response_timeout": configuration.proxy.responseTimeout = try duration(value, key, minimum: 1)
-            case "replay_buffer": configuration.proxy.replayBufferBytes = try integer(value, key, minimum: 0)
-            case "grace_period": configuration.gracePeriod = try duration(value, key, minimum: 0)
-            case "max_connections": configuration.proxy.maxConnections = try integer(value, key, minimum: 1)
-            case "max_request_line": configuration.proxy.maxRequestLineBytes = try integer(value, key, minimum: 16)
-            case "max_header_bytes": configuration.proxy.maxHeaderBytes = try integer(value, key, minimum: 256)
-            case "max_headers": configuration.proxy.maxHeaders = try integer(value, key, minimum: 1)
-            case "header_timeout": configuration.proxy.headerTimeout = try duration(value, key, minimum: 1)
-            case "idle_timeout": configuration.proxy.clientIdleTimeout = try duration(value, key, minimum: 1)
-            case "body_timeout": configuration.proxy.bodyTimeout = try duration(value, key, minimum: 1)
-            case "tunnel_idle_timeout": configuration.proxy.tunnelIdleTimeout = try duration(value, key, minimum: 1)
-            case "upgrade_protocols":
-                switch UpgradePolicy.allowedList(parsing: try string(value, key)) {
-                case .success(let list): configuration.proxy.upgradeProtocols = list
-                case .failure(let problem): throw failure(value, "upgrade_protocols: \(problem.description)")
+            } else if let setting = Settings.setting(forKey: key) {
+                let text = try string(value, key)
+                do {
+                    try setting.assign(text, to: &configuration)
+                } catch {
+                    throw refused(value, key, error)
                 }
-            default:
-                throw failure(keyNode, "unknown setting '\(key)'")
-            }
-        }
-    }
-
-    private func applyHealth(_ node: Node, to health: inout HealthSettings) throws(ParseError) {
-        guard let mapping = node.mapping else { throw failure(node, "health must be a mapping") }
-        for (keyNode, value) in mapping {
-            let key = keyNode.string ?? ""
-            switch key {
-            case "interval": health.interval = try duration(value, "health.interval", minimum: 1)
-            case "down_interval": health.downInterval = try duration(value, "health.down_interval", minimum: 1)
-            case "timeout": health.timeout = try duration(value, "health.timeout", minimum: 1)
-            case "rise": health.rise = try integer(value, "health.rise", minimum: 1)
-            case "fall": health.fall = try integer(value, "health.fall", minimum: 1)
-            case "path":
-                let path = try string(value, "health.path")
-                guard path.hasPrefix("/") else { throw failure(value, "health.path must start with /") }
-                health.probe = .http(path: path)
-            default:
-                throw failure(keyNode, "unknown setting 'health.\(key)'")
+            } else if Settings.isSection(key) {
+                guard let nested = value.mapping else { throw shape(value, key, "\(key) must be a mapping") }
+                try apply(nested, section: key, to: &configuration)
+            } else {
+                throw ConfigurationError(kind: .unknownSetting, file: path, line: line(keyNode), key: key,
+                                         message: "unknown setting '\(key)'")
             }
         }
     }
@@ -120,8 +68,8 @@ struct ConfigFile {
     /// backend's weight and admin state (which then override an operator's runtime change only
     /// when this file changes them; see README).
     private func backends(_ node: Node, declarations: inout [String: (weight: Int?, adminState: AdminState?)],
-                          options: inout [String: BackendOptions]) throws(ParseError) -> [BackendURL] {
-        guard let sequence = node.sequence else { throw failure(node, "backends must be a list of URLs") }
+                          options: inout [String: BackendOptions]) throws(ConfigurationError) -> [BackendURL] {
+        guard let sequence = node.sequence else { throw shape(node, "backends", "backends must be a list of URLs") }
         var result: [BackendURL] = []
         for item in sequence {
             var text: String?
@@ -134,37 +82,44 @@ struct ConfigFile {
                 for (keyNode, value) in mapping {
                     switch keyNode.string ?? "" {
                     case "url": text = try string(value, "backends.url")
-                    case "weight": weight = try integer(value, "backends.weight", minimum: 0)
+                    case "weight": weight = try self.value(value, "backends.weight", atLeast: 0)
                     case "state":
                         let name = try string(value, "backends.state")
                         guard let parsed = AdminState(rawValue: name) else {
-                            throw failure(value, "backends.state must be enabled, drained or disabled")
+                            throw refused(value, "backends.state",
+                                          SettingProblem(reason: .mustBe("enabled, drained or disabled"), given: name))
                         }
                         state = parsed
                     case "backup":
-                        guard let flag = value.scalar.flatMap({ Bool($0.string) }) else {
-                            throw failure(value, "backends.backup must be true or false")
+                        let flag = try string(value, "backends.backup")
+                        guard let backup = Bool(flag) else {
+                            throw refused(value, "backends.backup", SettingProblem(reason: .mustBe("true or false"), given: flag))
                         }
-                        extra.backup = flag
+                        extra.backup = backup
+                    // A backend's own limits are refused as the global settings of the same name are.
                     case "max_connections":
-                        extra.maxConnections = try integer(value, "backends.max_connections", minimum: 1)
+                        extra.maxConnections = try self.value(value, "backends.max_connections", atLeast: 1)
                     case "connect_timeout":
-                        extra.connectTimeout = try duration(value, "backends.connect_timeout", minimum: 1)
+                        extra.connectTimeout = try self.value(value, "backends.connect_timeout", atLeast: .milliseconds(1))
                     case "response_timeout":
-                        extra.responseTimeout = try duration(value, "backends.response_timeout", minimum: 1)
+                        extra.responseTimeout = try self.value(value, "backends.response_timeout", atLeast: .milliseconds(1))
                     default:
-                        throw failure(keyNode, "unknown setting 'backends.\(keyNode.string ?? "")'")
+                        let key = "backends.\(keyNode.string ?? "")"
+                        throw ConfigurationError(kind: .unknownSetting, file: path, line: line(keyNode), key: key,
+                                                 message: "unknown setting '\(key)'")
                     }
                 }
             }
-            guard let text else { throw failure(item, "each backend must be a URL or a mapping with url") }
+            guard let text else { throw shape(item, "backends", "each backend must be a URL or a mapping with url") }
             let url: BackendURL
             do {
                 url = try BackendURL(parsing: text)
             } catch {
-                throw failure(item, error.description)
+                throw refused(item, "backends", SettingProblem(reason: .sentence(error.description), given: text))
             }
-            guard !result.contains(url) else { throw failure(item, "backend \(url) is listed twice") }
+            guard !result.contains(url) else {
+                throw refused(item, "backends", SettingProblem(reason: .sentence(BackendURL.listedTwice(url)), given: text))
+            }
             result.append(url)
             if weight != nil || state != nil { declarations[url.text] = (weight, state) }
             if extra != BackendOptions() { options[url.text] = extra }
@@ -172,46 +127,31 @@ struct ConfigFile {
         return result
     }
 
-    private func hostAndPort(_ node: Node, _ key: String) throws(ParseError) -> (String, Int) {
-        let text = try string(node, key)
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
-              (0...65_535).contains(port) else {
-            throw failure(node, "\(key) wants HOST:PORT, not '\(text)'")
-        }
-        var host = String(text[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        return (host.isEmpty ? "0.0.0.0" : host, port)
-    }
-
-    private func string(_ node: Node, _ key: String) throws(ParseError) -> String {
-        guard let scalar = node.scalar else { throw failure(node, "\(key) must be a single value") }
+    private func string(_ node: Node, _ key: String) throws(ConfigurationError) -> String {
+        guard let scalar = node.scalar else { throw shape(node, key, "\(key) must be a single value") }
         return scalar.string
     }
 
-    /// A single value that `parse` accepts; else an error saying the key must be `expected`.
-    private func choice<Value>(_ node: Node, _ key: String, _ parse: (String) -> Value?,
-                               _ expected: String) throws(ParseError) -> Value {
-        guard let value = parse(try string(node, key)) else { throw failure(node, "\(key) must be \(expected)") }
-        return value
-    }
-
-    private func integer(_ node: Node, _ key: String, minimum: Int) throws(ParseError) -> Int {
-        guard let value = node.scalar.flatMap({ Int($0.string) }), value >= minimum else {
-            throw failure(node, "\(key) must be a whole number of at least \(minimum)")
+    /// A backend field's value read by the setting of the same kind, so it is refused as the
+    /// global setting would refuse it.
+    private func value<Value: BoundedSettingValue>(_ node: Node, _ key: String, atLeast minimum: Value)
+        throws(ConfigurationError) -> Value {
+        let text = try string(node, key)
+        do {
+            return try Value(settingText: text, atLeast: minimum)
+        } catch {
+            throw refused(node, key, error)
         }
-        return value
     }
 
-    private func duration(_ node: Node, _ key: String, minimum: Int64) throws(ParseError) -> TimeAmount {
-        guard let text = node.scalar?.string, let milliseconds = TimeParsing.milliseconds(fromDuration: text),
-              milliseconds >= minimum else {
-            throw failure(node, "\(key) must be a duration such as 250ms, 2s or 1m")
-        }
-        return .milliseconds(milliseconds)
+    private func line(_ node: Node) -> Int { node.mark?.line ?? 0 }
+
+    private func refused(_ node: Node, _ key: String, _ problem: SettingProblem) -> ConfigurationError {
+        ConfigurationError(file: path, line: line(node), key: key, problem: problem)
     }
 
-    private func failure(_ node: Node, _ message: String) -> ParseError {
-        ParseError(description: "\(path):\(node.mark?.line ?? 0): \(message)")
+    private func shape(_ node: Node, _ key: String?, _ message: String) -> ConfigurationError {
+        ConfigurationError(kind: .badShape, file: path, line: line(node), key: key, message: message)
     }
 
     private static func reason(_ error: Error) -> String {

@@ -1,10 +1,11 @@
 import LBStore
+import Logging
 import NIOCore
 
-/// Everything `lbserver` needs to start: defaults, then the config file, then flags.
+/// Everything `lbserver` needs to start: defaults, then the config file, then flags. The initial
+/// values are the settings' defaults; `Settings` says which flag and key set each.
 struct ServerConfiguration: Sendable {
-    var listenHost = "127.0.0.1"
-    var listenPort = 8080
+    var listen = HostAndPort(host: "127.0.0.1", port: 8080)
     /// Backends declared on the command line; merged into the registry, never duplicated.
     var backends: [BackendURL] = []
     var databasePath = "lb.sqlite3"
@@ -16,20 +17,25 @@ struct ServerConfiguration: Sendable {
     var gracePeriod: TimeAmount = .seconds(10)
     /// How often the database is polled for changes made by `lbctl`.
     var registryPollInterval: TimeAmount = .milliseconds(250)
-    var logLevel = "info"
+    var logLevel = Logger.Level.info
     var logFormat = LogFormat.keyValue
     /// Where the access log goes: a file path, `-` for standard output, nil for none.
     var accessLog: String?
     /// Benchmark only: events are counted and thrown away instead of being written.
     var discardEvents = false
     /// The admin listener (`/status`); off unless given.
-    var admin: (host: String, port: Int)?
+    var admin: HostAndPort?
     /// Restored state older than this is not routed on; a check round decides first.
     var stateMaxAge: TimeAmount = .minutes(10)
     /// Weight and admin state the configuration file declares per backend URL (flags declare none).
     var backendDeclarations: [String: (weight: Int?, adminState: AdminState?)] = [:]
     /// Backup marks and per-backend limits the configuration file declares, by URL.
     var backendOptions: [String: BackendOptions] = [:]
+
+    /// The host of the traffic listener.
+    var listenHost: String { listen.host }
+    /// The port of the traffic listener (0: the OS chooses).
+    var listenPort: Int { listen.port }
 
     /// The declared backends as the registry's reconciliation takes them.
     var declaredBackends: [DeclaredBackend] {
@@ -38,9 +44,4 @@ struct ServerConfiguration: Sendable {
                             adminState: backendDeclarations[url.text]?.adminState)
         }
     }
-}
-
-/// Why `lbserver` could not start; printed as one line, exit status 1.
-struct StartupError: Error, CustomStringConvertible {
-    let description: String
 }

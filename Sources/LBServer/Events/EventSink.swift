@@ -66,7 +66,7 @@ final class EventSink: Sendable {
         metrics.failures.increment()
         record(Event(at: now, kind: .failure, backendID: backend.id, requestID: requestID,
                      attempt: attempt, detail: error))
-        return Evidence(at: now, source: "request", requestID: requestID, attempt: attempt, error: error)
+        return Evidence(at: now, source: .request, requestID: requestID, attempt: attempt, error: error)
     }
 
     /// The same backend is about to be tried again.
@@ -141,8 +141,8 @@ final class EventSink: Sendable {
         record(Event(at: .now(), kind: .suspectRequest, backendID: backend.id, requestID: requestID,
                      detail: "\(method) \(target) failed the same way on \(earlierBackends.count + 1) backends "
                          + "(\(error)); not marked down",
-                     data: EventData(cause: "request", evidence: [
-                        Evidence(at: .now(), source: "request", requestID: requestID, error: error),
+                     data: EventData(cause: .request, evidence: [
+                        Evidence(at: .now(), source: .request, requestID: requestID, error: error),
                      ], method: method, target: target, backendIDs: earlierBackends + [backend.id])))
     }
 
@@ -155,13 +155,13 @@ final class EventSink: Sendable {
         record(Event(at: .now(), kind: .guardHeld, backendID: backend.id, requestID: requestID,
                      detail: "not marked down by traffic: \(limit) backend(s) already were within "
                          + "\(window.humanDescription); left to the checks",
-                     data: EventData(cause: "traffic", threshold: limit, evidence: evidence)))
+                     data: EventData(cause: .traffic, threshold: limit, evidence: evidence)))
     }
 
     /// Why a backend's health changed, as the event log keeps it for `lbctl why`.
     struct Cause: Sendable {
         /// `check`, `traffic`, `admin` or `restore`.
-        var kind: String
+        var kind: EventCause
         /// One line for the detail column ("check failed 3 time(s), fall=3: connection refused").
         var summary: String
         /// The rise or fall count in effect, for check causes.

@@ -88,10 +88,10 @@ final class HealthChecker: Sendable {
                     let health: Health = outcome.passed ? .up : .down
                     if let previous = backend.transition(to: health) {
                         sink.statusChange(backend, from: previous, to: health, cause: EventSink.Cause(
-                            kind: "check",
+                            kind: .check,
                             summary: "startup check round on stale state: \(outcome.passed ? "passed" : "failed: \(outcome.error ?? "")")",
                             threshold: 1,
-                            evidence: [Evidence(at: now, source: "check", error: outcome.error,
+                            evidence: [Evidence(at: now, source: .check, error: outcome.error,
                                                 latencyMs: (outcome.latencyMilliseconds * 1000).rounded() / 1000)]), at: now)
                     }
                 }
@@ -131,7 +131,7 @@ final class HealthChecker: Sendable {
                                latencyMilliseconds: outcome.latencyMilliseconds, error: outcome.error))
         backend.recentChecks.append(.init(at: now, passed: outcome.passed, latencyMilliseconds: outcome.latencyMilliseconds,
                                           error: outcome.passed ? nil : outcome.error))
-        entry.recent.append(Evidence(at: now, source: "check", error: outcome.passed ? nil : outcome.error,
+        entry.recent.append(Evidence(at: now, source: .check, error: outcome.passed ? nil : outcome.error,
                                      latencyMs: (outcome.latencyMilliseconds * 1000).rounded() / 1000))
         if entry.recent.count > max(settings.rise, settings.fall) { entry.recent.removeFirst() }
         if outcome.passed {
@@ -141,7 +141,7 @@ final class HealthChecker: Sendable {
             let needed = backend.currentHealth == .down ? settings.rise : 1
             if backend.currentHealth != .up, entry.passes >= needed, let previous = backend.transition(to: .up) {
                 sink.statusChange(backend, from: previous, to: .up, cause: EventSink.Cause(
-                    kind: "check", summary: "check passed \(entry.passes) time(s), rise=\(settings.rise)",
+                    kind: .check, summary: "check passed \(entry.passes) time(s), rise=\(settings.rise)",
                     threshold: settings.rise, evidence: Array(entry.recent.suffix(entry.passes))), at: now)
             }
         } else {
@@ -150,7 +150,7 @@ final class HealthChecker: Sendable {
             let needed = backend.currentHealth == .unknown ? 1 : settings.fall
             if backend.currentHealth != .down, entry.failures >= needed, let previous = backend.transition(to: .down) {
                 sink.statusChange(backend, from: previous, to: .down, cause: EventSink.Cause(
-                    kind: "check",
+                    kind: .check,
                     summary: "check failed \(entry.failures) time(s), fall=\(settings.fall): \(outcome.error ?? "")",
                     threshold: settings.fall, evidence: Array(entry.recent.suffix(entry.failures))), at: now)
             }

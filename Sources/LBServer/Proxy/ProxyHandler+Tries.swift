@@ -157,7 +157,7 @@ extension ProxyHandler {
             return
         }
         sink.statusChange(backend, from: previous, to: .down,
-                          cause: EventSink.Cause(kind: "traffic",
+                          cause: EventSink.Cause(kind: .traffic,
                                                  summary: "traffic: \(evidence.count) failed "
                                                      + "tries of request \(exchange.requestID)",
                                                  threshold: settings.retriesPerBackend + 1,

@@ -47,9 +47,9 @@ final class LoadBalancer: Service {
             // with no --backends serves what the database holds.
             differences = configuration.backends.isEmpty ? [] : try store.reconcile(declared: configuration.declaredBackends)
         } catch let error as StoreError {
-            throw StartupError(description: "cannot use database \(configuration.databasePath): \(error.message)")
+            throw StartupError(.database, "cannot use database \(configuration.databasePath): \(error.message)")
         } catch {
-            throw StartupError(description: "cannot use database \(configuration.databasePath): \(error)")
+            throw StartupError(.database, "cannot use database \(configuration.databasePath): \(error)")
         }
         let started = Timestamp.now()
         let saved: BalancerState
@@ -59,13 +59,13 @@ final class LoadBalancer: Service {
             records = try store.backends()
             restoredRegistryVersion = try store.registryVersion()
         } catch {
-            throw StartupError(description: "cannot read database \(configuration.databasePath): \(error)")
+            throw StartupError(.database, "cannot read database \(configuration.databasePath): \(error)")
         }
         let reporter = StoreErrorReporter(logger: logger)
         do {
             writer = try EventWriter(path: configuration.databasePath, onError: { reporter.report($0) })
         } catch {
-            throw StartupError(description: "cannot write database \(configuration.databasePath): \(error)")
+            throw StartupError(.database, "cannot write database \(configuration.databasePath): \(error)")
         }
         sink = EventSink(writer: writer, logger: logger, metrics: metrics, discardsEvents: configuration.discardEvents,
                          flushLoop: group.next())
@@ -104,10 +104,10 @@ final class LoadBalancer: Service {
             for record in restoredDown {
                 guard let runtime = registry.all.first(where: { $0.id == record.id }) else { continue }
                 sink.statusChange(runtime, from: .unknown, to: .down, cause: EventSink.Cause(
-                    kind: "restore",
+                    kind: .restore,
                     summary: "restore: down since \(record.healthSince.rfc3339), state \((stateAge ?? 0) / 1000)s old",
                     threshold: nil,
-                    evidence: [Evidence(at: record.healthSince, source: "check", error: "recorded down before the restart")],
+                    evidence: [Evidence(at: record.healthSince, source: .check, error: "recorded down before the restart")],
                     stateAgeMilliseconds: stateAge), at: started)
             }
         }
@@ -115,7 +115,7 @@ final class LoadBalancer: Service {
             accessLog = try configuration.accessLog.map { try AccessLog(destination: $0, format: configuration.logFormat) }
         } catch {
             writer.close()
-            throw StartupError(description: "\(error)")
+            throw StartupError(.accessLog, "\(error)")
         }
         let context = ProxyContext(balancer: balancer, hashKey: configuration.balancing.requestKey, pools: pools,
                                    sink: sink, settings: configuration.proxy, accessLog: accessLog,
@@ -154,7 +154,7 @@ final class LoadBalancer: Service {
         } catch {
             writer.close()
             accessLog?.close()
-            throw StartupError(description: "cannot listen on \(configuration.listenHost):\(configuration.listenPort): \(Self.describe(error))")
+            throw StartupError(.listener, "cannot listen on \(configuration.listenHost):\(configuration.listenPort): \(Self.describe(error))")
         }
 
         if let admin = configuration.admin {
@@ -192,7 +192,7 @@ final class LoadBalancer: Service {
                 try? serverChannel.close().wait()
                 writer.close()
                 accessLog?.close()
-                throw StartupError(description: "cannot listen on \(admin.host):\(admin.port) for --admin: \(Self.describe(error))")
+                throw StartupError(.adminListener, "cannot listen on \(admin.host):\(admin.port) for --admin: \(Self.describe(error))")
             }
         } else {
             adminChannel = nil
@@ -313,7 +313,7 @@ final class LoadBalancer: Service {
                                                                             occasion: "reload")
                 if !new.backends.isEmpty { registry.setOptions(new.backendOptions) }
                 return ReloadOutcome(backends: new.backends.count, registryChanges: differences,
-                                     needRestart: Self.settingsNeedingRestart(from: running, to: new))
+                                     needRestart: ServerConfiguration.settingsNeedingRestart(from: running, to: new))
             }
             logger.notice("configuration reloaded", metadata: [
                 "backends": "\(outcome.backends)",
@@ -327,27 +327,6 @@ final class LoadBalancer: Service {
             let reason = (error as? StartupError)?.description ?? (error as? StoreError)?.message ?? "\(error)"
             logger.error("reload failed; keeping the running configuration", metadata: ["error": "\(reason)"])
         }
-    }
-
-    /// The config keys that differ between `old` and `new` and that a running daemon cannot take.
-    static func settingsNeedingRestart(from old: ServerConfiguration, to new: ServerConfiguration) -> [String] {
-        var keys: [String] = []
-        func compare(_ key: String, _ a: Any, _ b: Any) {
-            if String(describing: a) != String(describing: b) { keys.append(key) }
-        }
-        compare("listen", "\(old.listenHost):\(old.listenPort)", "\(new.listenHost):\(new.listenPort)")
-        compare("admin", old.admin.map { "\($0.host):\($0.port)" } ?? "off", new.admin.map { "\($0.host):\($0.port)" } ?? "off")
-        compare("database", old.databasePath, new.databasePath)
-        compare("threads", old.threads, new.threads)
-        compare("log_level", old.logLevel, new.logLevel)
-        compare("log_format", old.logFormat, new.logFormat)
-        compare("access_log", old.accessLog ?? "", new.accessLog ?? "")
-        compare("health", old.health, new.health)
-        compare("proxy settings", old.proxy, new.proxy)
-        compare("balancing", old.balancing, new.balancing)
-        compare("grace_period", old.gracePeriod, new.gracePeriod)
-        compare("state_max_age", old.stateMaxAge, new.stateMaxAge)
-        return keys
     }
 
     /// Stops everything; records `shutdown` and the clean-stop time when `clean`.

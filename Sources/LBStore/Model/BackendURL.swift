@@ -84,6 +84,9 @@ public struct BackendURL: Hashable, Sendable, CustomStringConvertible {
         return port == 80 ? hostPart : "\(hostPart):\(port)"
     }
 
+    /// Why a list that names `url` twice is refused: the same words for a flag's list and a file's.
+    public static func listedTwice(_ url: BackendURL) -> String { "backend \(url) is listed twice" }
+
     /// Parses a comma-separated list as `--backends` takes it: items trimmed, empty items and
     /// duplicates refused with a message that names them.
     public static func parseList(_ list: String) throws(ParseError) -> [BackendURL] {
@@ -93,9 +96,7 @@ public struct BackendURL: Hashable, Sendable, CustomStringConvertible {
                 throw ParseError(description: "backend list has an empty item at position \(index + 1)")
             }
             let url = try BackendURL(parsing: String(item))
-            if result.contains(url) {
-                throw ParseError(description: "backend \(url) is listed twice")
-            }
+            if result.contains(url) { throw ParseError(description: listedTwice(url)) }
             result.append(url)
         }
         return result

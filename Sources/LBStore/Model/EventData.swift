@@ -28,7 +28,7 @@ public struct EventData: Codable, Hashable, Sendable {
     public var command: String?
     public var origin: String?
     public var weight: Int?
-    public var cause: String?
+    public var cause: EventCause?
     public var threshold: Int?
     public var evidence: [Evidence]?
     public var stateAgeMs: Int64?
@@ -46,7 +46,7 @@ public struct EventData: Codable, Hashable, Sendable {
     public var lastAt: Int64?
 
     public init(action: String? = nil, from: String? = nil, to: String? = nil, actor: String? = nil,
-                command: String? = nil, origin: String? = nil, weight: Int? = nil, cause: String? = nil,
+                command: String? = nil, origin: String? = nil, weight: Int? = nil, cause: EventCause? = nil,
                 threshold: Int? = nil, evidence: [Evidence]? = nil, stateAgeMs: Int64? = nil, path: String? = nil,
                 differences: [ConfigDifference]? = nil, method: String? = nil, target: String? = nil,
                 backendIDs: [Int64]? = nil, requestIDs: [String]? = nil, clients: [String]? = nil,
@@ -101,14 +101,25 @@ public struct EventData: Codable, Hashable, Sendable {
 public struct Evidence: Codable, Hashable, Sendable {
     /// Unix milliseconds.
     public var at: Int64
-    /// `check`, `request` or `admin`.
-    public var source: String
+    public var source: Source
     public var requestID: String?
     public var attempt: Int?
     public var error: String?
     public var latencyMs: Double?
 
-    public init(at: Timestamp, source: String, requestID: String? = nil, attempt: Int? = nil, error: String? = nil,
+    /// Where an observation came from, as stored (the raw value).
+    public enum Source: String, Codable, CaseIterable, Sendable, CustomStringConvertible {
+        /// A health check result.
+        case check
+        /// A failed try of a request.
+        case request
+        /// An operator's action.
+        case admin
+
+        public var description: String { rawValue }
+    }
+
+    public init(at: Timestamp, source: Source, requestID: String? = nil, attempt: Int? = nil, error: String? = nil,
                 latencyMs: Double? = nil) {
         self.at = at.milliseconds
         self.source = source
@@ -128,15 +139,28 @@ public struct Evidence: Codable, Hashable, Sendable {
 
 /// A field on which the configuration and the registry disagreed at startup, and who won.
 public struct ConfigDifference: Codable, Hashable, Sendable {
-    public var url: String
-    /// `registered`, `weight` or `admin_state`.
-    public var field: String
-    public var config: String?
-    public var runtime: String?
-    /// `config` or `runtime`.
-    public var winner: String
+    /// The field of a backend the two sides disagreed on, as stored (the raw value).
+    public enum Field: String, Codable, CaseIterable, Sendable, CustomStringConvertible {
+        /// The backend exists in the registry but the configuration no longer declares it.
+        case registered
+        /// An `lbctl add`ed backend the configuration now declares.
+        case origin
+        case weight
+        case adminState = "admin_state"
 
-    public init(url: String, field: String, config: String?, runtime: String?, winner: String) {
+        public var description: String { rawValue }
+    }
+
+    public var url: String
+    public var field: Field
+    /// The configuration's value.
+    public var config: String?
+    /// The registry's value.
+    public var runtime: String?
+    /// Whose value holds now.
+    public var winner: BackendOrigin
+
+    public init(url: String, field: Field, config: String?, runtime: String?, winner: BackendOrigin) {
         self.url = url
         self.field = field
         self.config = config

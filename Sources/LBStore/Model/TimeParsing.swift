@@ -3,12 +3,25 @@ import Foundation
 /// Parses the times and durations operators type: `90s`, `15m`, `2h`, `7d`, `250ms`, `1h30m`, and
 /// RFC 3339 instants (`2026-11-26T02:10:00Z`, fractional seconds and any offset allowed).
 public enum TimeParsing {
-    /// A duration such as `250ms`, `2s`, `1h30m`, `30d`, or a bare number of seconds.
-    /// Returns nil for anything else, negative values included.
-    public static func milliseconds(fromDuration text: String) -> Int64? {
+    /// Why a duration was refused.
+    public enum DurationError: Error, Equatable, Sendable {
+        /// Not a duration at all: no unit, an unknown unit, a sign, a fraction.
+        case malformed
+        /// A duration, but longer than a signed 64-bit count of milliseconds holds.
+        case tooLong
+    }
+
+    /// A duration such as `250ms`, `2s`, `1h30m`, `30d`, or a bare number of seconds, in
+    /// milliseconds. Never traps: a duration past `Int64.max` milliseconds is `.tooLong`.
+    public static func duration(_ text: String) -> Result<Int64, DurationError> {
         let text = text.trimmingCharacters(in: .whitespaces).lowercased()
-        guard !text.isEmpty else { return nil }
-        if let seconds = Int64(text), seconds >= 0 { return seconds.multipliedReportingOverflow(by: 1000).overflow ? nil : seconds * 1000 }
+        guard !text.isEmpty else { return .failure(.malformed) }
+        if let seconds = Int64(text) {
+            guard seconds >= 0 else { return .failure(.malformed) }
+            let (product, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+            return overflow ? .failure(.tooLong) : .success(product)
+        }
+        if text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) { return .failure(.tooLong) }
         var total: Int64 = 0
         var number = ""
         var index = text.startIndex
@@ -25,15 +38,24 @@ public enum TimeParsing {
                 unit.append(text[index])
                 index = text.index(after: index)
             }
-            guard let value = Int64(number), let scale = unitMilliseconds[unit] else { return nil }
+            guard !number.isEmpty, let scale = unitMilliseconds[unit] else { return .failure(.malformed) }
+            // Digits that do not fit in Int64 are a duration too long, not a malformed one.
+            guard let value = Int64(number) else { return .failure(.tooLong) }
             let (product, overflow) = value.multipliedReportingOverflow(by: scale)
-            guard !overflow else { return nil }
-            total += product
+            let (sum, sumOverflow) = total.addingReportingOverflow(product)
+            guard !overflow, !sumOverflow else { return .failure(.tooLong) }
+            total = sum
             number = ""
             sawUnit = true
         }
-        guard number.isEmpty, sawUnit else { return nil }
-        return total
+        guard number.isEmpty, sawUnit else { return .failure(.malformed) }
+        return .success(total)
+    }
+
+    /// A duration such as `250ms`, `2s`, `1h30m`, `30d`, or a bare number of seconds.
+    /// Returns nil for anything else, negative values and durations too long to count included.
+    public static func milliseconds(fromDuration text: String) -> Int64? {
+        try? duration(text).get()
     }
 
     private static let unitMilliseconds: [String: Int64] = [

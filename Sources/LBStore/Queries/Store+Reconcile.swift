@@ -40,8 +40,8 @@ extension Store {
                                            data: EventData(action: "remove", actor: actor,
                                                            command: "\(occasion): no longer in the configuration")),
                                      into: connection)
-                    differences.append(ConfigDifference(url: entry.backend.url, field: "registered", config: "absent",
-                                                        runtime: "present", winner: "config"))
+                    differences.append(ConfigDifference(url: entry.backend.url, field: .registered, config: "absent",
+                                                        runtime: "present", winner: .config))
                 }
                 let byURL = Dictionary(live.map { ($0.backend.url, $0) }, uniquingKeysWith: { first, _ in first })
                 for declaration in declared {
@@ -123,8 +123,8 @@ extension Store {
         if backend.origin == .runtime {
             try connection.statement("UPDATE backends SET origin = 'config' WHERE id = ?").bind(.integer(backend.id)).run()
             try record("origin", from: "runtime", to: "config", why: "now declared by the configuration")
-            differences.append(ConfigDifference(url: backend.url, field: "origin", config: "config", runtime: "runtime",
-                                                winner: "config"))
+            differences.append(ConfigDifference(url: backend.url, field: .origin, config: "config", runtime: "runtime",
+                                                winner: .config))
         }
         if let weight = declaration.weight, weight != backend.weight {
             if entry.configWeight != weight {
@@ -132,11 +132,11 @@ extension Store {
                     .bind(.integer(Int64(weight)), .integer(backend.id)).run()
                 try record("weight", from: String(backend.weight), to: String(weight),
                            why: "the configuration changed weight")
-                differences.append(ConfigDifference(url: backend.url, field: "weight", config: String(weight),
-                                                    runtime: String(backend.weight), winner: "config"))
+                differences.append(ConfigDifference(url: backend.url, field: .weight, config: String(weight),
+                                                    runtime: String(backend.weight), winner: .config))
             } else {
-                differences.append(ConfigDifference(url: backend.url, field: "weight", config: String(weight),
-                                                    runtime: String(backend.weight), winner: "runtime"))
+                differences.append(ConfigDifference(url: backend.url, field: .weight, config: String(weight),
+                                                    runtime: String(backend.weight), winner: .runtime))
             }
         }
         if let state = declaration.adminState, state != backend.adminState {
@@ -145,11 +145,11 @@ extension Store {
                     .bind(.text(state.rawValue), .integer(backend.id)).run()
                 try record("admin_state", from: backend.adminState.rawValue, to: state.rawValue,
                            why: "the configuration changed admin_state")
-                differences.append(ConfigDifference(url: backend.url, field: "admin_state", config: state.rawValue,
-                                                    runtime: backend.adminState.rawValue, winner: "config"))
+                differences.append(ConfigDifference(url: backend.url, field: .adminState, config: state.rawValue,
+                                                    runtime: backend.adminState.rawValue, winner: .config))
             } else {
-                differences.append(ConfigDifference(url: backend.url, field: "admin_state", config: state.rawValue,
-                                                    runtime: backend.adminState.rawValue, winner: "runtime"))
+                differences.append(ConfigDifference(url: backend.url, field: .adminState, config: state.rawValue,
+                                                    runtime: backend.adminState.rawValue, winner: .runtime))
             }
         }
         try connection.statement("UPDATE backends SET config_weight = ?, config_admin_state = ? WHERE id = ?")

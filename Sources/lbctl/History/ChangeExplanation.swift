@@ -9,7 +9,7 @@ import LBStore
 struct ChangeExplanation: Sendable {
     var change: RecordedChange
     /// `check`, `traffic`, `admin` or `restore`; nil when the record does not say.
-    var cause: String?
+    var cause: EventCause?
     /// What the backend became: a health, an admin state, or `removed`.
     var stateAfter: String?
     var evidence: [Evidence]
@@ -38,16 +38,16 @@ struct ChangeExplanation: Sendable {
         let event = change.event
         switch (event.kind, change.cause) {
         case (.adminChange, _):
-            return [Evidence(at: event.at, source: "admin")]
-        case (.statusChange, "traffic"?):
+            return [Evidence(at: event.at, source: .admin)]
+        case (.statusChange, .traffic?):
             guard let requestID = event.requestID, let backendID = event.backendID else { return [] }
             let failures = try store.backendEvents(backendID, kind: .failure, before: change.position,
                                                    limit: failureLookBack)
             return failures.filter { $0.requestID == requestID }.reversed().map {
-                Evidence(at: $0.at, source: "request", requestID: $0.requestID, attempt: $0.attempt, error: $0.detail)
+                Evidence(at: $0.at, source: .request, requestID: $0.requestID, attempt: $0.attempt, error: $0.detail)
             }
-        case (.statusChange, "check"?):
-            return [Evidence(at: event.at, source: "check",
+        case (.statusChange, .check?):
+            return [Evidence(at: event.at, source: .check,
                              error: change.healthAfter == .down ? change.checkErrorInDetail : nil)]
         default:
             return []

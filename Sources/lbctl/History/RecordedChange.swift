@@ -25,7 +25,7 @@ struct RecordedChange: Sendable {
     /// The command line that made an admin change, when `lbctl` made it.
     let command: String?
     /// Why a status changed: `check`, `traffic`, `admin` or `restore`; nil when the record does not say.
-    let cause: String?
+    let cause: EventCause?
     /// The rise or fall count in effect for a check-caused status change.
     let threshold: Int?
     /// The observations recorded with the change; nil for an event written before schema v5.
@@ -57,7 +57,7 @@ struct RecordedChange: Sendable {
             action = Self.adminAction(data: data, detail: detail)
             actor = data?.actor ?? Self.value(of: "by", in: detail)
             command = data?.command
-            cause = "admin"
+            cause = .admin
             threshold = nil
         default:
             action = .other
@@ -140,12 +140,14 @@ struct RecordedChange: Sendable {
 
     /// The cause named by `cause=WORD…` in a status change's detail. Details written before
     /// the causes had names said `cause=health` for the checker.
-    private static func causeWord(in detail: String) -> String? {
+    private static func causeWord(in detail: String) -> EventCause? {
         guard let range = detail.range(of: "cause=") else { return nil }
         let word = detail[range.upperBound...].prefix(while: { $0.isLetter })
         switch word {
-        case "check", "health": return "check"
-        case "traffic", "admin", "restore": return String(word)
+        case "check", "health": return .check
+        case "traffic": return .traffic
+        case "admin": return .admin
+        case "restore": return .restore
         default: return nil
         }
     }

@@ -59,7 +59,7 @@ struct WhyFormatter {
     /// A heading line, the record's detail and the evidence table of one change.
     private func explanation(_ explanation: ChangeExplanation, heading: String) -> String {
         let change = explanation.change
-        var facts = [explanation.cause ?? "cause not recorded"]
+        var facts = [explanation.cause?.rawValue ?? "cause not recorded"]
         if let to = explanation.stateAfter, heading != "Cause" { facts.append("to \(to)") }
         facts.append("at \(TimeText.rfc3339(change.event.at))")
         if let threshold = change.threshold { facts.append("threshold \(threshold)") }
@@ -71,11 +71,11 @@ struct WhyFormatter {
         var output = "\(heading): \(facts.joined(separator: ", "))\n"
         if let detail = change.event.detail { output += "  \(change.event.kind.rawValue): \(detail)\n" }
         // An operator's change is its own evidence: the heading says who and how.
-        guard explanation.evidence.contains(where: { $0.source != "admin" }) else { return output }
+        guard explanation.evidence.contains(where: { $0.source != .admin }) else { return output }
         let rows = explanation.evidence.map { item -> [TableFormatter.Cell] in
             [
                 .init(TimeText.rfc3339(Timestamp(milliseconds: item.at)), style: .dim),
-                .init(item.source),
+                .init(item.source.rawValue),
                 .init(item.requestID ?? "-"),
                 .init(item.attempt.map(String.init) ?? "-"),
                 .init(item.latencyMs.map { "\(Self.milliseconds($0)) ms" } ?? "-"),
@@ -115,7 +115,7 @@ struct WhyFormatter {
             ("since", .optional(since.map(TimeText.rfc3339))),
             ("until", .optional(until.map(TimeText.rfc3339))),
             ("duration_ms", integer(until.flatMap { end in since.map { end.milliseconds - $0.milliseconds } })),
-            ("cause", .optional(cause?.cause)),
+            ("cause", .optional(cause?.cause?.rawValue)),
             ("threshold", .optional(cause?.change.threshold)),
             ("actor", .optional(cause?.change.actor)),
             ("command", .optional(cause?.change.command)),
@@ -145,7 +145,7 @@ struct WhyFormatter {
         return .object([
             ("at", .string(TimeText.rfc3339(change.event.at))),
             ("state", .optional(explanation.stateAfter)),
-            ("cause", .optional(explanation.cause)),
+            ("cause", .optional(explanation.cause?.rawValue)),
             ("threshold", .optional(change.threshold)),
             ("actor", .optional(change.actor)),
             ("command", .optional(change.command)),
@@ -158,7 +158,7 @@ struct WhyFormatter {
     static func json(_ evidence: Evidence) -> JSONValue {
         .object([
             ("at", .string(TimeText.rfc3339(Timestamp(milliseconds: evidence.at)))),
-            ("source", .string(evidence.source)),
+            ("source", .string(evidence.source.rawValue)),
             ("request_id", .optional(evidence.requestID)),
             ("attempt", .optional(evidence.attempt)),
             ("error", .optional(evidence.error)),

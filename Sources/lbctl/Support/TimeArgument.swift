@@ -8,6 +8,9 @@ enum TimeArgument {
     /// An instant: RFC 3339, or a duration meaning that long before `now`.
     static func instant(_ text: String, option: String, now: Timestamp) throws(CLIError) -> Timestamp {
         guard let instant = TimeParsing.timestamp(from: text, now: now) else {
+            if TimeParsing.duration(text) == .failure(.tooLong) {
+                throw .malformed("time '\(text)' for \(option) is a duration too long to count")
+            }
             throw .malformed("malformed time '\(text)' for \(option): \(expected)")
         }
         return instant
@@ -30,12 +33,16 @@ enum TimeArgument {
         }
     }
 
-    /// A non-negative duration in milliseconds.
+    /// A non-negative duration in milliseconds; one too long for 64 bits is refused, never a trap.
     static func duration(_ text: String, option: String) throws(CLIError) -> Int64 {
-        guard let milliseconds = TimeParsing.milliseconds(fromDuration: text) else {
+        switch TimeParsing.duration(text) {
+        case .success(let milliseconds):
+            return milliseconds
+        case .failure(.tooLong):
+            throw .malformed("duration '\(text)' for \(option) is too long to count")
+        case .failure(.malformed):
             throw .malformed("malformed duration '\(text)' for \(option): expected for example 90s, 15m, 2h, 30d")
         }
-        return milliseconds
     }
 
     /// The window `[since, until)`; an absent bound is `defaultStart` / `defaultEnd`.

@@ -51,7 +51,7 @@ struct IncidentLog {
         return backend.id
     }
 
-    func status(_ url: String, at minutes: Double, _ from: Health, _ to: Health, cause: String, summary: String,
+    func status(_ url: String, at minutes: Double, _ from: Health, _ to: Health, cause: EventCause, summary: String,
                 threshold: Int? = nil, evidence: [Evidence] = [], requestID: String? = nil,
                 stateAge: Int64? = nil) throws {
         try store.record(Event(at: Self.at(minutes), kind: .statusChange, backendID: try id(url), requestID: requestID,
@@ -61,11 +61,11 @@ struct IncidentLog {
     }
 
     func check(_ minutes: Double, error: String? = nil, latency: Double) -> Evidence {
-        Evidence(at: Self.at(minutes), source: "check", error: error, latencyMs: latency)
+        Evidence(at: Self.at(minutes), source: .check, error: error, latencyMs: latency)
     }
 
     func upByCheck(_ url: String, at minutes: Double, from: Health = .unknown) throws {
-        try status(url, at: minutes, from, .up, cause: "check", summary: "check passed 1 time(s), rise=1", threshold: 1,
+        try status(url, at: minutes, from, .up, cause: .check, summary: "check passed 1 time(s), rise=1", threshold: 1,
                    evidence: [check(minutes, latency: 1.5)])
     }
 
@@ -75,16 +75,16 @@ struct IncidentLog {
                              command: "startup: declared by the configuration", at: Self.at(-60))
         try upByCheck(url, at: -50)
         let tries = (1...3).map { attempt in
-            Evidence(at: Self.at(-0.001 * Double(4 - attempt)), source: "request", requestID: "r1", attempt: 1,
+            Evidence(at: Self.at(-0.001 * Double(4 - attempt)), source: .request, requestID: "r1", attempt: 1,
                      error: "connection refused")
         }
         for evidence in tries {
             try store.record(Event(at: Timestamp(milliseconds: evidence.at), kind: .failure, backendID: try id(url),
                                    requestID: "r1", attempt: 1, detail: "connection refused"))
         }
-        try status(url, at: 0, .up, .down, cause: "traffic", summary: "traffic: 3 failed tries of request r1",
+        try status(url, at: 0, .up, .down, cause: .traffic, summary: "traffic: 3 failed tries of request r1",
                    threshold: 3, evidence: tries, requestID: "r1")
-        try status(url, at: 10, .down, .up, cause: "check", summary: "check passed 2 time(s), rise=2", threshold: 2,
+        try status(url, at: 10, .down, .up, cause: .check, summary: "check passed 2 time(s), rise=2", threshold: 2,
                    evidence: [check(9.9, latency: 2.25), check(10, latency: 1.75)])
     }
 
@@ -134,7 +134,7 @@ struct IncidentLog {
         let url = Self.urls.e
         try store.addBackend(url: url, actor: "alice", at: Self.at(-60))
         try upByCheck(url, at: -50)
-        try status(url, at: 20, .up, .down, cause: "check",
+        try status(url, at: 20, .up, .down, cause: .check,
                    summary: "check failed 3 time(s), fall=3: HTTP 503 from /healthz", threshold: 3,
                    evidence: [check(19.9, error: "connection refused", latency: 0.5),
                               check(19.95, error: "timed out after 2s", latency: 2000),
@@ -144,13 +144,13 @@ struct IncidentLog {
     private func writeF() throws {
         let url = Self.urls.f
         try store.addBackend(url: url, actor: "alice", at: Self.at(-60))
-        try status(url, at: -20, .unknown, .down, cause: "check", summary: "check failed 1 time(s), fall=1: refused",
+        try status(url, at: -20, .unknown, .down, cause: .check, summary: "check failed 1 time(s), fall=1: refused",
                    threshold: 1, evidence: [check(-20, error: "connection refused", latency: 0.25)])
-        try status(url, at: 0, .unknown, .down, cause: "restore",
+        try status(url, at: 0, .unknown, .down, cause: .restore,
                    summary: "restore: down since \(Self.instant(-20)), state 120s old",
-                   evidence: [Evidence(at: Self.at(-20), source: "check", error: "recorded down before the restart")],
+                   evidence: [Evidence(at: Self.at(-20), source: .check, error: "recorded down before the restart")],
                    stateAge: 120_000)
-        try status(url, at: 3, .down, .up, cause: "check", summary: "check passed 1 time(s), rise=1", threshold: 1,
+        try status(url, at: 3, .down, .up, cause: .check, summary: "check passed 1 time(s), rise=1", threshold: 1,
                    evidence: [check(3, latency: 0.75)])
     }
 

@@ -1,0 +1,266 @@
+import LBStore
+import Logging
+import NIOCore
+
+/// Every setting of `lbserver` in one table: each row's flag, config-file key, help, parser, place
+/// in `ServerConfiguration` (whose initial values are the defaults) and reload behaviour. The
+/// flags (`ServeOptions`), the config file (`ConfigFile`), the reload's restart warning and
+/// docs/configuration.md's reference are all read from it.
+enum Settings {
+    // MARK: Listener and limits
+
+    static let listen = Setting(
+        key: "listen", flag: "listen", help: "Address to listen on, HOST:PORT (:PORT for every interface)",
+        at: \.listen)
+
+    static let port = Setting(
+        key: nil, flag: "port", onlyOneWay: "a shorthand for the port of listen, which the file writes whole",
+        help: "Port to listen on (shorthand for --listen 127.0.0.1:PORT; with --listen, replaces its port)",
+        placeholder: "port",
+        parse: { text throws(SettingProblem) in
+            guard let port = Int(text), (0...65_535).contains(port) else {
+                throw SettingProblem(reason: .mustBe("a port of 0-65535"), given: text)
+            }
+            return port
+        },
+        format: { String($0) }, at: \.listen.port)
+
+    static let admin = Setting(
+        key: "admin", flag: "admin",
+        help: "Admin listener HOST:PORT serving / (status page), /status (JSON) and /metrics (Prometheus), "
+            + "or off; keep it on loopback",
+        placeholder: "host:port",
+        parse: { text throws(SettingProblem) -> OffOr<HostAndPort> in
+            guard text != "off" else { return .off }
+            do throws(SettingProblem) {
+                return .on(try HostAndPort(settingText: text, requiringHost: true))
+            } catch where error.reason == .wants("\(HostAndPort.expected) with a host") {
+                throw SettingProblem(reason: .wants("\(HostAndPort.expected) or off"), given: text)
+            }
+        },
+        format: { $0.value?.settingText ?? "off" },
+        read: { OffOr($0.admin) }, write: { $0.admin = $1.value })
+
+    static let threads = Setting(
+        key: "threads", flag: "threads", help: "Event-loop threads", defaultNote: "one per core",
+        atLeast: 1, at: \.threads)
+
+    static let maxConnections = Setting(
+        key: "max_connections", flag: "max-connections", help: "Client connections open at once; more are closed as they arrive",
+        atLeast: 1, at: \.proxy.maxConnections)
+
+    static let maxRequestLine = Setting(
+        key: "max_request_line", flag: "max-request-line", help: "Longest request target in bytes; longer gets 414",
+        atLeast: 16, at: \.proxy.maxRequestLineBytes)
+
+    static let maxHeaderBytes = Setting(
+        key: "max_header_bytes", flag: "max-header-bytes", help: "Largest request header block in bytes; larger gets 431",
+        atLeast: 256, at: \.proxy.maxHeaderBytes)
+
+    static let maxHeaders = Setting(
+        key: "max_headers", flag: "max-headers", help: "Most request header fields; more gets 431",
+        atLeast: 1, at: \.proxy.maxHeaders)
+
+    static let headerTimeout = Setting(
+        key: "header_timeout", flag: "header-timeout",
+        help: "Time a client has to send a complete request head; slower gets 408",
+        atLeast: .milliseconds(1), at: \.proxy.headerTimeout)
+
+    static let idleTimeout = Setting(
+        key: "idle_timeout", flag: "idle-timeout", help: "A client connection idle this long is closed",
+        atLeast: .milliseconds(1), at: \.proxy.clientIdleTimeout)
+
+    static let bodyTimeout = Setting(
+        key: "body_timeout", flag: "body-timeout",
+        help: "Longest pause while a client sends a request body; longer gets 408, or a close once the answer began",
+        atLeast: .milliseconds(1), at: \.proxy.bodyTimeout)
+
+    // MARK: Health checks
+
+    static let healthInterval = Setting(
+        key: "health.interval", flag: "health-interval", help: "Time between health checks of a backend that is up",
+        atLeast: .milliseconds(1), at: \.health.interval)
+
+    static let healthDownInterval = Setting(
+        key: "health.down_interval", flag: "health-down-interval",
+        help: "Time between health checks of a backend that is down",
+        atLeast: .milliseconds(1), at: \.health.downInterval)
+
+    static let healthTimeout = Setting(
+        key: "health.timeout", flag: "health-timeout", help: "Health check timeout",
+        atLeast: .milliseconds(1), at: \.health.timeout)
+
+    static let healthPath = Setting(
+        key: "health.path", flag: "health-path", help: "Check health with GET PATH expecting 2xx instead of a TCP connect",
+        defaultNote: "none: a TCP connect", placeholder: "path",
+        parse: { text throws(SettingProblem) in
+            guard text.hasPrefix("/") else { throw SettingProblem(reason: .rule("must start with /"), given: text) }
+            return HealthSettings.Probe.http(path: text)
+        },
+        format: { probe in
+            switch probe {
+            case .tcp: "none"
+            case .http(let path): path
+            }
+        }, at: \.health.probe)
+
+    static let rise = Setting(
+        key: "health.rise", flag: "rise", help: "Consecutive passing checks that bring a down backend up",
+        atLeast: 1, at: \.health.rise)
+
+    static let fall = Setting(
+        key: "health.fall", flag: "fall", help: "Consecutive failing checks that take an up backend down",
+        atLeast: 1, at: \.health.fall)
+
+    // MARK: Retries and the proxy
+
+    static let retries = Setting(
+        key: "retries", flag: "retries", help: "Retries of the same backend after a transport failure",
+        atLeast: 0, at: \.proxy.retriesPerBackend)
+
+    static let retryDelay = Setting(
+        key: "retry_delay", flag: "retry-delay", help: "Pause before each retry of the same backend",
+        atLeast: .zero, at: \.proxy.retryDelay)
+
+    static let attempts = Setting(
+        key: "attempts", flag: "attempts", help: "Distinct backends tried for one request",
+        atLeast: 1, at: \.proxy.maximumAttempts)
+
+    static let connectTimeout = Setting(
+        key: "connect_timeout", flag: "connect-timeout", help: "Timeout for connecting to a backend",
+        atLeast: .milliseconds(1), at: \.proxy.connectTimeout)
+
+    static let responseTimeout = Setting(
+        key: "response_timeout", flag: "response-timeout", help: "Timeout for a backend's response head",
+        atLeast: .milliseconds(1), at: \.proxy.responseTimeout)
+
+    static let replayBuffer = Setting(
+        key: "replay_buffer", flag: "replay-buffer",
+        help: "Request bodies up to this many bytes are kept so the request can be retried",
+        atLeast: 0, at: \.proxy.replayBufferBytes)
+
+    static let tunnelIdleTimeout = Setting(
+        key: "tunnel_idle_timeout", flag: "tunnel-idle-timeout",
+        help: "An upgraded connection (WebSocket tunnel) idle this long is closed",
+        atLeast: .milliseconds(1), at: \.proxy.tunnelIdleTimeout)
+
+    static let upgradeProtocols = Setting(
+        key: "upgrade_protocols", flag: "upgrade-protocols",
+        help: "Comma-separated protocols a client may upgrade to through the proxy, or none",
+        defaultNote: "websocket; h2c never", placeholder: UpgradeProtocols.placeholder,
+        parse: { text throws(SettingProblem) in try UpgradeProtocols(settingText: text).names },
+        format: { UpgradeProtocols(names: $0).settingText }, at: \.proxy.upgradeProtocols)
+
+    // MARK: Balancing
+
+    static let backends = Setting(
+        key: "backends", flag: "backends",
+        help: "Comma-separated backend URLs, merged into the registry (e.g. http://127.0.0.1:9001,http://127.0.0.1:9002)",
+        defaultNote: "none: the registry as it is", reload: .applied, placeholder: "urls",
+        parse: { text throws(SettingProblem) in
+            do throws(BackendURL.ParseError) {
+                return try BackendURL.parseList(text)
+            } catch {
+                throw SettingProblem(reason: .sentence(error.description), given: text)
+            }
+        },
+        format: { $0.map(\.text).joined(separator: ",") }, at: \.backends,
+        write: { configuration, backends in
+            // The flag's list replaces the file's: what the file declared of a backend it no
+            // longer lists goes with it.
+            configuration.backends = backends
+            let listed = Set(backends.map(\.text))
+            configuration.backendDeclarations = configuration.backendDeclarations.filter { listed.contains($0.key) }
+            configuration.backendOptions = configuration.backendOptions.filter { listed.contains($0.key) }
+        })
+
+    static let algorithm = Setting(
+        key: "algorithm", flag: "algorithm",
+        help: "Balancing algorithm: \(BalancingAlgorithm.allCases.map(\.rawValue).joined(separator: ", "))",
+        at: \.balancing.algorithm)
+
+    static let hashKey = Setting(
+        key: "hash_key", flag: "hash-key", help: "What --algorithm hash hashes: \(HashKey.forms)",
+        at: \.balancing.hashKey)
+
+    static let slowStart = Setting(
+        key: "slow_start", flag: "slow-start",
+        help: "Time a backend that came back up takes to ramp up to its full weight",
+        defaultNote: "0s: off", atLeast: .zero, at: \.balancing.slowStart)
+
+    // MARK: Logging
+
+    static let logLevel = Setting(
+        key: "log_level", flag: "log-level", help: "Log level: \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))",
+        at: \.logLevel)
+
+    static let logFormat = Setting(
+        key: "log_format", flag: "log-format",
+        help: "Log line format: keyvalue (ts=… level=… msg=\"…\" key=value) or json (one object per line)",
+        at: \.logFormat)
+
+    static let accessLog = Setting(
+        key: "access_log", flag: "access-log",
+        help: "Write one line per request to FILE (appended), to standard output with -, or nowhere with off",
+        placeholder: "file",
+        parse: { text throws(SettingProblem) -> OffOr<String> in
+            guard !text.isEmpty else { throw SettingProblem(reason: .mustBe("a file path, - or off"), given: text) }
+            return text == "off" ? .off : .on(text)
+        },
+        format: { $0.value ?? "off" },
+        read: { OffOr($0.accessLog) }, write: { $0.accessLog = $1.value })
+
+    // MARK: Database
+
+    static let database = Setting(
+        key: "database", flag: "db", help: "Database file, created if missing", defaultNote: "$LB_DB or lb.sqlite3",
+        placeholder: "path",
+        parse: { text throws(SettingProblem) in
+            guard !text.isEmpty else { throw SettingProblem(reason: .mustBe("a file path"), given: text) }
+            return text
+        },
+        format: { $0 }, at: \.databasePath)
+
+    static let stateMaxAge = Setting(
+        key: "state_max_age", flag: "state-max-age",
+        help: "Restored health older than this is not trusted: every backend is checked before accepting",
+        atLeast: .zero, at: \.stateMaxAge)
+
+    static let discardEvents = Setting(
+        key: nil, flag: "discard-events", onlyOneWay: "a benchmark's switch, never a deployment's",
+        help: "Benchmark only: events are counted and thrown away instead of being written",
+        placeholder: "", hidden: true,
+        parse: { text throws(SettingProblem) in
+            guard let value = Bool(text) else { throw SettingProblem(reason: .mustBe("true or false"), given: text) }
+            return value
+        },
+        format: { String($0) }, at: \.discardEvents)
+
+    // MARK: Lifecycle
+
+    static let gracePeriod = Setting(
+        key: "grace_period", flag: "grace-period", help: "On SIGTERM, how long in-flight requests may take to finish",
+        atLeast: .zero, at: \.gracePeriod)
+
+    /// Every setting, in the order `--help` and the reference list them.
+    static let all: [any AnySetting] = [
+        listen, port, admin, threads, maxConnections, maxRequestLine, maxHeaderBytes, maxHeaders, headerTimeout,
+        idleTimeout, bodyTimeout,
+        healthInterval, healthDownInterval, healthTimeout, healthPath, rise, fall,
+        retries, retryDelay, attempts, connectTimeout, responseTimeout, replayBuffer, tunnelIdleTimeout, upgradeProtocols,
+        backends, algorithm, hashKey, slowStart,
+        logLevel, logFormat, accessLog,
+        database, stateMaxAge, discardEvents,
+        gracePeriod,
+    ]
+
+    /// The setting a config file key names (`health.interval`), if any.
+    static func setting(forKey key: String) -> (any AnySetting)? {
+        all.first { $0.key == key }
+    }
+
+    /// Whether some setting's key sits under `section` (`health`), so `section` is a mapping.
+    static func isSection(_ section: String) -> Bool {
+        all.contains { $0.key?.hasPrefix(section + ".") == true }
+    }
+}
