@@ -20,6 +20,9 @@ struct NaiveRequestParser {
         var body: [UInt8]
         /// The request's bytes as received, head and body.
         var raw: [UInt8]
+        /// Its chunked body's last chunk was followed by a trailer section, which this parser
+        /// does not read: what follows is misread from here on, by design.
+        var trailersFollow = false
 
         struct Field: Equatable, Sendable {
             var name: String
@@ -63,6 +66,7 @@ struct NaiveRequestParser {
         let parts = requestLine.split(separator: UInt8(ascii: " "), maxSplits: 2, omittingEmptySubsequences: false)
         let text = { (index: Int) in parts.count > index ? String(decoding: parts[index], as: UTF8.self) : "" }
         var body: [UInt8] = []
+        var trailersFollow = false
         if headers.contains(where: { $0.isExactlyChunked }) {
             while true {
                 guard let line = readLine(&index) else { return nil }
@@ -70,7 +74,7 @@ struct NaiveRequestParser {
                 if size == 0 {
                     // The last chunk: one CRLF if it is there, and no trailer section.
                     guard buffer.count - index >= 2 else { return nil }
-                    if buffer[index] == 13 && buffer[index + 1] == 10 { index += 2 }
+                    if buffer[index] == 13 && buffer[index + 1] == 10 { index += 2 } else { trailersFollow = true }
                     break
                 }
                 guard buffer.count - index >= size + 2 else { return nil }
@@ -85,7 +89,8 @@ struct NaiveRequestParser {
         }
         let raw = Array(buffer[..<index])
         buffer.removeFirst(index)
-        return Request(method: text(0), target: text(1), version: text(2), headers: headers, body: body, raw: raw)
+        return Request(method: text(0), target: text(1), version: text(2), headers: headers, body: body, raw: raw,
+                       trailersFollow: trailersFollow)
     }
 
     /// The line starting at `index` without its LF (and a CR before it); nil if it is incomplete.
