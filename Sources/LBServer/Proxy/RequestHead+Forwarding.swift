@@ -13,8 +13,6 @@ extension RequestHead {
         let authority = targetAuthority
         let addedHost = authority ?? (hasHost ? "" : hostHeader())
         // Each byte of the original at most twice (the Host value is also X-Forwarded-Host's),
-        // ", " per X-Forwarded-For field, what we add, and 192 for the fixed names.
-        // Each byte of the original at most twice (the Host value is also X-Forwarded-Host's),
         // ", " per X-Forwarded-For field, what we add (the authority twice), and 256 for the
         // fixed names and the framing field.
         var bound = 2 * bytes.readableBytes + 2 * fields.count + pathPrefix.utf8.count + 2 * addedHost.utf8.count
