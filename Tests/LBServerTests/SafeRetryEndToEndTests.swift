@@ -185,6 +185,8 @@ import Testing
         defer { sloppy.stop() }
         let (server, port) = try start([sloppy], folder: folder)
         defer { server.stop() }
+        // The start-up health check connects once, on its own time: counted before, not during.
+        #expect(waitUntil { sloppy.connections >= 1 })
         let connectionsBefore = sloppy.connections
         let connection = try HTTPTestConnection(port: port)
         for _ in 0..<2 {

@@ -1,5 +1,5 @@
-import Atomics
 import NIOCore
+import Synchronization
 
 /// Caps the number of open client connections. A connection accepted beyond the cap is closed as
 /// soon as it is set up, so the connections already open keep being served.
@@ -11,7 +11,7 @@ final class ConnectionLimiter: Sendable {
     struct Refused: Error {}
 
     private let maximum: Int
-    private let open = ManagedAtomic<Int>(0)
+    private let open = Atomic<Int>(0)
     private let onRefused: @Sendable () -> Void
 
     init(maximum: Int, onRefused: @escaping @Sendable () -> Void) {
@@ -24,13 +24,12 @@ final class ConnectionLimiter: Sendable {
 
     /// Counts `channel` in if there is room (and out again when it closes); false if there is none.
     func admit(_ channel: Channel) -> Bool {
-        if open.loadThenWrappingIncrement(ordering: .relaxed) >= maximum {
-            open.wrappingDecrement(ordering: .relaxed)
+        if open.wrappingAdd(1, ordering: .relaxed).oldValue >= maximum {
+            open.wrappingSubtract(1, ordering: .relaxed)
             onRefused()
             return false
         }
-        let open = self.open
-        channel.closeFuture.whenComplete { _ in open.wrappingDecrement(ordering: .relaxed) }
+        channel.closeFuture.whenComplete { [self] _ in open.wrappingSubtract(1, ordering: .relaxed) }
         return true
     }
 }
