@@ -143,7 +143,7 @@ private final class Daemon: Sendable {
     init(configuration: ServerConfiguration) async throws {
         loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         balancer = try await LoadBalancer.open(configuration: configuration, group: loops,
-                                               logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+                                               logger: Self.logger,
                                                hangupSignals: [])
         let services = balancer.serviceGroup(gracefulShutdownSignals: [])
         self.services = services
@@ -157,6 +157,16 @@ private final class Daemon: Sendable {
             }
             try? await loops.shutdownGracefully()
         }
+    }
+
+    /// Quiet, unless LB_TEST_LOG is set: then everything the daemon and its group say, on stderr.
+    static var logger: Logger {
+        guard ProcessInfo.processInfo.environment["LB_TEST_LOG"] != nil else {
+            return Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        }
+        var logger = Logger(label: "test", factory: { StreamLogHandler.standardError(label: $0) })
+        logger.logLevel = .trace
+        return logger
     }
 
     /// The traffic port, once the start is recorded; throws if that takes more than ten seconds.

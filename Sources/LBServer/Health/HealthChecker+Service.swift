@@ -5,7 +5,7 @@ extension HealthChecker: Service {
     /// only waits for the graceful shutdown (or cancellation) and then stops them, so that no
     /// result is recorded after the event writer has written the stop.
     func run() async {
-        try? await gracefulShutdown()
+        await shutdownRequested()
         await stop()
     }
 }

@@ -21,7 +21,7 @@ struct EventWriterService: Service, CustomStringConvertible {
     var description: String { "EventWriter" }
 
     func run() async {
-        try? await gracefulShutdown()
+        await shutdownRequested()
         for dependent in stopsAfter { await dependent.valueIgnoringCancellation() }
         // The coalesced answers still merged are written before the stop is, so every count is.
         sink.flushCoalesced()

@@ -46,11 +46,11 @@ final class RegistryWatcher: Service, Sendable {
     }
 
     func run() async {
-        // Cancelled at the graceful shutdown: the wait for the start or the sleep between polls
-        // ends at once, a poll on the thread pool is finished first.
-        try? await cancelWhenGracefulShutdown { [self] in
-            try await started.value()
-            try await pollUntilCancelled()
+        // Cancelled at the shutdown request: the wait for the start or the sleep between polls
+        // ends at once, a poll already on the thread pool is finished first.
+        await cancellingAtShutdownRequest { [self] in
+            guard (try? await started.value()) != nil else { return }
+            try? await pollUntilCancelled()
         }
     }
 

@@ -13,8 +13,8 @@ struct Reloader: Service, CustomStringConvertible {
     func run() async {
         let hangups = self.hangups
         let reload = self.reload
-        // The sequence ends when the task is cancelled, which the graceful shutdown does.
-        await cancelWhenGracefulShutdown {
+        // The sequence ends when the task is cancelled, which the shutdown request does.
+        await cancellingAtShutdownRequest {
             for await _ in hangups { await reload() }
         }
     }

@@ -42,7 +42,10 @@ final class TrafficListener: Service, Sendable {
         let quiesce = ServerQuiescingHelper(group: group)
         let channel = try await bind(quiesce: quiesce)
         do {
-            if let address = channel.localAddress { try await onListening(address) }
+            guard let address = channel.localAddress else {
+                throw StartupError(description: "cannot listen on \(host):\(port): the socket has no local address")
+            }
+            try await onListening(address)
         } catch {
             try? await channel.close()
             // Cancelled while starting: the group is stopping because another service failed.

@@ -1,8 +1,9 @@
 import Foundation
 
-/// A `TaskExecutor` on a thread of its own. The in-process async tests run there (with
+/// A `TaskExecutor` on threads of its own. The in-process async tests run there (with
 /// `withTaskExecutorPreference`): the end-to-end tests poll by sleeping on Swift concurrency's few
-/// threads, and on a 2-core machine they would starve an in-process daemon's service group.
+/// threads, and on a 2-core machine they would starve an in-process daemon's service group. Actors
+/// keep their exclusion on it; a job may run on either thread.
 final class DedicatedExecutor: TaskExecutor, @unchecked Sendable {
     // @unchecked Sendable: `jobs` is read and written only while holding `condition`.
     private let condition = NSCondition()
@@ -10,10 +11,12 @@ final class DedicatedExecutor: TaskExecutor, @unchecked Sendable {
 
     static let shared = DedicatedExecutor(name: "test-executor")
 
-    init(name: String) {
-        let thread = Thread { [self] in runJobs() }
-        thread.name = name
-        thread.start()
+    init(name: String, threads: Int = 2) {
+        for index in 0..<threads {
+            let thread = Thread { [self] in runJobs() }
+            thread.name = "\(name)-\(index)"
+            thread.start()
+        }
     }
 
     func enqueue(_ job: consuming ExecutorJob) {
@@ -28,10 +31,10 @@ final class DedicatedExecutor: TaskExecutor, @unchecked Sendable {
         while true {
             condition.lock()
             while jobs.isEmpty { condition.wait() }
-            let ready = jobs
-            jobs.removeAll()
+            // One at a time, so that a long job on one thread leaves the rest to the other.
+            let job = jobs.removeFirst()
             condition.unlock()
-            for job in ready { job.runSynchronously(on: asUnownedTaskExecutor()) }
+            job.runSynchronously(on: asUnownedTaskExecutor())
         }
     }
 }
