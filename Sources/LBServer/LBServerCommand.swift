@@ -76,22 +76,19 @@ struct LBServerCommand: AsyncParsableCommand {
         try? await eventLoopGroup.shutdownGracefully()
     }
 
+    /// Opens the daemon and runs its service group until it has stopped; a start-up failure,
+    /// before or while binding, is one line on stderr and exit status 1.
     private static func serve(configuration: ServerConfiguration, group: MultiThreadedEventLoopGroup,
                               logger: Logger,
                               reloadConfiguration: @escaping @Sendable () throws -> ServerConfiguration) async throws {
-        let balancer: LoadBalancer
         do {
-            balancer = try LoadBalancer(configuration: configuration, group: group, logger: logger,
-                                        reloadConfiguration: reloadConfiguration)
+            let balancer = try await LoadBalancer.open(configuration: configuration, group: group, logger: logger,
+                                                       reloadConfiguration: reloadConfiguration)
+            try await balancer.serviceGroup(gracefulShutdownSignals: [.sigterm, .sigint]).run()
         } catch let error as StartupError {
             FileHandle.standardError.write(Data("lbserver: \(error.description)\n".utf8))
             throw ExitCode(1)
         }
-        let services = ServiceGroup(configuration: .init(
-            services: [.init(service: balancer)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
-        try await services.run()
     }
 
     /// Defaults, then the config file, then the flags given. Called again on SIGHUP.

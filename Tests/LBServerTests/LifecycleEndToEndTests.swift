@@ -156,7 +156,8 @@ import Testing
         #expect(try httpRequest(port: server.adminPort, "GET", "/nope").status == 404)
     }
 
-    @Test func sigtermFinishesTheRequestInFlightRecordsShutdownAndExitsZero() throws {
+    @Test(arguments: [SIGTERM, SIGINT])
+    func aStopSignalFinishesTheRequestInFlightRecordsShutdownAndExitsZero(signal: Int32) throws {
         let folder = try TemporaryFolder()
         let slow = try TestBackend(name: "slow", behaviour: .serve(delay: .milliseconds(700)), group: group)
         defer { slow.stop() }
@@ -166,11 +167,15 @@ import Testing
         let connection = try HTTPTestConnection(port: port)
         try connection.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(waitUntil { slow.requests == 1 })
-        server.signal(SIGTERM)
+        server.signal(signal)
         let response = try connection.readResponse()
         #expect(response.status == 200)
         #expect(response.text == "slow")
         #expect(server.waitForExit() == 0)
+        let log = server.stderr
+        let draining = try #require(log.range(of: "shutting down: no new connections"))
+        let stopped = try #require(log.range(of: "msg=\"stopped\""))
+        #expect(draining.upperBound <= stopped.lowerBound)
         // No new connections after the stop.
         #expect(throws: (any Error).self) { try httpRequest(port: port) }
         let store = try Store(path: folder.database, mode: .existing)

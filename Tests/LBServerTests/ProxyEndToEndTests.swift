@@ -112,13 +112,15 @@ import Testing
                                        folder: folder.url)
         defer { server.stop() }
         let port = try server.waitUntilListening()
+        let store = try Store(path: folder.database, mode: .existing)
+        // The start-up checks run on their own time after the listening line: they pass first.
+        #expect(waitUntil { (try? store.backends().allSatisfy { $0.health == .up }) == true })
         broken.forEach { $0.stop() }
         // With the cursor at 0 the ring is walked from index 1: broken1, broken2, broken3, alive.
         let response = try httpRequest(port: port, "GET", "/x")
         #expect(response.status == 200)
         #expect(response.text == "alive")
 
-        let store = try Store(path: folder.database, mode: .existing)
         let requestID = try #require(response.header("x-request-id"))
         #expect(waitUntil { ((try? store.events(EventQuery(kinds: [.attempt])))?.count ?? 0) >= 3 })
         let events = try store.events(EventQuery()).filter { $0.requestID == requestID }

@@ -48,6 +48,9 @@ import Testing
         let (server, port) = try start([gone, alive], folder: folder)
         defer { server.stop() }
         // Up at start, then it stops listening: a try there is refused and never leaves the proxy.
+        // The start-up checks run on their own time after the listening line: they pass first.
+        let store = try Store(path: folder.database, mode: .existing)
+        #expect(waitUntil { (try? store.backends().allSatisfy { $0.health == .up }) == true })
         gone.stop()
         for _ in 0..<2 {
             let response = try httpRequest(port: port, "POST", "/orders", body: Array("pay 10".utf8))
@@ -185,6 +188,8 @@ import Testing
         defer { sloppy.stop() }
         let (server, port) = try start([sloppy], folder: folder)
         defer { server.stop() }
+        // The start-up health check connects once, on its own time: counted before, not during.
+        #expect(waitUntil { sloppy.connections >= 1 })
         let connectionsBefore = sloppy.connections
         let connection = try HTTPTestConnection(port: port)
         for _ in 0..<2 {

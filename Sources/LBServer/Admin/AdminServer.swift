@@ -58,8 +58,8 @@ final class AdminHandler: ChannelInboundHandler {
     /// Binds the admin listener on `host:port`.
     static func bind(host: String, port: Int, group: EventLoopGroup,
                      metrics: @escaping @Sendable () -> [UInt8],
-                     report: @escaping @Sendable () -> StatusReport) throws -> Channel {
-        try ServerBootstrap(group: group)
+                     report: @escaping @Sendable () -> StatusReport) async throws -> Channel {
+        try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -67,6 +67,6 @@ final class AdminHandler: ChannelInboundHandler {
                     try channel.pipeline.syncOperations.addHandler(AdminHandler(report: report, metrics: metrics))
                 }
             }
-            .bind(host: host, port: port).wait()
+            .bind(host: host, port: port).get()
     }
 }

@@ -72,9 +72,8 @@ final class HealthChecker: Sendable {
 
     /// Checks every backend that is not disabled once, all at once, and sets each one's health to
     /// its result (no rise or fall count: this is the round that decides after a stale restart).
-    /// Blocks the calling thread until the round is over, at most the check timeout; never call
-    /// it on an event loop.
-    func checkAllOnce(_ backends: [BackendRuntime]) {
+    /// Returns when the round is over, at most the check timeout later.
+    func checkAllOnce(_ backends: [BackendRuntime]) async {
         let checked = backends.filter { $0.adminState != .disabled }
         let rounds = checked.map { backend in
             HealthProbe.run(settings.probe, against: backend, timeout: settings.timeout, on: eventLoop)
@@ -96,7 +95,7 @@ final class HealthChecker: Sendable {
                     }
                 }
         }
-        _ = try? EventLoopFuture.andAllComplete(rounds, on: eventLoop).wait()
+        _ = try? await EventLoopFuture.andAllComplete(rounds, on: eventLoop).get()
     }
 
     /// Stops all checks; results still in flight are dropped.

@@ -1,15 +1,20 @@
 import Foundation
 import LBStore
+import NIOPosix
+import ServiceLifecycle
 import Synchronization
 
-/// The optional access log (`--access-log FILE|-`): one line per answered request, written by a
-/// thread of its own so that the event loops never touch the file.
+/// The optional access log (`--access-log FILE|-`): one line per answered request, written off
+/// the event loops, a Service in the daemon's group.
 ///
-/// `record` only appends a small value to a bounded queue under a mutex; the writer thread
-/// formats and writes in batches. When the queue is full the entry is dropped and counted, and
-/// the count is written as a line of its own once there is room: loss is never silent.
-final class AccessLog: Sendable {
-    /// One answered request, as the proxy saw it. Formatted on the writer thread.
+/// `record` only appends a small value to a bounded queue under a mutex, and wakes the service's
+/// task when the queue was empty; the task hands what is queued to a `NIOThreadPool` thread,
+/// which formats it and writes it in one go. When the queue is full the entry is dropped and
+/// counted, and the count is written as a line of its own once there is room: loss is never
+/// silent. On graceful shutdown or cancellation the service writes what is queued, closes the
+/// file and returns; later entries are dropped.
+final class AccessLog: Service, Sendable {
+    /// One answered request, as the proxy saw it. Formatted on a thread-pool thread.
     struct Entry: Sendable {
         var at: Timestamp
         var client: String
@@ -31,101 +36,131 @@ final class AccessLog: Sendable {
         var entries: [Entry] = []
         var dropped = 0
         var closing = false
+        /// The service's task, suspended until there is something to write or the log closes.
+        var consumer: CheckedContinuation<Void, Never>?
+
+        var hasWork: Bool { !entries.isEmpty || dropped > 0 || closing }
     }
 
     static let capacity = 65_536
     let format: LogFormat
-    private let handle: FileHandle
-    private let closesHandle: Bool
+    private let descriptor: Int32
+    private let closesDescriptor: Bool
     private let queue = Mutex(Queue())
-    /// Signalled when the queue gains its first entry or is closed; guards nothing else.
-    private let wakeUp = NSCondition()
-    private let finished = NSCondition()
-    private let done = Atomic<Bool>(false)
+    private let threadPool: NIOThreadPool
 
     /// Opens `destination` for appending (created with mode 0640 if missing), or standard output
-    /// for `-`, and starts the writer thread.
-    init(destination: String, format: LogFormat) throws {
+    /// for `-`. Opening is a blocking call: make it off the event loops and Swift concurrency's
+    /// threads (`LoadBalancer.open` does it on the thread pool).
+    init(destination: String, format: LogFormat, threadPool: NIOThreadPool = .singleton) throws {
         self.format = format
+        self.threadPool = threadPool
         if destination == "-" {
-            handle = FileHandle.standardOutput
-            closesHandle = false
+            descriptor = STDOUT_FILENO
+            closesDescriptor = false
         } else {
-            let descriptor = open(destination, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+            descriptor = open(destination, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
             guard descriptor >= 0 else {
                 throw OpenError(description: "cannot open access log \(destination): \(String(cString: strerror(errno)))")
             }
-            handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
-            closesHandle = true
+            closesDescriptor = true
         }
-        let thread = Thread { [self] in run() }
-        thread.name = "lbserver-access-log"
-        thread.start()
     }
 
     /// Queues one line; never blocks on I/O. Safe from any thread.
     func record(_ entry: Entry) {
-        let wasEmpty = queue.withLock { queue -> Bool in
-            guard !queue.closing else { return false }
+        let consumer = queue.withLock { queue -> CheckedContinuation<Void, Never>? in
+            guard !queue.closing else { return nil }
             guard queue.entries.count < Self.capacity else {
                 queue.dropped += 1
-                return false
+                return nil
             }
             queue.entries.append(entry)
-            return queue.entries.count == 1
+            // Only a waiting consumer is woken: one wake-up per batch, not per line.
+            return queue.consumer.take()
         }
-        if wasEmpty {
-            wakeUp.lock()
-            wakeUp.signal()
-            wakeUp.unlock()
+        consumer?.resume()
+    }
+
+    /// Writes lines as they come until a graceful shutdown or cancellation, then what is still
+    /// queued, and closes the file.
+    func run() async {
+        await withTaskCancellationOrGracefulShutdownHandler {
+            await writeUntilClosed()
+        } onCancelOrGracefulShutdown: { [self] in
+            let consumer = queue.withLock { queue -> CheckedContinuation<Void, Never>? in
+                queue.closing = true
+                return queue.consumer.take()
+            }
+            consumer?.resume()
         }
     }
 
-    /// Writes what is queued, stops the writer thread and closes the file.
-    func close() {
-        queue.withLock { $0.closing = true }
-        wakeUp.lock()
-        wakeUp.signal()
-        wakeUp.unlock()
-        finished.lock()
-        while !done.load(ordering: .acquiring) { finished.wait() }
-        finished.unlock()
-    }
-
-    private func run() {
+    private func writeUntilClosed() async {
         while true {
-            let (batch, dropped, closing) = queue.withLock { queue -> ([Entry], Int, Bool) in
+            let (batch, dropped, closing) = await nextBatch()
+            if !batch.isEmpty || dropped > 0 {
+                await onThreadPool { [self] in writeLines(batch, dropped: dropped) }
+            }
+            if closing { break }
+        }
+        if closesDescriptor {
+            await onThreadPool { [descriptor] in _ = close(descriptor) }
+        }
+    }
+
+    /// What is queued, taken out of the queue, once there is something or the log closes.
+    private func nextBatch() async -> (entries: [Entry], dropped: Int, closing: Bool) {
+        while true {
+            let taken = queue.withLock { queue -> ([Entry], Int, Bool)? in
+                guard queue.hasWork else { return nil }
                 let taken = (queue.entries, queue.dropped, queue.closing)
                 queue.entries.removeAll(keepingCapacity: true)
                 queue.dropped = 0
                 return taken
             }
-            if !batch.isEmpty || dropped > 0 {
-                var text = ""
-                text.reserveCapacity(batch.count * 200)
-                for entry in batch { text += line(for: entry) }
-                if dropped > 0 {
-                    text += format.line([LogField("ts", Timestamp.now().rfc3339), .number("dropped", "\(dropped)"),
-                                         LogField.quoted("msg", "access log queue full; lines dropped")])
+            if let taken { return taken }
+            await withCheckedContinuation { continuation in
+                // Checked again under the lock `record` takes: an entry that came in meanwhile
+                // found no consumer to wake, and would otherwise wait for the next one.
+                let ready = queue.withLock { queue -> Bool in
+                    guard !queue.hasWork else { return true }
+                    queue.consumer = continuation
+                    return false
                 }
-                // A write error (disk full) loses these lines but must not stop the daemon.
-                try? handle.write(contentsOf: Data(text.utf8))
-                continue
+                if ready { continuation.resume() }
             }
-            if closing { break }
-            wakeUp.lock()
-            // Re-checked under the condition's lock: a record that came in meanwhile signalled
-            // before we waited, and would otherwise sleep until the next one.
-            if queue.withLock({ $0.entries.isEmpty && $0.dropped == 0 && !$0.closing }) {
-                wakeUp.wait()
-            }
-            wakeUp.unlock()
         }
-        if closesHandle { try? handle.close() }
-        finished.lock()
-        done.store(true, ordering: .releasing)
-        finished.broadcast()
-        finished.unlock()
+    }
+
+    /// Runs `body` on the thread pool and waits for it; not cancelled with the task, so what was
+    /// taken from the queue is always written.
+    private func onThreadPool(_ body: @escaping @Sendable () -> Void) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            threadPool.submit { _ in
+                body()
+                continuation.resume()
+            }
+        }
+    }
+
+    /// Formats and writes one batch; on a thread-pool thread.
+    private func writeLines(_ batch: [Entry], dropped: Int) {
+        var text = ""
+        text.reserveCapacity(batch.count * 200)
+        for entry in batch { text += line(for: entry) }
+        if dropped > 0 {
+            text += format.line([LogField("ts", Timestamp.now().rfc3339), .number("dropped", "\(dropped)"),
+                                 LogField.quoted("msg", "access log queue full; lines dropped")])
+        }
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            if written < 0 && errno == EINTR { continue }
+            // A write error (disk full) loses these lines but must not stop the daemon.
+            guard written > 0 else { return }
+            bytes = bytes.dropFirst(written)
+        }
     }
 
     private func line(for entry: Entry) -> String {

@@ -1,5 +1,5 @@
-import Synchronization
 import NIOCore
+import Synchronization
 
 /// Caps the number of open client connections. A connection accepted beyond the cap is closed as
 /// soon as it is set up, so the connections already open keep being served.
@@ -29,7 +29,7 @@ final class ConnectionLimiter: Sendable {
             onRefused()
             return false
         }
-        channel.closeFuture.whenComplete { _ in self.open.wrappingSubtract(1, ordering: .relaxed) }
+        channel.closeFuture.whenComplete { [self] _ in open.wrappingSubtract(1, ordering: .relaxed) }
         return true
     }
 }

@@ -2,75 +2,120 @@ import Foundation
 import LBStore
 import Logging
 import NIOCore
-import NIOExtras
-import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
 import UnixSignals
 
-/// The daemon: opens the database, restores the registry and cursor, listens, proxies, checks
-/// health, follows registry changes, and on shutdown drains and records a clean stop.
-final class LoadBalancer: Service {
+/// The daemon. `open` does what must come before serving, off Swift concurrency's threads: opens
+/// the database, reconciles the declared backends, restores the registry, health and cursor, runs
+/// the check round that stale state asks for, and opens the access log. `serviceGroup` then runs
+/// the parts as services of one `ServiceGroup`: they bind, serve, follow the registry, check
+/// health, reload on SIGHUP, and on SIGTERM stop in reverse order, the traffic listener draining
+/// first and the event writer recording a clean stop last.
+///
+/// One `LoadBalancer` runs once: its milestones are those of one start and one stop.
+final class LoadBalancer: Sendable {
     let configuration: ServerConfiguration
     let logger: Logger
-    private let store: Store
-    private let writer: EventWriter
+    /// The event writer, whose thread `open` started and the group's first service stops.
+    let writer: EventWriter
     private let sink: EventSink
     private let registry: BackendRegistry
     private let group: MultiThreadedEventLoopGroup
     private let checker: HealthChecker
     private let pools: UpstreamPools
     private let watcher: RegistryWatcher
-    private let quiesce: ServerQuiescingHelper
-    private let serverChannel: Channel
-    private let adminChannel: Channel?
-    private let restoredRegistryVersion: Int64
-    private let metrics = DaemonMetrics()
+    private let limiter: ConnectionLimiter
+    private let context: ProxyContext
+    private let restored: Restored
+    private let metrics: DaemonMetrics
     private let accessLog: AccessLog?
+    private let hangups: UnixSignalsSequence
     /// Builds the configuration again (defaults, file, flags) for a SIGHUP reload.
     private let reloadConfiguration: (@Sendable () throws -> ServerConfiguration)?
 
-    /// The address actually bound (the port is the OS's choice when 0 was asked for).
-    var localAddress: SocketAddress? { serverChannel.localAddress }
+    /// The traffic listener's address, once bound (the port is the OS's choice when 0 was asked for).
+    let listening = Milestone<SocketAddress>()
+    /// The admin listener's address, once bound.
+    let adminListening = Milestone<SocketAddress>()
+    /// Reached once the start is recorded and announced: the daemon accepts, checks and watches.
+    let started = Milestone<Void>()
 
-    /// Opens the store and binds the listener on `group`; throws `StartupError` with a one-line
-    /// reason. The caller shuts `group` down after this object is gone.
-    init(configuration: ServerConfiguration, group: MultiThreadedEventLoopGroup, logger: Logger,
-         reloadConfiguration: (@Sendable () throws -> ServerConfiguration)? = nil) throws {
-        self.configuration = configuration
-        self.logger = logger
-        self.reloadConfiguration = reloadConfiguration
-        let differences: [ConfigDifference]
-        do {
-            store = try Store(path: configuration.databasePath, mode: .create)
-            // A configuration that declares no backends leaves the registry as it is: a restart
-            // with no --backends serves what the database holds.
-            differences = configuration.backends.isEmpty ? [] : try store.reconcile(declared: configuration.declaredBackends)
-        } catch let error as StoreError {
-            throw StartupError(.database, "cannot use database \(configuration.databasePath): \(error.message)")
-        } catch {
-            throw StartupError(.database, "cannot use database \(configuration.databasePath): \(error)")
-        }
-        let started = Timestamp.now()
-        let saved: BalancerState
-        let records: [Backend]
-        do {
-            saved = try store.balancerState()
-            records = try store.backends()
-            restoredRegistryVersion = try store.registryVersion()
-        } catch {
-            throw StartupError(.database, "cannot read database \(configuration.databasePath): \(error)")
-        }
+    /// The address actually bound, once it is.
+    var localAddress: SocketAddress? { listening.current }
+
+    /// What the start found in the database and decided.
+    private struct Restored: Sendable {
+        var saved: BalancerState
+        var registryVersion: Int64
+        var differences: [ConfigDifference]
+        var startedAt: Timestamp
+        /// first, fresh or stale.
+        var path: String
+        var stateAgeMilliseconds: Int64?
+    }
+
+    /// What is read from the database before the daemon is built; made on the thread pool.
+    private struct Opened: Sendable {
+        var store: Store
+        var writer: EventWriter
+        var saved: BalancerState
+        var records: [Backend]
+        var registryVersion: Int64
+        var differences: [ConfigDifference]
+        var startedAt: Timestamp
+    }
+
+    /// Opens the store, restores what it holds and prepares the services; throws `StartupError`
+    /// with a one-line reason. Blocking work (SQLite, opening files) runs on the thread pool; a
+    /// stale state's check round is awaited. Traps `hangupSignals` for the reloader. The caller
+    /// shuts `group` down after the service group has returned.
+    static func open(configuration: ServerConfiguration, group: MultiThreadedEventLoopGroup, logger: Logger,
+                     reloadConfiguration: (@Sendable () throws -> ServerConfiguration)? = nil,
+                     hangupSignals: [UnixSignal] = [.sighup],
+                     threadPool: NIOThreadPool = .singleton) async throws -> LoadBalancer {
+        let metrics = DaemonMetrics()
         let reporter = StoreErrorReporter(logger: logger)
-        do {
-            writer = try EventWriter(path: configuration.databasePath, onError: { reporter.report($0) })
-        } catch {
-            throw StartupError(.database, "cannot write database \(configuration.databasePath): \(error)")
+        let opened = try await threadPool.runIfActive { () throws -> Opened in
+            let store: Store
+            let differences: [ConfigDifference]
+            do {
+                store = try Store(path: configuration.databasePath, mode: .create)
+                // A configuration that declares no backends leaves the registry as it is: a restart
+                // with no --backends serves what the database holds.
+                differences = configuration.backends.isEmpty ? [] : try store.reconcile(declared: configuration.declaredBackends)
+            } catch let error as StoreError {
+                throw StartupError(.database, "cannot use database \(configuration.databasePath): \(error.message)")
+            } catch {
+                throw StartupError(.database, "cannot use database \(configuration.databasePath): \(error)")
+            }
+            let startedAt = Timestamp.now()
+            let saved: BalancerState
+            let records: [Backend]
+            let registryVersion: Int64
+            do {
+                saved = try store.balancerState()
+                records = try store.backends()
+                registryVersion = try store.registryVersion()
+            } catch {
+                throw StartupError(.database, "cannot read database \(configuration.databasePath): \(error)")
+            }
+            let writer: EventWriter
+            do {
+                writer = try EventWriter(path: configuration.databasePath, onError: { reporter.report($0) })
+            } catch {
+                throw StartupError(.database, "cannot write database \(configuration.databasePath): \(error)")
+            }
+            return Opened(store: store, writer: writer, saved: saved, records: records,
+                          registryVersion: registryVersion, differences: differences, startedAt: startedAt)
         }
-        sink = EventSink(writer: writer, logger: logger, metrics: metrics, discardsEvents: configuration.discardEvents,
-                         flushLoop: group.next())
+        let writer = opened.writer
+        let saved = opened.saved
+        let started = opened.startedAt
+        let sink = EventSink(writer: writer, logger: logger, metrics: metrics, discardsEvents: configuration.discardEvents,
+                             flushLoop: group.next())
         let balancer = configuration.balancing.makeBalancer(cursor: Int(truncatingIfNeeded: saved.cursor))
-        registry = BackendRegistry(balancer: balancer)
+        let registry = BackendRegistry(balancer: balancer)
         registry.setOptions(configuration.backendOptions)
         // Restored state older than --state-max-age is not routed on: every backend starts
         // unknown and one check round decides before the listener accepts.
@@ -83,6 +128,7 @@ final class LoadBalancer: Service {
         } else {
             startupPath = "stale"
         }
+        let records = opened.records
         let restoredDown = records.filter { $0.health == .down && $0.adminState != .disabled }
         registry.apply(startupPath == "stale" ? records.map { record in
             var unknown = record
@@ -90,15 +136,11 @@ final class LoadBalancer: Service {
             return unknown
         } : records)
 
-        self.group = group
-        pools = UpstreamPools(group: group, settings: configuration.proxy)
-        checker = HealthChecker(eventLoop: group.next(), settings: configuration.health, sink: sink)
-        quiesce = ServerQuiescingHelper(group: group)
-        let checker = self.checker
+        let checker = HealthChecker(eventLoop: group.next(), settings: configuration.health, sink: sink)
         if startupPath == "stale" {
             logger.notice("restored state is stale; checking every backend before accepting",
                           metadata: ["state_age": "\(stateAge.map { "\($0 / 1000)s" } ?? "unknown")"])
-            checker.checkAllOnce(registry.all)
+            await checker.checkAllOnce(registry.all)
         } else if startupPath == "fresh" {
             // Routing on the restored state is a decision of its own, recorded with its age.
             for record in restoredDown {
@@ -111,98 +153,58 @@ final class LoadBalancer: Service {
                     stateAgeMilliseconds: stateAge), at: started)
             }
         }
+        let accessLog: AccessLog?
         do {
-            accessLog = try configuration.accessLog.map { try AccessLog(destination: $0, format: configuration.logFormat) }
+            accessLog = try await threadPool.runIfActive {
+                try configuration.accessLog.map { try AccessLog(destination: $0, format: configuration.logFormat) }
+            }
         } catch {
-            writer.close()
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                writer.close(then: { continuation.resume() })
+            }
             throw StartupError(.accessLog, "\(error)")
         }
-        let context = ProxyContext(balancer: balancer, hashKey: configuration.balancing.requestKey, pools: pools,
-                                   sink: sink, settings: configuration.proxy, accessLog: accessLog,
-                                   markedDown: { checker.probeSoon($0) },
-                                   trafficMarkDowns: TrafficMarkDownGuard(window: configuration.health.downInterval))
-        let idleTimeout = configuration.proxy.clientIdleTimeout
-        let headerTimeout = configuration.proxy.headerTimeout
-        let quiesce = self.quiesce
-        let sink = self.sink
-        let limiter = ConnectionLimiter(maximum: configuration.proxy.maxConnections,
-                                        onRefused: { sink.connectionRefused() })
-        do {
-            serverChannel = try ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: 1024)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .serverChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
-                    }
-                }
-                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-                .childChannelOption(.maxMessagesPerRead, value: 16)
-                .childChannelInitializer { channel in
-                    // Over the cap: failing the initializer makes NIO close the connection.
-                    guard limiter.admit(channel) else {
-                        return channel.eventLoop.makeFailedFuture(ConnectionLimiter.Refused())
-                    }
-                    return channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandlers(
-                            ClientPipeline.handlers(context: context, headerTimeout: headerTimeout,
-                                                    idleTimeout: idleTimeout))
-                    }
-                }
-                .bind(host: configuration.listenHost, port: configuration.listenPort)
-                .wait()
-        } catch {
-            writer.close()
-            accessLog?.close()
-            throw StartupError(.listener, "cannot listen on \(configuration.listenHost):\(configuration.listenPort): \(Self.describe(error))")
-        }
+        // Trapped before the daemon says it listens, so a script that read that line may send one.
+        let hangups = await UnixSignalsSequence(trapping: hangupSignals)
+        return LoadBalancer(
+            configuration: configuration, group: group, logger: logger, reloadConfiguration: reloadConfiguration,
+            store: opened.store, writer: writer, sink: sink, registry: registry, checker: checker, metrics: metrics,
+            accessLog: accessLog, hangups: hangups,
+            restored: Restored(saved: saved, registryVersion: opened.registryVersion, differences: opened.differences,
+                               startedAt: started, path: startupPath, stateAgeMilliseconds: stateAge))
+    }
 
-        if let admin = configuration.admin {
-            let registry = self.registry
-            let writer = self.writer
-            let listen = "\(serverChannel.localAddress?.ipAddress ?? configuration.listenHost):\(serverChannel.localAddress?.port ?? 0)"
-            let algorithm = configuration.balancing.algorithm.rawValue
-            let path = configuration.databasePath
-            let metrics = self.metrics
-            do {
-                adminChannel = try AdminHandler.bind(host: admin.host, port: admin.port, group: group, metrics: {
-                    metrics.scrape(backends: registry.all, openConnections: limiter.openConnections,
-                                   writer: writer.currentStatistics)
-                }) {
-                    let statistics = writer.currentStatistics
-                    return StatusReport(
-                        listen: listen, startedAt: started.rfc3339, algorithm: algorithm,
-                        openConnections: limiter.openConnections,
-                        database: .init(path: path, writable: !statistics.isFailing, lastError: statistics.lastError,
-                                        eventsWritten: statistics.written, eventsDropped: statistics.dropped,
-                                        eventsQueued: statistics.pending, failedBatches: statistics.failedBatches),
-                        backends: registry.all.map { backend in
-                            .init(url: backend.url.text, health: backend.currentHealth.rawValue,
-                                  adminState: backend.adminState.rawValue, weight: backend.weight,
-                                  inFlight: backend.inFlight.load(ordering: .relaxed),
-                                  backup: backend.isBackup, maxConnections: backend.maxConnections,
-                                  recentChecks: backend.recentChecks.checks.map { check in
-                                      .init(at: check.at.rfc3339, passed: check.passed,
-                                            latencyMs: (check.latencyMilliseconds * 1000).rounded() / 1000,
-                                            error: check.error)
-                                  })
-                        })
-                }
-            } catch {
-                try? serverChannel.close().wait()
-                writer.close()
-                accessLog?.close()
-                throw StartupError(.adminListener, "cannot listen on \(admin.host):\(admin.port) for --admin: \(Self.describe(error))")
-            }
-        } else {
-            adminChannel = nil
-        }
-
-        let registry = self.registry
-        let pools = self.pools
+    /// Assembles the parts `open` made; nothing here blocks or binds.
+    private init(configuration: ServerConfiguration, group: MultiThreadedEventLoopGroup, logger: Logger,
+                 reloadConfiguration: (@Sendable () throws -> ServerConfiguration)?, store: Store,
+                 writer: EventWriter, sink: EventSink, registry: BackendRegistry, checker: HealthChecker,
+                 metrics: DaemonMetrics, accessLog: AccessLog?, hangups: UnixSignalsSequence, restored: Restored) {
+        self.configuration = configuration
+        self.group = group
+        self.logger = logger
+        self.reloadConfiguration = reloadConfiguration
+        self.writer = writer
+        self.sink = sink
+        self.registry = registry
+        self.checker = checker
+        self.metrics = metrics
+        self.accessLog = accessLog
+        self.hangups = hangups
+        self.restored = restored
+        let pools = UpstreamPools(group: group, settings: configuration.proxy)
+        self.pools = pools
+        limiter = ConnectionLimiter(maximum: configuration.proxy.maxConnections,
+                                    onRefused: { sink.connectionRefused() })
+        context = ProxyContext(balancer: registry.balancer, hashKey: configuration.balancing.requestKey, pools: pools,
+                               sink: sink, settings: configuration.proxy, accessLog: accessLog,
+                               markedDown: { checker.probeSoon($0) },
+                               trafficMarkDowns: TrafficMarkDownGuard(window: configuration.health.downInterval))
         watcher = RegistryWatcher(
             store: store, registry: registry, writer: writer, logger: logger,
-            pollInterval: Double(configuration.registryPollInterval.nanoseconds) / 1e9,
+            pollInterval: .nanoseconds(configuration.registryPollInterval.nanoseconds),
+            registryVersion: restored.registryVersion,
+            cursor: registry.balancer.cursorToSave ?? Int(truncatingIfNeeded: restored.saved.cursor),
+            startsAfter: started,
             onChange: { changes in
                 for backend in changes.added {
                     logger.info("backend added", metadata: ["backend": "\(backend.url)"])
@@ -216,70 +218,128 @@ final class LoadBalancer: Service {
                 }
                 checker.track(registry.all)
             })
+    }
 
+    /// The daemon's services in start order. The group stops them in reverse: the reloader, the
+    /// traffic listener (draining), the admin listener, the registry watcher, the health checker,
+    /// the access log, and last the event writer, which waits for every service that records.
+    var services: [ServiceGroupConfiguration.ServiceConfiguration] {
+        let listenerStopped = Milestone<Void>()
+        let watcherStopped = Milestone<Void>()
+        let checkerStopped = Milestone<Void>()
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: EventWriterService(writer: writer, sink: sink, registry: registry, logger: logger,
+                                              started: started,
+                                              stopsAfter: [listenerStopped, watcherStopped, checkerStopped])),
+        ]
+        if let accessLog { services.append(.init(service: accessLog)) }
+        services.append(.init(service: StopReportingService(base: checker, stopped: checkerStopped)))
+        services.append(.init(service: StopReportingService(base: watcher, stopped: watcherStopped)))
+        if let admin = configuration.admin {
+            // A failed bind stops the group at once (the default): nothing was accepted yet.
+            services.append(.init(service: AdminListener(
+                host: admin.host, port: admin.port, group: group, startsAfter: listening, bound: adminListening,
+                metrics: { [metrics, registry, limiter, writer] in
+                    metrics.scrape(backends: registry.all, openConnections: limiter.openConnections,
+                                   writer: writer.currentStatistics)
+                },
+                report: { [self] in statusReport() })))
+        }
+        let listener = TrafficListener(
+            host: configuration.listenHost, port: configuration.listenPort, group: group, logger: logger,
+            gracePeriod: configuration.gracePeriod, limiter: limiter,
+            initializeConnection: { [context, headerTimeout = configuration.proxy.headerTimeout,
+                                     idleTimeout = configuration.proxy.clientIdleTimeout] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers(
+                        ClientPipeline.handlers(context: context, headerTimeout: headerTimeout, idleTimeout: idleTimeout))
+                }
+            },
+            onListening: { [self] address in try await announce(listeningOn: address) })
+        services.append(.init(service: StopReportingService(base: listener, stopped: listenerStopped)))
+        // With no signal trapped (in-process tests) the reloader ends at once; the daemon goes on.
+        services.append(.init(service: Reloader(hangups: hangups, reload: { [self] in await reload() }),
+                              successTerminationBehavior: .ignore))
+        return services
+    }
+
+    /// The group that runs `services`: SIGTERM and SIGINT (`gracefulShutdownSignals`) stop it
+    /// gracefully, and the grace period bounds that stop: when it is over the group cancels what
+    /// still runs. No signal cancels outright (SIGINT is a graceful stop, as it always was).
+    func serviceGroup(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) -> ServiceGroup {
+        var group = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: gracefulShutdownSignals,
+                                              cancellationSignals: [], logger: logger)
+        group.maximumGracefulShutdownDuration = .nanoseconds(configuration.gracePeriod.nanoseconds)
+        return ServiceGroup(configuration: group)
+    }
+
+    /// The traffic listener is bound: waits for the admin listener, records the start, starts the
+    /// checks (the watcher follows `started`), and says so in the log and on standard output.
+    private func announce(listeningOn address: SocketAddress) async throws {
+        listening.reach(address)
+        let admin = configuration.admin == nil ? nil : try await adminListening.value()
+        let saved = restored.saved
         let down = registry.all.filter { $0.currentHealth == .down }.map(\.url.text)
         let cleanStop = saved.lastStart.map { start in saved.lastCleanStop.map { $0 >= start } ?? false } ?? true
-        writer.recordStart(at: started)
-        let ageText = stateAge.map { "\($0 / 1000)s" } ?? "none"
-        writer.record(Event(at: started, kind: .startup, detail: [
+        writer.recordStart(at: restored.startedAt)
+        let ageText = restored.stateAgeMilliseconds.map { "\($0 / 1000)s" } ?? "none"
+        let differences = restored.differences
+        writer.record(Event(at: restored.startedAt, kind: .startup, detail: [
             "listen=\(localAddressDescription)",
             "backends=\(registry.all.count)",
             "restored_down=\(down.isEmpty ? "none" : down.joined(separator: ","))",
             "cursor=\(saved.cursor)",
             "algorithm=\(configuration.balancing.algorithm.rawValue)",
             "previous_stop=\(saved.lastStart == nil ? "first start" : cleanStop ? "clean" : "unclean")",
-            "state=\(startupPath) state_age=\(ageText)",
+            "state=\(restored.path) state_age=\(ageText)",
             "config_differences=\(differences.isEmpty ? "none" : differences.map { "\($0.url):\($0.field):\($0.winner)" }.joined(separator: ","))",
-        ].joined(separator: " "), data: EventData(stateAgeMs: stateAge, path: startupPath, differences: differences)))
+        ].joined(separator: " "), data: EventData(stateAgeMs: restored.stateAgeMilliseconds, path: restored.path,
+                                                 differences: differences)))
         checker.track(registry.all)
-        watcher.start(registryVersion: restoredRegistryVersion,
-                      cursor: balancer.cursorToSave ?? Int(truncatingIfNeeded: saved.cursor))
+        started.reach(())
         logger.info("listening", metadata: [
             "address": "\(localAddressDescription)", "backends": "\(registry.all.count)",
             "database": "\(configuration.databasePath)", "threads": "\(max(1, configuration.threads))",
             "algorithm": "\(configuration.balancing.algorithm.rawValue)",
         ])
+        // Printed once the service group runs, so its SIGTERM handling is in place by the time a
+        // script that read this line can send one. Tests and scripts read the address from it.
+        if let admin, let ip = admin.ipAddress, let port = admin.port {
+            FileHandle.standardOutput.write(Data("lbserver admin listening on \(ip):\(port)\n".utf8))
+        }
+        FileHandle.standardOutput.write(Data("lbserver listening on \(localAddressDescription)\n".utf8))
     }
 
     var localAddressDescription: String {
-        guard let address = serverChannel.localAddress, let ip = address.ipAddress, let port = address.port else {
+        guard let address = listening.current, let ip = address.ipAddress, let port = address.port else {
             return "\(configuration.listenHost):\(configuration.listenPort)"
         }
         return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }
 
-    /// Serves until a graceful shutdown is asked for, then drains and records a clean stop.
-    func run() async throws {
-        // SIGHUP reloads; trapped before the listening line, so a script that read it may send one.
-        let hangups = await UnixSignalsSequence(trapping: .sighup)
-        let reloader = Task { [self] in
-            for await _ in hangups { await reload() }
-        }
-        defer { reloader.cancel() }
-        // Printed once the service group runs, so its SIGTERM handling is in place by the time a
-        // script that read this line can send one. Tests and scripts read the address from it.
-        if let address = adminChannel?.localAddress, let ip = address.ipAddress, let port = address.port {
-            FileHandle.standardOutput.write(Data("lbserver admin listening on \(ip):\(port)\n".utf8))
-        }
-        FileHandle.standardOutput.write(Data("lbserver listening on \(localAddressDescription)\n".utf8))
-        let drained = group.next().makePromise(of: Void.self)
-        await withGracefulShutdownHandler {
-            try? await serverChannel.closeFuture.get()
-        } onGracefulShutdown: { [quiesce, logger, gracePeriod = configuration.gracePeriod] in
-            logger.info("shutting down: no new connections, finishing requests in flight",
-                        metadata: ["grace_period": "\(gracePeriod)"])
-            quiesce.initiateShutdown(promise: drained)
-        }
-        // Every open connection finishes its request, or the grace period ends.
-        let timer = group.next().scheduleTask(in: configuration.gracePeriod) {
-            drained.fail(ChannelError.ioOnClosedChannel)
-        }
-        let finishedInTime = (try? await drained.futureResult.get()) != nil
-        timer.cancel()
-        if !finishedInTime {
-            logger.warning("grace period over; closing the connections still open")
-        }
-        await shutdown(clean: true)
+    /// `/status` and `/`: built on demand from atomics and short locks, never the database.
+    private func statusReport() -> StatusReport {
+        let address = listening.current
+        let listen = "\(address?.ipAddress ?? configuration.listenHost):\(address?.port ?? 0)"
+        let statistics = writer.currentStatistics
+        return StatusReport(
+            listen: listen, startedAt: restored.startedAt.rfc3339, algorithm: configuration.balancing.algorithm.rawValue,
+            openConnections: limiter.openConnections,
+            database: .init(path: configuration.databasePath, writable: !statistics.isFailing,
+                            lastError: statistics.lastError, eventsWritten: statistics.written,
+                            eventsDropped: statistics.dropped, eventsQueued: statistics.pending,
+                            failedBatches: statistics.failedBatches),
+            backends: registry.all.map { backend in
+                .init(url: backend.url.text, health: backend.currentHealth.rawValue,
+                      adminState: backend.adminState.rawValue, weight: backend.weight,
+                      inFlight: backend.inFlight.load(ordering: .relaxed),
+                      backup: backend.isBackup, maxConnections: backend.maxConnections,
+                      recentChecks: backend.recentChecks.checks.map { check in
+                          .init(at: check.at.rfc3339, passed: check.passed,
+                                latencyMs: (check.latencyMilliseconds * 1000).rounded() / 1000,
+                                error: check.error)
+                      })
+            })
     }
 
     /// What a reload changed.
@@ -329,30 +389,4 @@ final class LoadBalancer: Service {
         }
     }
 
-    /// Stops everything; records `shutdown` and the clean-stop time when `clean`.
-    func shutdown(clean: Bool) async {
-        try? await adminChannel?.close()
-        await checker.stop()
-        watcher.stop()
-        // The coalesced answers still merged are written before the stop is, so every count is.
-        sink.flushCoalesced()
-        if clean {
-            let now = Timestamp.now()
-            if let cursor = registry.balancer.cursorToSave { writer.recordCursor(Int64(cursor), at: now) }
-            writer.record(Event(at: now, kind: .shutdown, detail: "clean stop"))
-            writer.recordCleanStop(at: now)
-        }
-        let statistics = writer.currentStatistics
-        writer.close()
-        accessLog?.close()
-        logger.info("stopped", metadata: ["events_written": "\(statistics.written)",
-                                          "events_dropped": "\(statistics.dropped)"])
-    }
-
-    private static func describe(_ error: Error) -> String {
-        if let io = error as? IOError, io.errnoCode == EADDRINUSE { return "address already in use" }
-        if let io = error as? IOError, io.errnoCode == EACCES { return "permission denied" }
-        if let io = error as? IOError, io.errnoCode == EADDRNOTAVAIL { return "address not available on this host" }
-        return "\(error)"
-    }
 }

@@ -1,93 +1,114 @@
-import Atomics
-import Foundation
 import LBStore
 import Logging
+import NIOPosix
+import ServiceLifecycle
 
 /// Notices changes that another process (`lbctl`) commits to the registry and applies them to
-/// the running daemon; also saves the round-robin cursor when it moved.
+/// the running daemon; also saves the round-robin cursor when it moved, and keeps the saved
+/// state's time current. A Service: it starts polling once the start is recorded and stops at the
+/// graceful shutdown (or cancellation), between two polls.
 ///
-/// Runs on a thread of its own because every call here is blocking SQLite I/O.
-final class RegistryWatcher: Sendable {
+/// Every poll is blocking SQLite I/O, so it runs on the thread pool; between polls the task sleeps.
+final class RegistryWatcher: Service, Sendable {
     private let store: Store
     private let registry: BackendRegistry
     private let writer: EventWriter
     private let logger: Logger
-    private let pollInterval: Double
+    private let pollInterval: Duration
+    private let registryVersion: Int64
+    private let cursor: Int
+    private let started: Milestone<Void>
+    private let threadPool: NIOThreadPool
     private let onChange: @Sendable (BackendRegistry.Changes) -> Void
-    private let stopped = ManagedAtomic<Bool>(false)
-    private let finished = ManagedAtomic<Bool>(false)
 
-    init(store: Store, registry: BackendRegistry, writer: EventWriter, logger: Logger, pollInterval: Double,
+    /// What a poll knows of the database: the versions seen last.
+    private struct Versions: Sendable {
+        var data: Int64
+        var registry: Int64
+    }
+
+    /// `registryVersion` and `cursor` are what the daemon restored; `started` is the milestone
+    /// after which the watcher polls. `onChange` is called on a thread-pool thread.
+    init(store: Store, registry: BackendRegistry, writer: EventWriter, logger: Logger, pollInterval: Duration,
+         registryVersion: Int64, cursor: Int, startsAfter started: Milestone<Void>,
+         threadPool: NIOThreadPool = .singleton,
          onChange: @escaping @Sendable (BackendRegistry.Changes) -> Void) {
         self.store = store
         self.registry = registry
         self.writer = writer
         self.logger = logger
         self.pollInterval = pollInterval
+        self.registryVersion = registryVersion
+        self.cursor = cursor
+        self.started = started
+        self.threadPool = threadPool
         self.onChange = onChange
     }
 
-    func start(registryVersion: Int64, cursor: Int) {
-        let thread = Thread { [self] in run(registryVersion: registryVersion, cursor: cursor) }
-        thread.name = "lb-registry-watcher"
-        thread.start()
-    }
-
-    /// Asks the thread to stop and waits (bounded) until it has.
-    func stop() {
-        stopped.store(true, ordering: .relaxed)
-        let deadline = Date().addingTimeInterval(2)
-        while !finished.load(ordering: .relaxed) && Date() < deadline {
-            Thread.sleep(forTimeInterval: 0.005)
+    func run() async {
+        // Cancelled at the shutdown request: the wait for the start or the sleep between polls
+        // ends at once, a poll already on the thread pool is finished first.
+        await cancellingAtShutdownRequest { [self] in
+            guard (try? await started.value()) != nil else { return }
+            try? await pollUntilCancelled()
         }
     }
 
-    private func run(registryVersion: Int64, cursor: Int) {
+    private func pollUntilCancelled() async throws {
         logger.debug("registry watcher started")
-        var knownDataVersion: Int64 = (try? store.dataVersion()) ?? 0
-        var knownRegistryVersion = registryVersion
+        let store = self.store
+        var versions = Versions(data: (try? await threadPool.runIfActive { try store.dataVersion() }) ?? 0,
+                                registry: registryVersion)
         var savedCursor = cursor
-        var lastHeartbeat = Date()
-        var lastCursorCheck = Date()
-        var lastErrorLog = Date.distantPast
-        while !stopped.load(ordering: .relaxed) {
-            Thread.sleep(forTimeInterval: pollInterval)
+        let clock = ContinuousClock()
+        var lastHeartbeat = clock.now
+        var lastCursorCheck = clock.now
+        var lastErrorLog: ContinuousClock.Instant?
+        while true {
+            try await Task.sleep(for: pollInterval)
+            let known = versions
             do {
-                // data_version moves on any commit by another connection, our writer's included;
-                // registry_version tells whether it was a change we must apply.
-                let dataVersion = try store.dataVersion()
-                if dataVersion != knownDataVersion {
-                    knownDataVersion = dataVersion
-                    let version = try store.registryVersion()
-                    if version != knownRegistryVersion {
-                        knownRegistryVersion = version
-                        let changes = registry.apply(try store.backends())
-                        if !changes.isEmpty { onChange(changes) }
-                    }
-                }
+                versions = try await threadPool.runIfActive { [self] in try poll(known) }
+            } catch is CancellationError {
+                throw CancellationError()
             } catch {
-                if Date().timeIntervalSince(lastErrorLog) >= 60 {
-                    lastErrorLog = Date()
+                if lastErrorLog.map({ clock.now - $0 >= .seconds(60) }) ?? true {
+                    lastErrorLog = clock.now
                     logger.error("cannot read the registry; serving the backends already known",
                                  metadata: ["error": "\(error)"])
                 }
             }
-            if Date().timeIntervalSince(lastCursorCheck) >= 1 {
-                lastCursorCheck = Date()
+            if clock.now - lastCursorCheck >= .seconds(1) {
+                lastCursorCheck = clock.now
                 if let cursor = registry.balancer.cursorToSave, cursor != savedCursor {
                     savedCursor = cursor
                     writer.recordCursor(Int64(cursor))
-                    lastHeartbeat = Date()
+                    lastHeartbeat = clock.now
                     logger.trace("cursor saved", metadata: ["cursor": "\(cursor)"])
                 }
             }
             // The saved state's age is read from saved_at at the next start: keep it fresh while
             // running, so only a long stop makes it stale.
-            if Date().timeIntervalSince(lastHeartbeat) >= 5 {
-                lastHeartbeat = Date()
+            if clock.now - lastHeartbeat >= .seconds(5) {
+                lastHeartbeat = clock.now
                 writer.recordHeartbeat()
             }
         }
-        finished.store(true, ordering: .relaxed)
+    }
+
+    /// One look at the database; applies a registry change. On a thread-pool thread.
+    private func poll(_ known: Versions) throws -> Versions {
+        var versions = known
+        // data_version moves on any commit by another connection, our writer's included;
+        // registry_version tells whether it was a change we must apply.
+        let dataVersion = try store.dataVersion()
+        guard dataVersion != known.data else { return versions }
+        versions.data = dataVersion
+        let version = try store.registryVersion()
+        guard version != known.registry else { return versions }
+        versions.registry = version
+        let changes = registry.apply(try store.backends())
+        if !changes.isEmpty { onChange(changes) }
+        return versions
     }
 }

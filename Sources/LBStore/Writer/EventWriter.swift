@@ -46,6 +46,8 @@ public final class EventWriter: @unchecked Sendable {
     private var droppedSinceLastWrite = 0
     private var isClosed = false
     private var isFinished = false
+    /// Called on the writer thread once it has finished (`close(then:)`).
+    private var finishHandlers: [@Sendable () -> Void] = []
     private var statistics = WriterStatistics(written: 0, dropped: 0, pending: 0, batches: 0, failedBatches: 0,
                                               lastError: nil, lastCommitMicroseconds: 0)
     private let connection: Connection
@@ -149,6 +151,32 @@ public final class EventWriter: @unchecked Sendable {
             if !condition.wait(until: deadline) { break }
         }
         condition.unlock()
+    }
+
+    /// Writes what is queued, then stops the thread and closes the connection as `close()` does,
+    /// and calls `completion` once the thread has finished; never blocks the caller. For callers
+    /// that must not wait on a lock (Swift concurrency's threads); later records are dropped.
+    public func close(then completion: @escaping @Sendable () -> Void) {
+        // The barrier first, as `close()` flushes first: a failing database gets the same retries.
+        afterCommit { [self] _ in
+            condition.lock()
+            guard !isFinished else {
+                condition.unlock()
+                completion()
+                return
+            }
+            isClosed = true
+            finishHandlers.append(completion)
+            condition.signal()
+            condition.unlock()
+        }
+    }
+
+    /// True once the writer thread has finished (after a close, or `close(then:)`).
+    public var isStopped: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return isFinished
     }
 
     /// A snapshot of the counters.
@@ -261,9 +289,12 @@ public final class EventWriter: @unchecked Sendable {
         isFinished = true
         let leftovers = pending
         pending.removeAll()
+        let handlers = finishHandlers
+        finishHandlers.removeAll()
         condition.broadcast()
         condition.unlock()
         for case .barrier(let completion) in leftovers { completion(false) }
+        for handler in handlers { handler() }
     }
 
     /// A stretch of time in which no batch could be committed.

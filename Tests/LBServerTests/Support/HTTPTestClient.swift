@@ -38,7 +38,10 @@ final class HTTPTestConnection {
             }
         }
         guard result == 0 else {
-            close(fd)
+            // Not closed here: a class whose initializer throws once every property is set is
+            // deinitialized, and `deinit` closes it. Closing twice closed whatever descriptor
+            // another thread had opened meanwhile under the same number (glibc aborted on its
+            // netlink socket).
             throw TestClientError(description: "connect to \(port) failed: errno \(errno)")
         }
     }

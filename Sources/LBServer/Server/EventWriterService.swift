@@ -1,0 +1,44 @@
+import LBStore
+import Logging
+import ServiceLifecycle
+
+/// The event writer's end as a Service. The writer's thread runs from `LoadBalancer.open` (what
+/// the restore decided is recorded before any service runs); this service owns the rest of its
+/// life. First in the group, it is the last one told to stop: it then waits until the services
+/// that record into it have stopped (they have, unless the grace period ran out and the group
+/// cancelled all at once), writes the coalesced counts, the cursor, the `shutdown` event and the
+/// clean-stop mark if the daemon had started, and closes the writer without blocking a thread.
+struct EventWriterService: Service, CustomStringConvertible {
+    let writer: EventWriter
+    let sink: EventSink
+    let registry: BackendRegistry
+    let logger: Logger
+    /// Reached once the start is recorded; a daemon that failed to start records no stop.
+    let started: Milestone<Void>
+    /// Reached by each service that records into the writer when it has stopped.
+    let stopsAfter: [Milestone<Void>]
+
+    var description: String { "EventWriter" }
+
+    func run() async {
+        await shutdownRequested()
+        for dependent in stopsAfter { await dependent.valueIgnoringCancellation() }
+        // The coalesced answers still merged are written before the stop is, so every count is.
+        sink.flushCoalesced()
+        let clean = started.isReached
+        if clean {
+            let now = Timestamp.now()
+            if let cursor = registry.balancer.cursorToSave { writer.recordCursor(Int64(cursor), at: now) }
+            writer.record(Event(at: now, kind: .shutdown, detail: "clean stop"))
+            writer.recordCleanStop(at: now)
+        }
+        let statistics = writer.currentStatistics
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            writer.close(then: { continuation.resume() })
+        }
+        if clean {
+            logger.info("stopped", metadata: ["events_written": "\(statistics.written)",
+                                              "events_dropped": "\(statistics.dropped)"])
+        }
+    }
+}

@@ -1,0 +1,119 @@
+import Logging
+import NIOCore
+import NIOExtras
+import NIOPosix
+import ServiceLifecycle
+
+/// The traffic port as a Service: binds in `run()` (as Hummingbird's `Server` does), serves until
+/// the graceful shutdown, then stops accepting and waits for every open connection to finish its
+/// request. The group's maximum graceful shutdown duration (`--grace-period`) bounds that wait: at
+/// its end the group cancels, and the connections still open are left to the event loops'
+/// shutdown.
+///
+/// A bind failure throws a `StartupError` naming the address, which fails the group.
+final class TrafficListener: Service, Sendable {
+    private let host: String
+    private let port: Int
+    private let group: EventLoopGroup
+    private let logger: Logger
+    private let gracePeriod: TimeAmount
+    private let limiter: ConnectionLimiter
+    private let initializeConnection: @Sendable (Channel) -> EventLoopFuture<Void>
+    private let onListening: @Sendable (SocketAddress) async throws -> Void
+
+    /// `initializeConnection` sets up an accepted connection's pipeline; `onListening` runs once
+    /// the socket is bound, before this service waits for the shutdown (it may throw
+    /// `CancellationError` when the group is cancelled meanwhile).
+    init(host: String, port: Int, group: EventLoopGroup, logger: Logger, gracePeriod: TimeAmount,
+         limiter: ConnectionLimiter,
+         initializeConnection: @escaping @Sendable (Channel) -> EventLoopFuture<Void>,
+         onListening: @escaping @Sendable (SocketAddress) async throws -> Void) {
+        self.host = host
+        self.port = port
+        self.group = group
+        self.logger = logger
+        self.gracePeriod = gracePeriod
+        self.limiter = limiter
+        self.initializeConnection = initializeConnection
+        self.onListening = onListening
+    }
+
+    func run() async throws {
+        let quiesce = ServerQuiescingHelper(group: group)
+        let channel = try await bind(quiesce: quiesce)
+        do {
+            guard let address = channel.localAddress else {
+                throw StartupError(.listener, "cannot listen on \(host):\(port): the socket has no local address")
+            }
+            try await onListening(address)
+        } catch {
+            try? await channel.close()
+            // Cancelled while starting: the group is stopping because another service failed.
+            if error is CancellationError { return }
+            throw error
+        }
+        let draining = Milestone<Void>()
+        let drained = Milestone<Void>()
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenComplete { _ in drained.reach(()) }
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                // Ends when the quiescing helper closes the socket, or a cancellation does.
+                try? await channel.closeFuture.get()
+            } onGracefulShutdown: { [logger, gracePeriod] in
+                draining.reach(())
+                logger.info("shutting down: no new connections, finishing requests in flight",
+                            metadata: ["grace_period": "\(gracePeriod)"])
+                quiesce.initiateShutdown(promise: promise)
+            }
+        } onCancel: {
+            // Cancelled before any graceful shutdown (another service failed): stop accepting now.
+            if !draining.isReached { channel.close(promise: nil) }
+        }
+        guard draining.isReached else { return }
+        // Every open connection finishes its request, or the group's grace period ends.
+        if (try? await drained.value()) == nil {
+            logger.warning("grace period over; closing the connections still open")
+        }
+    }
+
+    private func bind(quiesce: ServerQuiescingHelper) async throws -> Channel {
+        let limiter = self.limiter
+        let initializeConnection = self.initializeConnection
+        do {
+            return try await ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 1024)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                    }
+                }
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.maxMessagesPerRead, value: 16)
+                .childChannelInitializer { channel in
+                    // Over the cap: failing the initializer makes NIO close the connection.
+                    guard limiter.admit(channel) else {
+                        return channel.eventLoop.makeFailedFuture(ConnectionLimiter.Refused())
+                    }
+                    return initializeConnection(channel)
+                }
+                .bind(host: host, port: port)
+                .get()
+        } catch {
+            throw StartupError(.listener, "cannot listen on \(host):\(port): \(Self.describe(error))")
+        }
+    }
+
+    /// A bind error in words an operator acts on.
+    static func describe(_ error: Error) -> String {
+        if let io = error as? IOError, io.errnoCode == EADDRINUSE { return "address already in use" }
+        if let io = error as? IOError, io.errnoCode == EACCES { return "permission denied" }
+        if let io = error as? IOError, io.errnoCode == EADDRNOTAVAIL { return "address not available on this host" }
+        return "\(error)"
+    }
+}
+
+extension TrafficListener: CustomStringConvertible {
+    var description: String { "TrafficListener(\(host):\(port))" }
+}
