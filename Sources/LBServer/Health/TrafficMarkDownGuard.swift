@@ -9,7 +9,9 @@ import NIOCore
 final class TrafficMarkDownGuard: Sendable {
     /// How far back a traffic mark-down counts (the daemon's `--health-down-interval`).
     let window: TimeAmount
-    /// Backends marked down by traffic and when, newest last.
+    /// Backends marked down by traffic and when, newest last. NIO's lock rather than
+    /// `Synchronization.Mutex`: several event loops may take it at once, and ThreadSanitizer
+    /// reports a contended Mutex falsely (see `DaemonMetrics`).
     private let recent = NIOLockedValueBox<[(backendID: Int64, at: NIODeadline)]>([])
 
     init(window: TimeAmount) {

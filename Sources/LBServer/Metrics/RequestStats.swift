@@ -44,6 +44,8 @@ final class RequestStats: @unchecked Sendable {
     private static let slotCount = sumSlot + 1
 
     let eventLoop: EventLoop
+    /// One block of counters, written by the loop and read by scrapes: swift-atomics' storage,
+    /// since an array of `Synchronization.Atomic` cannot exist (an `Atomic` cannot be copied).
     private let slots: UnsafeMutablePointer<UnsafeAtomic<Int>.Storage>
 
     init(eventLoop: EventLoop) {
