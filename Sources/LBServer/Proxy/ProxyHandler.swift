@@ -10,6 +10,9 @@ import NIOCore
 /// The connection's phases are `ProxyConnectionState`'s, what follows a failed try is
 /// `RetryPolicy`'s, the answer's writes are `ResponseRelay`'s; this handler performs what they
 /// decide. Every call happens on the connection's event loop.
+///
+/// The handler is cut by concern into this file (the client's side), `+Tries`, `+Upstream` and
+/// `+LocalAnswers`; its state is internal only so that those extensions reach it.
 final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
