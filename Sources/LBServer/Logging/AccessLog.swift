@@ -2,7 +2,7 @@ import Foundation
 import LBStore
 import NIOPosix
 import ServiceLifecycle
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// The optional access log (`--access-log FILE|-`): one line per answered request, written off
 /// the event loops, a Service in the daemon's group.
@@ -46,7 +46,9 @@ final class AccessLog: Service, Sendable {
     let format: LogFormat
     private let descriptor: Int32
     private let closesDescriptor: Bool
-    private let queue = Mutex(Queue())
+    /// NIO's lock rather than `Synchronization.Mutex`: every event loop takes it at once, and
+    /// ThreadSanitizer reports a contended Mutex falsely (it did here; see `DaemonMetrics`).
+    private let queue = NIOLockedValueBox(Queue())
     private let threadPool: NIOThreadPool
 
     /// Opens `destination` for appending (created with mode 0640 if missing), or standard output
@@ -69,7 +71,7 @@ final class AccessLog: Service, Sendable {
 
     /// Queues one line; never blocks on I/O. Safe from any thread.
     func record(_ entry: Entry) {
-        let consumer = queue.withLock { queue -> CheckedContinuation<Void, Never>? in
+        let consumer = queue.withLockedValue { queue -> CheckedContinuation<Void, Never>? in
             guard !queue.closing else { return nil }
             guard queue.entries.count < Self.capacity else {
                 queue.dropped += 1
@@ -88,7 +90,7 @@ final class AccessLog: Service, Sendable {
         await withTaskCancellationOrGracefulShutdownHandler {
             await writeUntilClosed()
         } onCancelOrGracefulShutdown: { [self] in
-            let consumer = queue.withLock { queue -> CheckedContinuation<Void, Never>? in
+            let consumer = queue.withLockedValue { queue -> CheckedContinuation<Void, Never>? in
                 queue.closing = true
                 return queue.consumer.take()
             }
@@ -112,7 +114,7 @@ final class AccessLog: Service, Sendable {
     /// What is queued, taken out of the queue, once there is something or the log closes.
     private func nextBatch() async -> (entries: [Entry], dropped: Int, closing: Bool) {
         while true {
-            let taken = queue.withLock { queue -> ([Entry], Int, Bool)? in
+            let taken = queue.withLockedValue { queue -> ([Entry], Int, Bool)? in
                 guard queue.hasWork else { return nil }
                 let taken = (queue.entries, queue.dropped, queue.closing)
                 queue.entries.removeAll(keepingCapacity: true)
@@ -123,7 +125,7 @@ final class AccessLog: Service, Sendable {
             await withCheckedContinuation { continuation in
                 // Checked again under the lock `record` takes: an entry that came in meanwhile
                 // found no consumer to wake, and would otherwise wait for the next one.
-                let ready = queue.withLock { queue -> Bool in
+                let ready = queue.withLockedValue { queue -> Bool in
                     guard !queue.hasWork else { return true }
                     queue.consumer = continuation
                     return false
