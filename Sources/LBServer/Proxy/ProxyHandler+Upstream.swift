@@ -65,11 +65,8 @@ extension ProxyHandler: UpstreamDelegate {
     }
 
     func upstreamReadComplete() {
-        guard let context else { return }
-        let flush = relay.flushAtReadComplete()
-        guard flush.due else { return }
-        if let head = flush.head { context.write(wrapOutboundOut(head), promise: nil) }
-        context.flush()
+        guard let context, relay.flushIsDue else { return }
+        flushResponse(context: context)
     }
 
     /// Writes the held response head, if any, and flushes.

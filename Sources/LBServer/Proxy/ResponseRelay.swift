@@ -39,11 +39,8 @@ struct ResponseRelay {
         return (head, nil)
     }
 
-    /// At the end of a backend read: whether a flush is due, and the held head to write first.
-    mutating func flushAtReadComplete() -> (due: Bool, head: ByteBuffer?) {
-        guard flushPending else { return (false, nil) }
-        return (true, flush())
-    }
+    /// Whether something was written since the last flush (checked at the end of a backend read).
+    var flushIsDue: Bool { flushPending }
 
     /// A flush is made now: the held head, if any, to write before it.
     mutating func flush() -> ByteBuffer? {
