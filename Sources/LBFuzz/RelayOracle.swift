@@ -91,6 +91,9 @@ enum RelayOracle {
             // NIOHTTP1's chunk extensions are narrower than RFC 9112 §7.1.1's (it refuses the BWS
             // before `;`, for one); the proxy drops extensions, so they never reach a backend.
             return hasChunkExtension(input)
+        case .strictModeAssertion:
+            // Nor does it take the BWS RFC 9112 §7.1.1 allows after `;` and around `=`.
+            return hasWhitespaceInChunkExtension(input)
         default:
             return false
         }
@@ -105,6 +108,27 @@ enum RelayOracle {
         default:
             false
         }
+    }
+
+    /// Whether a line of `input` starts with hex digits, maybe spaces or tabs, and `;`, and has a
+    /// space or tab after that `;` outside a quoted string.
+    static func hasWhitespaceInChunkExtension(_ input: [UInt8]) -> Bool {
+        var start = 0
+        while start < input.count {
+            let end = input[start...].firstIndex(of: 10) ?? input.count
+            let line = input[start..<end]
+            if hasChunkExtension(Array(line)), let semicolon = line.firstIndex(of: 59) {
+                var quoted = false, escaped = false
+                for byte in line[semicolon...] {
+                    if escaped { escaped = false; continue }
+                    if quoted && byte == 92 { escaped = true; continue }
+                    if byte == 34 { quoted.toggle(); continue }
+                    if !quoted && (byte == 32 || byte == 9) { return true }
+                }
+            }
+            start = end + 1
+        }
+        return false
     }
 
     /// Whether a line of `input` starts with hex digits, then maybe spaces or tabs, then `;`.
@@ -179,8 +203,12 @@ private struct Judge {
                      + "\(backend.bytesWrittenAfterStaleBytes) more request bytes on it")
             }
             // What the proxy forwards is its own canonical HTTP/1.1: a backend's NIOHTTP1 refuses
-            // none of it, but for a method or target copied as the client sent it.
-            if let error = backend.reader.error, !RelayOracle.isCopiedAsIs(client.error) {
+            // none of it, but for a method or target copied as the client sent it. Where the
+            // client's NIOHTTP1 stopped reading before that request (behind an upgrade), the
+            // backend's refusal of a copied method or target is the only reading there is.
+            let copied = RelayOracle.isCopiedAsIs(client.error)
+                || clientRefusalIsBenign && RelayOracle.isCopiedAsIs(backend.reader.error)
+            if let error = backend.reader.error, !copied {
                 fail(.acceptsWhatNIOHTTP1Refuses, "the backend's NIOHTTP1 refused what the proxy sent on connection "
                      + "\(backend.index) (\(OracleBackend.name(of: error))); the client's NIOHTTP1 "
                      + (client.error.map { "refused request \(client.requests.count) (\(OracleBackend.name(of: $0)))" }

@@ -309,6 +309,11 @@ extension HTTP1ParsingTests {
             headError { _ = try scan([Array(text.utf8)], framing, maximumTrailerBytes: maximumTrailerBytes) }
         }
 
+        /// `text`'s code points (all below 256) as one byte each.
+        static func latin1(_ text: String) -> [UInt8] {
+            text.unicodeScalars.map { UInt8($0.value) }
+        }
+
         /// Three chunks, with extensions (one quoted, one after whitespace), and two trailer fields.
         static let chunkedBody = "5;name=value\r\nhello\r\n6 ; quoted=\"a b\"\r\n world\r\nA\r\n0123456789\r\n"
             + "0\r\nX-Checksum: abc\r\nY: z\r\n\r\n"
@@ -375,6 +380,29 @@ extension HTTP1ParsingTests {
             #expect(Self.refusal("5\t\r\nhello\r\n0\r\n\r\n")?.status == 400)
             #expect(Self.refusal("0 \r\n\r\n")?.status == 400)
             #expect(try Self.scan("5 \t;a=b\r\nhello\r\n0\r\n\r\n").payload == Array("hello".utf8))
+        }
+
+        /// RFC 9112 §7.1.1: an extension is `;` and a token name, maybe `=` and a token or a
+        /// quoted string, with optional whitespace around `;` and `=`; nothing else on the line.
+        @Test(arguments: [
+            "5;a\r\n", "5;a=b\r\n", "5;a=b;c\r\n", "5 ; a = b ;c=\"d e\"\r\n", "5;a=\"\\\"q\\\\\"\r\n",
+            "5;a=\"obs-text \u{80}\u{FF}\"\r\n", "5;!#$%&'*+-.^_`|~09az=!#$%&'*+-.^_`|~09AZ\r\n", "5\t;\ta\t=\tb\r\n",
+        ])
+        func wellFormedChunkExtensionsAreAccepted(_ line: String) throws {
+            let outcome = try Self.scan([Self.latin1(line) + Array("hello\r\n0\r\n\r\n".utf8)], .chunked)
+            #expect(outcome.payload == Array("hello".utf8))
+            #expect(outcome.complete)
+        }
+
+        @Test(arguments: [
+            "5;\r\n", "5; \r\n", "5;=b\r\n", "5;a=\r\n", "5;a b\r\n", "5;a=b c\r\n", "5;a=b \r\n",
+            "5;a=\"b\" \r\n", "5;a=\"b\"c\r\n", "5;a=\"b\r\n", "5;a=\"b\rc\"\r\n", "5;a=\"b\\\u{1}\"\r\n",
+            "5;a=b=c\r\n", "5;a@b\r\n", "5;\u{8F}\u{BA}\"a b\"\r\n", "5;a=\u{8F}\r\n", "5;a\u{7F}\r\n", "5 =a\r\n",
+            "5;a==b\r\n", "5;;a\r\n",
+        ])
+        func malformedChunkExtensionsAreRefused(_ line: String) {
+            let body = Self.latin1(line) + Array("hello\r\n0\r\n\r\n".utf8)
+            #expect(headError { _ = try Self.scan([body], .chunked) }?.status == 400, "\(line.debugDescription)")
         }
 
         @Test func malformedOrOversizedTrailersAreRefused() {

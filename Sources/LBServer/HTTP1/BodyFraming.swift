@@ -15,7 +15,8 @@ enum BodyFraming: Equatable {
 /// arrived; only a client that cannot take chunks gets the payload alone.
 ///
 /// The chunk grammar is RFC 9112 §7.1, strictly: hex sizes of at most 15 digits, CRLF line ends,
-/// no control characters in extensions, extensions of at most `maximumExtensionBytes` per chunk,
+/// extensions as §7.1.1 writes them (`BWS ";" BWS name [BWS "=" BWS value]`, a token name, a
+/// token or quoted-string value) within `maximumExtensionBytes` per chunk,
 /// and a trailer section within `maximumTrailerBytes` whose every line is a well-formed field
 /// (the same grammar as a head's fields): a request line hidden there is refused, not passed on.
 struct BodyScanner {
@@ -23,9 +24,8 @@ struct BodyScanner {
         case length(remaining: Int)
         case untilClose
         case chunkSize(value: Int, digits: Int)
-        /// Whitespace after the size, before a `;` (RFC 9112 §7.1.1 `BWS`).
-        case chunkSizeWhitespace
-        case chunkExtension
+        /// After the size's digits, up to the CR that ends the size line.
+        case chunkExtension(ChunkExtension)
         case chunkSizeLF
         case chunkData(remaining: Int)
         case chunkDataCR
@@ -105,27 +105,16 @@ struct BodyScanner {
                 guard digits > 0 else { throw .malformed("malformed chunk size") }
                 pendingSize = value
                 try endChunkSize(at: byte)
-            case .chunkSizeWhitespace:
+            case .chunkExtension(let place):
                 let byte = bytes[index]
                 index += 1
-                try countExtensionByte()
-                // RFC 9112 §7.1.1: whitespace after the size is the BWS of a chunk extension, so
-                // only more of it or the extension's `;` may follow; "5 CRLF" is not a size line.
-                switch byte {
-                case UInt8(ascii: ";"): state = .chunkExtension
-                case HeadSyntax.space, HeadSyntax.tab: break
-                default: throw .malformed("whitespace after a chunk size without an extension")
-                }
-            case .chunkExtension:
-                let byte = bytes[index]
                 if byte == HeadSyntax.cr {
+                    guard place.mayEndLine else { throw .malformed("malformed chunk extension") }
                     state = .chunkSizeLF
-                } else if !HeadSyntax.isFieldValueByte(byte) {
-                    throw .malformed("control character in a chunk extension")
                 } else {
                     try countExtensionByte()
+                    state = .chunkExtension(try place.next(byte))
                 }
-                index += 1
             case .chunkSizeLF:
                 guard bytes[index] == HeadSyntax.lf else { throw .malformed("bare CR after a chunk size") }
                 index += 1
@@ -176,15 +165,19 @@ struct BodyScanner {
     /// The size of the chunk whose size line is being read (its extension may follow the size).
     private var pendingSize = 0
 
-    /// After the size's digits: a CR ends the line; whitespace may only lead to an extension.
+    /// After the size's digits: a CR ends the line; anything else must begin an extension.
     private mutating func endChunkSize(at byte: UInt8) throws(HeadError) {
+        if byte == HeadSyntax.cr {
+            state = .chunkSizeLF
+            return
+        }
         // The extension's bound counts from its `;` or the whitespace before it.
-        if byte != HeadSyntax.cr { try countExtensionByte() }
+        try countExtensionByte()
         switch byte {
-        case HeadSyntax.cr: state = .chunkSizeLF
-        case UInt8(ascii: ";"): state = .chunkExtension
-        case HeadSyntax.space, HeadSyntax.tab: state = .chunkSizeWhitespace
-        default: throw .malformed("malformed chunk size")
+        case UInt8(ascii: ";"), HeadSyntax.space, HeadSyntax.tab:
+            state = .chunkExtension(try ChunkExtension.afterSize.next(byte))
+        default:
+            throw .malformed("malformed chunk size")
         }
     }
 
