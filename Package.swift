@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         .systemLibrary(
@@ -28,9 +30,17 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        // The stored state, on SQLite (embedded, the default) or PostgreSQL (a fleet).
         .target(
             name: "LBStore",
-            dependencies: ["CSQLite"]
+            dependencies: [
+                "CSQLite",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // What the daemon and the CLI both write: JSON strings.
         .target(name: "LBText"),
@@ -87,8 +97,10 @@ let package = Package(
         ),
         .testTarget(
             name: "LBStoreTests",
-            dependencies: ["LBStore"]
+            dependencies: ["LBStore", "PostgresTestServer"]
         ),
+        // A PostgreSQL server of a test run's own (Debian's package, in a temporary directory).
+        .target(name: "PostgresTestServer", path: "Tests/PostgresTestServer"),
         .testTarget(
             name: "lbctlTests",
             dependencies: ["LBStore", "LBText", "lbctl", "lbctl-main"]

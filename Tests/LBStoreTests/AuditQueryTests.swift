@@ -28,9 +28,10 @@ import Testing
 
     static let window = TimeRange(start: Timestamp(milliseconds: 105), end: Timestamp(milliseconds: 400))
 
-    @Test func countsPerBackendAndByDetailPrefixStayInsideTheWindow() throws {
+    @Test(arguments: StoreEngine.allCases)
+    func countsPerBackendAndByDetailPrefixStayInsideTheWindow(_ engine: StoreEngine) throws {
         let folder = try TemporaryDirectory()
-        let store = try Store(path: folder.path("lb.sqlite3"))
+        let store = try engine.makeStore(in: folder)
         let (a, b) = try Self.seed(store)
         #expect(try store.eventCountsByBackend(kind: .failure, in: Self.window) == [a.id: 2, b.id: 1])
         #expect(try store.countEvents(kind: .rejected, in: Self.window, detailPrefix: "503") == 2)
@@ -39,9 +40,10 @@ import Testing
         #expect(try store.countEvents(kind: .rejected, in: Self.window, detailPrefix: "5_3") == 0)
     }
 
-    @Test func firstLastAndLatestBeforeFindTheRightEvents() throws {
+    @Test(arguments: StoreEngine.allCases)
+    func firstLastAndLatestBeforeFindTheRightEvents(_ engine: StoreEngine) throws {
         let folder = try TemporaryDirectory()
-        let store = try Store(path: folder.path("lb.sqlite3"))
+        let store = try engine.makeStore(in: folder)
         let (a, b) = try Self.seed(store)
         #expect(try store.firstEvent(kind: .failure, in: Self.window)?.detail == "refused")
         #expect(try store.lastEvent(kind: .failure, in: Self.window)?.detail == "refused again")
@@ -53,9 +55,10 @@ import Testing
         #expect(try store.latestEvent(kind: .statusChange, backendID: a.id, before: Timestamp(milliseconds: 100)) == nil)
     }
 
-    @Test func requestIDsAreCountedOnceAndSampledInOrderOfFirstAppearance() throws {
+    @Test(arguments: StoreEngine.allCases)
+    func requestIDsAreCountedOnceAndSampledInOrderOfFirstAppearance(_ engine: StoreEngine) throws {
         let folder = try TemporaryDirectory()
-        let store = try Store(path: folder.path("lb.sqlite3"))
+        let store = try engine.makeStore(in: folder)
         _ = try Self.seed(store)
         let all = try store.requestIDs(in: Self.window, kinds: [.failure, .retry, .rejected], sampleSize: 10)
         #expect(all == RequestIDSample(count: 5, sample: ["r1", "r2", "r3", "r4", "r5"]))
@@ -64,9 +67,10 @@ import Testing
         #expect(try store.requestIDs(in: Self.window, kinds: [], sampleSize: 2).count == 0)
     }
 
-    @Test func theHistogramCountsEachBackendAndKindPerSlice() throws {
+    @Test(arguments: StoreEngine.allCases)
+    func theHistogramCountsEachBackendAndKindPerSlice(_ engine: StoreEngine) throws {
         let folder = try TemporaryDirectory()
-        let store = try Store(path: folder.path("lb.sqlite3"))
+        let store = try engine.makeStore(in: folder)
         let (a, b) = try Self.seed(store)
         // Slices of 50 ms from 100 ms: [100,150) and [150,200).
         let range = TimeRange(start: Timestamp(milliseconds: 100), end: Timestamp(milliseconds: 200))
@@ -82,9 +86,10 @@ import Testing
                                          binCount: 4).isEmpty)
     }
 
-    @Test func theTailAfterAnIDIsFilteredAndInIDOrder() throws {
+    @Test(arguments: StoreEngine.allCases)
+    func theTailAfterAnIDIsFilteredAndInIDOrder(_ engine: StoreEngine) throws {
         let folder = try TemporaryDirectory()
-        let store = try Store(path: folder.path("lb.sqlite3"))
+        let store = try engine.makeStore(in: folder)
         let (a, _) = try Self.seed(store)
         let all = try store.events(EventQuery())
         let cut = try #require(all.first { $0.at.milliseconds == 120 }).id

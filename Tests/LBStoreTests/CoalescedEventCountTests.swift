@@ -29,9 +29,10 @@ import Testing
 
     static let window = TimeRange(start: Timestamp(milliseconds: 0), end: Timestamp(milliseconds: 1_000))
 
-    @Test func kindCountsSumTheOccurrencesEachRowStandsFor() throws {
+    @Test(arguments: StoreEngine.allCases)
+    func kindCountsSumTheOccurrencesEachRowStandsFor(_ engine: StoreEngine) throws {
         let folder = try TemporaryDirectory()
-        let store = try Store(path: folder.path("lb.sqlite3"))
+        let store = try engine.makeStore(in: folder)
         let a = try Self.seed(store)
         let counts = try store.eventCounts(in: Self.window)
         #expect(counts[.rejected] == 3 + 1_000 + 1 + 250)
@@ -40,9 +41,10 @@ import Testing
         #expect(try store.eventCounts(in: Self.window, backendID: a.id)[.rejected] == 3)
     }
 
-    @Test func auditCountsByBackendAndByDetailPrefixSumTheOccurrences() throws {
+    @Test(arguments: StoreEngine.allCases)
+    func auditCountsByBackendAndByDetailPrefixSumTheOccurrences(_ engine: StoreEngine) throws {
         let folder = try TemporaryDirectory()
-        let store = try Store(path: folder.path("lb.sqlite3"))
+        let store = try engine.makeStore(in: folder)
         let a = try Self.seed(store)
         #expect(try store.eventCountsByBackend(kind: .rejected, in: Self.window) == [a.id: 3])
         #expect(try store.countEvents(kind: .rejected, in: Self.window, detailPrefix: "503") == 1_251)
@@ -50,9 +52,10 @@ import Testing
         #expect(try store.countEvents(kind: .refused, in: Self.window, detailPrefix: "400") == 40)
     }
 
-    @Test func theHistogramPutsACoalescedRowsWholeCountInTheSliceOfItsFirstOccurrence() throws {
+    @Test(arguments: StoreEngine.allCases)
+    func theHistogramPutsACoalescedRowsWholeCountInTheSliceOfItsFirstOccurrence(_ engine: StoreEngine) throws {
         let folder = try TemporaryDirectory()
-        let store = try Store(path: folder.path("lb.sqlite3"))
+        let store = try engine.makeStore(in: folder)
         _ = try Self.seed(store)
         let bins = try store.eventHistogram(kinds: [.rejected], in: Self.window, binCount: 2)
         let balancer = bins.filter { $0.backendID == nil }.sorted { $0.index < $1.index }
@@ -61,9 +64,10 @@ import Testing
         #expect(bins.reduce(0) { $0 + $1.count } == 1_254)
     }
 
-    @Test func requestCountsAddTheUnnamedRequestsOfBackendlessRowsAndNameTheSampledOnes() throws {
+    @Test(arguments: StoreEngine.allCases)
+    func requestCountsAddTheUnnamedRequestsOfBackendlessRowsAndNameTheSampledOnes(_ engine: StoreEngine) throws {
         let folder = try TemporaryDirectory()
-        let store = try Store(path: folder.path("lb.sqlite3"))
+        let store = try engine.makeStore(in: folder)
         _ = try Self.seed(store)
         let requests = try store.requestIDs(in: Self.window, kinds: [.failure, .retry, .rejected], sampleSize: 20)
         // f1, f2 (failures; the 502 row's samples name them again), 1 000 + 1 + 250 requests that
@@ -75,9 +79,10 @@ import Testing
         #expect(rejectedOnly.sample == ["f1", "f2", "n1"])
     }
 
-    @Test func aCoalescedRowReadsBackWithItsCountAndSamples() throws {
+    @Test(arguments: StoreEngine.allCases)
+    func aCoalescedRowReadsBackWithItsCountAndSamples(_ engine: StoreEngine) throws {
         let folder = try TemporaryDirectory()
-        let store = try Store(path: folder.path("lb.sqlite3"))
+        let store = try engine.makeStore(in: folder)
         _ = try Self.seed(store)
         let rows = try store.events(EventQuery(range: Self.window, kinds: [.rejected, .refused]))
         #expect(rows.map(\.count) == [3, 1_000, 1, 250, 40])

@@ -73,7 +73,7 @@ import Testing
                                  retryDelay: .milliseconds(10), maximumRetryDelay: .milliseconds(50),
                                  busyTimeoutMilliseconds: 10),
             onError: { _ in errors.add(1, ordering: .relaxed) })
-        let locker = try Connection(path: path, mode: .readWrite)
+        let locker = try SQLiteConnection(path: path, mode: .readWrite)
         try locker.execute("BEGIN EXCLUSIVE")
         var accepted = 0
         for index in 0..<500 {

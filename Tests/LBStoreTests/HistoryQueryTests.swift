@@ -7,9 +7,10 @@ import Testing
 @Suite struct HistoryQueryTests {
     static func t(_ milliseconds: Int64) -> Timestamp { Timestamp(milliseconds: milliseconds) }
 
-    @Test func eventsOnEitherSideOfAPositionAreInTimeThenIDOrderAndSplitASharedMillisecond() throws {
+    @Test(arguments: StoreEngine.allCases)
+    func eventsOnEitherSideOfAPositionAreInTimeThenIDOrderAndSplitASharedMillisecond(_ engine: StoreEngine) throws {
         let folder = try TemporaryDirectory()
-        let store = try Store(path: folder.path("lb.sqlite3"))
+        let store = try engine.makeStore(in: folder)
         #expect(try store.firstEventTime() == nil)
         let a = try store.addBackend(url: "http://127.0.0.1:9001", actor: "t", at: Self.t(10))
         let b = try store.addBackend(url: "http://127.0.0.1:9002", actor: "t", at: Self.t(5))
@@ -30,9 +31,10 @@ import Testing
         #expect(try store.backendEvents(a.id, kind: .adminChange, before: .end(of: Self.t(9)), limit: 5).isEmpty)
     }
 
-    @Test func adminChangesAreFoundByActionInNewAndOldRowsThroughTheirIndex() throws {
+    @Test(arguments: StoreEngine.allCases)
+    func adminChangesAreFoundByActionInNewAndOldRowsThroughTheirIndex(_ engine: StoreEngine) throws {
         let folder = try TemporaryDirectory()
-        let store = try Store(path: folder.path("lb.sqlite3"))
+        let store = try engine.makeStore(in: folder)
         let a = try store.addBackend(url: "http://127.0.0.1:9001", actor: "t", at: Self.t(10))
         try store.setWeight(3, url: a.url, actor: "t", at: Self.t(20))
         try store.setAdminState(.drained, url: a.url, actor: "t", at: Self.t(30))
@@ -48,23 +50,26 @@ import Testing
         #expect(try store.adminChanges(a.id, action: "remove", before: .end(of: Self.t(100)), limit: 5).isEmpty)
 
         let plan: [String] = try store.withConnection { connection in
+            // PostgreSQL would scan a table this small whatever the indexes: it is told not to.
+            if engine == .postgres { try connection.execute("SET enable_seqscan = off") }
             let statement = try connection.statement("""
-                EXPLAIN QUERY PLAN SELECT e.id FROM events e
-                WHERE e.backend_id = ? AND e.kind = 'admin_change' AND \(Store.eventActionSQL) = ?
+                \(engine == .sqlite ? "EXPLAIN QUERY PLAN" : "EXPLAIN") SELECT e.id FROM events e
+                WHERE e.backend_id = ? AND e.kind = 'admin_change' AND \(Store.eventActionSQL(connection.dialect)) = ?
                     AND e.at <= ? AND (e.at < ? OR e.id < ?) ORDER BY e.at DESC, e.id DESC LIMIT 1
                 """)
             try statement.bind(.integer(a.id), .text("weight"), .integer(100), .integer(100), .integer(Int64.max))
             var rows: [String] = []
-            while try statement.step() { rows.append(statement.text(3)) }
+            while try statement.step() { rows.append(statement.text(engine == .sqlite ? 3 : 0)) }
             return rows
         }
         #expect(plan.contains { $0.contains("events_backend_action_at") }, "\(plan)")
-        #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "\(plan)")
+        #expect(!plan.contains { $0.contains("TEMP B-TREE") || $0.contains("Sort") }, "\(plan)")
     }
 
-    @Test func importedHealthRunsAreReadBackAsRecorded() throws {
+    @Test(arguments: StoreEngine.allCases)
+    func importedHealthRunsAreReadBackAsRecorded(_ engine: StoreEngine) throws {
         let folder = try TemporaryDirectory()
-        let store = try Store(path: folder.path("lb.sqlite3"))
+        let store = try engine.makeStore(in: folder)
         let a = try store.addBackend(url: "http://127.0.0.1:9001", actor: "t", at: Self.t(0))
         let runs = [
             HealthRun(id: 0, backendID: a.id, passed: true, firstAt: Self.t(0), lastAt: Self.t(59_000), count: 60,

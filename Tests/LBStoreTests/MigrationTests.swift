@@ -10,6 +10,7 @@ import Testing
         let store = try Store(path: path)
         #expect(try store.schemaVersion() == Schema.currentVersion)
         try store.withConnection { connection in
+            let connection = try #require(connection as? SQLiteConnection)
             #expect(Int32(truncatingIfNeeded: try connection.integerPragma("application_id")) == Schema.applicationID)
             #expect(try connection.integerPragma("foreign_keys") == 1)
             let mode = try connection.statement("PRAGMA journal_mode")
@@ -26,7 +27,7 @@ import Testing
         let folder = try TemporaryDirectory()
         let path = folder.path("old.sqlite3")
         do {
-            let connection = try Connection(path: path, mode: .readWriteCreate)
+            let connection = try SQLiteConnection(path: path, mode: .readWriteCreate)
             try Migrator.prepare(connection, to: version)
             #expect(try connection.integerPragma("user_version") == Int64(version))
             if version >= 1 {
@@ -70,7 +71,7 @@ import Testing
         let folder = try TemporaryDirectory()
         let path = folder.path("old.sqlite3")
         do {
-            let connection = try Connection(path: path, mode: .readWriteCreate)
+            let connection = try SQLiteConnection(path: path, mode: .readWriteCreate)
             try Migrator.prepare(connection, to: version)
             try connection.execute("""
                 INSERT INTO events (at, kind, request_id, detail) VALUES (7, 'rejected', 'r1', '503 no backend available');

@@ -24,7 +24,7 @@ import Testing
     @Test func anotherApplicationsDatabaseIsRefused() throws {
         let folder = try TemporaryDirectory()
         let path = folder.path("other.sqlite3")
-        let other = try Connection(path: path, mode: .readWriteCreate)
+        let other = try SQLiteConnection(path: path, mode: .readWriteCreate)
         try other.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
         other.close()
         let error = #expect(throws: StoreError.self) { try Store(path: path) }
@@ -39,7 +39,7 @@ import Testing
             try store.addBackend(url: "http://127.0.0.1:1", actor: "test")
         }
         // Fold the WAL into the main file so a read-only open sees the data.
-        let checkpoint = try Connection(path: path, mode: .readWrite)
+        let checkpoint = try SQLiteConnection(path: path, mode: .readWrite)
         try checkpoint.execute("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE")
         checkpoint.close()
         try FileManager.default.setAttributes([.posixPermissions: 0o444], ofItemAtPath: path)
@@ -65,7 +65,7 @@ import Testing
         let folder = try TemporaryDirectory()
         let path = folder.path("lb.sqlite3")
         _ = try Store(path: path)
-        let connection = try Connection(path: path, mode: .readWrite)
+        let connection = try SQLiteConnection(path: path, mode: .readWrite)
         try connection.execute("PRAGMA user_version=\(Schema.currentVersion + 1)")
         connection.close()
         let error = #expect(throws: StoreError.self) { try Store(path: path) }

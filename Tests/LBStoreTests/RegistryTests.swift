@@ -3,19 +3,20 @@ import Testing
 @testable import LBStore
 
 @Suite struct RegistryTests {
-    @Test func backendsRoundTripThroughTheFileWithEveryChangeLogged() throws {
+    @Test(arguments: StoreEngine.allCases)
+    func backendsRoundTripThroughTheDatabaseWithEveryChangeLogged(_ engine: StoreEngine) throws {
         let folder = try TemporaryDirectory()
-        let path = folder.path("lb.sqlite3")
+        let location = try engine.makeLocation(in: folder)
         let t0 = Timestamp(milliseconds: 1_700_000_000_000)
         do {
-            let store = try Store(path: path)
+            let store = try Store(location: location)
             try store.addBackend(url: "http://127.0.0.1:9001", weight: 2, origin: .config, actor: "alice", at: t0)
             try store.addBackend(url: "http://127.0.0.1:9002", actor: "alice", at: t0.adding(milliseconds: 1))
             try store.setAdminState(.drained, url: "http://127.0.0.1:9001", actor: "bob", at: t0.adding(milliseconds: 2))
             try store.setWeight(5, url: "http://127.0.0.1:9002", actor: "bob", at: t0.adding(milliseconds: 3))
             try store.removeBackend(url: "http://127.0.0.1:9002", actor: "carol", at: t0.adding(milliseconds: 4))
         }
-        let store = try Store(path: path, mode: .existing)
+        let store = try Store(location: location, mode: .existing)
         let live = try store.backends()
         #expect(live.map(\.url) == ["http://127.0.0.1:9001"])
         #expect(live[0].adminState == .drained)
@@ -41,9 +42,10 @@ import Testing
         #expect(changes[4].detail?.hasSuffix("by=carol") == true)
     }
 
-    @Test func readdingARemovedBackendKeepsItsIdentityAndHistory() throws {
+    @Test(arguments: StoreEngine.allCases)
+    func readdingARemovedBackendKeepsItsIdentityAndHistory(_ engine: StoreEngine) throws {
         let folder = try TemporaryDirectory()
-        let store = try Store(path: folder.path("lb.sqlite3"))
+        let store = try engine.makeStore(in: folder)
         let first = try store.addBackend(url: "http://127.0.0.1:9001", actor: "a")
         try store.record(Event(at: .now(), kind: .failure, backendID: first.id, detail: "refused"))
         try store.removeBackend(url: "http://127.0.0.1:9001", actor: "a")
@@ -54,9 +56,10 @@ import Testing
         #expect(try store.events(EventQuery(backendID: first.id, kinds: [.failure])).count == 1)
     }
 
-    @Test func mutationsOfUnknownOrDuplicateBackendsFailAndChangeNothing() throws {
+    @Test(arguments: StoreEngine.allCases)
+    func mutationsOfUnknownOrDuplicateBackendsFailAndChangeNothing(_ engine: StoreEngine) throws {
         let folder = try TemporaryDirectory()
-        let store = try Store(path: folder.path("lb.sqlite3"))
+        let store = try engine.makeStore(in: folder)
         try store.addBackend(url: "http://127.0.0.1:9001", actor: "a")
         let before = try store.lastEventID()
         #expect(throws: StoreError(.unknownBackend, "no backend http://127.0.0.1:9999 in the registry")) {
@@ -70,9 +73,10 @@ import Testing
         #expect(try store.backends().count == 1)
     }
 
-    @Test func reconcilingTheConfigurationNeverDuplicatesAndAddsWhatIsMissing() throws {
+    @Test(arguments: StoreEngine.allCases)
+    func reconcilingTheConfigurationNeverDuplicatesAndAddsWhatIsMissing(_ engine: StoreEngine) throws {
         let folder = try TemporaryDirectory()
-        let store = try Store(path: folder.path("lb.sqlite3"))
+        let store = try engine.makeStore(in: folder)
         try store.addBackend(url: "http://127.0.0.1:9001", weight: 3, actor: "op")
         try store.reconcile(declared: [DeclaredBackend(url: "http://127.0.0.1:9001"), DeclaredBackend(url: "http://127.0.0.1:9002")])
         let merged = try store.backends()
@@ -89,9 +93,10 @@ import Testing
     private let b = "http://127.0.0.1:9002"
     private let c = "http://127.0.0.1:9003"
 
-    @Test func aConfigBackendNoLongerDeclaredIsRemovedAndARuntimeOneStays() throws {
+    @Test(arguments: StoreEngine.allCases)
+    func aConfigBackendNoLongerDeclaredIsRemovedAndARuntimeOneStays(_ engine: StoreEngine) throws {
         let folder = try TemporaryDirectory()
-        let store = try Store(path: folder.path("lb.sqlite3"))
+        let store = try engine.makeStore(in: folder)
         try store.reconcile(declared: [DeclaredBackend(url: a), DeclaredBackend(url: b)])
         try store.addBackend(url: c, actor: "op")
         let differences = try store.reconcile(declared: [DeclaredBackend(url: a)])
@@ -103,9 +108,10 @@ import Testing
         #expect(removal.backendURL == b && removal.data?.action == "remove" && removal.data?.actor == "lbserver")
     }
 
-    @Test func anOperatorsChangeHoldsUntilTheConfigurationChangesThatField() throws {
+    @Test(arguments: StoreEngine.allCases)
+    func anOperatorsChangeHoldsUntilTheConfigurationChangesThatField(_ engine: StoreEngine) throws {
         let folder = try TemporaryDirectory()
-        let store = try Store(path: folder.path("lb.sqlite3"))
+        let store = try engine.makeStore(in: folder)
         try store.reconcile(declared: [DeclaredBackend(url: a, weight: 2, adminState: .enabled)])
         try store.setWeight(7, url: a, actor: "op")
         try store.setAdminState(.drained, url: a, actor: "op")
@@ -130,9 +136,10 @@ import Testing
         #expect(last.data?.action == "admin_state" && last.data?.to == "disabled" && last.data?.actor == "lbserver")
     }
 
-    @Test func aRuntimeBackendThatTheConfigurationDeclaresBecomesAConfigBackend() throws {
+    @Test(arguments: StoreEngine.allCases)
+    func aRuntimeBackendThatTheConfigurationDeclaresBecomesAConfigBackend(_ engine: StoreEngine) throws {
         let folder = try TemporaryDirectory()
-        let store = try Store(path: folder.path("lb.sqlite3"))
+        let store = try engine.makeStore(in: folder)
         try store.addBackend(url: a, weight: 5, actor: "op")
         let differences = try store.reconcile(declared: [DeclaredBackend(url: a)])
         #expect(try store.backend(url: a)?.origin == .config)

@@ -31,9 +31,10 @@ import Testing
         #expect(try store.backends().count == 1)
     }
 
-    @Test func eventsAreFilteredByTimeBackendAndKindWithTheNewestKeptUnderALimit() throws {
+    @Test(arguments: StoreEngine.allCases)
+    func eventsAreFilteredByTimeBackendAndKindWithTheNewestKeptUnderALimit(_ engine: StoreEngine) throws {
         let folder = try TemporaryDirectory()
-        let store = try Store(path: folder.path("lb.sqlite3"))
+        let store = try engine.makeStore(in: folder)
         let a = try store.addBackend(url: "http://127.0.0.1:9001", actor: "t", at: Timestamp(milliseconds: 0))
         let b = try store.addBackend(url: "http://127.0.0.1:9002", actor: "t", at: Timestamp(milliseconds: 0))
         for index in 1...100 {

@@ -165,7 +165,7 @@ import Testing
         let folder = try TestFolder()
         let path = try Self.seed(in: folder)
         let before = try Self.rows(folder, path, at: 7)
-        let connection = try Connection(path: path, mode: .readWrite)
+        let connection = try SQLiteConnection(path: path, mode: .readWrite)
         try connection.execute("""
             UPDATE backends SET weight = 99, admin_state = 'disabled', health = 'down', health_since = 0,
                 origin = 'runtime', added_at = 0

@@ -98,7 +98,7 @@ import Testing
     @Test func anotherApplicationsDatabaseExits66AndIsLeftAlone() throws {
         let folder = try TestFolder()
         let path = folder.path("other.sqlite3")
-        let other = try Connection(path: path, mode: .readWriteCreate)
+        let other = try SQLiteConnection(path: path, mode: .readWriteCreate)
         try other.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL); INSERT INTO invoices VALUES (1, 9.5)")
         other.close()
         let before = try Data(contentsOf: URL(fileURLWithPath: path))

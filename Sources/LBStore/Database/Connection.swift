@@ -1,138 +1,48 @@
-import CSQLite
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-/// One SQLite connection with a cache of prepared statements.
+/// What the queries need of a database connection, whichever engine holds the data.
 ///
-/// Not thread-safe: exactly one owner uses it at a time (the writer thread, or a `Store` that
-/// guards it with a mutex).
-final class Connection {
-    /// How the file is opened.
-    enum Mode: Sendable {
-        /// Read and write; the file is created (owner-only permissions) when missing.
-        case readWriteCreate
-        /// Read and write; a missing file is an error.
-        case readWrite
-        /// Read only; a missing file is an error.
-        case readOnly
-    }
+/// Two engines implement it: `SQLiteConnection` (a file, the embedded default) and
+/// `PostgresStoreConnection` (a server, for a fleet). SQL is written once with `?` parameters in
+/// the subset both engines read alike; where they differ, a query asks `dialect`. A connection is
+/// not thread-safe: one owner uses it at a time, and its calls block on I/O, so they never run on
+/// an event loop or in an async context.
+protocol Connection: AnyObject {
+    var dialect: SQLDialect { get }
+    /// Where the data is, as an operator would name it: a path, or a URL without its password.
+    var location: String { get }
+    var isReadOnly: Bool { get }
 
-    let path: String
-    let mode: Mode
-    private(set) var handle: OpaquePointer?
-    private var statements: [String: Statement] = [:]
-    /// Statements handed out since the last `releaseStatements()`.
-    private var inUse: [Statement] = []
+    /// A statement for `sql` (with `?` parameters), ready to bind.
+    func statement(_ sql: String) throws -> any Statement
+    /// Runs one or more statements that take no parameters (schema).
+    func execute(_ sql: String) throws
+    /// Runs `body` in one transaction that takes the write lock at once, rolling back if it throws.
+    func transaction<T>(_ body: () throws -> T) throws -> T
+    /// Ends every statement handed out since the last call, so none keeps a read open.
+    func releaseStatements()
+    /// Rows changed by the last statement that wrote.
+    var changes: Int { get }
+}
 
-    /// Opens `path`; throws a `StoreError` that names the path when it cannot be opened.
-    init(path: String, mode: Mode, busyTimeoutMilliseconds: Int32 = 5_000) throws {
-        self.path = path
-        self.mode = mode
-        try Self.checkPath(path, mode: mode)
-        var flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
-        switch mode {
-        case .readWriteCreate: flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
-        case .readWrite: flags |= SQLITE_OPEN_READWRITE
-        case .readOnly: flags |= SQLITE_OPEN_READONLY
-        }
-        // The database holds the control plane: create it readable by its owner only.
-        let oldMask = umask(0o077)
-        var db: OpaquePointer?
-        let rc = sqlite3_open_v2(path, &db, flags, nil)
-        umask(oldMask)
-        guard rc == SQLITE_OK, let db else {
-            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
-            sqlite3_close_v2(db)
-            throw StoreError(StoreError.kind(forSQLiteCode: rc),
-                             "cannot open database \(path): \(message)", code: rc)
-        }
-        handle = db
-        sqlite3_busy_timeout(db, busyTimeoutMilliseconds)
-        sqlite3_extended_result_codes(db, 1)
-    }
+/// A statement: bind its parameters, then step through its rows and read their columns.
+protocol Statement: AnyObject {
+    /// Binds `values` to parameters 1...n in order.
+    @discardableResult
+    func bind(_ values: [SQLValue]) throws -> any Statement
+    /// Advances one row; true while a row is available. The first call runs the statement.
+    func step() throws -> Bool
+    /// Makes the statement ready to bind and run again.
+    func reset()
 
-    deinit {
-        close()
-    }
+    func isNull(_ column: Int32) -> Bool
+    func int64(_ column: Int32) -> Int64
+    func double(_ column: Int32) -> Double
+    func text(_ column: Int32) -> String
+}
 
-    /// Finalizes every cached statement and closes the handle; safe to call twice.
-    func close() {
-        for statement in statements.values { statement.finalize() }
-        statements.removeAll()
-        if let handle {
-            sqlite3_close_v2(handle)
-            self.handle = nil
-        }
-    }
-
-    private static func checkPath(_ path: String, mode: Mode) throws {
-        var info = stat()
-        if stat(path, &info) == 0 {
-            if (info.st_mode & S_IFMT) == S_IFDIR {
-                throw StoreError(.isDirectory, "database path \(path) is a directory, not a file")
-            }
-            // A file with no write bit is read-only by the operator's intent, even to root,
-            // whom the kernel would let write it anyway.
-            if mode != .readOnly && (info.st_mode & 0o222) == 0 {
-                throw StoreError(.readOnly, "database \(path) is read-only (no write permission)")
-            }
-        } else if mode != .readWriteCreate {
-            throw StoreError(.missing, "database \(path) does not exist")
-        }
-    }
-
-    /// Runs one or more statements that take no parameters (schema, pragmas).
-    func execute(_ sql: String) throws {
-        var errorMessage: UnsafeMutablePointer<CChar>?
-        let rc = sqlite3_exec(handle, sql, nil, nil, &errorMessage)
-        if rc != SQLITE_OK {
-            let message = errorMessage.map { String(cString: $0) } ?? lastErrorMessage
-            sqlite3_free(errorMessage)
-            throw error(rc, message)
-        }
-    }
-
-    /// A cached prepared statement for `sql`, reset and with its bindings cleared.
-    func statement(_ sql: String) throws -> Statement {
-        if let cached = statements[sql] {
-            cached.reset()
-            if !cached.isInUse {
-                cached.isInUse = true
-                inUse.append(cached)
-            }
-            return cached
-        }
-        var raw: OpaquePointer?
-        let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &raw, nil)
-        guard rc == SQLITE_OK, let raw else {
-            throw error(rc, lastErrorMessage)
-        }
-        let statement = Statement(raw: raw, connection: self)
-        statements[sql] = statement
-        statement.isInUse = true
-        inUse.append(statement)
-        return statement
-    }
-
-    /// Resets every statement handed out since the last call, so none keeps a read
-    /// transaction (and with it an old snapshot of the file) open after its caller is done.
-    func releaseStatements() {
-        for statement in inUse {
-            statement.reset()
-            statement.isInUse = false
-        }
-        inUse.removeAll(keepingCapacity: true)
-    }
-
-    /// Runs `body` inside `BEGIN IMMEDIATE … COMMIT`, rolling back if it throws.
-    func transaction<T>(_ body: () throws -> T) throws -> T {
-        releaseStatements()
-        try execute("BEGIN IMMEDIATE")
-        defer { releaseStatements() }
+extension Connection {
+    /// Runs `begin`, then `body`, then `COMMIT`; `ROLLBACK` instead if `body` throws.
+    func committing<T>(begin: String, _ body: () throws -> T) throws -> T {
+        try execute(begin)
         do {
             let result = try body()
             try execute("COMMIT")
@@ -142,20 +52,39 @@ final class Connection {
             throw error
         }
     }
+}
 
-    /// The value of a pragma that returns one integer.
-    func integerPragma(_ name: String) throws -> Int64 {
-        let statement = try self.statement("PRAGMA \(name)")
-        defer { statement.reset() }
-        guard try statement.step() else { return 0 }
-        return statement.int64(0)
+extension Statement {
+    @discardableResult
+    func bind(_ values: SQLValue...) throws -> any Statement {
+        try bind(values)
     }
 
-    var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
-    var changes: Int { Int(sqlite3_changes(handle)) }
-    var lastErrorMessage: String { handle.map { String(cString: sqlite3_errmsg($0)) } ?? "closed" }
-
-    func error(_ code: Int32, _ message: String) -> StoreError {
-        StoreError(StoreError.kind(forSQLiteCode: code), "\(path): \(message)", code: code)
+    /// Runs a statement that returns no rows.
+    func run() throws {
+        while try step() {}
     }
+
+    func int(_ column: Int32) -> Int { Int(int64(column)) }
+    func optionalText(_ column: Int32) -> String? { isNull(column) ? nil : text(column) }
+    func optionalInt64(_ column: Int32) -> Int64? { isNull(column) ? nil : int64(column) }
+    func optionalDouble(_ column: Int32) -> Double? { isNull(column) ? nil : double(column) }
+}
+
+/// The SQL an engine reads, where the two differ.
+enum SQLDialect: Sendable {
+    case sqlite
+    case postgres
+}
+
+/// A value bound to a statement parameter.
+enum SQLValue: Sendable, Equatable {
+    case null
+    case integer(Int64)
+    case real(Double)
+    case text(String)
+
+    static func optional(_ value: String?) -> SQLValue { value.map { .text($0) } ?? .null }
+    static func optional(_ value: Int64?) -> SQLValue { value.map { .integer($0) } ?? .null }
+    static func optional(_ value: Double?) -> SQLValue { value.map { .real($0) } ?? .null }
 }

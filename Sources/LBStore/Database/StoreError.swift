@@ -26,6 +26,12 @@ public struct StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case invalidValue
         /// Any other SQLite failure.
         case sqlite
+        /// The database server cannot be reached (refused, timed out, gone mid-query).
+        case unreachable
+        /// The database server refused the credentials.
+        case authentication
+        /// Any other failure the database server reported.
+        case server
     }
 
     public let kind: Kind

@@ -106,18 +106,22 @@ extension Store {
                 SELECT e.request_id, e.at, e.id, 0 FROM events e WHERE \(filter) AND e.request_id IS NOT NULL
                 UNION ALL
                 SELECT j.value, e.at, e.id, j.key
-                FROM events e, json_each(CASE WHEN json_valid(e.data) THEN e.data END, '$.request_ids') j
+                FROM events e, \(dialect == .sqlite
+                    ? "json_each(CASE WHEN json_valid(e.data) THEN e.data END, '$.request_ids') j"
+                    : "jsonb_array_elements_text(e.data->'request_ids') WITH ORDINALITY AS j(value, key)")
                 WHERE \(filter) AND e.count > 1
             )
             """
+        let sampleCount = dialect == .sqlite
+            ? "CASE WHEN json_valid(e.data) THEN json_array_length(e.data, '$.request_ids') END"
+            : "CASE WHEN jsonb_typeof(e.data->'request_ids') = 'array' THEN jsonb_array_length(e.data->'request_ids') END"
         return try withConnection { connection in
             let counter = try connection.statement("\(named) SELECT count(DISTINCT request_id) FROM named")
             try counter.bind(values + values)
             _ = try counter.step()
             var count = counter.int(0)
             let unnamed = try connection.statement("""
-                SELECT coalesce(sum(e.count - coalesce(CASE WHEN json_valid(e.data)
-                                                       THEN json_array_length(e.data, '$.request_ids') END, 0)), 0)
+                SELECT coalesce(sum(e.count - coalesce(\(sampleCount), 0)), 0)
                 FROM events e WHERE \(filter) AND e.count > 1 AND e.backend_id IS NULL
                 """)
             try unnamed.bind(values)

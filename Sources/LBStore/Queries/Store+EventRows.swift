@@ -19,9 +19,10 @@ extension Store {
 
     /// The conditions on `query`'s backend and kinds over `events e`, with their values in order.
     /// With `indexed` false the columns are written `+e.column`, which keeps SQLite from choosing
-    /// their indexes.
-    static func backendAndKindClauses(of query: EventQuery, indexed: Bool) -> (clauses: [String], values: [SQLValue]) {
-        let prefix = indexed ? "e." : "+e."
+    /// their indexes (PostgreSQL's planner needs no such hint, and has no `+` for text).
+    static func backendAndKindClauses(of query: EventQuery, indexed: Bool,
+                                      dialect: SQLDialect) -> (clauses: [String], values: [SQLValue]) {
+        let prefix = indexed || dialect == .postgres ? "e." : "+e."
         var clauses: [String] = []
         var values: [SQLValue] = []
         if let backendID = query.backendID {

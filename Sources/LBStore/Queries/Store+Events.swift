@@ -6,12 +6,19 @@ extension Store {
 
     /// Inserts one event with the connection's cached statement; the caller owns the transaction.
     static func insert(_ event: Event, into connection: Connection) throws {
-        try insert(event, using: connection.statement(eventInsertSQL))
+        if let sqlite = connection as? SQLiteConnection {
+            return try insert(event, using: sqlite.sqliteStatement(eventInsertSQL))
+        }
+        try connection.statement(eventInsertSQL).bind([
+            .integer(event.at.milliseconds), .text(event.kind.rawValue), .optional(event.backendID),
+            .optional(event.requestID), .optional(event.attempt.map(Int64.init)), .optional(event.detail),
+            .optional(event.data?.json), .integer(Int64(max(1, event.count))),
+        ]).run()
     }
 
     /// Inserts one event with an already prepared `eventInsertSQL` statement, so a batch looks
     /// the statement up once rather than once per row.
-    static func insert(_ event: Event, using statement: Statement) throws {
+    static func insert(_ event: Event, using statement: SQLiteStatement) throws {
         statement.reset()
         try statement.bind(1, event.at.milliseconds)
         try statement.bind(2, event.kind.rawValue)
@@ -34,7 +41,7 @@ extension Store {
     public func events(_ query: EventQuery) throws -> [Event] {
         // The SQL text varies only in which fixed clauses and how many placeholders it has; every
         // value the caller gave is bound.
-        let filter = Store.backendAndKindClauses(of: query, indexed: true)
+        let filter = Store.backendAndKindClauses(of: query, indexed: true, dialect: dialect)
         var clauses = ["e.at >= ?", "e.at < ?"] + filter.clauses
         var values: [SQLValue] = [.integer(query.range.start.milliseconds), .integer(query.range.end.milliseconds)]
             + filter.values

@@ -9,7 +9,7 @@ extension Store {
     public func events(after id: Int64, matching query: EventQuery, limit: Int = 10_000) throws -> [Event] {
         // Not by the backend and kind indexes: the rowid range is the narrow one here, whatever
         // those columns' statistics say.
-        let filter = Store.backendAndKindClauses(of: query, indexed: false)
+        let filter = Store.backendAndKindClauses(of: query, indexed: false, dialect: dialect)
         let clauses = ["e.id > ?"] + filter.clauses
         let values: [SQLValue] = [.integer(id)] + filter.values + [.integer(Int64(max(0, limit)))]
         let sql = """

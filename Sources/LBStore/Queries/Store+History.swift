@@ -57,10 +57,18 @@ extension Store {
     /// `origin`), else the detail's first word, the same word on rows written before schema v5
     /// ("admin_state enabled->drained by=alice"). The expression of migration 6's index, to the letter,
     /// so that SQLite can use it.
-    static let eventActionSQL = """
-        coalesce(CASE WHEN json_valid(e.data) THEN json_extract(e.data, '$.action') END, \
-        substr(e.detail, 1, instr(e.detail || ' ', ' ') - 1))
-        """
+    /// On PostgreSQL the same value is the stored column `events.action`.
+    static func eventActionSQL(_ dialect: SQLDialect) -> String {
+        switch dialect {
+        case .sqlite:
+            """
+            coalesce(CASE WHEN json_valid(e.data) THEN json_extract(e.data, '$.action') END, \
+            substr(e.detail, 1, instr(e.detail || ' ', ' ') - 1))
+            """
+        case .postgres:
+            "e.action"
+        }
+    }
 
     /// Up to `limit` admin changes of one backend with this `action`, strictly before `position`,
     /// newest first: seeks in the `events_backend_action_at` index.
@@ -69,7 +77,7 @@ extension Store {
         // The kind is written out, not bound: SQLite uses a partial index only when the query
         // names its condition itself.
         try events(where: """
-            e.backend_id = ? AND e.kind = 'admin_change' AND \(Store.eventActionSQL) = ?
+            e.backend_id = ? AND e.kind = 'admin_change' AND \(Store.eventActionSQL(dialect)) = ?
                 AND e.at <= ? AND (e.at < ? OR e.id < ?)
             """, [.integer(backendID), .text(action)], position: position, newestFirst: true, limit: limit)
     }
@@ -79,7 +87,7 @@ extension Store {
     public func adminChanges(_ backendID: Int64, action: String, after position: EventPosition,
                              limit: Int) throws -> [Event] {
         try events(where: """
-            e.backend_id = ? AND e.kind = 'admin_change' AND \(Store.eventActionSQL) = ?
+            e.backend_id = ? AND e.kind = 'admin_change' AND \(Store.eventActionSQL(dialect)) = ?
                 AND e.at >= ? AND (e.at > ? OR e.id > ?)
             """, [.integer(backendID), .text(action)], position: position, newestFirst: false, limit: limit)
     }

@@ -6,7 +6,7 @@ enum Migrator {
     ///
     /// Throws `.foreignDatabase` for a file that holds another application's data, `.tooNew` for a
     /// file from a newer version, `.notADatabase` for a file that is not SQLite at all.
-    static func prepare(_ connection: Connection, to target: Int = Schema.currentVersion) throws {
+    static func prepare(_ connection: SQLiteConnection, to target: Int = Schema.currentVersion) throws {
         // Reading the header is what reveals "file is not a database".
         let applicationID = Int32(truncatingIfNeeded: try connection.integerPragma("application_id"))
         let version = Int(try connection.integerPragma("user_version"))
@@ -41,8 +41,8 @@ enum Migrator {
         }
     }
 
-    private static func countUserTables(_ connection: Connection) throws -> Int64 {
-        let statement = try connection.statement("SELECT count(*) FROM sqlite_master")
+    private static func countUserTables(_ connection: SQLiteConnection) throws -> Int64 {
+        let statement = try connection.sqliteStatement("SELECT count(*) FROM sqlite_master")
         defer { statement.reset() }
         _ = try statement.step()
         return statement.int64(0)

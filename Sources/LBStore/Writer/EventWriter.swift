@@ -50,7 +50,7 @@ public final class EventWriter: @unchecked Sendable {
     private var finishHandlers: [@Sendable () -> Void] = []
     private var statistics = WriterStatistics(written: 0, dropped: 0, pending: 0, batches: 0, failedBatches: 0,
                                               lastError: nil, lastCommitMicroseconds: 0)
-    private let connection: Connection
+    private let connection: SQLiteConnection
     private var currentRun: [Int64: (id: Int64, passed: Bool)] = [:]
     private let errorHandler: @Sendable (StoreError) -> Void
 
@@ -61,7 +61,7 @@ public final class EventWriter: @unchecked Sendable {
                 onError: @escaping @Sendable (StoreError) -> Void = { _ in }) throws {
         self.configuration = configuration
         self.errorHandler = onError
-        connection = try Connection(path: path, mode: .readWriteCreate,
+        connection = try SQLiteConnection(path: path, mode: .readWriteCreate,
                                     busyTimeoutMilliseconds: configuration.busyTimeoutMilliseconds)
         try Migrator.prepare(connection)
         pending.reserveCapacity(min(configuration.capacity, 4_096))
@@ -316,7 +316,7 @@ public final class EventWriter: @unchecked Sendable {
                     (\(outage.failedBatches) failed batches): \(outage.firstError); the records queued meanwhile follow
                     """), into: connection)
             }
-            let insertEvent = try connection.statement(Store.eventInsertSQL)
+            let insertEvent = try connection.sqliteStatement(Store.eventInsertSQL)
             for operation in batch {
                 if case .event(let event) = operation {
                     try Store.insert(event, using: insertEvent)

@@ -11,7 +11,9 @@ struct CLIError: Error, Equatable, CustomStringConvertible {
         case dataError = 65
         /// EX_NOINPUT: the database is missing, unreadable, or not a load balancer database.
         case noInput = 66
-        /// EX_SOFTWARE: an SQLite failure nothing else explains.
+        /// EX_UNAVAILABLE: the database server cannot be reached, or refused the credentials.
+        case unavailable = 69
+        /// EX_SOFTWARE: a database failure nothing else explains.
         case software = 70
         /// EX_IOERR: the disk is full or the file cannot be written.
         case ioError = 74
@@ -48,7 +50,9 @@ struct CLIError: Error, Equatable, CustomStringConvertible {
             self.init(.temporaryFailure, "\(error.message) (another process holds the database lock; try again)")
         case .full:
             self.init(.ioError, error.message)
-        case .sqlite:
+        case .unreachable, .authentication:
+            self.init(.unavailable, error.message)
+        case .sqlite, .server:
             self.init(.software, error.message)
         }
     }

@@ -177,7 +177,7 @@ struct IncidentLog {
 
     /// Runs `body` on a connection of its own, for rewriting rows the way older versions left them.
     private func withConnection(_ body: (Connection) throws -> Void) throws {
-        let connection = try Connection(path: store.path, mode: .readWrite)
+        let connection = try SQLiteConnection(path: store.path, mode: .readWrite)
         defer { connection.close() }
         try body(connection)
     }

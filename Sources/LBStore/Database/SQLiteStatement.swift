@@ -3,14 +3,14 @@ import CSQLite
 /// SQLite's "copy this buffer now" destructor, which C spells `SQLITE_TRANSIENT`.
 private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
-/// A prepared statement owned by a `Connection`; values are always bound, never spliced.
-final class Statement {
+/// A prepared statement owned by a `SQLiteConnection`; values are always bound, never spliced.
+final class SQLiteStatement: Statement {
     fileprivate let raw: OpaquePointer
-    fileprivate unowned let connection: Connection
+    fileprivate unowned let connection: SQLiteConnection
     /// Whether the connection has handed it out since its last `releaseStatements()`.
     var isInUse = false
 
-    init(raw: OpaquePointer, connection: Connection) {
+    init(raw: OpaquePointer, connection: SQLiteConnection) {
         self.raw = raw
         self.connection = connection
     }
@@ -22,14 +22,8 @@ final class Statement {
         sqlite3_clear_bindings(raw)
     }
 
-    /// Binds `values` to parameters 1...n in order.
     @discardableResult
-    func bind(_ values: SQLValue...) throws -> Statement {
-        try bind(values)
-    }
-
-    @discardableResult
-    func bind(_ values: [SQLValue]) throws -> Statement {
+    func bind(_ values: [SQLValue]) throws -> any Statement {
         for (offset, value) in values.enumerated() {
             let index = Int32(offset + 1)
             let rc: Int32
@@ -57,39 +51,17 @@ final class Statement {
         }
     }
 
-    /// Runs a statement that returns no rows.
-    func run() throws {
-        while try step() {}
-    }
-
     func isNull(_ column: Int32) -> Bool { sqlite3_column_type(raw, column) == SQLITE_NULL }
     func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(raw, column) }
-    func int(_ column: Int32) -> Int { Int(sqlite3_column_int64(raw, column)) }
     func double(_ column: Int32) -> Double { sqlite3_column_double(raw, column) }
 
     func text(_ column: Int32) -> String {
         guard let pointer = sqlite3_column_text(raw, column) else { return "" }
         return String(cString: pointer)
     }
-
-    func optionalText(_ column: Int32) -> String? { isNull(column) ? nil : text(column) }
-    func optionalInt64(_ column: Int32) -> Int64? { isNull(column) ? nil : int64(column) }
-    func optionalDouble(_ column: Int32) -> Double? { isNull(column) ? nil : double(column) }
 }
 
-/// A value bound to a statement parameter.
-enum SQLValue {
-    case null
-    case integer(Int64)
-    case real(Double)
-    case text(String)
-
-    static func optional(_ value: String?) -> SQLValue { value.map { .text($0) } ?? .null }
-    static func optional(_ value: Int64?) -> SQLValue { value.map { .integer($0) } ?? .null }
-    static func optional(_ value: Double?) -> SQLValue { value.map { .real($0) } ?? .null }
-}
-
-extension Statement {
+extension SQLiteStatement {
     /// Binds one parameter without building a value array; for the writer's hot insert.
     func bind(_ index: Int32, _ value: Int64?) throws {
         let rc = value.map { sqlite3_bind_int64(raw, index, $0) } ?? sqlite3_bind_null(raw, index)

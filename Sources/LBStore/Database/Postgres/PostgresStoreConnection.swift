@@ -1,0 +1,289 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import PostgresNIO
+
+/// One connection to a PostgreSQL server, behind the same `Connection` the SQLite engine serves,
+/// through postgres-nio.
+///
+/// Its calls block until the server answers (each waits on a postgres-nio future), as SQLite's
+/// block on the disk: like those they run on the CLI's thread, the daemon's thread pool or a
+/// writer's own thread, never on an event loop or in an async context. A statement's rows come
+/// whole on its first `step()`; queries here return small results, the event log pages by id.
+final class PostgresStoreConnection: Connection {
+    var dialect: SQLDialect { .postgres }
+    let location: String
+    let isReadOnly: Bool
+    private let connection: PostgresConnection
+    private let logger: Logger
+    private(set) var changes = 0
+    private var transactionDepth = 0
+
+    /// Connects to `target` on `eventLoop`; throws a `StoreError` of one line that names the
+    /// target (never its password) and says what failed.
+    init(target: PostgresTarget, readOnly: Bool = false, eventLoop: any EventLoop,
+         logger: Logger = Logger(label: "lb.store.postgres", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
+        location = target.description
+        isReadOnly = readOnly
+        self.logger = logger
+        let password = try target.password()
+        var configuration: PostgresConnection.Configuration
+        if let directory = target.socketDirectory {
+            configuration = .init(unixSocketPath: "\(directory)/.s.PGSQL.\(target.port)", username: target.user,
+                                  password: password, database: target.database)
+        } else {
+            configuration = .init(host: target.host ?? "localhost", port: target.port, username: target.user,
+                                  password: password, database: target.database, tls: try Self.tls(for: target))
+        }
+        configuration.options.connectTimeout = .seconds(Int64(target.connectTimeoutSeconds))
+        do {
+            connection = try PostgresConnection.connect(on: eventLoop, configuration: configuration, id: 1,
+                                                        logger: logger).wait()
+        } catch {
+            throw Self.storeError(error, location: target.description, connecting: true)
+        }
+        if readOnly {
+            try execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        }
+    }
+
+    deinit {
+        try? connection.close().wait()
+    }
+
+    private static func tls(for target: PostgresTarget) throws -> PostgresConnection.Configuration.TLS {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        switch target.sslMode {
+        case .disable: return .disable
+        case .prefer, .require: configuration.certificateVerification = .none
+        case .verifyCA: configuration.certificateVerification = .noHostnameVerification
+        case .verifyFull: configuration.certificateVerification = .fullVerification
+        }
+        if let file = target.sslRootCertificate {
+            do {
+                configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(file))
+            } catch {
+                throw StoreError(.invalidValue, "sslrootcert \(file) cannot be read as PEM certificates: \(error)")
+            }
+        }
+        let context: NIOSSLContext
+        do { context = try NIOSSLContext(configuration: configuration) } catch {
+            throw StoreError(.invalidValue, "TLS for \(target): \(error)")
+        }
+        return target.sslMode == .prefer ? .prefer(context) : .require(context)
+    }
+
+    // MARK: Connection
+
+    func statement(_ sql: String) throws -> any Statement {
+        PostgresStoreStatement(sql: Self.numberedParameters(sql), connection: self)
+    }
+
+    func execute(_ sql: String) throws {
+        _ = try run(sql, binds: [])
+    }
+
+    func transaction<T>(_ body: () throws -> T) throws -> T {
+        // A nested call joins the outer transaction, as the code that calls it expects its writes
+        // to commit or roll back with the rest.
+        if transactionDepth > 0 {
+            return try body()
+        }
+        transactionDepth += 1
+        defer { transactionDepth -= 1 }
+        return try committing(begin: "BEGIN", body)
+    }
+
+    func releaseStatements() {}
+
+    /// Runs `sql` (with `$n` parameters) and returns its rows as values.
+    func run(_ sql: String, binds: [SQLValue]) throws -> [[SQLValue]] {
+        var bindings = PostgresBindings(capacity: binds.count)
+        for value in binds {
+            switch value {
+            case .null: bindings.appendNull()
+            case .integer(let integer): bindings.append(InferredParameter(text: String(integer)))
+            case .real(let real): bindings.append(InferredParameter(text: "\(real)"))
+            case .text(let text): bindings.append(InferredParameter(text: text))
+            }
+        }
+        let result: PostgresQueryResult
+        do {
+            result = try connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger).wait()
+        } catch {
+            throw Self.storeError(error, location: location, connecting: false)
+        }
+        changes = result.metadata.rows ?? 0
+        return try result.rows.map { row in try row.map(Self.value(of:)) }
+    }
+
+    /// A cell as the value the `Statement` getters read: integers, reals, text (JSON included).
+    private static func value(of cell: PostgresCell) throws -> SQLValue {
+        guard cell.bytes != nil else { return .null }
+        do {
+            switch cell.dataType {
+            case .int2, .int4, .int8: return .integer(try cell.decode(Int64.self))
+            case .float4, .float8: return .real(try cell.decode(Double.self))
+            case .numeric:
+                // sum() of bigints is a numeric: whole numbers come back as integers.
+                let text = "\(try cell.decode(Decimal.self))"
+                if let whole = Int64(text) { return .integer(whole) }
+                return .real(Double(text) ?? 0)
+            case .bool: return .integer(try cell.decode(Bool.self) ? 1 : 0)
+            default: return .text(try cell.decode(String.self))
+            }
+        } catch {
+            throw StoreError(.server, "cannot read a column of type \(cell.dataType) (\(cell.columnName)): \(error)")
+        }
+    }
+
+    /// `sql` with its `?` parameters numbered `$1`, `$2`, … as PostgreSQL reads them; a `?`
+    /// inside a quoted string or identifier stays as it is.
+    static func numberedParameters(_ sql: String) -> String {
+        var result = ""
+        result.reserveCapacity(sql.utf8.count + 16)
+        var number = 0
+        var quote: Character?
+        for character in sql {
+            if let open = quote {
+                if character == open { quote = nil }
+                result.append(character)
+            } else if character == "'" || character == "\"" {
+                quote = character
+                result.append(character)
+            } else if character == "?" {
+                number += 1
+                result += "$\(number)"
+            } else {
+                result.append(character)
+            }
+        }
+        return result
+    }
+
+    /// A postgres-nio error as a `StoreError` of one line an operator can act on.
+    static func storeError(_ error: any Error, location: String, connecting: Bool) -> StoreError {
+        if let error = error as? StoreError { return error }
+        guard let error = error as? PSQLError else {
+            let kind: StoreError.Kind = connecting ? .unreachable : .server
+            return StoreError(kind, "database \(location): \(Self.describe(error))")
+        }
+        if let info = error.serverInfo {
+            let state = info[.sqlState] ?? ""
+            let message = info[.message] ?? "error"
+            switch state {
+            case "28P01", "28000":
+                return StoreError(.authentication, "database \(location): \(message) (check PGPASSWORD, the password_file or PGPASSFILE)")
+            case "3D000":
+                return StoreError(.missing, "database \(location): \(message)")
+            case "25006":
+                return StoreError(.readOnly, "database \(location): \(message)")
+            case "57P01", "57P02", "57P03", "08000", "08003", "08006":
+                return StoreError(.unreachable, "database \(location): \(message)")
+            default:
+                return StoreError(.server, "database \(location): \(message) (SQLSTATE \(state))")
+            }
+        }
+        switch error.code {
+        case .authMechanismRequiresPassword:
+            return StoreError(.authentication, "database \(location): the server asks for a password and none was given (PGPASSWORD, a password_file or PGPASSFILE)")
+        case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown:
+            let cause = error.underlying.map { Self.describe($0) } ?? "the connection was closed"
+            return StoreError(.unreachable, "database \(location) cannot be reached: \(cause)")
+        case .sslUnsupported:
+            return StoreError(.unreachable, "database \(location) does not speak TLS, and the URL's sslmode asks for it")
+        default:
+            return StoreError(connecting ? .unreachable : .server, "database \(location): \(error.code)"
+                              + (error.underlying.map { ": \(Self.describe($0))" } ?? ""))
+        }
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        if let error = error as? IOError { return error.description }
+        if let error = error as? ChannelError, case .connectTimeout = error { return "connection timed out" }
+        return "\(error)"
+    }
+}
+
+/// A statement on a `PostgresStoreConnection`: bound values, then every row at the first `step()`.
+final class PostgresStoreStatement: Statement {
+    private let sql: String
+    private unowned let connection: PostgresStoreConnection
+    private var binds: [SQLValue] = []
+    private var rows: [[SQLValue]]?
+    private var index = -1
+
+    init(sql: String, connection: PostgresStoreConnection) {
+        self.sql = sql
+        self.connection = connection
+    }
+
+    @discardableResult
+    func bind(_ values: [SQLValue]) throws -> any Statement {
+        binds = values
+        rows = nil
+        index = -1
+        return self
+    }
+
+    func step() throws -> Bool {
+        if rows == nil { rows = try connection.run(sql, binds: binds) }
+        index += 1
+        return index < rows!.count
+    }
+
+    func reset() {
+        rows = nil
+        index = -1
+    }
+
+    private func value(_ column: Int32) -> SQLValue {
+        guard let rows, index < rows.count, Int(column) < rows[index].count else { return .null }
+        return rows[index][Int(column)]
+    }
+
+    func isNull(_ column: Int32) -> Bool { value(column) == .null }
+
+    func int64(_ column: Int32) -> Int64 {
+        switch value(column) {
+        case .integer(let integer): integer
+        case .real(let real): Int64(real)
+        case .text(let text): Int64(text) ?? 0
+        case .null: 0
+        }
+    }
+
+    func double(_ column: Int32) -> Double {
+        switch value(column) {
+        case .integer(let integer): Double(integer)
+        case .real(let real): real
+        case .text(let text): Double(text) ?? 0
+        case .null: 0
+        }
+    }
+
+    func text(_ column: Int32) -> String {
+        switch value(column) {
+        case .integer(let integer): String(integer)
+        case .real(let real): String(real)
+        case .text(let text): text
+        case .null: ""
+        }
+    }
+}
+
+/// A parameter sent as text with no type, so that the server gives it the type of where it
+/// stands, as it does for a literal: `at >= $1` reads a bigint, `substr(detail, 1, $2)` an
+/// integer, `data` a jsonb. One SQL text then serves both engines without casts.
+private struct InferredParameter: PostgresDynamicTypeEncodable {
+    let text: String
+    var psqlType: PostgresDataType { .null }
+    var psqlFormat: PostgresFormat { .text }
+
+    func encode<JSONEncoder: PostgresJSONEncoder>(into byteBuffer: inout ByteBuffer,
+                                                  context: PostgresEncodingContext<JSONEncoder>) {
+        byteBuffer.writeString(text)
+    }
+}

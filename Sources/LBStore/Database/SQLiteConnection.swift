@@ -1,0 +1,162 @@
+import CSQLite
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One SQLite connection with a cache of prepared statements.
+///
+/// Not thread-safe: exactly one owner uses it at a time (the writer thread, or a `Store` that
+/// guards it with a mutex).
+final class SQLiteConnection: Connection {
+    var dialect: SQLDialect { .sqlite }
+    var location: String { path }
+    var isReadOnly: Bool { mode == .readOnly }
+
+    /// How the file is opened.
+    enum Mode: Sendable {
+        /// Read and write; the file is created (owner-only permissions) when missing.
+        case readWriteCreate
+        /// Read and write; a missing file is an error.
+        case readWrite
+        /// Read only; a missing file is an error.
+        case readOnly
+    }
+
+    let path: String
+    let mode: Mode
+    private(set) var handle: OpaquePointer?
+    private var statements: [String: SQLiteStatement] = [:]
+    /// Statements handed out since the last `releaseStatements()`.
+    private var inUse: [SQLiteStatement] = []
+
+    /// Opens `path`; throws a `StoreError` that names the path when it cannot be opened.
+    init(path: String, mode: Mode, busyTimeoutMilliseconds: Int32 = 5_000) throws {
+        self.path = path
+        self.mode = mode
+        try Self.checkPath(path, mode: mode)
+        var flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
+        switch mode {
+        case .readWriteCreate: flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+        case .readWrite: flags |= SQLITE_OPEN_READWRITE
+        case .readOnly: flags |= SQLITE_OPEN_READONLY
+        }
+        // The database holds the control plane: create it readable by its owner only.
+        let oldMask = umask(0o077)
+        var db: OpaquePointer?
+        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        umask(oldMask)
+        guard rc == SQLITE_OK, let db else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            sqlite3_close_v2(db)
+            throw StoreError(StoreError.kind(forSQLiteCode: rc),
+                             "cannot open database \(path): \(message)", code: rc)
+        }
+        handle = db
+        sqlite3_busy_timeout(db, busyTimeoutMilliseconds)
+        sqlite3_extended_result_codes(db, 1)
+    }
+
+    deinit {
+        close()
+    }
+
+    /// Finalizes every cached statement and closes the handle; safe to call twice.
+    func close() {
+        for statement in statements.values { statement.finalize() }
+        statements.removeAll()
+        if let handle {
+            sqlite3_close_v2(handle)
+            self.handle = nil
+        }
+    }
+
+    private static func checkPath(_ path: String, mode: Mode) throws {
+        var info = stat()
+        if stat(path, &info) == 0 {
+            if (info.st_mode & S_IFMT) == S_IFDIR {
+                throw StoreError(.isDirectory, "database path \(path) is a directory, not a file")
+            }
+            // A file with no write bit is read-only by the operator's intent, even to root,
+            // whom the kernel would let write it anyway.
+            if mode != .readOnly && (info.st_mode & 0o222) == 0 {
+                throw StoreError(.readOnly, "database \(path) is read-only (no write permission)")
+            }
+        } else if mode != .readWriteCreate {
+            throw StoreError(.missing, "database \(path) does not exist")
+        }
+    }
+
+    /// Runs one or more statements that take no parameters (schema, pragmas).
+    func execute(_ sql: String) throws {
+        var errorMessage: UnsafeMutablePointer<CChar>?
+        let rc = sqlite3_exec(handle, sql, nil, nil, &errorMessage)
+        if rc != SQLITE_OK {
+            let message = errorMessage.map { String(cString: $0) } ?? lastErrorMessage
+            sqlite3_free(errorMessage)
+            throw error(rc, message)
+        }
+    }
+
+    /// A cached prepared statement for `sql`, reset and with its bindings cleared.
+    func statement(_ sql: String) throws -> any Statement {
+        try sqliteStatement(sql)
+    }
+
+    /// The cached statement for `sql` as SQLite's own type, for the writer's indexed binds.
+    func sqliteStatement(_ sql: String) throws -> SQLiteStatement {
+        if let cached = statements[sql] {
+            cached.reset()
+            if !cached.isInUse {
+                cached.isInUse = true
+                inUse.append(cached)
+            }
+            return cached
+        }
+        var raw: OpaquePointer?
+        let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &raw, nil)
+        guard rc == SQLITE_OK, let raw else {
+            throw error(rc, lastErrorMessage)
+        }
+        let statement = SQLiteStatement(raw: raw, connection: self)
+        statements[sql] = statement
+        statement.isInUse = true
+        inUse.append(statement)
+        return statement
+    }
+
+    /// Resets every statement handed out since the last call, so none keeps a read
+    /// transaction (and with it an old snapshot of the file) open after its caller is done.
+    func releaseStatements() {
+        for statement in inUse {
+            statement.reset()
+            statement.isInUse = false
+        }
+        inUse.removeAll(keepingCapacity: true)
+    }
+
+    /// Runs `body` inside `BEGIN IMMEDIATE … COMMIT`, rolling back if it throws.
+    func transaction<T>(_ body: () throws -> T) throws -> T {
+        releaseStatements()
+        defer { releaseStatements() }
+        return try committing(begin: "BEGIN IMMEDIATE", body)
+    }
+
+    /// The value of a pragma that returns one integer.
+    func integerPragma(_ name: String) throws -> Int64 {
+        let statement = try sqliteStatement("PRAGMA \(name)")
+        defer { statement.reset() }
+        guard try statement.step() else { return 0 }
+        return statement.int64(0)
+    }
+
+    var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+    var changes: Int { Int(sqlite3_changes(handle)) }
+    var lastErrorMessage: String { handle.map { String(cString: sqlite3_errmsg($0)) } ?? "closed" }
+
+    func error(_ code: Int32, _ message: String) -> StoreError {
+        StoreError(StoreError.kind(forSQLiteCode: code), "\(path): \(message)", code: code)
+    }
+}

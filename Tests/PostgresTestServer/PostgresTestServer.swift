@@ -1,0 +1,153 @@
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A PostgreSQL server of the test run's own, from Debian's `postgresql` package: a fresh cluster
+/// in a temporary directory, listening on a Unix socket there only (no port to collide with),
+/// run as `nobody` when the tests run as root (PostgreSQL refuses root), with a password
+/// (SCRAM-SHA-256) kept in a file only its owner reads.
+///
+/// One server serves the whole test process (`shared`); each test takes a database of its own
+/// (`makeDatabase()`). The server stops when the process exits, by its pid: an `atexit` handler
+/// on a normal exit, and the kernel's parent-death signal if the process dies.
+public final class PostgresTestServer: Sendable {
+    public let directory: String
+    public let socketDirectory: String
+    public let port: Int
+    public let user = "lb"
+    public let passwordFile: String
+    public let pid: pid_t
+    private let binaries: String
+    private let runAs: [String]
+
+    /// The server of this test process, started on first use; nil with the reason in `failure`.
+    public static let shared: Result<PostgresTestServer, PostgresTestServerError> = {
+        Result { try PostgresTestServer() }.mapError { $0 as? PostgresTestServerError ?? .init("\($0)") }
+    }()
+
+    /// Starts a server; throws when Debian's PostgreSQL is not installed or does not start in 30 s.
+    public init() throws {
+        guard let binaries = Self.findBinaries() else {
+            throw PostgresTestServerError("PostgreSQL is not installed (apt-get install postgresql): no /usr/lib/postgresql/*/bin/postgres")
+        }
+        self.binaries = binaries
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("lb-pg-\(UUID().uuidString.prefix(8))").path
+        directory = root
+        socketDirectory = root
+        port = 5432
+        passwordFile = root + "/password"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let password = UUID().uuidString
+        // The server's copy (initdb reads it as the server's user) and the clients' (0600, ours).
+        FileManager.default.createFile(atPath: root + "/initdb-password", contents: Data(password.utf8))
+        FileManager.default.createFile(atPath: passwordFile, contents: Data(password.utf8),
+                                       attributes: [.posixPermissions: 0o600])
+        if getuid() == 0 {
+            guard let nobody = getpwnam("nobody") else { throw PostgresTestServerError("no user nobody to run PostgreSQL as") }
+            chown(root, nobody.pointee.pw_uid, nobody.pointee.pw_gid)
+            chown(root + "/initdb-password", nobody.pointee.pw_uid, nobody.pointee.pw_gid)
+            runAs = ["/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--pdeathsig=INT"]
+        } else {
+            runAs = ["/usr/bin/setpriv", "--pdeathsig=INT"]
+        }
+        try Self.run(runAs + ["\(binaries)/initdb", "-D", root + "/data", "-U", user, "--pwfile=\(root)/initdb-password",
+                              "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"], what: "initdb")
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: runAs[0])
+        server.arguments = Array(runAs.dropFirst()) + [
+            "\(binaries)/postgres", "-D", root + "/data", "-k", root, "-p", String(port),
+            "-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off",
+            "-c", "full_page_writes=off", "-c", "max_connections=200", "-c", "shared_buffers=32MB",
+        ]
+        let log = FileHandle(forWritingAtPath: "/dev/null")
+        FileManager.default.createFile(atPath: root + "/server.log", contents: nil)
+        server.standardOutput = FileHandle(forWritingAtPath: root + "/server.log") ?? log
+        server.standardError = FileHandle(forWritingAtPath: root + "/server.log") ?? log
+        try server.run()
+        pid = server.processIdentifier
+        Self.started.withLock { $0.append((pid, root)) }
+        Self.installExitHandler
+        // Ready once it accepts a connection: poll with a deadline.
+        let deadline = Date().addingTimeInterval(30)
+        while true {
+            if (try? psql("postgres", "SELECT 1")) != nil { break }
+            guard Date() < deadline, server.isRunning else {
+                let log = (try? String(contentsOfFile: root + "/server.log", encoding: .utf8)) ?? ""
+                throw PostgresTestServerError("PostgreSQL did not start in 30 s: \(log.suffix(600))")
+            }
+            usleep(50_000)
+        }
+    }
+
+    /// A new, empty database of its own, as a `postgres://` URL that reads the password from
+    /// `passwordFile`.
+    public func makeDatabase() throws -> String {
+        let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
+        try psql("postgres", "CREATE DATABASE \(name)")
+        return url(database: name)
+    }
+
+    /// The URL of `database` on this server.
+    public func url(database: String, user: String? = nil) -> String {
+        "postgres://\(user ?? self.user)@/\(database)?host=\(socketDirectory)&password_file=\(passwordFile)"
+    }
+
+    /// Runs one SQL command with psql as the server's superuser and returns what it printed.
+    @discardableResult
+    public func psql(_ database: String, _ sql: String) throws -> String {
+        try Self.run(["\(binaries)/psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", socketDirectory,
+                      "-p", String(port), "-U", user, "-d", database, "-c", sql],
+                     environment: ["PGPASSWORD": (try? String(contentsOfFile: passwordFile, encoding: .utf8)) ?? ""],
+                     what: "psql")
+    }
+
+    // MARK: Processes
+
+    private static func findBinaries() -> String? {
+        let base = "/usr/lib/postgresql"
+        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [])
+            .compactMap(Int.init).sorted(by: >)
+        return versions.map { "\(base)/\($0)/bin" }
+            .first { FileManager.default.isExecutableFile(atPath: "\($0)/postgres") }
+    }
+
+    @discardableResult
+    private static func run(_ arguments: [String], environment: [String: String] = [:], what: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: arguments[0])
+        process.arguments = Array(arguments.dropFirst())
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        guard process.terminationStatus == 0 else {
+            throw PostgresTestServerError("\(what) failed (\(process.terminationStatus)): \(text.suffix(600))")
+        }
+        return text
+    }
+
+    private static let started = Mutex<[(pid: pid_t, directory: String)]>([])
+
+    /// Stops every server this process started, by pid, and removes their directories.
+    private static let installExitHandler: Void = {
+        atexit {
+            for (pid, directory) in PostgresTestServer.started.withLock({ $0 }) {
+                kill(pid, SIGINT)
+                var status: Int32 = 0
+                for _ in 0..<200 where waitpid(pid, &status, WNOHANG) == 0 { usleep(25_000) }
+                try? FileManager.default.removeItem(atPath: directory)
+            }
+        }
+    }()
+}
+
+public struct PostgresTestServerError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
