@@ -103,7 +103,7 @@ let package = Package(
         .target(name: "PostgresTestServer", path: "Tests/PostgresTestServer"),
         .testTarget(
             name: "lbctlTests",
-            dependencies: ["LBStore", "LBText", "lbctl", "lbctl-main"]
+            dependencies: ["LBStore", "LBText", "lbctl", "lbctl-main", "PostgresTestServer"]
         ),
         // Builds the benchmark database of scripts/bench-lbctl; not a product.
         .executableTarget(

@@ -49,7 +49,7 @@ public final class Store: Sendable {
         case .postgres(let target):
             let connection = try PostgresStoreConnection(target: target, readOnly: mode == .readOnly,
                                                          eventLoop: MultiThreadedEventLoopGroup.singleton.next())
-            try PostgresMigrator.prepare(connection)
+            try PostgresMigrator.prepare(connection, creating: mode == .create)
             self.connection = Mutex(connection)
         }
         self.location = location

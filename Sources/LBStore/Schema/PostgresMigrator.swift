@@ -10,7 +10,14 @@ enum PostgresMigrator {
     /// Throws `.foreignDatabase` for a database that holds other tables and no `lb_schema`,
     /// `.tooNew` for one migrated by a newer program, and `.readOnly` when an old schema must be
     /// migrated over a read-only connection.
-    static func prepare(_ connection: PostgresStoreConnection) throws {
+    /// Without `creating`, a database that has no schema yet is refused as missing, as a missing
+    /// SQLite file is: only `lbctl init` and the daemon create one.
+    static func prepare(_ connection: PostgresStoreConnection, creating: Bool) throws {
+        if !creating, try currentVersion(connection) == nil {
+            try check(nil, connection: connection)
+            throw StoreError(.missing, "database \(connection.location) has no load balancer schema yet "
+                             + "(lbctl --db URL init creates it)")
+        }
         if connection.isReadOnly {
             let version = try currentVersion(connection)
             try check(version, connection: connection)

@@ -2,10 +2,12 @@ import ArgumentParser
 import Foundation
 import LBStore
 
-/// `--db PATH`, shared by every command, and how a command opens the file it names.
+/// `--db PATH|URL`, shared by every command, and how a command opens the database it names.
 struct DatabaseOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
-        "The database file. Default: $LB_DB, else lb.sqlite3 in the working directory.", valueName: "path"))
+        "The database: an SQLite file, or a postgres://USER@HOST/DATABASE URL (password from PGPASSWORD, "
+            + "a password_file or PGPASSFILE). Default: $LB_DB, else lb.sqlite3 in the working directory.",
+        valueName: "path|url"))
     var db: String?
 
     /// `--db`, else a non-empty `LB_DB`, else `lb.sqlite3` (the daemon's default too).
@@ -29,7 +31,7 @@ struct DatabaseOptions: ParsableArguments {
 
     private func open(_ mode: Store.OpenMode, reading: Bool) throws(CLIError) -> Store {
         do {
-            return try Store(path: path, mode: mode)
+            return try Store(location: StoreLocation(parsing: path), mode: mode)
         } catch let error as StoreError {
             throw CLIError(error, reading: reading)
         } catch {

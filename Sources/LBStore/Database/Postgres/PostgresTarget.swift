@@ -96,8 +96,15 @@ public struct PostgresTarget: Sendable, Equatable, CustomStringConvertible {
         return text
     }
 
-    /// `text` with anything after a `:` in its user-info cut, for messages about a URL refused.
+    /// `text` with a password in its user-info or its query replaced by `***`, for messages
+    /// about a URL refused.
     static func redacted(_ text: String) -> String {
+        var text = text
+        if let query = text.firstIndex(of: "?") {
+            let parameters = text[text.index(after: query)...].split(separator: "&", omittingEmptySubsequences: false)
+                .map { $0.lowercased().hasPrefix("password=") ? "password=***" : String($0) }
+            text = String(text[...query]) + parameters.joined(separator: "&")
+        }
         guard let schemeEnd = text.range(of: "://"), let at = text[schemeEnd.upperBound...].firstIndex(of: "@") else {
             return text
         }
