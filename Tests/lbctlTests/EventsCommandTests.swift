@@ -62,7 +62,7 @@ import Testing
         let events = try JSONDocument.array(result.standardOutput)
         #expect(events.count == 1)
         let event = try #require(events.first)
-        #expect(Set(event.keys) == ["id", "at", "kind", "backend", "request_id", "attempt", "detail", "count"])
+        #expect(Set(event.keys) == ["id", "at", "kind", "backend", "request_id", "attempt", "detail", "count", "instance"])
         #expect(event["id"] is Int)
         #expect(event["at"] as? String == "2026-11-20T02:30:02.000Z")
         #expect(event["kind"] as? String == "rejected")
@@ -90,8 +90,8 @@ import Testing
 
         let csv = try folder.lbctl.run(["--db", path, "events", "--csv"] + window)
         #expect(csv.status == 0)
-        let expectedTail = "2026-11-20T02:30:02.000Z,rejected,,req-30,,\"503 Service Unavailable, \"\"no backend\"\"\nafter 3 attempts\",1\n"
-        #expect(csv.standardOutput.hasPrefix("id,at,kind,backend,request_id,attempt,detail,count\n"))
+        let expectedTail = "2026-11-20T02:30:02.000Z,rejected,,req-30,,\"503 Service Unavailable, \"\"no backend\"\"\nafter 3 attempts\",1,\n"
+        #expect(csv.standardOutput.hasPrefix("id,at,kind,backend,request_id,attempt,detail,count,instance\n"))
         #expect(csv.standardOutput.hasSuffix(expectedTail))
     }
 
@@ -112,7 +112,7 @@ import Testing
         #expect(json.map { $0["count"] as? Int } == [4_812, 1])
         #expect(json.map { $0["kind"] as? String } == ["rejected", "refused"])
         let csv = try folder.lbctl.run(["--db", path, "events", "--csv"] + window).standardOutput
-        #expect(csv.contains(",503 no backend available,4812\n"))
+        #expect(csv.contains(",503 no backend available,4812,\n"))
         let refusedOnly = try folder.lbctl.run(["--db", path, "events", "--kind", "refused", "--json"] + window)
         #expect(try JSONDocument.array(refusedOnly.standardOutput).count == 1)
     }

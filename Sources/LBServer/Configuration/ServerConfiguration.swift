@@ -9,6 +9,8 @@ struct ServerConfiguration: Sendable {
     /// Backends declared on the command line; merged into the registry, never duplicated.
     var backends: [BackendURL] = []
     var databasePath = "lb.sqlite3"
+    /// This daemon's name among those that share the database; nil: the host name.
+    var instance: String?
     var threads = System.coreCount
     var proxy = ProxySettings()
     var health = HealthSettings()
@@ -31,6 +33,9 @@ struct ServerConfiguration: Sendable {
     var backendDeclarations: [String: (weight: Int?, adminState: AdminState?)] = [:]
     /// Backup marks and per-backend limits the configuration file declares, by URL.
     var backendOptions: [String: BackendOptions] = [:]
+
+    /// The name this daemon records under: `--instance`, else the host name.
+    var instanceName: String { instance ?? InstanceName.hostDefault }
 
     /// The host of the traffic listener.
     var listenHost: String { listen.host }

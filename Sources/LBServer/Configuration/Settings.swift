@@ -221,6 +221,18 @@ enum Settings {
         },
         format: { $0 }, at: \.databasePath)
 
+    static let instance = Setting(
+        key: "instance", flag: "instance",
+        help: "This daemon's name among those that share the database: it names every event and health result it records",
+        defaultNote: "the host name", placeholder: "name",
+        parse: { text throws(SettingProblem) in
+            guard InstanceName.isValid(text) else {
+                throw SettingProblem(reason: .mustBe("1 to 64 letters, digits, '.', '-' or '_'"), given: text)
+            }
+            return text
+        },
+        format: { $0 }, read: { $0.instanceName }, write: { $0.instance = $1 })
+
     static let stateMaxAge = Setting(
         key: "state_max_age", flag: "state-max-age",
         help: "Restored health older than this is not trusted: every backend is checked before accepting",
@@ -250,7 +262,7 @@ enum Settings {
         retries, retryDelay, attempts, connectTimeout, responseTimeout, replayBuffer, tunnelIdleTimeout, upgradeProtocols,
         backends, algorithm, hashKey, slowStart,
         logLevel, logFormat, accessLog,
-        database, stateMaxAge, discardEvents,
+        database, instance, stateMaxAge, discardEvents,
         gracePeriod,
     ]
 

@@ -79,6 +79,12 @@ final class LoadBalancer: Sendable {
         let opened = try await threadPool.runIfActive { () throws -> Opened in
             let store: Store
             let differences: [ConfigDifference]
+            // lbctl reads and changes a PostgreSQL store already; the daemon writes its records
+            // through a local SQLite outbox first, which is not built yet (issue 18).
+            if case .postgres? = try? StoreLocation(parsing: configuration.databasePath) {
+                throw StartupError(.database, "lbserver does not run on a PostgreSQL database in this version: "
+                                   + "give --db an SQLite file")
+            }
             do {
                 store = try Store(path: configuration.databasePath, mode: .create)
                 // A configuration that declares no backends leaves the registry as it is: a restart
@@ -102,7 +108,11 @@ final class LoadBalancer: Sendable {
             }
             let writer: EventWriter
             do {
-                writer = try EventWriter(path: configuration.databasePath, onError: { reporter.report($0) })
+                let identity = InstanceIdentity(name: configuration.instanceName, host: InstanceName.hostDefault,
+                                                pid: Int(getpid()), listen: configuration.listen.description,
+                                                version: InstanceName.version)
+                writer = try EventWriter(path: configuration.databasePath, instance: identity,
+                                         onError: { reporter.report($0) })
             } catch {
                 throw StartupError(.database, "cannot write database \(configuration.databasePath): \(error)")
             }

@@ -48,10 +48,13 @@ public struct Event: Hashable, Sendable {
     /// How many occurrences the row stands for: 1 for a plain event, more for a coalesced one
     /// (`rejected`, `refused`), whose `at` is its first occurrence. Readers sum it, never count rows.
     public var count: Int
+    /// The daemon that recorded it (`--instance`); nil for `lbctl`'s own records and rows older
+    /// than schema v8. The event writer fills in its own instance where an event names none.
+    public var instance: String?
 
     public init(id: Int64 = 0, at: Timestamp, kind: EventKind, backendID: Int64? = nil,
                 backendURL: String? = nil, requestID: String? = nil, attempt: Int? = nil,
-                detail: String? = nil, data: EventData? = nil, count: Int = 1) {
+                detail: String? = nil, data: EventData? = nil, count: Int = 1, instance: String? = nil) {
         self.id = id
         self.at = at
         self.kind = kind
@@ -62,5 +65,6 @@ public struct Event: Hashable, Sendable {
         self.detail = detail
         self.data = data
         self.count = count
+        self.instance = instance
     }
 }

@@ -3,7 +3,8 @@ import CSQLite
 extension Store {
     /// The columns every event read selects, in the order `event(from:)` decodes them; the query
     /// must join `backends b` for the URL.
-    static let eventSelectColumns = "e.id, e.at, e.kind, e.backend_id, b.url, e.request_id, e.attempt, e.detail, e.data, e.count"
+    static let eventSelectColumns =
+        "e.id, e.at, e.kind, e.backend_id, b.url, e.request_id, e.attempt, e.detail, e.data, e.count, e.instance"
 
     /// Decodes one row selected with `eventSelectColumns`.
     static func event(from statement: Statement) -> Event {
@@ -14,7 +15,8 @@ extension Store {
               attempt: statement.optionalInt64(6).map { Int($0) },
               detail: statement.optionalText(7),
               data: statement.optionalText(8).flatMap(EventData.init(json:)),
-              count: max(1, statement.int(9)))
+              count: max(1, statement.int(9)),
+              instance: statement.optionalText(10))
     }
 
     /// The conditions on `query`'s backend and kinds over `events e`, with their values in order.
@@ -28,6 +30,10 @@ extension Store {
         if let backendID = query.backendID {
             clauses.append("\(prefix)backend_id = ?")
             values.append(.integer(backendID))
+        }
+        if let instance = query.instance {
+            clauses.append("\(prefix)instance = ?")
+            values.append(.text(instance))
         }
         if !query.kinds.isEmpty {
             clauses.append("\(prefix)kind IN (\(Array(repeating: "?", count: query.kinds.count).joined(separator: ", ")))")

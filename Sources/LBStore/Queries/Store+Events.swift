@@ -1,8 +1,10 @@
 import CSQLite
 
 extension Store {
-    static let eventInsertSQL =
-        "INSERT INTO events (at, kind, backend_id, request_id, attempt, detail, data, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    static let eventInsertSQL = """
+        INSERT INTO events (at, kind, backend_id, request_id, attempt, detail, data, count, instance)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """
 
     /// Inserts one event with the connection's cached statement; the caller owns the transaction.
     static func insert(_ event: Event, into connection: Connection) throws {
@@ -12,7 +14,7 @@ extension Store {
         try connection.statement(eventInsertSQL).bind([
             .integer(event.at.milliseconds), .text(event.kind.rawValue), .optional(event.backendID),
             .optional(event.requestID), .optional(event.attempt.map(Int64.init)), .optional(event.detail),
-            .optional(event.data?.json), .integer(Int64(max(1, event.count))),
+            .optional(event.data?.json), .integer(Int64(max(1, event.count))), .optional(event.instance),
         ]).run()
     }
 
@@ -28,6 +30,7 @@ extension Store {
         try statement.bind(6, event.detail)
         try statement.bind(7, event.data?.json)
         try statement.bind(8, Int64(max(1, event.count)))
+        try statement.bind(9, event.instance)
         try statement.run()
     }
 

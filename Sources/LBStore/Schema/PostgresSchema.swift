@@ -115,5 +115,24 @@ enum PostgresSchema {
 
     /// Versions after the baseline, in order: `migrations[i]` takes a database from
     /// `baselineVersion + i` to the next.
-    static let migrations: [[String]] = []
+    static let migrations: [[String]] = [
+        // 8: the daemons that use the database and the instance that wrote each event and run.
+        [
+            """
+            CREATE TABLE instances (
+                name          TEXT PRIMARY KEY,
+                host          TEXT NOT NULL,
+                pid           BIGINT NOT NULL,
+                listen        TEXT NOT NULL,
+                version       TEXT NOT NULL,
+                started_at    BIGINT NOT NULL,
+                heartbeat_at  BIGINT NOT NULL,
+                stopped_at    BIGINT
+            )
+            """,
+            "ALTER TABLE events ADD COLUMN instance TEXT",
+            "ALTER TABLE health_runs ADD COLUMN instance TEXT",
+            "CREATE INDEX events_instance_at ON events(instance, at, id)",
+        ],
+    ]
 }

@@ -103,5 +103,22 @@ enum Schema {
         """
         ALTER TABLE events ADD COLUMN count INTEGER NOT NULL DEFAULT 1 CHECK (count >= 1);
         """,
+        // 8: the daemons that use the database (one, or a fleet sharing PostgreSQL), each by its
+        // instance name, and the instance that wrote each event and health run (NULL before v8).
+        """
+        CREATE TABLE instances (
+            name          TEXT PRIMARY KEY,
+            host          TEXT NOT NULL,
+            pid           INTEGER NOT NULL,
+            listen        TEXT NOT NULL,
+            version       TEXT NOT NULL,
+            started_at    INTEGER NOT NULL,
+            heartbeat_at  INTEGER NOT NULL,
+            stopped_at    INTEGER
+        );
+        ALTER TABLE events ADD COLUMN instance TEXT;
+        ALTER TABLE health_runs ADD COLUMN instance TEXT;
+        CREATE INDEX events_instance_at ON events(instance, at);
+        """,
     ]
 }

@@ -53,14 +53,18 @@ public final class EventWriter: @unchecked Sendable {
     private let connection: SQLiteConnection
     private var currentRun: [Int64: (id: Int64, passed: Bool)] = [:]
     private let errorHandler: @Sendable (StoreError) -> Void
+    /// The daemon whose records these are: it names every event and health run that names no
+    /// other, and keeps its row in `instances` (start, heartbeat, clean stop).
+    public let instance: InstanceIdentity?
 
     /// Opens (creating and migrating if needed) the database at `path` and starts the writer thread.
     ///
     /// `onError` is called on the writer thread for each failed batch; the writer keeps retrying.
-    public init(path: String, configuration: Configuration = Configuration(),
+    public init(path: String, instance: InstanceIdentity? = nil, configuration: Configuration = Configuration(),
                 onError: @escaping @Sendable (StoreError) -> Void = { _ in }) throws {
         self.configuration = configuration
         self.errorHandler = onError
+        self.instance = instance
         connection = try SQLiteConnection(path: path, mode: .readWriteCreate,
                                     busyTimeoutMilliseconds: configuration.busyTimeoutMilliseconds)
         try Migrator.prepare(connection)
@@ -314,11 +318,12 @@ public final class EventWriter: @unchecked Sendable {
                 try Store.insert(Event(at: now, kind: .storeError, detail: """
                     the event log could not be written from \(outage.since.rfc3339) for \(String(format: "%.1f", seconds))s \
                     (\(outage.failedBatches) failed batches): \(outage.firstError); the records queued meanwhile follow
-                    """), into: connection)
+                    """, instance: instance?.name), into: connection)
             }
             let insertEvent = try connection.sqliteStatement(Store.eventInsertSQL)
             for operation in batch {
-                if case .event(let event) = operation {
+                if case .event(var event) = operation {
+                    if event.instance == nil { event.instance = instance?.name }
                     try Store.insert(event, using: insertEvent)
                 } else {
                     try apply(operation)
@@ -326,7 +331,8 @@ public final class EventWriter: @unchecked Sendable {
             }
             if dropped > 0 {
                 try Store.insert(Event(at: .now(), kind: .dropped,
-                                       detail: "\(dropped) records could not be queued for the database (queue full)"),
+                                       detail: "\(dropped) records could not be queued for the database (queue full)",
+                                       instance: instance?.name),
                                  into: connection)
             }
         }
@@ -334,7 +340,8 @@ public final class EventWriter: @unchecked Sendable {
 
     private func apply(_ operation: WriteOperation) throws {
         switch operation {
-        case .event(let event):
+        case .event(var event):
+            if event.instance == nil { event.instance = instance?.name }
             try Store.insert(event, into: connection)
         case .check(let check):
             try merge(check)
@@ -346,18 +353,31 @@ public final class EventWriter: @unchecked Sendable {
         case .cursor(let cursor, let now):
             try connection.statement("UPDATE balancer_state SET cursor = ?, saved_at = ? WHERE id = 1")
                 .bind(.integer(cursor), .integer(now.milliseconds)).run()
+            try renewHeartbeat(at: now)
         case .started(let now):
             try connection.statement("UPDATE balancer_state SET last_start = ?, saved_at = ? WHERE id = 1")
                 .bind(.integer(now.milliseconds), .integer(now.milliseconds)).run()
+            if let instance { try Store.registerInstance(instance, at: now, in: connection) }
         case .stoppedCleanly(let now):
             try connection.statement("UPDATE balancer_state SET last_clean_stop = ?, saved_at = ? WHERE id = 1")
                 .bind(.integer(now.milliseconds), .integer(now.milliseconds)).run()
+            if let instance {
+                try connection.statement("UPDATE instances SET stopped_at = ?, heartbeat_at = ? WHERE name = ?")
+                    .bind(.integer(now.milliseconds), .integer(now.milliseconds), .text(instance.name)).run()
+            }
         case .heartbeat(let now):
             try connection.statement("UPDATE balancer_state SET saved_at = ? WHERE id = 1")
                 .bind(.integer(now.milliseconds)).run()
+            try renewHeartbeat(at: now)
         case .barrier:
             break
         }
+    }
+
+    private func renewHeartbeat(at now: Timestamp) throws {
+        guard let instance else { return }
+        try connection.statement("UPDATE instances SET heartbeat_at = ? WHERE name = ?")
+            .bind(.integer(now.milliseconds), .text(instance.name)).run()
     }
 
     /// Extends the backend's latest run when the result is the same, else starts a new run.
@@ -365,8 +385,8 @@ public final class EventWriter: @unchecked Sendable {
         var run = currentRun[check.backendID]
         if run == nil {
             let latest = try connection.statement(
-                "SELECT id, passed FROM health_runs WHERE backend_id = ? ORDER BY first_at DESC, id DESC LIMIT 1")
-            try latest.bind(.integer(check.backendID))
+                "SELECT id, passed FROM health_runs WHERE backend_id = ? AND instance IS ? ORDER BY first_at DESC, id DESC LIMIT 1")
+            try latest.bind(.integer(check.backendID), .optional(instance?.name))
             if try latest.step() { run = (latest.int64(0), latest.int64(1) != 0) }
         }
         if let run, run.passed == check.passed {
@@ -384,12 +404,12 @@ public final class EventWriter: @unchecked Sendable {
         }
         try connection.statement("""
             INSERT INTO health_runs (backend_id, passed, first_at, last_at, count, latency_min_ms, latency_max_ms,
-                                     latency_sum_ms, last_error)
-            VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)
+                                     latency_sum_ms, last_error, instance)
+            VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?)
             """)
             .bind(.integer(check.backendID), .integer(check.passed ? 1 : 0), .integer(check.at.milliseconds),
                   .integer(check.at.milliseconds), .real(check.latencyMilliseconds), .real(check.latencyMilliseconds),
-                  .real(check.latencyMilliseconds), .optional(check.error))
+                  .real(check.latencyMilliseconds), .optional(check.error), .optional(instance?.name))
             .run()
         currentRun[check.backendID] = (connection.lastInsertRowID, check.passed)
     }

@@ -25,6 +25,8 @@ struct EventsCommand: ParsableCommand {
     @Option(help: "Only events of this backend (removed ones too).") var backend: String?
     @Option(name: .long, help: ArgumentHelp("Only events of this kind; repeat or separate with commas.", valueName: "kind"))
     var kind: [String] = []
+    @Option(help: ArgumentHelp("Only events this daemon recorded (its --instance name).", valueName: "name"))
+    var instance: String?
     @Option(help: "At most this many events: the newest of the window.") var limit: Int?
     @Flag(help: "Keep printing new events as they are written, until interrupted.") var follow = false
     @Flag var format: OutputFormat = .table
@@ -57,7 +59,7 @@ struct EventsCommand: ParsableCommand {
         let store = try database.openForReading()
         let backendID = try backend.map { try BackendArgument.resolve($0, in: store, includeRemoved: true).id }
         let limit = self.limit ?? (since == nil && until == nil ? Self.defaultLimit : nil)
-        var query = EventQuery(range: range, backendID: backendID, kinds: try kinds, limit: limit)
+        var query = EventQuery(range: range, backendID: backendID, kinds: try kinds, limit: limit, instance: instance)
         // Read before the window so an event committed meanwhile is printed once, by one of the two.
         let tail = follow ? try store.lastEventID() : 0
         let events = try store.events(query)

@@ -1,8 +1,9 @@
 import LBStore
 
 /// Prints events as a table, JSON or CSV. The JSON shape is a contract (see the README):
-/// `{"id","at","kind","backend","request_id","attempt","detail","count"}`, where `count` is how
-/// many occurrences a coalesced row (`rejected`, `refused`) stands for, 1 for any other; the table
+/// `{"id","at","kind","backend","request_id","attempt","detail","count","instance"}`, where `count`
+/// is how many occurrences a coalesced row (`rejected`, `refused`) stands for, 1 for any other, and
+/// `instance` the daemon that recorded it (null for lbctl's own records and older rows); the table
 /// shows it as "×N" after the detail of a row that stands for more than one.
 struct EventFormatter {
     var colour: Bool
@@ -11,7 +12,7 @@ struct EventFormatter {
         .init("AT"), .init("KIND"), .init("BACKEND"), .init("REQUEST"), .init("ATTEMPT", .right), .init("DETAIL"),
     ]
 
-    static let csvHeader = CSV.line(["id", "at", "kind", "backend", "request_id", "attempt", "detail", "count"])
+    static let csvHeader = CSV.line(["id", "at", "kind", "backend", "request_id", "attempt", "detail", "count", "instance"])
 
     var table: TableFormatter { TableFormatter(columns: Self.columns, colour: colour) }
 
@@ -45,6 +46,7 @@ struct EventFormatter {
             ("attempt", .optional(event.attempt)),
             ("detail", .optional(event.detail)),
             ("count", .integer(Int64(event.count))),
+            ("instance", .optional(event.instance)),
         ])
     }
 
@@ -68,6 +70,8 @@ struct EventFormatter {
         appendJSON(event.detail, to: &text)
         text += ",\"count\":"
         text += String(event.count)
+        text += ",\"instance\":"
+        appendJSON(event.instance, to: &text)
         text += "}"
         return text
     }
@@ -83,7 +87,7 @@ struct EventFormatter {
     /// One CSV record (after `csvHeader`).
     static func csv(_ event: Event) -> String {
         CSV.line([String(event.id), TimeText.rfc3339(event.at), event.kind.rawValue, event.backendURL, event.requestID,
-                  event.attempt.map(String.init), event.detail, String(event.count)])
+                  event.attempt.map(String.init), event.detail, String(event.count), event.instance])
     }
 
     /// The colour a kind is shown in: trouble red, repetition yellow, changes of state bright.

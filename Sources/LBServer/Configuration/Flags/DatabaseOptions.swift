@@ -1,14 +1,16 @@
 import ArgumentParser
 
-/// `lbserver`'s flags for the database: where it is, and the benchmark's switch that leaves events
-/// unwritten.
+/// `lbserver`'s flags for the database: where it is, the name this daemon records under, and the
+/// benchmark's switch that leaves events unwritten.
 struct DatabaseOptions: ParsableArguments {
     @Option(Settings.database) var db: String?
+    @Option(Settings.instance) var instance: String?
     @Flag(name: Settings.discardEvents.flagName, help: Settings.discardEvents.flagHelp) var discardEvents = false
 
     /// Puts the flags given into `configuration`.
     func apply(to configuration: inout ServerConfiguration) {
         Settings.database.apply(db, to: &configuration)
+        Settings.instance.apply(instance, to: &configuration)
         if discardEvents { Settings.discardEvents.apply(true, to: &configuration) }
     }
 }
