@@ -75,3 +75,57 @@ import Testing
         #expect(result.stderr.contains("--instance"), "\(result.stderr)")
     }
 }
+
+/// Two daemons on one database, each with its own view of the backends: `lbctl backends` shows
+/// where they agree and where they do not.
+@Suite(.serialized) struct FleetViewEndToEndTests {
+    let group = MultiThreadedEventLoopGroup.singleton
+
+    @Test func lbctlBackendsShowsEachRunningInstancesViewAndWhereTheyDisagree() throws {
+        let folder = try TemporaryFolder()
+        let up = try TestBackend(name: "up", group: group)
+        let flaky = try TestBackend(name: "flaky", group: group)
+        defer { up.stop(); flaky.stop() }
+        flaky.stop()
+        let list = "\(up.url),\(flaky.url)"
+        // lb-a checks every 200 ms; lb-b checks once at start and then only every hour.
+        let a = try ServerProcess(lbserver: ["--backends", list, "--db", folder.database, "--instance", "lb-a",
+                                             "--health-interval", "200ms", "--health-down-interval", "200ms"],
+                                  folder: folder.url)
+        defer { a.stop() }
+        _ = try a.waitUntilListening()
+        let b = try ServerProcess(lbserver: ["--backends", list, "--db", folder.database, "--instance", "lb-b",
+                                             "--health-interval", "1h", "--health-down-interval", "1h"],
+                                  folder: folder.url)
+        defer { b.stop() }
+        _ = try b.waitUntilListening()
+
+        func views() throws -> [String: [String: String]] {
+            let listed = try runProduct("lbctl", ["backends", "--json", "--db", folder.database], folder: folder.url)
+            let rows = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
+            var result: [String: [String: String]] = [:]
+            for row in rows {
+                let url = try #require(row["url"] as? String)
+                for view in (row["instances"] as? [[String: Any]]) ?? [] {
+                    result[url, default: [:]][view["instance"] as? String ?? "?"] = view["health"] as? String
+                }
+            }
+            return result
+        }
+        #expect(waitUntil { (try? views()[flaky.url]) == ["lb-a": "down", "lb-b": "down"] }, "\(String(describing: try? views()))")
+        #expect(waitUntil { (try? views()[up.url]) == ["lb-a": "up", "lb-b": "up"] })
+        var table = try runProduct("lbctl", ["backends", "--db", folder.database], folder: folder.url).stdout
+        #expect(table.contains("down on 2 of 2") && table.contains("up on 2 of 2"), "\(table)")
+
+        // The backend comes back: lb-a sees it within a check or two, lb-b not for an hour.
+        try flaky.restart()
+        #expect(waitUntil { (try? views()[flaky.url]) == ["lb-a": "up", "lb-b": "down"] }, "\(String(describing: try? views()))")
+        table = try runProduct("lbctl", ["backends", "--db", folder.database], folder: folder.url).stdout
+        #expect(table.contains("down on 1 of 2"), "\(table)")
+
+        // A stopped daemon's view no longer counts.
+        b.signal(SIGTERM)
+        #expect(b.waitForExit() == 0)
+        #expect(waitUntil { (try? views()[flaky.url]) == ["lb-a": "up"] })
+    }
+}

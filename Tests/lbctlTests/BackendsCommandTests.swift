@@ -63,8 +63,10 @@ import Testing
         let rows = try JSONDocument.array(result.standardOutput)
         #expect(rows.count == 2)
         let expectedKeys: Set = ["url", "health", "health_since", "admin_state", "weight", "added_at", "origin",
-                                 "uptime_24h", "failures_24h", "removed_at"]
+                                 "uptime_24h", "failures_24h", "removed_at", "instances"]
         for row in rows { #expect(Set(row.keys) == expectedKeys) }
+        // No daemon has run on this database: no instance has a view.
+        #expect(rows.allSatisfy { ($0["instances"] as? [Any])?.isEmpty == true })
         #expect(rows[0]["url"] as? String == a.url)
         #expect(rows[0]["health"] as? String == "up")
         #expect(rows[0]["admin_state"] as? String == "enabled")

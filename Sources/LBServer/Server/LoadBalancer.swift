@@ -292,6 +292,11 @@ final class LoadBalancer: Sendable {
         let down = registry.all.filter { $0.currentHealth == .down }.map(\.url.text)
         let cleanStop = saved.lastStart.map { start in saved.lastCleanStop.map { $0 >= start } ?? false } ?? true
         writer.recordStart(at: restored.startedAt)
+        // This instance's own view of each backend starts with what it restored or checked; later
+        // changes are written as they happen (`EventSink.statusChange`).
+        for backend in registry.all {
+            writer.recordHealth(backendID: backend.id, health: backend.currentHealth, since: restored.startedAt)
+        }
         let ageText = restored.stateAgeMilliseconds.map { "\($0 / 1000)s" } ?? "none"
         let differences = restored.differences
         writer.record(Event(at: restored.startedAt, kind: .startup, detail: [

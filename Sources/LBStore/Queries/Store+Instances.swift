@@ -32,3 +32,33 @@ extension Store {
             .run()
     }
 }
+
+/// One daemon's view of one backend's health (`backend_health`).
+public struct InstanceHealth: Hashable, Sendable {
+    public var instance: String
+    public var health: Health
+    public var since: Timestamp
+
+    public init(instance: String, health: Health, since: Timestamp) {
+        self.instance = instance
+        self.health = health
+        self.since = since
+    }
+}
+
+extension Store {
+    /// Each daemon's last view of each backend's health, by backend id, ordered by instance name.
+    public func healthByInstance() throws -> [Int64: [InstanceHealth]] {
+        try withConnection { connection in
+            let statement = try connection.statement(
+                "SELECT backend_id, instance, health, since FROM backend_health ORDER BY backend_id, instance")
+            var result: [Int64: [InstanceHealth]] = [:]
+            while try statement.step() {
+                result[statement.int64(0), default: []].append(InstanceHealth(
+                    instance: statement.text(1), health: Health(rawValue: statement.text(2)) ?? .unknown,
+                    since: Timestamp(milliseconds: statement.int64(3))))
+            }
+            return result
+        }
+    }
+}

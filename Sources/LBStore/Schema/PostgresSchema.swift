@@ -116,7 +116,8 @@ enum PostgresSchema {
     /// Versions after the baseline, in order: `migrations[i]` takes a database from
     /// `baselineVersion + i` to the next.
     static let migrations: [[String]] = [
-        // 8: the daemons that use the database and the instance that wrote each event and run.
+        // 8: the daemons that use the database, the instance that wrote each event and run, and
+        // each instance's view of each backend's health.
         [
             """
             CREATE TABLE instances (
@@ -133,6 +134,15 @@ enum PostgresSchema {
             "ALTER TABLE events ADD COLUMN instance TEXT",
             "ALTER TABLE health_runs ADD COLUMN instance TEXT",
             "CREATE INDEX events_instance_at ON events(instance, at, id)",
+            """
+            CREATE TABLE backend_health (
+                backend_id  BIGINT NOT NULL REFERENCES backends(id),
+                instance    TEXT NOT NULL,
+                health      TEXT NOT NULL CHECK (health IN ('up', 'down', 'unknown')),
+                since       BIGINT NOT NULL,
+                PRIMARY KEY (backend_id, instance)
+            )
+            """,
         ],
     ]
 }

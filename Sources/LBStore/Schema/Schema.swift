@@ -104,7 +104,9 @@ enum Schema {
         ALTER TABLE events ADD COLUMN count INTEGER NOT NULL DEFAULT 1 CHECK (count >= 1);
         """,
         // 8: the daemons that use the database (one, or a fleet sharing PostgreSQL), each by its
-        // instance name, and the instance that wrote each event and health run (NULL before v8).
+        // instance name, the instance that wrote each event and health run (NULL before v8), and
+        // each instance's own view of each backend's health (`backends.health` is the latest
+        // written by any).
         """
         CREATE TABLE instances (
             name          TEXT PRIMARY KEY,
@@ -119,6 +121,13 @@ enum Schema {
         ALTER TABLE events ADD COLUMN instance TEXT;
         ALTER TABLE health_runs ADD COLUMN instance TEXT;
         CREATE INDEX events_instance_at ON events(instance, at);
+        CREATE TABLE backend_health (
+            backend_id  INTEGER NOT NULL REFERENCES backends(id),
+            instance    TEXT NOT NULL,
+            health      TEXT NOT NULL CHECK (health IN ('up', 'down', 'unknown')),
+            since       INTEGER NOT NULL,
+            PRIMARY KEY (backend_id, instance)
+        );
         """,
     ]
 }

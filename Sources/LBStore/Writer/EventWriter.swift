@@ -350,6 +350,15 @@ public final class EventWriter: @unchecked Sendable {
                 "UPDATE backends SET health = ?, health_since = ? WHERE id = ? AND health <> ?")
                 .bind(.text(health.rawValue), .integer(since.milliseconds), .integer(backendID), .text(health.rawValue))
                 .run()
+            if let instance {
+                try connection.statement("""
+                    INSERT INTO backend_health (backend_id, instance, health, since) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (backend_id, instance) DO UPDATE SET health = excluded.health, since = excluded.since
+                    WHERE backend_health.health <> excluded.health
+                    """)
+                    .bind(.integer(backendID), .text(instance.name), .text(health.rawValue), .integer(since.milliseconds))
+                    .run()
+            }
         case .cursor(let cursor, let now):
             try connection.statement("UPDATE balancer_state SET cursor = ?, saved_at = ? WHERE id = 1")
                 .bind(.integer(cursor), .integer(now.milliseconds)).run()

@@ -8,6 +8,19 @@ struct BackendSummary: Sendable {
     var failures: Int
     /// For `lbctl backends --at`: the backend as rebuilt from the log at that instant.
     var past: PastBackendState?
+    /// The health each running daemon (`lbctl instances`) sees, by instance name; empty for `--at`.
+    var views: [InstanceHealth] = []
+
+    /// The fleet's health when more than one running daemon has a view: the health most of them
+    /// see, and on how many of how many ("up on 2 of 3"); nil with one daemon or none.
+    var fleetHealth: (health: Health, agreeing: Int, of: Int)? {
+        guard views.count > 1 else { return nil }
+        let counts = Dictionary(grouping: views, by: \.health).mapValues(\.count)
+        // Worse first, and replaced only by a larger count: a tie goes to the worse health.
+        var best = Health.down
+        for health in [Health.unknown, .up] where (counts[health] ?? 0) > (counts[best] ?? 0) { best = health }
+        return (best, counts[best] ?? 0, views.count)
+    }
 
     /// The span `uptime` and `failures` cover.
     static let windowMilliseconds: Int64 = 24 * 3_600_000
@@ -16,9 +29,12 @@ struct BackendSummary: Sendable {
     static func load(from store: Store, includeRemoved: Bool, now: Timestamp) throws -> [BackendSummary] {
         let window = TimeRange(start: now.adding(milliseconds: -windowMilliseconds), end: now)
         let failures = try store.eventCountsByBackend(kind: .failure, in: window)
+        let running = Set(try store.instances().filter { $0.state(at: now) == .running }.map(\.identity.name))
+        let views = try store.healthByInstance().mapValues { $0.filter { running.contains($0.instance) } }
         return try store.backends(includeRemoved: includeRemoved).map { backend in
             let history = try store.healthHistory(backendID: backend.id, in: window)
-            return BackendSummary(backend: backend, uptime: history.uptime, failures: failures[backend.id] ?? 0)
+            return BackendSummary(backend: backend, uptime: history.uptime, failures: failures[backend.id] ?? 0,
+                                  views: views[backend.id] ?? [])
         }
     }
 

@@ -32,7 +32,10 @@ struct BackendSummaryFormatter {
             }
             return [
                 .init(backend.url + (backend.isRemoved ? " (removed)" : ""), style: backend.isRemoved ? .dim : nil),
-                .init(backend.health.rawValue, style: Self.style(of: backend.health)),
+                summary.fleetHealth.map { fleet in
+                    .init("\(fleet.health.rawValue) on \(fleet.agreeing) of \(fleet.of)",
+                          style: fleet.agreeing == fleet.of ? Self.style(of: fleet.health) : .yellow)
+                } ?? .init(backend.health.rawValue, style: Self.style(of: backend.health)),
                 .init("\(TimeText.seconds(backend.healthSince)) (\(relative))"),
                 .init(admin, style: Self.style(of: backend.adminState)),
                 .init(String(backend.weight)),
@@ -60,6 +63,11 @@ struct BackendSummaryFormatter {
         ]
         if let past = summary.past {
             members += zip(pastFieldNames, pastFields(past).map(JSONValue.string)).map { ($0, $1) }
+        } else {
+            members.append(("instances", .array(summary.views.map { view in
+                .object([("instance", .string(view.instance)), ("health", .string(view.health.rawValue)),
+                         ("health_since", .string(TimeText.rfc3339(view.since)))])
+            })))
         }
         return .object(members)
     }
