@@ -52,6 +52,16 @@ final class SQLiteStatement: Statement {
     }
 
     func isNull(_ column: Int32) -> Bool { sqlite3_column_type(raw, column) == SQLITE_NULL }
+
+    /// The column as the value of its stored type, for copying a row as it is.
+    func value(_ column: Int32) -> SQLValue {
+        switch sqlite3_column_type(raw, column) {
+        case SQLITE_NULL: .null
+        case SQLITE_INTEGER: .integer(int64(column))
+        case SQLITE_FLOAT: .real(double(column))
+        default: .text(text(column))
+        }
+    }
     func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(raw, column) }
     func double(_ column: Int32) -> Double { sqlite3_column_double(raw, column) }
 

@@ -134,6 +134,12 @@ enum PostgresSchema {
             "ALTER TABLE events ADD COLUMN instance TEXT",
             "ALTER TABLE health_runs ADD COLUMN instance TEXT",
             "CREATE INDEX events_instance_at ON events(instance, at, id)",
+            // Where a row came from: its id in the instance's local outbox. Sending a batch again
+            // (after a crash between sending and marking it sent) inserts nothing twice.
+            "ALTER TABLE events ADD COLUMN origin_id BIGINT",
+            "CREATE UNIQUE INDEX events_origin ON events(instance, origin_id)",
+            "ALTER TABLE health_runs ADD COLUMN origin_id BIGINT",
+            "CREATE UNIQUE INDEX health_runs_origin ON health_runs(instance, origin_id)",
             """
             CREATE TABLE backend_health (
                 backend_id  BIGINT NOT NULL REFERENCES backends(id),

@@ -106,7 +106,8 @@ enum Schema {
         // 8: the daemons that use the database (one, or a fleet sharing PostgreSQL), each by its
         // instance name, the instance that wrote each event and health run (NULL before v8), and
         // each instance's own view of each backend's health (`backends.health` is the latest
-        // written by any).
+        // written by any). A daemon on PostgreSQL writes into a local file first, its outbox: how
+        // far it has been sent is in `outbox_marks`.
         """
         CREATE TABLE instances (
             name          TEXT PRIMARY KEY,
@@ -127,6 +128,10 @@ enum Schema {
             health      TEXT NOT NULL CHECK (health IN ('up', 'down', 'unknown')),
             since       INTEGER NOT NULL,
             PRIMARY KEY (backend_id, instance)
+        );
+        CREATE TABLE outbox_marks (
+            name   TEXT PRIMARY KEY,
+            value  INTEGER NOT NULL
         );
         """,
     ]

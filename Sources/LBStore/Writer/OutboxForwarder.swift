@@ -1,0 +1,169 @@
+import NIOCore
+import NIOPosix
+
+/// Sends what a daemon on PostgreSQL recorded into its local outbox (an SQLite file the
+/// `EventWriter` writes as usual) on to PostgreSQL, in order and exactly once.
+///
+/// Each pass reads the events after the last one sent, the health runs that may have grown since,
+/// this instance's view of each backend and its row in `instances`, and writes them to PostgreSQL
+/// in one transaction; only after that commits does it move its marks in the outbox. A crash
+/// between the two sends the same rows again, which PostgreSQL's unique (instance, origin_id)
+/// keys turn into nothing: no row is lost and none is written twice. While PostgreSQL is away
+/// every pass fails and the outbox keeps growing on disk; the first pass that succeeds sends it
+/// all, oldest first. Not thread-safe: one owner calls `forward` (the daemon's forwarding service,
+/// on its thread pool).
+public final class OutboxForwarder: @unchecked Sendable {
+    // @unchecked Sendable: used by one task at a time (the forwarding service's loop).
+    public let instance: String
+    private let outbox: SQLiteConnection
+    private let target: PostgresTarget
+    private let eventLoop: any EventLoop
+    private var server: PostgresStoreConnection?
+
+    /// Rows sent in one PostgreSQL statement; a pass sends at most `maximumEvents`.
+    static let rowsPerStatement = 500
+
+    /// What one pass sent.
+    public struct Pass: Sendable, Equatable {
+        public var events: Int
+        public var healthRuns: Int
+        /// Events still waiting in the outbox after this pass.
+        public var eventsLeft: Int
+    }
+
+    public init(outbox path: String, target: PostgresTarget, instance: String,
+                eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next()) throws {
+        self.instance = instance
+        self.target = target
+        self.eventLoop = eventLoop
+        outbox = try SQLiteConnection(path: path, mode: .readWriteCreate)
+        try Migrator.prepare(outbox)
+    }
+
+    /// Sends up to `maximumEvents` events and everything else that changed; throws when
+    /// PostgreSQL cannot be reached or refuses the batch (the next pass tries again).
+    @discardableResult
+    public func forward(maximumEvents: Int = 10_000) throws -> Pass {
+        let eventMark = try mark("events")
+        let runsFrom = try mark("health_runs_from")
+        let events = try outboxRows("""
+            SELECT id, at, kind, backend_id, request_id, attempt, detail, data, count, coalesce(instance, ?)
+            FROM events WHERE id > ? ORDER BY id LIMIT ?
+            """, [.text(instance), .integer(eventMark), .integer(Int64(maximumEvents))], columns: 10)
+        let runs = try outboxRows("""
+            SELECT id, backend_id, passed, first_at, last_at, count, latency_min_ms, latency_max_ms, latency_sum_ms,
+                   last_error, coalesce(instance, ?)
+            FROM health_runs WHERE id >= ? ORDER BY id
+            """, [.text(instance), .integer(runsFrom)], columns: 11)
+        let views = try outboxRows("SELECT backend_id, instance, health, since FROM backend_health WHERE instance = ?",
+                                   [.text(instance)], columns: 4)
+        let rows = try outboxRows("""
+            SELECT name, host, pid, listen, version, started_at, heartbeat_at, stopped_at FROM instances WHERE name = ?
+            """, [.text(instance)], columns: 8)
+
+        let server = try connected()
+        do {
+            try server.transaction {
+                for chunk in events.chunked(Self.rowsPerStatement) {
+                    // The outbox's id becomes origin_id; PostgreSQL numbers the row itself.
+                    let values = chunk.flatMap { row in Array(row[1...9]) + [row[0]] }
+                    try server.statement("""
+                        INSERT INTO events (at, kind, backend_id, request_id, attempt, detail, data, count, instance, origin_id)
+                        VALUES \(Self.placeholders(rows: chunk.count, columns: 10))
+                        ON CONFLICT (instance, origin_id) DO NOTHING
+                        """).bind(values).run()
+                }
+                for chunk in runs.chunked(Self.rowsPerStatement) {
+                    let values = chunk.flatMap { row in Array(row[1...10]) + [row[0]] }
+                    try server.statement("""
+                        INSERT INTO health_runs (backend_id, passed, first_at, last_at, count, latency_min_ms,
+                            latency_max_ms, latency_sum_ms, last_error, instance, origin_id)
+                        VALUES \(Self.placeholders(rows: chunk.count, columns: 11))
+                        ON CONFLICT (instance, origin_id) DO UPDATE SET last_at = excluded.last_at, count = excluded.count,
+                            latency_min_ms = excluded.latency_min_ms, latency_max_ms = excluded.latency_max_ms,
+                            latency_sum_ms = excluded.latency_sum_ms, last_error = excluded.last_error
+                        """).bind(values).run()
+                }
+                for view in views {
+                    try server.statement("""
+                        INSERT INTO backend_health (backend_id, instance, health, since) VALUES (?, ?, ?, ?)
+                        ON CONFLICT (backend_id, instance) DO UPDATE SET health = excluded.health, since = excluded.since
+                        """).bind(view).run()
+                    // The registry's health is the latest any instance saw change.
+                    try server.statement("""
+                        UPDATE backends SET health = ?, health_since = ? WHERE id = ? AND health_since < ?
+                        """).bind(view[2], view[3], view[0], view[3]).run()
+                }
+                for row in rows {
+                    try server.statement("""
+                        INSERT INTO instances (name, host, pid, listen, version, started_at, heartbeat_at, stopped_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid, listen = excluded.listen,
+                            version = excluded.version, started_at = excluded.started_at,
+                            heartbeat_at = excluded.heartbeat_at, stopped_at = excluded.stopped_at
+                        """).bind(row).run()
+                }
+            }
+        } catch {
+            // A failed connection is made anew on the next pass.
+            self.server = nil
+            throw error
+        }
+        // Sent: move the marks. Runs before each backend's latest no longer change.
+        if case .integer(let last)? = events.last?.first { try setMark("events", last) }
+        let latest = try outboxRows("""
+            SELECT coalesce(min(latest), 0) FROM (SELECT max(id) AS latest FROM health_runs GROUP BY backend_id)
+            """, [], columns: 1)
+        if case .integer(let from)? = latest.first?.first, from > runsFrom { try setMark("health_runs_from", from) }
+        let left = try outboxRows("SELECT count(*) FROM events WHERE id > ?", [.integer(try mark("events"))], columns: 1)
+        let eventsLeft: Int
+        if case .integer(let count)? = left.first?.first { eventsLeft = Int(count) } else { eventsLeft = 0 }
+        return Pass(events: events.count, healthRuns: runs.count, eventsLeft: eventsLeft)
+    }
+
+    private func connected() throws -> PostgresStoreConnection {
+        if let server { return server }
+        let made = try PostgresStoreConnection(target: target, eventLoop: eventLoop)
+        server = made
+        return made
+    }
+
+    private func mark(_ name: String) throws -> Int64 {
+        let statement = try outbox.statement("SELECT value FROM outbox_marks WHERE name = ?")
+        defer { outbox.releaseStatements() }
+        try statement.bind(.text(name))
+        return try statement.step() ? statement.int64(0) : 0
+    }
+
+    private func setMark(_ name: String, _ value: Int64) throws {
+        defer { outbox.releaseStatements() }
+        try outbox.statement("""
+            INSERT INTO outbox_marks (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value
+            """).bind(.text(name), .integer(value)).run()
+    }
+
+    /// Every row of an outbox query, as values in column order.
+    private func outboxRows(_ sql: String, _ values: [SQLValue], columns: Int32) throws -> [[SQLValue]] {
+        defer { outbox.releaseStatements() }
+        let statement = try outbox.sqliteStatement(sql)
+        try statement.bind(values)
+        var rows: [[SQLValue]] = []
+        while try statement.step() {
+            rows.append((0..<columns).map { statement.value($0) })
+        }
+        return rows
+    }
+
+    /// `(?, ?, …), (?, ?, …)` for `rows` rows of `columns` values.
+    static func placeholders(rows: Int, columns: Int) -> String {
+        let row = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"
+        return Array(repeating: row, count: rows).joined(separator: ", ")
+    }
+}
+
+extension Array {
+    /// The array in consecutive slices of at most `size` elements.
+    func chunked(_ size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
+    }
+}

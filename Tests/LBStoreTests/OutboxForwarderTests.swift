@@ -1,0 +1,71 @@
+import Foundation
+import PostgresTestServer
+import Testing
+@testable import LBStore
+
+/// The outbox's records reach PostgreSQL in order and exactly once, across passes and a crash
+/// between sending and marking sent.
+@Suite struct OutboxForwarderTests {
+    @Test func recordsReachPostgresOnceEvenWhenABatchIsSentTwice() throws {
+        let folder = try TemporaryDirectory()
+        let url = try PostgresTestServer.shared.get().makeDatabase()
+        guard case .postgres(let target) = try StoreLocation(parsing: url) else { throw StoreError(.invalidValue, url) }
+        let fleet = try Store(location: .postgres(target))
+        let a = try fleet.addBackend(url: "http://127.0.0.1:9001", actor: "t")
+        let b = try fleet.addBackend(url: "http://127.0.0.1:9002", actor: "t")
+        let outboxPath = folder.path("outbox.sqlite3")
+        let outbox = try Store(path: outboxPath)
+        try outbox.snapshotRegistry(try fleet.backends())
+        #expect(try outbox.backends().map(\.id) == [a.id, b.id])
+
+        let identity = InstanceIdentity(name: "lb-t", host: "h", pid: 42, listen: "127.0.0.1:80", version: "test")
+        let writer = try EventWriter(path: outboxPath, instance: identity)
+        writer.recordStart()
+        for index in 0..<1_234 {
+            writer.record(Event(at: .now(), kind: .failure, backendID: index % 2 == 0 ? a.id : b.id,
+                                requestID: "r\(index)", detail: "refused", data: EventData(action: "x")))
+        }
+        writer.record(CheckResult(backendID: a.id, at: .now(), passed: true, latencyMilliseconds: 1.5))
+        writer.record(CheckResult(backendID: a.id, at: .now(), passed: true, latencyMilliseconds: 2.5))
+        writer.recordHealth(backendID: b.id, health: .down, since: .now())
+        #expect(writer.flush())
+
+        let forwarder = try OutboxForwarder(outbox: outboxPath, target: target, instance: "lb-t")
+        let first = try forwarder.forward(maximumEvents: 1_000)
+        #expect(first.events == 1_000 && first.eventsLeft == 234)
+        let second = try forwarder.forward(maximumEvents: 1_000)
+        #expect(second.events == 234 && second.eventsLeft == 0)
+        #expect(try fleet.events(EventQuery(kinds: [.failure])).count == 1_234)
+        let sent = try fleet.events(EventQuery(kinds: [.failure], instance: "lb-t"))
+        #expect(sent.map(\.requestID) == (0..<1_234).map { "r\($0)" }, "in the order recorded")
+        #expect(sent.first?.data?.action == "x")
+        #expect(try fleet.healthByInstance()[b.id] == [InstanceHealth(instance: "lb-t", health: .down,
+                                                                     since: try #require(fleet.healthByInstance()[b.id]?.first?.since))])
+        #expect(try fleet.instances().map(\.identity) == [identity])
+        #expect(try fleet.healthHistory(backendID: a.id, in: .all).runs.first?.count == 2)
+
+        // A crash after PostgreSQL committed and before the marks moved: everything is sent again.
+        try outbox.withConnection { connection in try connection.execute("DELETE FROM outbox_marks") }
+        writer.record(CheckResult(backendID: a.id, at: .now(), passed: true, latencyMilliseconds: 3.5))
+        #expect(writer.flush())
+        _ = try forwarder.forward(maximumEvents: 5_000)
+        #expect(try fleet.events(EventQuery(kinds: [.failure])).count == 1_234)
+        #expect(try fleet.healthHistory(backendID: a.id, in: .all).runs.map(\.count) == [3])
+        writer.close()
+    }
+
+    @Test func anUnreachableServerFailsThePassAndLosesNothing() throws {
+        let folder = try TemporaryDirectory()
+        let outboxPath = folder.path("outbox.sqlite3")
+        let writer = try EventWriter(path: outboxPath, instance: InstanceIdentity(name: "lb-t", host: "h", pid: 1,
+                                                                                  listen: "x", version: "v"))
+        writer.record(Event(at: .now(), kind: .startup, detail: "kept"))
+        #expect(writer.flush())
+        writer.close()
+        let target = try PostgresTarget(url: "postgres://lb@/lb?host=\(folder.url.path)")
+        let forwarder = try OutboxForwarder(outbox: outboxPath, target: target, instance: "lb-t")
+        let error = #expect(throws: StoreError.self) { try forwarder.forward() }
+        #expect(error?.kind == .unreachable)
+        #expect(try Store(path: outboxPath).events(EventQuery()).map(\.detail) == ["kept"])
+    }
+}
