@@ -118,6 +118,7 @@ let package = Package(
                 "LBFuzz",
                 "LBStore",
                 "lbserver-main",
+                "PostgresTestServer",
                 "lbctl-main",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -11,6 +11,8 @@ struct ServerConfiguration: Sendable {
     var databasePath = "lb.sqlite3"
     /// This daemon's name among those that share the database; nil: the host name.
     var instance: String?
+    /// With a PostgreSQL database: the local file this daemon records into first; nil: the default.
+    var outboxPath: String?
     var threads = System.coreCount
     var proxy = ProxySettings()
     var health = HealthSettings()
@@ -36,6 +38,9 @@ struct ServerConfiguration: Sendable {
 
     /// The name this daemon records under: `--instance`, else the host name.
     var instanceName: String { instance ?? InstanceName.hostDefault }
+
+    /// The outbox's file: `--outbox`, else `lb-outbox-INSTANCE.sqlite3` in the working directory.
+    var outboxFile: String { outboxPath ?? "lb-outbox-\(instanceName).sqlite3" }
 
     /// The host of the traffic listener.
     var listenHost: String { listen.host }

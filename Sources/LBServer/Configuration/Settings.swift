@@ -213,8 +213,9 @@ enum Settings {
     // MARK: Database
 
     static let database = Setting(
-        key: "database", flag: "db", help: "Database file, created if missing", defaultNote: "$LB_DB or lb.sqlite3",
-        placeholder: "path",
+        key: "database", flag: "db",
+        help: "Database: an SQLite file, created if missing, or a postgres://USER@HOST/DATABASE URL shared by a fleet",
+        defaultNote: "$LB_DB or lb.sqlite3", placeholder: "path|url",
         parse: { text throws(SettingProblem) in
             guard !text.isEmpty else { throw SettingProblem(reason: .mustBe("a file path"), given: text) }
             return text
@@ -232,6 +233,18 @@ enum Settings {
             return text
         },
         format: { $0 }, read: { $0.instanceName }, write: { $0.instance = $1 })
+
+    static let outbox = Setting(
+        key: "outbox", flag: "outbox",
+        help: "With a postgres:// database: the local SQLite file this daemon records into first and restarts from; "
+            + "its records are sent on to PostgreSQL in order, exactly once, whenever PostgreSQL can take them",
+        defaultNote: "lb-outbox-INSTANCE.sqlite3", placeholder: "path",
+        parse: { text throws(SettingProblem) in
+            guard !text.isEmpty, !text.contains("://") else { throw SettingProblem(reason: .mustBe("a file path"), given: text) }
+            return text
+        },
+        // The default follows --instance: it reads as its pattern, not as the file it names now.
+        format: { $0 }, read: { $0.outboxPath ?? "lb-outbox-INSTANCE.sqlite3" }, write: { $0.outboxPath = $1 })
 
     static let stateMaxAge = Setting(
         key: "state_max_age", flag: "state-max-age",
@@ -262,7 +275,7 @@ enum Settings {
         retries, retryDelay, attempts, connectTimeout, responseTimeout, replayBuffer, tunnelIdleTimeout, upgradeProtocols,
         backends, algorithm, hashKey, slowStart,
         logLevel, logFormat, accessLog,
-        database, instance, stateMaxAge, discardEvents,
+        database, instance, outbox, stateMaxAge, discardEvents,
         gracePeriod,
     ]
 

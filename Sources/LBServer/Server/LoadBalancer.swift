@@ -19,6 +19,8 @@ final class LoadBalancer: Sendable {
     let logger: Logger
     /// The event writer, whose thread `open` started and the group's first service stops.
     let writer: EventWriter
+    /// With PostgreSQL: the service that sends the outbox on.
+    private let forwarding: ForwarderService?
     private let sink: EventSink
     private let registry: BackendRegistry
     private let group: MultiThreadedEventLoopGroup
@@ -56,9 +58,13 @@ final class LoadBalancer: Sendable {
     }
 
     /// What is read from the database before the daemon is built; made on the thread pool.
-    private struct Opened: Sendable {
+    struct Opened: Sendable {
+        /// The registry's store: the SQLite file, or the fleet's PostgreSQL database.
         var store: Store
         var writer: EventWriter
+        /// With PostgreSQL: the local outbox's store (the registry's copy) and its forwarder.
+        var outbox: Store?
+        var forwarder: OutboxForwarder?
         var saved: BalancerState
         var records: [Backend]
         var registryVersion: Int64
@@ -76,50 +82,9 @@ final class LoadBalancer: Sendable {
                      threadPool: NIOThreadPool = .singleton) async throws -> LoadBalancer {
         let metrics = DaemonMetrics()
         let reporter = StoreErrorReporter(logger: logger)
-        let opened = try await threadPool.runIfActive { () throws -> Opened in
-            let store: Store
-            let differences: [ConfigDifference]
-            // lbctl reads and changes a PostgreSQL store already; the daemon writes its records
-            // through a local SQLite outbox first, which is not built yet (issue 18).
-            if case .postgres? = try? StoreLocation(parsing: configuration.databasePath) {
-                throw StartupError(.database, "lbserver does not run on a PostgreSQL database in this version: "
-                                   + "give --db an SQLite file")
-            }
-            do {
-                store = try Store(path: configuration.databasePath, mode: .create)
-                // A configuration that declares no backends leaves the registry as it is: a restart
-                // with no --backends serves what the database holds.
-                differences = configuration.backends.isEmpty ? [] : try store.reconcile(declared: configuration.declaredBackends)
-            } catch let error as StoreError {
-                throw StartupError(.database, "cannot use database \(configuration.databasePath): \(error.message)")
-            } catch {
-                throw StartupError(.database, "cannot use database \(configuration.databasePath): \(error)")
-            }
-            let startedAt = Timestamp.now()
-            let saved: BalancerState
-            let records: [Backend]
-            let registryVersion: Int64
-            do {
-                saved = try store.balancerState()
-                records = try store.backends()
-                registryVersion = try store.registryVersion()
-            } catch {
-                throw StartupError(.database, "cannot read database \(configuration.databasePath): \(error)")
-            }
-            let writer: EventWriter
-            do {
-                let identity = InstanceIdentity(name: configuration.instanceName, host: InstanceName.hostDefault,
-                                                pid: Int(getpid()), listen: configuration.listen.description,
-                                                version: InstanceName.version)
-                writer = try EventWriter(path: configuration.databasePath, instance: identity,
-                                         onError: { reporter.report($0) })
-            } catch {
-                throw StartupError(.database, "cannot write database \(configuration.databasePath): \(error)")
-            }
-            return Opened(store: store, writer: writer, saved: saved, records: records,
-                          registryVersion: registryVersion, differences: differences, startedAt: startedAt)
-        }
+        let opened = try await threadPool.runIfActive { try openStores(configuration, reporter: reporter) }
         let writer = opened.writer
+        let forwarding = opened.forwarder.map { ForwarderService(forwarder: $0, writer: writer, logger: logger) }
         let saved = opened.saved
         let started = opened.startedAt
         let sink = EventSink(writer: writer, logger: logger, metrics: metrics, discardsEvents: configuration.discardEvents,
@@ -178,7 +143,8 @@ final class LoadBalancer: Sendable {
         let hangups = await UnixSignalsSequence(trapping: hangupSignals)
         return LoadBalancer(
             configuration: configuration, group: group, logger: logger, reloadConfiguration: reloadConfiguration,
-            store: opened.store, writer: writer, sink: sink, registry: registry, checker: checker, metrics: metrics,
+            store: opened.store, outbox: opened.outbox, forwarding: forwarding,
+            writer: writer, sink: sink, registry: registry, checker: checker, metrics: metrics,
             accessLog: accessLog, hangups: hangups,
             restored: Restored(saved: saved, registryVersion: opened.registryVersion, differences: opened.differences,
                                startedAt: started, path: startupPath, stateAgeMilliseconds: stateAge))
@@ -187,13 +153,14 @@ final class LoadBalancer: Sendable {
     /// Assembles the parts `open` made; nothing here blocks or binds.
     private init(configuration: ServerConfiguration, group: MultiThreadedEventLoopGroup, logger: Logger,
                  reloadConfiguration: (@Sendable () throws -> ServerConfiguration)?, store: Store,
-                 writer: EventWriter, sink: EventSink, registry: BackendRegistry, checker: HealthChecker,
+                 outbox: Store?, forwarding: ForwarderService?, writer: EventWriter, sink: EventSink, registry: BackendRegistry, checker: HealthChecker,
                  metrics: DaemonMetrics, accessLog: AccessLog?, hangups: UnixSignalsSequence, restored: Restored) {
         self.configuration = configuration
         self.group = group
         self.logger = logger
         self.reloadConfiguration = reloadConfiguration
         self.writer = writer
+        self.forwarding = forwarding
         self.sink = sink
         self.registry = registry
         self.checker = checker
@@ -210,7 +177,7 @@ final class LoadBalancer: Sendable {
                                markedDown: { checker.probeSoon($0) },
                                trafficMarkDowns: TrafficMarkDownGuard(window: configuration.health.downInterval))
         watcher = RegistryWatcher(
-            store: store, registry: registry, writer: writer, logger: logger,
+            store: store, snapshot: outbox, registry: registry, writer: writer, logger: logger,
             pollInterval: .nanoseconds(configuration.registryPollInterval.nanoseconds),
             registryVersion: restored.registryVersion,
             cursor: registry.balancer.cursorToSave ?? Int(truncatingIfNeeded: restored.saved.cursor),
@@ -237,7 +204,10 @@ final class LoadBalancer: Sendable {
         let listenerStopped = Milestone<Void>()
         let watcherStopped = Milestone<Void>()
         let checkerStopped = Milestone<Void>()
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        // Before the writer, so stopped after it: its last pass sends the writer's last records.
+        if let forwarding { services.append(.init(service: forwarding)) }
+        services += [
             .init(service: EventWriterService(writer: writer, sink: sink, registry: registry, logger: logger,
                                               started: started,
                                               stopsAfter: [listenerStopped, watcherStopped, checkerStopped])),
@@ -384,8 +354,8 @@ final class LoadBalancer: Sendable {
                 // A connection of its own, as lbctl's would be: the watcher polls data_version,
                 // which moves only for commits made by other connections.
                 let differences = new.backends.isEmpty
-                    ? [] : try Store(path: path, mode: .existing).reconcile(declared: new.declaredBackends,
-                                                                            occasion: "reload")
+                    ? [] : try Store(location: StoreLocation(parsing: path), mode: .existing)
+                        .reconcile(declared: new.declaredBackends, occasion: "reload")
                 if !new.backends.isEmpty { registry.setOptions(new.backendOptions) }
                 return ReloadOutcome(backends: new.backends.count, registryChanges: differences,
                                      needRestart: ServerConfiguration.settingsNeedingRestart(from: running, to: new))

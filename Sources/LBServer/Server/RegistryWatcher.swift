@@ -11,6 +11,8 @@ import ServiceLifecycle
 /// Every poll is blocking SQLite I/O, so it runs on the thread pool; between polls the task sleeps.
 final class RegistryWatcher: Service, Sendable {
     private let store: Store
+    /// With PostgreSQL: the outbox, whose copy of the registry follows every change.
+    private let snapshot: Store?
     private let registry: BackendRegistry
     private let writer: EventWriter
     private let logger: Logger
@@ -29,11 +31,12 @@ final class RegistryWatcher: Service, Sendable {
 
     /// `registryVersion` and `cursor` are what the daemon restored; `started` is the milestone
     /// after which the watcher polls. `onChange` is called on a thread-pool thread.
-    init(store: Store, registry: BackendRegistry, writer: EventWriter, logger: Logger, pollInterval: Duration,
+    init(store: Store, snapshot: Store? = nil, registry: BackendRegistry, writer: EventWriter, logger: Logger, pollInterval: Duration,
          registryVersion: Int64, cursor: Int, startsAfter started: Milestone<Void>,
          threadPool: NIOThreadPool = .singleton,
          onChange: @escaping @Sendable (BackendRegistry.Changes) -> Void) {
         self.store = store
+        self.snapshot = snapshot
         self.registry = registry
         self.writer = writer
         self.logger = logger
@@ -107,7 +110,9 @@ final class RegistryWatcher: Service, Sendable {
         let version = try store.registryVersion()
         guard version != known.registry else { return versions }
         versions.registry = version
-        let changes = registry.apply(try store.backends())
+        let records = try store.backends()
+        try snapshot?.snapshotRegistry(records)
+        let changes = registry.apply(records)
         if !changes.isEmpty { onChange(changes) }
         return versions
     }

@@ -15,8 +15,8 @@ extension Store {
                     """)
                 for backend in backends {
                     try upsert.bind(.integer(backend.id), .text(backend.url), .integer(Int64(backend.weight)),
-                                    .text(backend.adminState.rawValue), .text(backend.health.rawValue),
-                                    .integer(backend.healthSince.milliseconds), .integer(backend.addedAt.milliseconds),
+                                    .text(backend.adminState.rawValue), .text(Health.unknown.rawValue),
+                                    .integer(Timestamp.now().milliseconds), .integer(backend.addedAt.milliseconds),
                                     .optional(backend.removedAt?.milliseconds), .text(backend.origin.rawValue)).run()
                     upsert.reset()
                 }

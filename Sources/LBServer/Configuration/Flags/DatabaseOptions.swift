@@ -5,12 +5,14 @@ import ArgumentParser
 struct DatabaseOptions: ParsableArguments {
     @Option(Settings.database) var db: String?
     @Option(Settings.instance) var instance: String?
+    @Option(Settings.outbox) var outbox: String?
     @Flag(name: Settings.discardEvents.flagName, help: Settings.discardEvents.flagHelp) var discardEvents = false
 
     /// Puts the flags given into `configuration`.
     func apply(to configuration: inout ServerConfiguration) {
         Settings.database.apply(db, to: &configuration)
         Settings.instance.apply(instance, to: &configuration)
+        Settings.outbox.apply(outbox, to: &configuration)
         if discardEvents { Settings.discardEvents.apply(true, to: &configuration) }
     }
 }

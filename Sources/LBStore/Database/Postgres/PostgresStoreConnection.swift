@@ -16,7 +16,11 @@ final class PostgresStoreConnection: Connection {
     var dialect: SQLDialect { .postgres }
     let location: String
     let isReadOnly: Bool
-    private let connection: PostgresConnection
+    /// The server connection; a new one is made on the next use after the server closed it
+    /// (a restart, a network cut), outside a transaction.
+    private var connection: PostgresConnection
+    private let configuration: PostgresConnection.Configuration
+    private let eventLoop: any EventLoop
     private let logger: Logger
     private(set) var changes = 0
     private var transactionDepth = 0
@@ -38,14 +42,20 @@ final class PostgresStoreConnection: Connection {
                                   password: password, database: target.database, tls: try Self.tls(for: target))
         }
         configuration.options.connectTimeout = .seconds(Int64(target.connectTimeoutSeconds))
-        do {
-            connection = try PostgresConnection.connect(on: eventLoop, configuration: configuration, id: 1,
-                                                        logger: logger).wait()
-        } catch {
-            throw Self.storeError(error, location: target.description, connecting: true)
-        }
+        self.configuration = configuration
+        self.eventLoop = eventLoop
+        connection = try Self.connect(configuration, on: eventLoop, logger: logger, location: target.description)
         if readOnly {
             try execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        }
+    }
+
+    private static func connect(_ configuration: PostgresConnection.Configuration, on eventLoop: any EventLoop,
+                                logger: Logger, location: String) throws -> PostgresConnection {
+        do {
+            return try PostgresConnection.connect(on: eventLoop, configuration: configuration, id: 1, logger: logger).wait()
+        } catch {
+            throw storeError(error, location: location, connecting: true)
         }
     }
 
@@ -107,6 +117,12 @@ final class PostgresStoreConnection: Connection {
             case .integer(let integer): bindings.append(InferredParameter(text: String(integer)))
             case .real(let real): bindings.append(InferredParameter(text: "\(real)"))
             case .text(let text): bindings.append(InferredParameter(text: text))
+            }
+        }
+        if connection.isClosed && transactionDepth == 0 {
+            connection = try Self.connect(configuration, on: eventLoop, logger: logger, location: location)
+            if isReadOnly {
+                _ = try connection.query("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", logger: logger).wait()
             }
         }
         let result: PostgresQueryResult

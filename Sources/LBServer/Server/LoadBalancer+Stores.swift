@@ -1,0 +1,86 @@
+import Foundation
+import LBStore
+
+extension LoadBalancer {
+    /// Opens the database the configuration names and reads what a start restores. On the thread
+    /// pool: every call here blocks on I/O.
+    ///
+    /// With an SQLite file the store, the writer and the restored state are that file's. With a
+    /// PostgreSQL database (a fleet), the registry is PostgreSQL's (reconciled there), while the
+    /// daemon records into its local outbox, a file of its own that also keeps a copy of the
+    /// registry and this instance's own state (health, cursor, start and stop): a restart restores
+    /// from it, and the `OutboxForwarder` sends its records on to PostgreSQL.
+    static func openStores(_ configuration: ServerConfiguration, reporter: StoreErrorReporter) throws -> Opened {
+        let location: StoreLocation
+        do {
+            location = try StoreLocation(parsing: configuration.databasePath)
+        } catch {
+            throw StartupError(.database, "\(error.message)")
+        }
+        let identity = InstanceIdentity(name: configuration.instanceName, host: InstanceName.hostDefault,
+                                        pid: Int(getpid()), listen: configuration.listen.description,
+                                        version: InstanceName.version)
+        let startedAt = Timestamp.now()
+        switch location {
+        case .file(let path):
+            let store = try database(path) { try Store(path: path, mode: .create) }
+            let differences = try database(path) { try reconcile(configuration, into: store) }
+            let (saved, records, version) = try restoring(path) {
+                (try store.balancerState(), try store.backends(), try store.registryVersion())
+            }
+            let writer = try writing(path) { try EventWriter(path: path, instance: identity, onError: { reporter.report($0) }) }
+            return Opened(store: store, writer: writer, outbox: nil, forwarder: nil, saved: saved, records: records,
+                          registryVersion: version, differences: differences, startedAt: startedAt)
+        case .postgres(let target):
+            let name = target.description
+            let fleet = try database(name) { try Store(location: location, mode: .create) }
+            let differences = try database(name) { try reconcile(configuration, into: fleet) }
+            let outboxPath = configuration.outboxFile
+            let outbox = try database(outboxPath) { try Store(path: outboxPath, mode: .create) }
+            let version = try restoring(name) {
+                try outbox.snapshotRegistry(try fleet.backends(includeRemoved: true))
+                return try fleet.registryVersion()
+            }
+            // The registry as the fleet has it, each backend's health as this instance last saw it.
+            let (saved, records) = try restoring(outboxPath) { (try outbox.balancerState(), try outbox.backends()) }
+            let writer = try writing(outboxPath) {
+                try EventWriter(path: outboxPath, instance: identity, onError: { reporter.report($0) })
+            }
+            let forwarder = try writing(outboxPath) {
+                try OutboxForwarder(outbox: outboxPath, target: target, instance: identity.name)
+            }
+            return Opened(store: fleet, writer: writer, outbox: outbox, forwarder: forwarder, saved: saved,
+                          records: records, registryVersion: version, differences: differences, startedAt: startedAt)
+        }
+    }
+
+    /// A configuration that declares no backends leaves the registry as it is: a restart with no
+    /// --backends serves what the database holds.
+    private static func reconcile(_ configuration: ServerConfiguration, into store: Store) throws -> [ConfigDifference] {
+        configuration.backends.isEmpty ? [] : try store.reconcile(declared: configuration.declaredBackends)
+    }
+
+    private static func database<T>(_ name: String, _ body: () throws -> T) throws -> T {
+        try failing(body) { "cannot use database \(name): \($0)" }
+    }
+
+    private static func restoring<T>(_ name: String, _ body: () throws -> T) throws -> T {
+        try failing(body) { "cannot read database \(name): \($0)" }
+    }
+
+    private static func writing<T>(_ name: String, _ body: () throws -> T) throws -> T {
+        try failing(body) { "cannot write database \(name): \($0)" }
+    }
+
+    private static func failing<T>(_ body: () throws -> T, _ message: (String) -> String) throws -> T {
+        do {
+            return try body()
+        } catch let error as StoreError {
+            throw StartupError(.database, message(error.message))
+        } catch let error as StartupError {
+            throw error
+        } catch {
+            throw StartupError(.database, message("\(error)"))
+        }
+    }
+}
