@@ -66,3 +66,71 @@ import Testing
         #expect(try fleet.instances().allSatisfy { $0.stoppedAt != nil })
     }
 }
+
+/// PostgreSQL away while a daemon runs: traffic goes on, what happens meanwhile is kept in the
+/// outbox, and arrives exactly once when PostgreSQL is back, even across a kill -9 of the daemon.
+@Suite(.serialized) struct PostgresOutageEndToEndTests {
+    let group = MultiThreadedEventLoopGroup.singleton
+
+    @Test func eventsOfAnOutageArriveOnceAfterItAndAKillNineLosesNothing() throws {
+        let folder = try TemporaryFolder()
+        let server = try PostgresTestServer()
+        defer { server.stop() }
+        let url = try server.makeDatabase()
+        let up = try TestBackend(name: "up", group: group)
+        let flaky = try TestBackend(name: "flaky", group: group)
+        defer { up.stop(); flaky.stop() }
+        let outbox = folder.url.appendingPathComponent("outbox.sqlite3").path
+        let arguments = ["--backends", "\(up.url),\(flaky.url)", "--db", url, "--instance", "lb-o", "--outbox", outbox,
+                         "--health-interval", "100ms", "--health-down-interval", "100ms"]
+        let first = try ServerProcess(lbserver: arguments, folder: folder.url)
+        defer { first.stop() }
+        let port = try first.waitUntilListening()
+        let fleet = try Store(location: StoreLocation(parsing: url), mode: .existing)
+        #expect(waitUntil { ((try? fleet.events(EventQuery(kinds: [.startup]))) ?? []).count == 1 })
+
+        // PostgreSQL goes away; the flaky backend dies and comes back twice meanwhile.
+        let local = try Store(path: outbox, mode: .existing)
+        func flakyChanges() -> Int {
+            ((try? local.events(EventQuery(kinds: [.statusChange]))) ?? []).filter { $0.backendURL == flaky.url }.count
+        }
+        let before = flakyChanges()
+        server.stop()
+        for cycle in 1...2 {
+            flaky.stop()
+            #expect(waitUntil { flakyChanges() == before + 2 * cycle - 1 })
+            try flaky.restart()
+            #expect(waitUntil { flakyChanges() == before + 2 * cycle })
+        }
+        // Traffic never waited on the database.
+        for _ in 0..<20 { #expect(try httpRequest(port: port).status == 200) }
+        let recordedMeanwhile = flakyChanges()
+        #expect(recordedMeanwhile == before + 4)
+
+        // Killed during the outage: the outbox is on disk, nothing of it is lost.
+        first.signal(SIGKILL)
+        #expect(first.waitForExit() != nil)
+        try server.start()
+        let second = try ServerProcess(lbserver: arguments, folder: folder.url)
+        defer { second.stop() }
+        _ = try second.waitUntilListening()
+
+        #expect(waitUntil(timeout: .seconds(20)) {
+            let sent = (try? fleet.events(EventQuery(kinds: [.statusChange])))?.filter { $0.backendURL == flaky.url }.count
+            return (sent ?? 0) >= recordedMeanwhile
+        })
+        // Exactly once: PostgreSQL holds what the outbox holds (the same file served both runs),
+        // each record once, in the same order.
+        func summary(_ events: [Event]) -> [String] {
+            events.map { "\($0.kind.rawValue) \($0.at.milliseconds) \($0.backendURL ?? "-") \($0.detail ?? "")" }
+        }
+        #expect(waitUntil(timeout: .seconds(20)) {
+            let inOutbox = summary((try? local.events(EventQuery())) ?? [])
+            return summary((try? fleet.events(EventQuery(instance: "lb-o"))) ?? []) == inOutbox && !inOutbox.isEmpty
+        }, "\(summary((try? fleet.events(EventQuery(instance: "lb-o"))) ?? []))")
+        let all = try fleet.events(EventQuery())
+        // The outage itself is on record: its start, written by the daemon that was killed.
+        let outage = all.filter { $0.kind == .storeError && ($0.detail ?? "").hasPrefix("PostgreSQL unreachable") }
+        #expect(outage.count == 1, "\(all.filter { $0.kind == .storeError }) \(first.stderr)")
+    }
+}

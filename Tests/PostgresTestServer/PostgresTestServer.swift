@@ -18,7 +18,9 @@ public final class PostgresTestServer: Sendable {
     public let port: Int
     public let user = "lb"
     public let passwordFile: String
-    public let pid: pid_t
+    /// The server's process while it runs.
+    public var pid: pid_t { process.withLock { $0 } }
+    private let process = Mutex<pid_t>(0)
     private let binaries: String
     private let runAs: [String]
 
@@ -54,6 +56,12 @@ public final class PostgresTestServer: Sendable {
         }
         try Self.run(runAs + ["\(binaries)/initdb", "-D", root + "/data", "-U", user, "--pwfile=\(root)/initdb-password",
                               "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"], what: "initdb")
+        try start()
+    }
+
+    /// Starts the server on its directory (again, after `stop()`), and waits until it accepts.
+    public func start() throws {
+        let root = directory
         let server = Process()
         server.executableURL = URL(fileURLWithPath: runAs[0])
         server.arguments = Array(runAs.dropFirst()) + [
@@ -61,23 +69,40 @@ public final class PostgresTestServer: Sendable {
             "-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off",
             "-c", "full_page_writes=off", "-c", "max_connections=200", "-c", "shared_buffers=32MB",
         ]
-        let log = FileHandle(forWritingAtPath: "/dev/null")
         FileManager.default.createFile(atPath: root + "/server.log", contents: nil)
-        server.standardOutput = FileHandle(forWritingAtPath: root + "/server.log") ?? log
-        server.standardError = FileHandle(forWritingAtPath: root + "/server.log") ?? log
+        let log = FileHandle(forWritingAtPath: root + "/server.log")
+        server.standardOutput = log
+        server.standardError = log
         try server.run()
-        pid = server.processIdentifier
-        Self.started.withLock { $0.append((pid, root)) }
+        let pid = server.processIdentifier
+        process.withLock { $0 = pid }
+        Self.started.withLock { servers in
+            servers.removeAll { $0.directory == root }
+            servers.append((pid, root))
+        }
         Self.installExitHandler
         // Ready once it accepts a connection: poll with a deadline.
         let deadline = Date().addingTimeInterval(30)
-        while true {
-            if (try? psql("postgres", "SELECT 1")) != nil { break }
+        while (try? psql("postgres", "SELECT 1")) == nil {
             guard Date() < deadline, server.isRunning else {
-                let log = (try? String(contentsOfFile: root + "/server.log", encoding: .utf8)) ?? ""
-                throw PostgresTestServerError("PostgreSQL did not start in 30 s: \(log.suffix(600))")
+                let text = (try? String(contentsOfFile: root + "/server.log", encoding: .utf8)) ?? ""
+                throw PostgresTestServerError("PostgreSQL did not start in 30 s: \(text.suffix(600))")
             }
             usleep(50_000)
+        }
+    }
+
+    /// Stops the server by its pid (a fast shutdown: clients are disconnected) and waits for it.
+    public func stop() {
+        let pid = process.withLock { $0 }
+        guard pid > 0 else { return }
+        kill(pid, SIGINT)
+        var status: Int32 = 0
+        for _ in 0..<400 where waitpid(pid, &status, WNOHANG) == 0 { usleep(25_000) }
+        process.withLock { $0 = 0 }
+        // The directory is still removed at exit.
+        Self.started.withLock { servers in
+            for index in servers.indices where servers[index].pid == pid { servers[index].pid = 0 }
         }
     }
 
@@ -138,6 +163,10 @@ public final class PostgresTestServer: Sendable {
     private static let installExitHandler: Void = {
         atexit {
             for (pid, directory) in PostgresTestServer.started.withLock({ $0 }) {
+                guard pid > 0 else {
+                    try? FileManager.default.removeItem(atPath: directory)
+                    continue
+                }
                 kill(pid, SIGINT)
                 var status: Int32 = 0
                 for _ in 0..<200 where waitpid(pid, &status, WNOHANG) == 0 { usleep(25_000) }

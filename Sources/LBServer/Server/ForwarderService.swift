@@ -6,8 +6,8 @@ import ServiceLifecycle
 /// Sends the outbox on to PostgreSQL (`OutboxForwarder`) as a Service: a pass every
 /// `interval`, at once again while a backlog is left, on the thread pool (each pass blocks on
 /// both databases). While PostgreSQL is away the passes fail, traffic goes on, the outbox grows,
-/// and the outage is recorded when it starts and when it ends (as events, which reach PostgreSQL
-/// with the rest). First in the group, it is the last told to stop: the event writer has closed
+/// and the outage is recorded when it starts and when it ends (as `store_error` events, which
+/// reach PostgreSQL with the rest once it is back). First in the group, it is the last told to stop: the event writer has closed
 /// by then, and one last pass (within `finalPassTimeout`) sends what it wrote last.
 final class ForwarderService: Service, Sendable, CustomStringConvertible {
     private let forwarder: OutboxForwarder
@@ -52,9 +52,13 @@ final class ForwarderService: Service, Sendable, CustomStringConvertible {
                 } catch {
                     let text = (error as? StoreError)?.message ?? "\(error)"
                     if outage == nil {
-                        outage = (.now(), text)
+                        let since = Timestamp.now()
+                        outage = (since, text)
                         logger.error("cannot send the outbox to PostgreSQL; recording locally meanwhile",
                                      metadata: ["error": "\(text)"])
+                        writer.record(Event(at: since, kind: .storeError, detail: """
+                            PostgreSQL unreachable (\(text)); recording into the outbox until it is back
+                            """))
                         lastLog = clock.now
                     } else if lastLog.map({ clock.now - $0 >= .seconds(60) }) ?? true {
                         lastLog = clock.now

@@ -119,7 +119,13 @@ final class PostgresStoreConnection: Connection {
             case .text(let text): bindings.append(InferredParameter(text: text))
             }
         }
-        if connection.isClosed && transactionDepth == 0 {
+        // A query written to a connection already closed is never answered (postgres-nio drops
+        // the write): a closed connection is replaced before the query, or, inside a transaction
+        // that died with it, the query fails at once.
+        if connection.isClosed {
+            guard transactionDepth == 0 else {
+                throw StoreError(.unreachable, "database \(location) closed the connection during a transaction")
+            }
             connection = try Self.connect(configuration, on: eventLoop, logger: logger, location: location)
             if isReadOnly {
                 _ = try connection.query("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", logger: logger).wait()
@@ -127,12 +133,33 @@ final class PostgresStoreConnection: Connection {
         }
         let result: PostgresQueryResult
         do {
-            result = try connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger).wait()
+            result = try Self.bounded(connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger),
+                                      by: Self.queryTimeout, on: eventLoop).wait()
         } catch {
+            // Unanswered: given up, so that the next use connects anew.
+            if (error as? StoreError)?.kind == .unreachable { connection.close().whenComplete { _ in } }
             throw Self.storeError(error, location: location, connecting: false)
         }
         changes = result.metadata.rows ?? 0
         return try result.rows.map { row in try row.map(Self.value(of:)) }
+    }
+
+    /// The longest a query is waited for: past it the connection is given up (closed, so the
+    /// next use makes a new one) and the call fails as `.unreachable`. A guard against a server
+    /// or network that stops answering without closing; no query of ours takes this long.
+    static let queryTimeout: TimeAmount = .seconds(60)
+
+    private static func bounded<T: Sendable>(_ future: EventLoopFuture<T>, by timeout: TimeAmount,
+                                             on eventLoop: any EventLoop) -> EventLoopFuture<T> {
+        let promise = eventLoop.makePromise(of: T.self)
+        let timer = eventLoop.scheduleTask(in: timeout) {
+            promise.fail(StoreError(.unreachable, "no answer within \(timeout.nanoseconds / 1_000_000_000) s"))
+        }
+        future.whenComplete { result in
+            timer.cancel()
+            promise.completeWith(result)
+        }
+        return promise.futureResult
     }
 
     /// A cell as the value the `Statement` getters read: integers, reals, text (JSON included).
