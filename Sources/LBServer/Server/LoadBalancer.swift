@@ -261,7 +261,7 @@ final class LoadBalancer: Sendable {
         let saved = restored.saved
         let down = registry.all.filter { $0.currentHealth == .down }.map(\.url.text)
         let cleanStop = saved.lastStart.map { start in saved.lastCleanStop.map { $0 >= start } ?? false } ?? true
-        writer.recordStart(at: restored.startedAt)
+        writer.recordStart(at: restored.startedAt, listen: localAddressDescription)
         // This instance's own view of each backend starts with what it restored or checked; later
         // changes are written as they happen (`EventSink.statusChange`).
         for backend in registry.all {

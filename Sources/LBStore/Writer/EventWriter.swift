@@ -95,9 +95,12 @@ public final class EventWriter: @unchecked Sendable {
     @discardableResult
     public func recordCursor(_ cursor: Int64, at now: Timestamp = .now()) -> Bool { enqueue(.cursor(cursor, at: now)) }
 
-    /// Queues the daemon's start time.
+    /// Queues the daemon's start time; `listen`, the address it is bound to (a port the OS chose
+    /// included), goes into its row of `instances` in place of the configured one.
     @discardableResult
-    public func recordStart(at now: Timestamp = .now()) -> Bool { enqueue(.started(now)) }
+    public func recordStart(at now: Timestamp = .now(), listen: String? = nil) -> Bool {
+        enqueue(.started(now, listen: listen))
+    }
 
     /// Queues a mark that the daemon's saved state is current now (its age at the next start is
     /// measured from the latest such mark).
@@ -363,10 +366,13 @@ public final class EventWriter: @unchecked Sendable {
             try connection.statement("UPDATE balancer_state SET cursor = ?, saved_at = ? WHERE id = 1")
                 .bind(.integer(cursor), .integer(now.milliseconds)).run()
             try renewHeartbeat(at: now)
-        case .started(let now):
+        case .started(let now, let listen):
             try connection.statement("UPDATE balancer_state SET last_start = ?, saved_at = ? WHERE id = 1")
                 .bind(.integer(now.milliseconds), .integer(now.milliseconds)).run()
-            if let instance { try Store.registerInstance(instance, at: now, in: connection) }
+            if var instance {
+                if let listen { instance.listen = listen }
+                try Store.registerInstance(instance, at: now, in: connection)
+            }
         case .stoppedCleanly(let now):
             try connection.statement("UPDATE balancer_state SET last_clean_stop = ?, saved_at = ? WHERE id = 1")
                 .bind(.integer(now.milliseconds), .integer(now.milliseconds)).run()

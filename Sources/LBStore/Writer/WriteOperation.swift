@@ -5,7 +5,8 @@ enum WriteOperation: Sendable {
     /// Sets a backend's last known health and the time it changed.
     case health(backendID: Int64, health: Health, since: Timestamp)
     case cursor(Int64, at: Timestamp)
-    case started(Timestamp)
+    /// The daemon started; `listen` is the address it is bound to, when known.
+    case started(Timestamp, listen: String?)
     case stoppedCleanly(Timestamp)
     /// The daemon is alive and its saved state current as of this instant.
     case heartbeat(Timestamp)
