@@ -33,7 +33,12 @@ public final class Store: Sendable {
     /// Opens the database at `location`: an SQLite file, or a PostgreSQL database, whose schema is
     /// created or migrated unless `mode` is `.readOnly`. Throws `StoreError` naming the location
     /// (never a password) and the problem.
-    public init(location: StoreLocation, mode: OpenMode = .create, busyTimeoutMilliseconds: Int32 = 5_000) throws {
+    ///
+    /// With `connectingLater`, a PostgreSQL store is made without reaching the server: it connects
+    /// on its first call, and again after every failure, and checks no schema (for a daemon that
+    /// starts from its outbox while PostgreSQL is away; its schema was there when the outbox was).
+    public init(location: StoreLocation, mode: OpenMode = .create, busyTimeoutMilliseconds: Int32 = 5_000,
+                connectingLater: Bool = false) throws {
         switch location {
         case .file(let path):
             let connectionMode: SQLiteConnection.Mode
@@ -48,8 +53,9 @@ public final class Store: Sendable {
             self.connection = Mutex(connection)
         case .postgres(let target):
             let connection = try PostgresStoreConnection(target: target, readOnly: mode == .readOnly,
-                                                         eventLoop: MultiThreadedEventLoopGroup.singleton.next())
-            try PostgresMigrator.prepare(connection, creating: mode == .create)
+                                                         eventLoop: MultiThreadedEventLoopGroup.singleton.next(),
+                                                         connectingNow: !connectingLater)
+            if !connectingLater { try PostgresMigrator.prepare(connection, creating: mode == .create) }
             self.connection = Mutex(connection)
         }
         self.location = location

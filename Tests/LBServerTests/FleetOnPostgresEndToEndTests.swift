@@ -134,3 +134,49 @@ import Testing
         #expect(outage.count == 1, "\(all.filter { $0.kind == .storeError }) \(first.stderr)")
     }
 }
+
+/// A daemon that starts while PostgreSQL is away starts from its outbox's copy of the registry,
+/// and follows PostgreSQL's once it is back; with no outbox it refuses with one line.
+@Suite(.serialized) struct PostgresAwayAtStartEndToEndTests {
+    let group = MultiThreadedEventLoopGroup.singleton
+
+    @Test func aDaemonStartsFromItsOutboxAndFollowsThePostgresRegistryOnceItIsBack() throws {
+        let folder = try TemporaryFolder()
+        let server = try PostgresTestServer()
+        defer { server.stop() }
+        let url = try server.makeDatabase()
+        let a = try TestBackend(name: "a", group: group)
+        let b = try TestBackend(name: "b", group: group)
+        defer { a.stop(); b.stop() }
+        let outbox = folder.url.appendingPathComponent("outbox.sqlite3").path
+        let arguments = ["--db", url, "--instance", "lb-s", "--outbox", outbox]
+        let first = try ServerProcess(lbserver: arguments + ["--backends", "\(a.url),\(b.url)"], folder: folder.url)
+        defer { first.stop() }
+        _ = try first.waitUntilListening()
+        first.signal(SIGTERM)
+        #expect(first.waitForExit() == 0)
+
+        server.stop()
+        let second = try ServerProcess(lbserver: arguments, folder: folder.url)
+        defer { second.stop() }
+        let port = try second.waitUntilListening()
+        #expect(second.stderr.contains("starting from the registry the outbox kept"), "\(second.stderr)")
+        #expect(Set([try httpRequest(port: port).text, try httpRequest(port: port).text]) == ["a", "b"])
+
+        try server.start()
+        #expect(try runProduct("lbctl", ["drain", b.url, "--db", url], folder: folder.url).status == 0)
+        #expect(waitUntil(timeout: .seconds(10)) { second.stderr.contains("backend changed") }, "\(second.stderr)")
+        for _ in 0..<4 { #expect(try httpRequest(port: port).text == "a") }
+    }
+
+    @Test func withoutAnOutboxADaemonRefusesToStartWithOneLine() throws {
+        let folder = try TemporaryFolder()
+        let result = try runProduct("lbserver", ["--db", "postgres://lb@/lb?host=\(folder.url.path)", "--instance", "lb-x",
+                                                 "--outbox", folder.url.appendingPathComponent("none.sqlite3").path,
+                                                 "--listen", "127.0.0.1:0"], folder: folder.url)
+        #expect(result.status == 1, "\(result.stderr)")
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("no outbox"), "\(result.stderr)")
+    }
+}

@@ -11,7 +11,7 @@ import Glibc
 ///
 /// One server serves the whole test process (`shared`); each test takes a database of its own
 /// (`makeDatabase()`). The server stops when the process exits, by its pid: an `atexit` handler
-/// on a normal exit, and the kernel's parent-death signal if the process dies.
+/// on a normal exit, and a watchdog shell that outlives a crash of this process by a second.
 public final class PostgresTestServer: Sendable {
     public let directory: String
     public let socketDirectory: String
@@ -19,8 +19,14 @@ public final class PostgresTestServer: Sendable {
     public let user = "lb"
     public let passwordFile: String
     /// The server's process while it runs.
-    public var pid: pid_t { process.withLock { $0 } }
-    private let process = Mutex<pid_t>(0)
+    public var pid: pid_t { process.withLock { $0?.server.processIdentifier ?? 0 } }
+    private let process = Mutex<Running?>(nil)
+
+    private struct Running: @unchecked Sendable {
+        // @unchecked: Foundation's Process; only started, signalled and asked whether it runs.
+        var server: Process
+        var watchdog: Process
+    }
     private let binaries: String
     private let runAs: [String]
 
@@ -50,11 +56,11 @@ public final class PostgresTestServer: Sendable {
             guard let nobody = getpwnam("nobody") else { throw PostgresTestServerError("no user nobody to run PostgreSQL as") }
             chown(root, nobody.pointee.pw_uid, nobody.pointee.pw_gid)
             chown(root + "/initdb-password", nobody.pointee.pw_uid, nobody.pointee.pw_gid)
-            runAs = ["/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--pdeathsig=INT"]
+            runAs = ["/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
         } else {
-            runAs = ["/usr/bin/setpriv", "--pdeathsig=INT"]
+            runAs = []
         }
-        try Self.run(runAs + ["\(binaries)/initdb", "-D", root + "/data", "-U", user, "--pwfile=\(root)/initdb-password",
+        try Self.run((runAs.isEmpty ? [] : runAs) + ["\(binaries)/initdb", "-D", root + "/data", "-U", user, "--pwfile=\(root)/initdb-password",
                               "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"], what: "initdb")
         try start()
     }
@@ -63,19 +69,31 @@ public final class PostgresTestServer: Sendable {
     public func start() throws {
         let root = directory
         let server = Process()
-        server.executableURL = URL(fileURLWithPath: runAs[0])
-        server.arguments = Array(runAs.dropFirst()) + [
-            "\(binaries)/postgres", "-D", root + "/data", "-k", root, "-p", String(port),
+        server.executableURL = URL(fileURLWithPath: runAs.first ?? "\(binaries)/postgres")
+        server.arguments = Array(runAs.dropFirst()) + (runAs.isEmpty ? [] : ["\(binaries)/postgres"]) + [
+            "-D", root + "/data", "-k", root, "-p", String(port),
             "-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off",
             "-c", "full_page_writes=off", "-c", "max_connections=200", "-c", "shared_buffers=32MB",
         ]
         FileManager.default.createFile(atPath: root + "/server.log", contents: nil)
         let log = FileHandle(forWritingAtPath: root + "/server.log")
+        server.standardInput = FileHandle.nullDevice
         server.standardOutput = log
         server.standardError = log
         try server.run()
         let pid = server.processIdentifier
-        process.withLock { $0 = pid }
+        // Should this test process die without stopping the server (a crash), a watchdog stops it
+        // by its pid within a second; `stop()` ends the watchdog first.
+        let watchdog = Process()
+        watchdog.executableURL = URL(fileURLWithPath: "/bin/sh")
+        watchdog.arguments = ["-c", "while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done; kill -INT \(pid) 2>/dev/null"]
+        // None of this process's descriptors: a runner waiting for the end of this process's
+        // output must not wait for the watchdog too.
+        watchdog.standardInput = FileHandle.nullDevice
+        watchdog.standardOutput = FileHandle.nullDevice
+        watchdog.standardError = FileHandle.nullDevice
+        try watchdog.run()
+        process.withLock { $0 = Running(server: server, watchdog: watchdog) }
         Self.started.withLock { servers in
             servers.removeAll { $0.directory == root }
             servers.append((pid, root))
@@ -94,12 +112,14 @@ public final class PostgresTestServer: Sendable {
 
     /// Stops the server by its pid (a fast shutdown: clients are disconnected) and waits for it.
     public func stop() {
-        let pid = process.withLock { $0 }
-        guard pid > 0 else { return }
+        guard let running = process.withLock({ current -> Running? in
+            defer { current = nil }
+            return current
+        }) else { return }
+        kill(running.watchdog.processIdentifier, SIGKILL)
+        let pid = running.server.processIdentifier
         kill(pid, SIGINT)
-        var status: Int32 = 0
-        for _ in 0..<400 where waitpid(pid, &status, WNOHANG) == 0 { usleep(25_000) }
-        process.withLock { $0 = 0 }
+        for _ in 0..<400 where running.server.isRunning { usleep(25_000) }
         // The directory is still removed at exit.
         Self.started.withLock { servers in
             for index in servers.indices where servers[index].pid == pid { servers[index].pid = 0 }
@@ -168,6 +188,7 @@ public final class PostgresTestServer: Sendable {
                     continue
                 }
                 kill(pid, SIGINT)
+                // A child of this process: waitpid says when it ended (or that it was reaped).
                 var status: Int32 = 0
                 for _ in 0..<200 where waitpid(pid, &status, WNOHANG) == 0 { usleep(25_000) }
                 try? FileManager.default.removeItem(atPath: directory)

@@ -30,16 +30,34 @@ extension LoadBalancer {
             }
             let writer = try writing(path) { try EventWriter(path: path, instance: identity, onError: { reporter.report($0) }) }
             return Opened(store: store, writer: writer, outbox: nil, forwarder: nil, saved: saved, records: records,
-                          registryVersion: version, differences: differences, startedAt: startedAt)
+                          registryVersion: version, differences: differences, startedAt: startedAt,
+                          registryFromOutbox: false)
         case .postgres(let target):
             let name = target.description
-            let fleet = try database(name) { try Store(location: location, mode: .create) }
-            let differences = try database(name) { try reconcile(configuration, into: fleet) }
             let outboxPath = configuration.outboxFile
-            let outbox = try database(outboxPath) { try Store(path: outboxPath, mode: .create) }
-            let version = try restoring(name) {
-                try outbox.snapshotRegistry(try fleet.backends(includeRemoved: true))
-                return try fleet.registryVersion()
+            let fleet: Store, differences: [ConfigDifference], version: Int64, outbox: Store
+            do {
+                let reached = try Store(location: location, mode: .create)
+                let reconciled = try reconcile(configuration, into: reached)
+                let local = try database(outboxPath) { try Store(path: outboxPath, mode: .create) }
+                try local.snapshotRegistry(try reached.backends(includeRemoved: true))
+                (fleet, differences, version, outbox) = (reached, reconciled, try reached.registryVersion(), local)
+            } catch let error as StoreError where error.kind == .unreachable {
+                // PostgreSQL is away: start from the registry the outbox kept, if there is one;
+                // the watcher follows PostgreSQL's once it answers.
+                guard FileManager.default.fileExists(atPath: outboxPath),
+                      let kept = try? Store(path: outboxPath, mode: .existing),
+                      let backends = try? kept.backends(includeRemoved: true), !backends.isEmpty else {
+                    throw StartupError(.database, "cannot reach \(name) and there is no outbox (\(outboxPath)) "
+                                       + "with a registry to start from: \(error.message)")
+                }
+                let later = try database(name) { try Store(location: location, mode: .existing, connectingLater: true) }
+                // Version unknown (-1): the first poll that reaches PostgreSQL applies its registry.
+                (fleet, differences, version, outbox) = (later, [], -1, kept)
+            } catch let error as StartupError {
+                throw error
+            } catch {
+                throw StartupError(.database, "cannot use database \(name): \((error as? StoreError)?.message ?? "\(error)")")
             }
             // The registry as the fleet has it, each backend's health as this instance last saw it.
             let (saved, records) = try restoring(outboxPath) { (try outbox.balancerState(), try outbox.backends()) }
@@ -50,7 +68,8 @@ extension LoadBalancer {
                 try OutboxForwarder(outbox: outboxPath, target: target, instance: identity.name)
             }
             return Opened(store: fleet, writer: writer, outbox: outbox, forwarder: forwarder, saved: saved,
-                          records: records, registryVersion: version, differences: differences, startedAt: startedAt)
+                          records: records, registryVersion: version, differences: differences, startedAt: startedAt,
+                          registryFromOutbox: version < 0)
         }
     }
 

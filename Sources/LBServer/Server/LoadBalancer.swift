@@ -70,6 +70,8 @@ final class LoadBalancer: Sendable {
         var registryVersion: Int64
         var differences: [ConfigDifference]
         var startedAt: Timestamp
+        /// PostgreSQL was away at the start: the registry is the outbox's copy.
+        var registryFromOutbox: Bool
     }
 
     /// Opens the store, restores what it holds and prepares the services; throws `StartupError`
@@ -84,6 +86,10 @@ final class LoadBalancer: Sendable {
         let reporter = StoreErrorReporter(logger: logger)
         let opened = try await threadPool.runIfActive { try openStores(configuration, reporter: reporter) }
         let writer = opened.writer
+        if opened.registryFromOutbox {
+            logger.warning("PostgreSQL unreachable: starting from the registry the outbox kept; following PostgreSQL's once it answers",
+                           metadata: ["database": "\(configuration.databasePath)", "outbox": "\(configuration.outboxFile)"])
+        }
         let forwarding = opened.forwarder.map { ForwarderService(forwarder: $0, writer: writer, logger: logger) }
         let saved = opened.saved
         let started = opened.startedAt

@@ -17,8 +17,9 @@ final class PostgresStoreConnection: Connection {
     let location: String
     let isReadOnly: Bool
     /// The server connection; a new one is made on the next use after the server closed it
-    /// (a restart, a network cut), outside a transaction.
-    private var connection: PostgresConnection
+    /// (a restart, a network cut), outside a transaction. Nil until the first use for a
+    /// connection made with `connectingNow: false`.
+    private var connection: PostgresConnection?
     private let configuration: PostgresConnection.Configuration
     private let eventLoop: any EventLoop
     private let logger: Logger
@@ -27,7 +28,7 @@ final class PostgresStoreConnection: Connection {
 
     /// Connects to `target` on `eventLoop`; throws a `StoreError` of one line that names the
     /// target (never its password) and says what failed.
-    init(target: PostgresTarget, readOnly: Bool = false, eventLoop: any EventLoop,
+    init(target: PostgresTarget, readOnly: Bool = false, eventLoop: any EventLoop, connectingNow: Bool = true,
          logger: Logger = Logger(label: "lb.store.postgres", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
         location = target.description
         isReadOnly = readOnly
@@ -44,10 +45,23 @@ final class PostgresStoreConnection: Connection {
         configuration.options.connectTimeout = .seconds(Int64(target.connectTimeoutSeconds))
         self.configuration = configuration
         self.eventLoop = eventLoop
-        connection = try Self.connect(configuration, on: eventLoop, logger: logger, location: target.description)
-        if readOnly {
-            try execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        if connectingNow { _ = try connected() }
+    }
+
+    /// The live connection, made anew when there is none or the server closed it.
+    private func connected() throws -> PostgresConnection {
+        if let connection, !connection.isClosed { return connection }
+        // A query written to a connection already closed is never answered (postgres-nio drops
+        // the write): inside a transaction that died with it, the query fails at once.
+        guard transactionDepth == 0 else {
+            throw StoreError(.unreachable, "database \(location) closed the connection during a transaction")
         }
+        let made = try Self.connect(configuration, on: eventLoop, logger: logger, location: location)
+        connection = made
+        if isReadOnly {
+            _ = try made.query("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", logger: logger).wait()
+        }
+        return made
     }
 
     private static func connect(_ configuration: PostgresConnection.Configuration, on eventLoop: any EventLoop,
@@ -60,7 +74,7 @@ final class PostgresStoreConnection: Connection {
     }
 
     deinit {
-        try? connection.close().wait()
+        try? connection?.close().wait()
     }
 
     private static func tls(for target: PostgresTarget) throws -> PostgresConnection.Configuration.TLS {
@@ -101,6 +115,8 @@ final class PostgresStoreConnection: Connection {
         if transactionDepth > 0 {
             return try body()
         }
+        // Reconnected (if need be) before the transaction begins, never inside it.
+        _ = try connected()
         transactionDepth += 1
         defer { transactionDepth -= 1 }
         return try committing(begin: "BEGIN", body)
@@ -119,18 +135,7 @@ final class PostgresStoreConnection: Connection {
             case .text(let text): bindings.append(InferredParameter(text: text))
             }
         }
-        // A query written to a connection already closed is never answered (postgres-nio drops
-        // the write): a closed connection is replaced before the query, or, inside a transaction
-        // that died with it, the query fails at once.
-        if connection.isClosed {
-            guard transactionDepth == 0 else {
-                throw StoreError(.unreachable, "database \(location) closed the connection during a transaction")
-            }
-            connection = try Self.connect(configuration, on: eventLoop, logger: logger, location: location)
-            if isReadOnly {
-                _ = try connection.query("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", logger: logger).wait()
-            }
-        }
+        let connection = try connected()
         let result: PostgresQueryResult
         do {
             result = try Self.bounded(connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger),
