@@ -130,7 +130,7 @@ import Testing
         }, "\(summary((try? fleet.events(EventQuery(instance: "lb-o"))) ?? []))")
         let all = try fleet.events(EventQuery())
         // The outage itself is on record: its start, written by the daemon that was killed.
-        let outage = all.filter { $0.kind == .storeError && ($0.detail ?? "").hasPrefix("PostgreSQL unreachable") }
+        let outage = all.filter { $0.kind == .storeError && ($0.detail ?? "").hasPrefix("PostgreSQL cannot take the outbox") }
         #expect(outage.count == 1, "\(all.filter { $0.kind == .storeError }) \(first.stderr)")
     }
 }

@@ -40,10 +40,10 @@ final class ForwarderService: Service, Sendable, CustomStringConvertible {
                     if let ended = outage {
                         outage = nil
                         let seconds = (Timestamp.now().milliseconds - ended.since.milliseconds) / 1_000
-                        logger.notice("PostgreSQL reachable again; the outbox is being sent",
+                        logger.notice("PostgreSQL takes the outbox again; sending what was kept",
                                       metadata: ["outage_s": "\(seconds)", "left": "\(pass.eventsLeft)"])
                         writer.record(Event(at: .now(), kind: .storeError, detail: """
-                            PostgreSQL was unreachable from \(ended.since.rfc3339) for \(seconds)s (\(ended.error)); \
+                            PostgreSQL could not take the outbox from \(ended.since.rfc3339) for \(seconds)s (\(ended.error)); \
                             what was recorded meanwhile was kept in the outbox and sent after it
                             """))
                     }
@@ -57,7 +57,7 @@ final class ForwarderService: Service, Sendable, CustomStringConvertible {
                         logger.error("cannot send the outbox to PostgreSQL; recording locally meanwhile",
                                      metadata: ["error": "\(text)"])
                         writer.record(Event(at: since, kind: .storeError, detail: """
-                            PostgreSQL unreachable (\(text)); recording into the outbox until it is back
+                            PostgreSQL cannot take the outbox (\(text)); recording into it until PostgreSQL can
                             """))
                         lastLog = clock.now
                     } else if lastLog.map({ clock.now - $0 >= .seconds(60) }) ?? true {

@@ -20,11 +20,12 @@ extension LoadBalancer {
         let identity = InstanceIdentity(name: configuration.instanceName, host: InstanceName.hostDefault,
                                         pid: Int(getpid()), listen: configuration.listen.description,
                                         version: InstanceName.version)
-        let startedAt = Timestamp.now()
         switch location {
         case .file(let path):
             let store = try database(path) { try Store(path: path, mode: .create) }
             let differences = try database(path) { try reconcile(configuration, into: store) }
+            // The start is after the configuration was reconciled, as the log tells it.
+            let startedAt = Timestamp.now()
             let (saved, records, version) = try restoring(path) {
                 (try store.balancerState(), try store.backends(), try store.registryVersion())
             }
@@ -59,6 +60,7 @@ extension LoadBalancer {
             } catch {
                 throw StartupError(.database, "cannot use database \(name): \((error as? StoreError)?.message ?? "\(error)")")
             }
+            let startedAt = Timestamp.now()
             // The registry as the fleet has it, each backend's health as this instance last saw it.
             let (saved, records) = try restoring(outboxPath) { (try outbox.balancerState(), try outbox.backends()) }
             let writer = try writing(outboxPath) {

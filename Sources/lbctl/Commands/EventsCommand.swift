@@ -60,7 +60,10 @@ struct EventsCommand: ParsableCommand {
         let backendID = try backend.map { try BackendArgument.resolve($0, in: store, includeRemoved: true).id }
         let limit = self.limit ?? (since == nil && until == nil ? Self.defaultLimit : nil)
         var query = EventQuery(range: range, backendID: backendID, kinds: try kinds, limit: limit, instance: instance)
-        // Read before the window so an event committed meanwhile is printed once, by one of the two.
+        // Both read before the window, so an event committed meanwhile is printed once, by one of
+        // the two: the tail says where following starts, and the version moves for any commit
+        // after it (read after the window, a commit in between would go unnoticed until the next).
+        var version = follow ? try store.dataVersion() : 0
         let tail = follow ? try store.lastEventID() : 0
         let events = try store.events(query)
         var printer = EventPrinter(format: format, following: follow, colour: Terminal.wantsColour)
@@ -69,7 +72,6 @@ struct EventsCommand: ParsableCommand {
 
         query.limit = nil
         var lastID = max(tail, events.map(\.id).max() ?? 0)
-        var version = try store.dataVersion()
         while true {
             Thread.sleep(forTimeInterval: Self.pollInterval)
             let current = try store.dataVersion()

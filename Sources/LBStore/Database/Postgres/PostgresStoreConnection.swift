@@ -74,6 +74,8 @@ final class PostgresStoreConnection: Connection {
     }
 
     deinit {
+        // Waited for: a close still pending when the process exits leaves NIO a promise it never
+        // completes. Like every call here, the last release is on a thread that may block.
         try? connection?.close().wait()
     }
 
