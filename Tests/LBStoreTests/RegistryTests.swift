@@ -86,6 +86,30 @@ import Testing
         try store.reconcile(declared: [DeclaredBackend(url: "http://127.0.0.1:9002"), DeclaredBackend(url: "http://127.0.0.1:9001")])
         #expect(try store.backends().count == 2)
     }
+
+    /// Three daemons of a fleet starting at once reconcile the same backends into one new
+    /// database, each on its own connection: every one succeeds and each backend is there once.
+    @Test(arguments: StoreEngine.allCases)
+    func daemonsReconcilingAtOnceEachSucceedAndAddEachBackendOnce(_ engine: StoreEngine) throws {
+        let folder = try TemporaryDirectory()
+        let location = try engine.makeLocation(in: folder)
+        _ = try Store(location: location)
+        let declared = (1...20).map { DeclaredBackend(url: "http://127.0.0.1:\(9000 + $0)") }
+        let lock = NSLock()
+        nonisolated(unsafe) var failures: [String] = []
+        DispatchQueue.concurrentPerform(iterations: 3) { _ in
+            do {
+                let store = try Store(location: location, mode: .existing)
+                _ = try store.reconcile(declared: declared)
+            } catch {
+                lock.withLock { failures.append("\(error)") }
+            }
+        }
+        #expect(failures == [])
+        let store = try Store(location: location, mode: .existing)
+        #expect(try store.backends().map(\.url) == declared.map(\.url))
+        #expect(try store.events(EventQuery(kinds: [.adminChange])).count == declared.count, "one addition each")
+    }
 }
 
 @Suite struct ConfigVersusRuntimeTests {

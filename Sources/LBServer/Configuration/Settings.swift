@@ -246,6 +246,12 @@ enum Settings {
         // The default follows --instance: it reads as its pattern, not as the file it names now.
         format: { $0 }, read: { $0.outboxPath ?? "lb-outbox-INSTANCE.sqlite3" }, write: { $0.outboxPath = $1 })
 
+    static let registryPollInterval = Setting(
+        key: "registry_poll_interval", flag: "registry-poll-interval",
+        help: "How often the registry is read for changes made with lbctl; with a postgres:// database "
+            + "each change is also pushed at once (LISTEN/NOTIFY), and this poll is the fallback",
+        atLeast: .milliseconds(10), at: \.registryPollInterval)
+
     static let stateMaxAge = Setting(
         key: "state_max_age", flag: "state-max-age",
         help: "Restored health older than this is not trusted: every backend is checked before accepting",
@@ -275,7 +281,7 @@ enum Settings {
         retries, retryDelay, attempts, connectTimeout, responseTimeout, replayBuffer, tunnelIdleTimeout, upgradeProtocols,
         backends, algorithm, hashKey, slowStart,
         logLevel, logFormat, accessLog,
-        database, instance, outbox, stateMaxAge, discardEvents,
+        database, instance, outbox, registryPollInterval, stateMaxAge, discardEvents,
         gracePeriod,
     ]
 

@@ -1,5 +1,6 @@
 import Foundation
 import LBStore
+import Logging
 
 extension LoadBalancer {
     /// Opens the database the configuration names and reads what a start restores. On the thread
@@ -10,7 +11,8 @@ extension LoadBalancer {
     /// daemon records into its local outbox, a file of its own that also keeps a copy of the
     /// registry and this instance's own state (health, cursor, start and stop): a restart restores
     /// from it, and the `OutboxForwarder` sends its records on to PostgreSQL.
-    static func openStores(_ configuration: ServerConfiguration, reporter: StoreErrorReporter) throws -> Opened {
+    static func openStores(_ configuration: ServerConfiguration, reporter: StoreErrorReporter,
+                           logger: Logger) throws -> Opened {
         let location: StoreLocation
         do {
             location = try StoreLocation(parsing: configuration.databasePath)
@@ -71,7 +73,8 @@ extension LoadBalancer {
             }
             return Opened(store: fleet, writer: writer, outbox: outbox, forwarder: forwarder, saved: saved,
                           records: records, registryVersion: version, differences: differences, startedAt: startedAt,
-                          registryFromOutbox: version < 0)
+                          registryFromOutbox: version < 0,
+                          notifications: try? RegistryNotifications(target: target, logger: logger))
         }
     }
 

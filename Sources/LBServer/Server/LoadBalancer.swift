@@ -72,6 +72,8 @@ final class LoadBalancer: Sendable {
         var startedAt: Timestamp
         /// PostgreSQL was away at the start: the registry is the outbox's copy.
         var registryFromOutbox: Bool
+        /// With PostgreSQL: the registry's change notifications, which wake the watcher.
+        var notifications: RegistryNotifications? = nil
     }
 
     /// Opens the store, restores what it holds and prepares the services; throws `StartupError`
@@ -84,7 +86,7 @@ final class LoadBalancer: Sendable {
                      threadPool: NIOThreadPool = .singleton) async throws -> LoadBalancer {
         let metrics = DaemonMetrics()
         let reporter = StoreErrorReporter(logger: logger)
-        let opened = try await threadPool.runIfActive { try openStores(configuration, reporter: reporter) }
+        let opened = try await threadPool.runIfActive { try openStores(configuration, reporter: reporter, logger: logger) }
         let writer = opened.writer
         if opened.registryFromOutbox {
             logger.warning("PostgreSQL unreachable: starting from the registry the outbox kept; following PostgreSQL's once it answers",
@@ -149,7 +151,7 @@ final class LoadBalancer: Sendable {
         let hangups = await UnixSignalsSequence(trapping: hangupSignals)
         return LoadBalancer(
             configuration: configuration, group: group, logger: logger, reloadConfiguration: reloadConfiguration,
-            store: opened.store, outbox: opened.outbox, forwarding: forwarding,
+            store: opened.store, outbox: opened.outbox, notifications: opened.notifications, forwarding: forwarding,
             writer: writer, sink: sink, registry: registry, checker: checker, metrics: metrics,
             accessLog: accessLog, hangups: hangups,
             restored: Restored(saved: saved, registryVersion: opened.registryVersion, differences: opened.differences,
@@ -159,7 +161,7 @@ final class LoadBalancer: Sendable {
     /// Assembles the parts `open` made; nothing here blocks or binds.
     private init(configuration: ServerConfiguration, group: MultiThreadedEventLoopGroup, logger: Logger,
                  reloadConfiguration: (@Sendable () throws -> ServerConfiguration)?, store: Store,
-                 outbox: Store?, forwarding: ForwarderService?, writer: EventWriter, sink: EventSink, registry: BackendRegistry, checker: HealthChecker,
+                 outbox: Store?, notifications: RegistryNotifications?, forwarding: ForwarderService?, writer: EventWriter, sink: EventSink, registry: BackendRegistry, checker: HealthChecker,
                  metrics: DaemonMetrics, accessLog: AccessLog?, hangups: UnixSignalsSequence, restored: Restored) {
         self.configuration = configuration
         self.group = group
@@ -183,7 +185,7 @@ final class LoadBalancer: Sendable {
                                markedDown: { checker.probeSoon($0) },
                                trafficMarkDowns: TrafficMarkDownGuard(window: configuration.health.downInterval))
         watcher = RegistryWatcher(
-            store: store, snapshot: outbox, registry: registry, writer: writer, logger: logger,
+            store: store, snapshot: outbox, notifications: notifications, registry: registry, writer: writer, logger: logger,
             pollInterval: .nanoseconds(configuration.registryPollInterval.nanoseconds),
             registryVersion: restored.registryVersion,
             cursor: registry.balancer.cursorToSave ?? Int(truncatingIfNeeded: restored.saved.cursor),

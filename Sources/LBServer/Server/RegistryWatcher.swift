@@ -8,11 +8,16 @@ import ServiceLifecycle
 /// state's time current. A Service: it starts polling once the start is recorded and stops at the
 /// graceful shutdown (or cancellation), between two polls.
 ///
-/// Every poll is blocking SQLite I/O, so it runs on the thread pool; between polls the task sleeps.
+/// Every poll is blocking I/O, so it runs on the thread pool; between polls the task sleeps. On
+/// PostgreSQL the registry's notifications wake it at once: a change made with `lbctl` reaches
+/// every instance of a fleet without waiting for the next poll, which stays as the fallback.
 final class RegistryWatcher: Service, Sendable {
     private let store: Store
     /// With PostgreSQL: the outbox, whose copy of the registry follows every change.
     private let snapshot: Store?
+    /// With PostgreSQL: word that the registry changed, which rings the doorbell.
+    private let notifications: RegistryNotifications?
+    private let doorbell = Doorbell()
     private let registry: BackendRegistry
     private let writer: EventWriter
     private let logger: Logger
@@ -31,12 +36,13 @@ final class RegistryWatcher: Service, Sendable {
 
     /// `registryVersion` and `cursor` are what the daemon restored; `started` is the milestone
     /// after which the watcher polls. `onChange` is called on a thread-pool thread.
-    init(store: Store, snapshot: Store? = nil, registry: BackendRegistry, writer: EventWriter, logger: Logger, pollInterval: Duration,
+    init(store: Store, snapshot: Store? = nil, notifications: RegistryNotifications? = nil, registry: BackendRegistry, writer: EventWriter, logger: Logger, pollInterval: Duration,
          registryVersion: Int64, cursor: Int, startsAfter started: Milestone<Void>,
          threadPool: NIOThreadPool = .singleton,
          onChange: @escaping @Sendable (BackendRegistry.Changes) -> Void) {
         self.store = store
         self.snapshot = snapshot
+        self.notifications = notifications
         self.registry = registry
         self.writer = writer
         self.logger = logger
@@ -53,7 +59,13 @@ final class RegistryWatcher: Service, Sendable {
         // ends at once, a poll already on the thread pool is finished first.
         await cancellingAtShutdownRequest { [self] in
             guard (try? await started.value()) != nil else { return }
-            try? await pollUntilCancelled()
+            await withTaskGroup(of: Void.self) { group in
+                if let notifications {
+                    group.addTask { [doorbell] in await notifications.run { doorbell.ring() } }
+                }
+                try? await pollUntilCancelled()
+                group.cancelAll()
+            }
         }
     }
 
@@ -68,7 +80,8 @@ final class RegistryWatcher: Service, Sendable {
         var lastCursorCheck = clock.now
         var lastErrorLog: ContinuousClock.Instant?
         while true {
-            try await Task.sleep(for: pollInterval)
+            await doorbell.wait(upTo: pollInterval)
+            try Task.checkCancellation()
             let known = versions
             do {
                 versions = try await threadPool.runIfActive { [self] in try poll(known) }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import NIOCore
 
 /// `lbserver`'s flags for the database: where it is, the name this daemon records under, and the
 /// benchmark's switch that leaves events unwritten.
@@ -6,6 +7,7 @@ struct DatabaseOptions: ParsableArguments {
     @Option(Settings.database) var db: String?
     @Option(Settings.instance) var instance: String?
     @Option(Settings.outbox) var outbox: String?
+    @Option(Settings.registryPollInterval) var registryPollInterval: TimeAmount?
     @Flag(name: Settings.discardEvents.flagName, help: Settings.discardEvents.flagHelp) var discardEvents = false
 
     /// Puts the flags given into `configuration`.
@@ -13,6 +15,7 @@ struct DatabaseOptions: ParsableArguments {
         Settings.database.apply(db, to: &configuration)
         Settings.instance.apply(instance, to: &configuration)
         Settings.outbox.apply(outbox, to: &configuration)
+        Settings.registryPollInterval.apply(registryPollInterval, to: &configuration)
         if discardEvents { Settings.discardEvents.apply(true, to: &configuration) }
     }
 }

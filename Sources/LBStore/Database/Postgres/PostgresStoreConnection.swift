@@ -33,6 +33,14 @@ final class PostgresStoreConnection: Connection {
         location = target.description
         isReadOnly = readOnly
         self.logger = logger
+        configuration = try Self.configuration(for: target)
+        self.eventLoop = eventLoop
+        if connectingNow { _ = try connected() }
+    }
+
+    /// postgres-nio's configuration for `target`: its socket or host, the password as the target
+    /// finds it, TLS as its `sslmode` asks, its connect timeout.
+    static func configuration(for target: PostgresTarget) throws -> PostgresConnection.Configuration {
         let password = try target.password()
         var configuration: PostgresConnection.Configuration
         if let directory = target.socketDirectory {
@@ -43,9 +51,7 @@ final class PostgresStoreConnection: Connection {
                                   password: password, database: target.database, tls: try Self.tls(for: target))
         }
         configuration.options.connectTimeout = .seconds(Int64(target.connectTimeoutSeconds))
-        self.configuration = configuration
-        self.eventLoop = eventLoop
-        if connectingNow { _ = try connected() }
+        return configuration
     }
 
     /// The live connection, made anew when there is none or the server closed it.
@@ -121,8 +127,17 @@ final class PostgresStoreConnection: Connection {
         _ = try connected()
         transactionDepth += 1
         defer { transactionDepth -= 1 }
-        return try committing(begin: "BEGIN", body)
+        return try committing(begin: "BEGIN") {
+            // One writer at a time, as SQLite's BEGIN IMMEDIATE has it: the queries read, decide
+            // and write (a backend added unless present), which under READ COMMITTED alone two
+            // daemons reconciling at once would both do.
+            try execute("SELECT count(*) FROM (SELECT pg_advisory_xact_lock(\(Self.writeLockKey))) AS locked")
+            return try body()
+        }
     }
+
+    /// The advisory lock every write transaction holds until it ends: "LBW1".
+    static let writeLockKey: Int64 = 0x4C42_5731
 
     func releaseStatements() {}
 
