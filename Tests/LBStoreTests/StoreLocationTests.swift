@@ -42,10 +42,10 @@ import Testing
     @Test func thePasswordComesFromTheEnvironmentThenThePasswordFileThenPGPASSFILE() throws {
         let folder = try TemporaryDirectory()
         let passwordFile = folder.path("password")
-        FileManager.default.createFile(atPath: passwordFile, contents: Data("from-file\nignored\n".utf8),
+        _ = FileManager.default.createFile(atPath: passwordFile, contents: Data("from-file\nignored\n".utf8),
                                        attributes: [.posixPermissions: 0o600])
         let passFile = folder.path("pgpass")
-        FileManager.default.createFile(atPath: passFile, contents: Data("""
+        _ = FileManager.default.createFile(atPath: passFile, contents: Data("""
             # comment
             other:5432:lb:lb:wrong-host
             db:*:lb:lb:from\\:pgpass

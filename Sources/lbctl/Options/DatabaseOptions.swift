@@ -10,6 +10,11 @@ struct DatabaseOptions: ParsableArguments {
         valueName: "path|url"))
     var db: String?
 
+    init() {}
+
+    /// The options as `--db location` sets them, for a command that names its databases itself.
+    init(db location: String) { db = location }
+
     /// `--db`, else a non-empty `LB_DB`, else `lb.sqlite3` (the daemon's default too).
     var path: String {
         if let db { return db }
