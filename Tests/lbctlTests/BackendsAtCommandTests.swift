@@ -66,9 +66,10 @@ import Testing
         let rows = try Self.rows(folder, path, at: -55)
         #expect(Set(rows.keys) == [Self.urls.a, Self.urls.b, Self.urls.e, Self.urls.f, Self.urls.g, Self.urls.h])
         let keys: Set = ["url", "health", "health_since", "admin_state", "weight", "added_at", "origin", "uptime_24h",
-                         "failures_24h", "removed_at", "at", "admin_state_since", "weight_since"]
+                         "failures_24h", "removed_at", "at", "admin_state_since", "weight_since", "instances"]
         for row in rows.values {
             #expect(Set(row.keys) == keys)
+            #expect((row["instances"] as? [Any])?.isEmpty == true, "a single node's record names no instance")
             #expect(row["at"] as? String == "2026-11-20T01:05:00.000Z")
         }
         #expect(Self.state(rows[Self.urls.a]) == Self.expected("unknown", since: -60, "enabled", since: -60, weight: 2,

@@ -46,6 +46,43 @@ extension Store {
                    [.integer(backendID), .text(kind.rawValue)], position: position, newestFirst: true, limit: limit)
     }
 
+    /// Up to `limit` events of `kind` for one backend recorded by `instance`, strictly before
+    /// `position`, newest first: one daemon's own view in a fleet.
+    public func backendEvents(_ backendID: Int64, kind: EventKind, instance: String, before position: EventPosition,
+                              limit: Int) throws -> [Event] {
+        try events(where: "e.backend_id = ? AND e.kind = ? AND e.instance = ? AND e.at <= ? AND (e.at < ? OR e.id < ?)",
+                   [.integer(backendID), .text(kind.rawValue), .text(instance)], position: position, newestFirst: true,
+                   limit: limit)
+    }
+
+    /// Up to `limit` events of `kind` for one backend recorded by `instance`, strictly after
+    /// `position`, oldest first.
+    public func backendEvents(_ backendID: Int64, kind: EventKind, instance: String, after position: EventPosition,
+                              limit: Int) throws -> [Event] {
+        try events(where: "e.backend_id = ? AND e.kind = ? AND e.instance = ? AND e.at >= ? AND (e.at > ? OR e.id > ?)",
+                   [.integer(backendID), .text(kind.rawValue), .text(instance)], position: position, newestFirst: false,
+                   limit: limit)
+    }
+
+    /// The daemons that were running at `position`, by name, as the log has it: those whose
+    /// latest `startup` or `shutdown` event before it is a start. A daemon killed without a
+    /// shutdown counts until its next start; events written before instances (schema v8) name none.
+    public func instancesRunning(at position: EventPosition) throws -> [String] {
+        let sql = """
+            SELECT e.instance, e.kind FROM events e
+            WHERE e.kind IN ('startup', 'shutdown') AND e.instance IS NOT NULL AND e.at <= ? AND (e.at < ? OR e.id < ?)
+            ORDER BY e.at, e.id
+            """
+        let values: [SQLValue] = [.integer(position.at.milliseconds), .integer(position.at.milliseconds), .integer(position.id)]
+        return try withConnection { connection in
+            let statement = try connection.statement(sql)
+            try statement.bind(values)
+            var running: [String: Bool] = [:]
+            while try statement.step() { running[statement.text(0)] = statement.text(1) == EventKind.startup.rawValue }
+            return running.filter(\.value).keys.sorted()
+        }
+    }
+
     /// Up to `limit` events of `kind` for one backend strictly after `position`, oldest first.
     public func backendEvents(_ backendID: Int64, kind: EventKind, after position: EventPosition,
                               limit: Int) throws -> [Event] {

@@ -62,11 +62,14 @@ struct AuditText {
         } else {
             let formatter = EventFormatter(colour: colour)
             let shown = report.timeline.prefix(timelineLimit)
-            output += TableFormatter(columns: [.init("AT"), .init("KIND"), .init("BACKEND"), .init("DETAIL")],
+            // A fleet's timeline says which daemon saw each change.
+            let fleet = Set(report.timeline.compactMap(\.instance)).count > 1
+            output += TableFormatter(columns: [.init("AT"), .init("KIND"), .init("BACKEND")]
+                                        + (fleet ? [.init("INSTANCE")] : []) + [.init("DETAIL")],
                                      colour: colour)
                 .render(shown.map { event in
                     let cells = formatter.cells(event)
-                    return [cells[0], cells[1], cells[2], cells[5]]
+                    return [cells[0], cells[1], cells[2]] + (fleet ? [.init(event.instance ?? "-")] : []) + [cells[5]]
                 })
             if report.timeline.count > shown.count {
                 output += "... and \(report.timeline.count - shown.count) more (see lbctl events --kind status_change,admin_change)\n"

@@ -26,11 +26,19 @@ struct OutagePeriod: Sendable {
 
     /// The period in effect in `past`, when it shows one: disabled first (a disabled backend is not
     /// checked, so its health is stale), then down, then drained, as `lbctl audit` colours lanes.
-    static func inEffect(_ past: PastBackendState, store: Store) throws -> OutagePeriod? {
+    ///
+    /// In a fleet (`views` of the instances running then) a backend is down while any instance
+    /// saw it down: the period is that instance's (the one down longest), from its status change
+    /// to its next one.
+    static func inEffect(_ past: PastBackendState, views: [InstanceView] = [], store: Store) throws -> OutagePeriod? {
         guard past.isRegistered else { return nil }
         var candidates: [(State, RecordedChange)] = []
         if let change = past.adminChange, past.adminState == .disabled { candidates.append((.disabled, change)) }
-        if let change = past.healthChange, past.health == .down { candidates.append((.down, change)) }
+        if let change = past.healthChange, past.health == .down, views.isEmpty {
+            candidates.append((.down, change))
+        } else if let change = views.filter({ $0.health == .down }).compactMap(\.change).min(by: { $0.position < $1.position }) {
+            candidates.append((.down, change))
+        }
         if let change = past.adminChange, past.adminState == .drained { candidates.append((.drained, change)) }
         guard let (state, start) = candidates.first else { return nil }
         return OutagePeriod(state: state, start: start, end: try end(of: state, startedBy: start, store: store))
@@ -78,8 +86,15 @@ struct OutagePeriod: Sendable {
         let next: RecordedChange?
         switch state {
         case .down:
-            next = try store.backendEvents(backendID, kind: .statusChange, after: start.position, limit: 1)
-                .first.map(RecordedChange.init)
+            // In a fleet (more than one daemon running when it began) each instance's view is its
+            // own: the period ends with the next change the same instance recorded.
+            let fleet = try start.event.instance.flatMap { instance in
+                try store.instancesRunning(at: start.position).count > 1 ? instance : nil
+            }
+            let changes = try fleet.map { instance in
+                try store.backendEvents(backendID, kind: .statusChange, instance: instance, after: start.position, limit: 1)
+            } ?? store.backendEvents(backendID, kind: .statusChange, after: start.position, limit: 1)
+            next = changes.first.map(RecordedChange.init)
         case .drained, .disabled:
             next = try store.adminChanges(backendID, action: RecordedChange.ActionName.adminState, after: start.position,
                                           limit: 1).first.map(RecordedChange.init)

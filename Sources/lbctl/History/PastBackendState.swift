@@ -127,6 +127,17 @@ struct PastBackendState: Sendable {
         return state
     }
 
+    /// Each of `instances`' view of the backend at the instant: its latest status change since
+    /// the registration, `unknown` (since the registration) when it made none.
+    func views(of instances: [String], from store: Store) throws -> [InstanceView] {
+        let end = removal?.position ?? EventPosition.end(of: instant)
+        return try instances.map { instance in
+            let change = try store.backendEvents(backendID, kind: .statusChange, instance: instance, before: end, limit: 1)
+                .first.map(RecordedChange.init).flatMap { $0.event.at >= addedAt ? $0 : nil }
+            return InstanceView(instance: instance, change: change)
+        }
+    }
+
     private static func latest(of changes: [RecordedChange?]) -> RecordedChange? {
         changes.compactMap { $0 }.max { $0.position < $1.position }
     }
@@ -158,4 +169,18 @@ struct PastBackendState: Sendable {
                 .first.map(RecordedChange.init)
         }
     }
+}
+
+/// One daemon's view of a backend at a past instant, in a fleet: the status change it recorded
+/// last (nil when it recorded none since the backend's registration).
+struct InstanceView: Sendable {
+    var instance: String
+    var change: RecordedChange?
+
+    /// The view as `lbctl backends` shows it: unknown, since the registration, without a change.
+    func instanceHealth(since registration: Timestamp) -> InstanceHealth {
+        InstanceHealth(instance: instance, health: change?.healthAfter ?? .unknown, since: change?.event.at ?? registration)
+    }
+
+    var health: Health { change?.healthAfter ?? .unknown }
 }

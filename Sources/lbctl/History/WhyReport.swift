@@ -23,6 +23,8 @@ struct WhyReport: Sendable {
     /// first: the guard on traffic mark-downs held (`guard_held`), or a request that failed the
     /// same way here as on another backend was blamed instead (`suspect_request`).
     var heldBack: [Event]
+    /// In a fleet (more than one daemon running at the instant): each one's view then.
+    var views: [InstanceView] = []
 
     /// How many held-back events the report shows at most.
     static let heldBackLimit = 5
@@ -34,7 +36,9 @@ struct WhyReport: Sendable {
         let past = try firstRecord.flatMap { first in
             try PastBackendState.load(backend, at: max(when, first), firstRecord: first, from: store)
         }
-        var period = try past.flatMap { try OutagePeriod.inEffect($0, store: store) }
+        let running = try store.instancesRunning(at: .end(of: when))
+        let views = running.count > 1 ? try past?.views(of: running, from: store) ?? [] : []
+        var period = try past.flatMap { try OutagePeriod.inEffect($0, views: views, store: store) }
         var wasEverOut = period != nil
         if period == nil {
             let latest = try OutagePeriod.latest(backendID: backend.id, store: store)
@@ -49,7 +53,7 @@ struct WhyReport: Sendable {
             cause: try period.map { try ChangeExplanation($0.start, store: store) },
             ending: try period?.end.map { try ChangeExplanation($0, store: store) },
             stateAtInstant: condition.laneState, wasEverOut: wasEverOut,
-            heldBack: try heldBack(backendID: backend.id, until: when, from: store))
+            heldBack: try heldBack(backendID: backend.id, until: when, from: store), views: views)
     }
 
     /// The newest `guard_held` and `suspect_request` events of a backend up to `instant`.

@@ -8,7 +8,8 @@ struct BackendSummary: Sendable {
     var failures: Int
     /// For `lbctl backends --at`: the backend as rebuilt from the log at that instant.
     var past: PastBackendState?
-    /// The health each running daemon (`lbctl instances`) sees, by instance name; empty for `--at`.
+    /// The health each running daemon sees, by instance name: now, those `lbctl instances` lists
+    /// as running; for `--at`, those the log has running then, each with its latest status change.
     var views: [InstanceHealth] = []
 
     /// The fleet's health when more than one running daemon has a view: the health most of them
@@ -45,13 +46,14 @@ struct BackendSummary: Sendable {
                      firstRecord: Timestamp) throws -> [BackendSummary] {
         let window = TimeRange(start: instant.adding(milliseconds: -windowMilliseconds), end: instant)
         let failures = try store.eventCountsByBackend(kind: .failure, in: window)
+        let running = try store.instancesRunning(at: .end(of: instant))
         return try store.backends(includeRemoved: true).compactMap { row in
             guard let past = try PastBackendState.load(row, at: instant, firstRecord: firstRecord, from: store),
                   past.isRegistered || includeRemoved
             else { return nil }
             let history = try store.healthHistory(backendID: row.id, in: window)
             return BackendSummary(backend: past.backend, uptime: history.uptime, failures: failures[row.id] ?? 0,
-                                  past: past)
+                                  past: past, views: try past.views(of: running, from: store).map { $0.instanceHealth(since: past.addedAt) })
         }
     }
 }

@@ -63,12 +63,11 @@ struct BackendSummaryFormatter {
         ]
         if let past = summary.past {
             members += zip(pastFieldNames, pastFields(past).map(JSONValue.string)).map { ($0, $1) }
-        } else {
-            members.append(("instances", .array(summary.views.map { view in
-                .object([("instance", .string(view.instance)), ("health", .string(view.health.rawValue)),
-                         ("health_since", .string(TimeText.rfc3339(view.since)))])
-            })))
         }
+        members.append(("instances", .array(summary.views.map { view in
+            .object([("instance", .string(view.instance)), ("health", .string(view.health.rawValue)),
+                     ("health_since", .string(TimeText.rfc3339(view.since)))])
+        })))
         return .object(members)
     }
 

@@ -14,7 +14,22 @@ struct WhyFormatter {
     // MARK: Text
 
     func text(_ report: WhyReport) -> String {
-        periodText(report) + heldBackText(report.heldBack)
+        periodText(report) + fleetText(report) + heldBackText(report.heldBack)
+    }
+
+    /// In a fleet: what each running daemon saw at the instant, and whether they disagreed.
+    private func fleetText(_ report: WhyReport) -> String {
+        guard report.views.count > 1 else { return "" }
+        let down = report.views.filter { $0.health == .down }.count
+        var output = "\nInstances at \(TimeText.rfc3339(report.instant)): "
+        output += down == 0 || down == report.views.count
+            ? "all \(report.views.count) saw it \(report.views[0].health.rawValue).\n"
+            : "they disagreed: \(down) of \(report.views.count) saw it down.\n"
+        for view in report.views {
+            let since = view.change.map { " since \(TimeText.rfc3339($0.event.at))" + ($0.cause.map { " (\($0.rawValue))" } ?? "") } ?? ""
+            output += "  \(view.instance): \(view.health.rawValue)\(since)\n"
+        }
+        return output
     }
 
     private func periodText(_ report: WhyReport) -> String {
@@ -34,11 +49,11 @@ struct WhyFormatter {
             output = "\(report.url) has been \(state) since \(since) (\(span) so far)"
         }
         output += report.instantWasAsked ? "; in effect at \(at).\n" : ".\n"
-        output += "\n" + explanation(cause, heading: "Cause")
+        output += "\n" + explanation(cause, heading: "Cause", fleet: report.views.count > 1)
         if let ending = report.ending {
             // A restart that restores the same state ends this period's cause, not the state.
             let heading = ending.stateAfter == period.state.rawValue ? "Carried over by" : "Ended by"
-            output += "\n" + explanation(ending, heading: heading)
+            output += "\n" + explanation(ending, heading: heading, fleet: report.views.count > 1)
         } else {
             output += "\nEnded by: nothing yet; it lasts.\n"
         }
@@ -57,7 +72,7 @@ struct WhyFormatter {
     }
 
     /// A heading line, the record's detail and the evidence table of one change.
-    private func explanation(_ explanation: ChangeExplanation, heading: String) -> String {
+    private func explanation(_ explanation: ChangeExplanation, heading: String, fleet: Bool) -> String {
         let change = explanation.change
         var facts = [explanation.cause?.rawValue ?? "cause not recorded"]
         if let to = explanation.stateAfter, heading != "Cause" { facts.append("to \(to)") }
@@ -65,6 +80,9 @@ struct WhyFormatter {
         if let threshold = change.threshold { facts.append("threshold \(threshold)") }
         if let actor = change.actor { facts.append("by \(actor)") }
         if let command = change.command { facts.append("with `\(command)`") }
+        if fleet, let instance = change.event.instance, change.event.kind == .statusChange {
+            facts.append("seen by \(instance)")
+        }
         if let age = change.stateAgeMilliseconds {
             facts.append("restoring the recorded state, \(TimeText.duration(milliseconds: age)) old")
         }
@@ -124,6 +142,12 @@ struct WhyFormatter {
             ("evidence", .array((cause?.evidence ?? []).map(json))),
             ("ended_by", report.ending.map(json) ?? .null),
             ("held_back", .array(report.heldBack.map(heldBackJSON))),
+            ("instance", .optional(cause?.change.event.instance)),
+            ("instances", .array(report.views.map { view in
+                .object([("instance", .string(view.instance)), ("health", .string(view.health.rawValue)),
+                         ("since", .optional(view.change.map { TimeText.rfc3339($0.event.at) })),
+                         ("cause", .optional(view.change?.cause?.rawValue))])
+            })),
         ])
     }
 
