@@ -5,7 +5,8 @@ import LBStore
 /// `backendCount` backends: mostly attempts, a few failures, retries and 503s, and a down period
 /// per backend in which its traffic fails, with its status changes, a health check a minute and
 /// an operator drain. What `scripts/bench-lbctl` times `lbctl events` on.
-func seedEventLog(path: String, eventCount: Int, backendCount: Int, start: Timestamp, end: Timestamp) throws {
+func seedEventLog(path: String, eventCount: Int, backendCount: Int, start: Timestamp, end: Timestamp,
+                  instances: [String] = []) throws {
     let span = end.milliseconds - start.milliseconds
     let store = try Store(path: path)
     var backends: [Backend] = []
@@ -15,7 +16,7 @@ func seedEventLog(path: String, eventCount: Int, backendCount: Int, start: Times
             ?? store.addBackend(url: url, weight: 1 + index % 3, origin: .config, actor: "seed", at: start))
     }
 
-    var writer = try SeedWriter(path: path)
+    var writer = try SeedWriter(path: path, instances: instances, start: start)
     func record(_ event: Event) { writer.record(event) }
 
     // One down period per backend, staggered over the span: 2% of the span each. Traffic fails on a

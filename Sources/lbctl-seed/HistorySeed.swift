@@ -19,6 +19,8 @@ struct HistorySeed {
     var start: Timestamp
     var end: Timestamp
     var incidentsPerDay: Int
+    /// A fleet's daemons, tagged on the events in turn (none: a single node's record).
+    var instances: [String] = []
 
     static let second: Int64 = 1_000
     static let day: Int64 = 86_400_000
@@ -56,7 +58,7 @@ struct HistorySeed {
         events.sort { $0.at < $1.at }
         try store.importHealthRuns(runs)
 
-        var writer = try SeedWriter(path: path)
+        var writer = try SeedWriter(path: path, instances: instances, start: start)
         for event in events { writer.record(event) }
         for backend in backends { writer.recordHealth(backendID: backend.id, health: .up, since: end) }
         writer.finish()

@@ -5,13 +5,36 @@ import LBStore
 struct SeedWriter {
     let writer: EventWriter
     private var queued = 0
+    /// A fleet's daemons: each event is tagged with the next in turn.
+    private let instances: [String]
+    private var turn = 0
 
-    init(path: String, capacity: Int = 200_000) throws {
+    /// With `instances`, a fleet's record: each daemon's `startup` at `start`, and every event
+    /// tagged with one of them in turn.
+    init(path: String, capacity: Int = 200_000, instances: [String] = [], start: Timestamp? = nil) throws {
         writer = try EventWriter(path: path, configuration: .init(capacity: capacity))
+        self.instances = instances
+        if let start {
+            for instance in instances {
+                writer.record(Event(at: start, kind: .startup, detail: "lbserver started", instance: instance))
+            }
+        }
     }
 
     mutating func record(_ event: Event) {
         makeRoom()
+        var event = event
+        if !instances.isEmpty, event.instance == nil, event.kind == .startup || event.kind == .shutdown {
+            // A restart of the fleet: each daemon stops, or starts.
+            for instance in instances.dropLast() {
+                event.instance = instance
+                writer.record(event)
+            }
+            event.instance = instances.last
+        } else if !instances.isEmpty, event.instance == nil {
+            event.instance = instances[turn % instances.count]
+            turn += 1
+        }
         writer.record(event)
     }
 

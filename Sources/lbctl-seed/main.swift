@@ -3,6 +3,9 @@
 //     lbctl-seed --db PATH [--profile events] [--events 1000000] [--backends 6] [--span 7d] [--end 2026-11-26T12:00:00Z]
 //     lbctl-seed --db PATH --profile history [--events 1000000] [--backends 100] [--span 365d] [--incidents-per-day 3]
 //
+// `--instances N` writes a fleet's record: N daemons (lb-1 …) started at the beginning, and every
+// event tagged with one of them in turn.
+//
 // `events` (the default) spreads the events over the span for timing `lbctl events`
 // (`seedEventLog`); `history` writes a year of 1-second checks, incidents with their causes and
 // evidence, and operator actions for timing `lbctl backends --at` and `lbctl why` (`HistorySeed`).
@@ -16,7 +19,7 @@ func fail(_ message: String) -> Never {
 }
 
 let usage = "usage: lbctl-seed --db PATH [--profile events|history] [--events N] [--backends N] [--span 7d] "
-    + "[--end RFC3339] [--incidents-per-day N]"
+    + "[--end RFC3339] [--incidents-per-day N] [--instances N]"
 var options: [String: String] = [:]
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let name = arguments.next() {
@@ -33,16 +36,18 @@ guard let span = TimeParsing.milliseconds(fromDuration: options["span"] ?? (hist
 else { fail("bad --span") }
 guard let end = TimeParsing.timestamp(fromRFC3339: options["end"] ?? "2026-11-26T12:00:00Z") else { fail("bad --end") }
 let start = end.adding(milliseconds: -span)
+let instances = (0..<max(0, Int(options["instances"] ?? "0") ?? 0)).map { "lb-\($0 + 1)" }
 
 let began = ContinuousClock.now
 if history {
     let seed = HistorySeed(path: path, eventCount: eventCount, backendCount: backendCount, start: start, end: end,
-                           incidentsPerDay: max(1, Int(options["incidents-per-day"] ?? "3") ?? 3))
+                           incidentsPerDay: max(1, Int(options["incidents-per-day"] ?? "3") ?? 3), instances: instances)
     let summary = try seed.run()
     print("seeded \(path): \(summary.events) events, \(summary.healthRuns) health runs, \(summary.downPeriods) down "
         + "periods over \(start.rfc3339) to \(end.rfc3339), \(backendCount) backends, in \(ContinuousClock.now - began)")
 } else {
-    try seedEventLog(path: path, eventCount: eventCount, backendCount: backendCount, start: start, end: end)
+    try seedEventLog(path: path, eventCount: eventCount, backendCount: backendCount, start: start, end: end,
+                     instances: instances)
     print("seeded \(path): \(eventCount) events over \(start.rfc3339) to \(end.rfc3339), \(backendCount) backends, "
         + "in \(ContinuousClock.now - began)")
 }
