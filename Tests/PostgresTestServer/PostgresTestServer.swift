@@ -29,6 +29,8 @@ public final class PostgresTestServer: Sendable {
     }
     private let binaries: String
     private let runAs: [String]
+    /// With TLS: the certificate authority that signed the server's certificate (PEM).
+    public let certificateAuthorityFile: String?
 
     /// The server of this test process, started on first use; nil with the reason in `failure`.
     public static let shared: Result<PostgresTestServer, PostgresTestServerError> = {
@@ -36,7 +38,11 @@ public final class PostgresTestServer: Sendable {
     }()
 
     /// Starts a server; throws when Debian's PostgreSQL is not installed or does not start in 30 s.
-    public init() throws {
+    ///
+    /// With `tls`, it also listens on 127.0.0.1 (on a port the OS picked free) and takes TCP
+    /// clients over TLS only (`hostssl`), with a certificate for 127.0.0.1 and localhost signed
+    /// by a certificate authority made now with openssl (`certificateAuthorityFile`).
+    public init(tls: Bool = false) throws {
         guard let binaries = Self.findBinaries() else {
             throw PostgresTestServerError("PostgreSQL is not installed (apt-get install postgresql): no /usr/lib/postgresql/*/bin/postgres")
         }
@@ -44,8 +50,9 @@ public final class PostgresTestServer: Sendable {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("lb-pg-\(UUID().uuidString.prefix(8))").path
         directory = root
         socketDirectory = root
-        port = 5432
+        port = tls ? try Self.freePort() : 5432
         passwordFile = root + "/password"
+        certificateAuthorityFile = tls ? root + "/ca.crt" : nil
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         let password = UUID().uuidString
         // The server's copy (initdb reads it as the server's user) and the clients' (0600, ours).
@@ -62,7 +69,53 @@ public final class PostgresTestServer: Sendable {
         }
         try Self.run((runAs.isEmpty ? [] : runAs) + ["\(binaries)/initdb", "-D", root + "/data", "-U", user, "--pwfile=\(root)/initdb-password",
                               "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"], what: "initdb")
+        if tls { try makeCertificates() }
         try start()
+    }
+
+    /// The CA and the server's key and certificate in the data directory, and TCP clients
+    /// allowed over TLS only.
+    private func makeCertificates() throws {
+        let root = directory
+        let data = root + "/data"
+        let openssl = "/usr/bin/openssl"
+        let curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        try Self.run([openssl, "req", "-x509"] + curve + ["-keyout", root + "/ca.key", "-out", root + "/ca.crt",
+                     "-days", "2", "-subj", "/CN=lb test CA"], what: "openssl (CA)")
+        try Self.run([openssl, "req"] + curve + ["-keyout", data + "/server.key", "-out", root + "/server.csr",
+                     "-subj", "/CN=localhost"], what: "openssl (server key)")
+        try "subjectAltName=IP:127.0.0.1,DNS:localhost\n".write(toFile: root + "/server.ext", atomically: true, encoding: .utf8)
+        try Self.run([openssl, "x509", "-req", "-in", root + "/server.csr", "-CA", root + "/ca.crt", "-CAkey", root + "/ca.key",
+                      "-CAcreateserial", "-out", data + "/server.crt", "-days", "2", "-extfile", root + "/server.ext"],
+                     what: "openssl (server certificate)")
+        let hba = data + "/pg_hba.conf"
+        let rules = try String(contentsOfFile: hba, encoding: .utf8)
+        try rules.split(separator: "\n", omittingEmptySubsequences: false)
+            .map { $0.hasPrefix("host ") ? "hostssl" + $0.dropFirst(4) : $0 }.joined(separator: "\n")
+            .write(toFile: hba, atomically: true, encoding: .utf8)
+        if getuid() == 0, let nobody = getpwnam("nobody") {
+            for file in [data + "/server.key", data + "/server.crt", hba] {
+                chown(file, nobody.pointee.pw_uid, nobody.pointee.pw_gid)
+            }
+        }
+        chmod(data + "/server.key", 0o600)
+        chmod(root + "/ca.crt", 0o644)
+    }
+
+    /// A TCP port nothing listens on now, as the OS picks one.
+    private static func freePort() throws -> Int {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { throw PostgresTestServerError("socket() failed") }
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0 }
+        }
+        guard bound else { throw PostgresTestServerError("cannot find a free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     /// Starts the server on its directory (again, after `stop()`), and waits until it accepts.
@@ -72,7 +125,9 @@ public final class PostgresTestServer: Sendable {
         server.executableURL = URL(fileURLWithPath: runAs.first ?? "\(binaries)/postgres")
         server.arguments = Array(runAs.dropFirst()) + (runAs.isEmpty ? [] : ["\(binaries)/postgres"]) + [
             "-D", root + "/data", "-k", root, "-p", String(port),
-            "-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off",
+            "-c", certificateAuthorityFile == nil ? "listen_addresses=" : "listen_addresses=127.0.0.1",
+            "-c", "ssl=\(certificateAuthorityFile == nil ? "off" : "on")",
+            "-c", "fsync=off", "-c", "synchronous_commit=off",
             "-c", "full_page_writes=off", "-c", "max_connections=200", "-c", "shared_buffers=32MB",
         ]
         FileManager.default.createFile(atPath: root + "/server.log", contents: nil)
@@ -129,14 +184,25 @@ public final class PostgresTestServer: Sendable {
     /// A new, empty database of its own, as a `postgres://` URL that reads the password from
     /// `passwordFile`.
     public func makeDatabase() throws -> String {
+        url(database: try makeDatabaseName())
+    }
+
+    /// A new, empty database of its own, by name.
+    public func makeDatabaseName() throws -> String {
         let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
         try psql("postgres", "CREATE DATABASE \(name)")
-        return url(database: name)
+        return name
     }
 
     /// The URL of `database` on this server.
     public func url(database: String, user: String? = nil) -> String {
         "postgres://\(user ?? self.user)@/\(database)?host=\(socketDirectory)&password_file=\(passwordFile)"
+    }
+
+    /// `database` reached over TCP on 127.0.0.1 with these URL parameters (`sslmode=…`), for a
+    /// server started with TLS.
+    public func tcpURL(database: String, _ parameters: String) -> String {
+        "postgres://\(user)@127.0.0.1:\(port)/\(database)?password_file=\(passwordFile)&\(parameters)"
     }
 
     /// Runs one SQL command with psql as the server's superuser and returns what it printed.

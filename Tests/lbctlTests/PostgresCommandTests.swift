@@ -46,6 +46,43 @@ import Testing
         #expect(duplicate.status == 65, "\(duplicate.standardError)")
     }
 
+    /// A server that takes TCP clients over TLS only, with a certificate made for this test.
+    @Test func sslmodeVerifyFullReachesATLSServerAndAWrongCAOrNoTLSIsOneLineAndExit69() throws {
+        let folder = try TestFolder()
+        let server = try PostgresTestServer(tls: true)
+        defer { server.stop() }
+        let name = try server.makeDatabaseName()
+        let ca = try #require(server.certificateAuthorityFile)
+        let verified = server.tcpURL(database: name, "sslmode=verify-full&sslrootcert=\(ca)")
+        for arguments in [["init"], ["add", "http://127.0.0.1:9001"]] {
+            let result = try folder.lbctl.run(["--db", verified] + arguments)
+            #expect(result.status == 0, "\(arguments): \(result.standardError)")
+        }
+        let listed = try folder.lbctl.run(["--db", verified, "backends"])
+        #expect(listed.status == 0 && listed.standardOutput.contains("http://127.0.0.1:9001"), "\(listed.standardError)")
+
+        // A certificate authority that did not sign the server's certificate.
+        let otherCA = folder.path("other-ca.crt")
+        let made = Process()
+        made.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        made.arguments = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                          "-keyout", folder.path("other-ca.key"), "-out", otherCA, "-days", "1", "-subj", "/CN=other"]
+        made.standardOutput = FileHandle.nullDevice
+        made.standardError = FileHandle.nullDevice
+        try made.run()
+        made.waitUntilExit()
+        let wrong = try folder.lbctl.run(["--db", server.tcpURL(database: name, "sslmode=verify-full&sslrootcert=\(otherCA)"),
+                                          "backends"])
+        #expect(wrong.status == 69, "\(wrong.standardError)")
+        #expect(wrong.errorLines.count == 1 && wrong.standardError.contains("TLS certificate was not accepted"),
+                "\(wrong.standardError)")
+
+        // Without TLS the server refuses the client (hostssl only): one line, exit 69.
+        let plain = try folder.lbctl.run(["--db", server.tcpURL(database: name, "sslmode=disable"), "backends"])
+        #expect(plain.status == 69, "\(plain.standardError)")
+        #expect(plain.errorLines.count == 1 && plain.standardError.contains("over TLS only"), "\(plain.standardError)")
+    }
+
     @Test func aWrongPasswordIsOneLineAndExit69AndNeverShowsThePassword() throws {
         let folder = try TestFolder()
         let server = try Self.server()

@@ -239,8 +239,14 @@ final class PostgresStoreConnection: Connection {
             let state = info[.sqlState] ?? ""
             let message = info[.message] ?? "error"
             switch state {
-            case "28P01", "28000":
+            case "28P01":
                 return StoreError(.authentication, "database \(location): \(message) (check PGPASSWORD, the password_file or PGPASSFILE)")
+            case "28000":
+                // pg_hba.conf has no line for this client: its address, user, database or TLS.
+                let hint = message.contains("no encryption")
+                    ? "the server takes this client over TLS only: sslmode=require or verify-full"
+                    : "the server's pg_hba.conf does not admit this user, database or address"
+                return StoreError(.authentication, "database \(location): \(message) (\(hint))")
             case "3D000":
                 return StoreError(.missing, "database \(location): \(message)")
             case "25006":
@@ -267,6 +273,14 @@ final class PostgresStoreConnection: Connection {
 
     private static func describe(_ error: any Error) -> String {
         if let error = error as? IOError { return error.description }
+        if let error = error as? NIOSSLError, case .handshakeFailed(let reason) = error {
+            let text = "\(reason)"
+            if text.contains("CERTIFICATE_VERIFY_FAILED") {
+                return "the server's TLS certificate was not accepted (CERTIFICATE_VERIFY_FAILED): check sslrootcert, "
+                    + "and that the certificate names the URL's host"
+            }
+            return "the TLS handshake failed: \(text)"
+        }
         if let error = error as? ChannelError, case .connectTimeout = error { return "connection timed out" }
         return "\(error)"
     }
