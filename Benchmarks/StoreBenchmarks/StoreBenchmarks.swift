@@ -17,13 +17,7 @@ let benchmarks: @Sendable () -> Void = {
         let writer = try EventWriter(path: path, configuration: .init(capacity: 2_000_000))
         let now = Timestamp.now()
         benchmark.startMeasurement()
-        var dropped = 0
-        for index in benchmark.scaledIterations {
-            let event = Event(at: now.adding(milliseconds: Int64(index)), kind: .failure, backendID: backend.id,
-                              requestID: "bench-\(index)", attempt: 1, detail: "connection refused")
-            if !writer.record(event) { dropped += 1 }
-        }
-        guard writer.flush(timeout: .seconds(120)) else { fatalError("writer did not flush") }
+        let dropped = recordFailures(benchmark.scaledIterations, into: writer, backendID: backend.id, from: now)
         benchmark.stopMeasurement()
         let statistics = writer.currentStatistics
         writer.close()
@@ -69,13 +63,7 @@ let benchmarks: @Sendable () -> Void = {
             }
             done.signal()
         }.start()
-        var dropped = 0
-        for index in benchmark.scaledIterations {
-            let event = Event(at: now.adding(milliseconds: Int64(index)), kind: .failure, backendID: backend.id,
-                              requestID: "bench-\(index)", attempt: 1, detail: "connection refused")
-            if !writer.record(event) { dropped += 1 }
-        }
-        guard writer.flush(timeout: .seconds(120)) else { fatalError("writer did not flush") }
+        let dropped = recordFailures(benchmark.scaledIterations, into: writer, backendID: backend.id, from: now)
         done.wait()
         benchmark.stopMeasurement()
         writer.close()
@@ -84,6 +72,19 @@ let benchmarks: @Sendable () -> Void = {
         let failures = try fleet.eventCountsByBackend(kind: .failure, in: TimeRange(start: now, end: now.adding(milliseconds: Int64(total))))
         precondition(failures[backend.id] == total, "PostgreSQL holds \(failures[backend.id] ?? 0) of \(total) events")
     }
+}
+
+/// Queues one `failure` event per iteration, a millisecond apart from `now`, and waits until the
+/// writer committed them all; returns how many the queue refused.
+func recordFailures(_ iterations: Range<Int>, into writer: EventWriter, backendID: Int64, from now: Timestamp) -> Int {
+    var dropped = 0
+    for index in iterations {
+        let event = Event(at: now.adding(milliseconds: Int64(index)), kind: .failure, backendID: backendID,
+                          requestID: "bench-\(index)", attempt: 1, detail: "connection refused")
+        if !writer.record(event) { dropped += 1 }
+    }
+    guard writer.flush(timeout: .seconds(120)) else { fatalError("writer did not flush") }
+    return dropped
 }
 
 /// A PostgreSQL server of the benchmark's own, started by scripts/start-postgres in `directory`

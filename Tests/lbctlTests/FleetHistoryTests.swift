@@ -23,6 +23,14 @@ import Testing
             try store.record(Event(at: at(-50), kind: .startup, detail: "lbserver started", instance: instance))
             try status(-49, instance, .unknown, .up, .check)
         }
+        // Checks every second: lb-a's fail from 02:10 to 02:20, lb-b's pass throughout.
+        func run(_ instance: String, _ from: Double, _ to: Double, passed: Bool) -> HealthRun {
+            HealthRun(id: 0, backendID: backend.id, passed: passed, firstAt: at(from), lastAt: at(to),
+                      count: Int((to - from) * 60) + 1, minLatencyMilliseconds: 1, maxLatencyMilliseconds: 2,
+                      averageLatencyMilliseconds: 1.5, lastError: passed ? nil : "connection refused", instance: instance)
+        }
+        try store.importHealthRuns([run("lb-a", 0, 9.99, passed: true), run("lb-a", 10, 19.99, passed: false),
+                                    run("lb-a", 20, 30, passed: true), run("lb-b", 0, 30, passed: true)])
         try status(10, "lb-a", .up, .down, .traffic)
         try status(12, "lb-b", .up, .down, .check)
         try status(14, "lb-b", .down, .up, .check)
@@ -69,6 +77,18 @@ import Testing
         // lb-a has been down since 02:10 too, and longest: its period is the one explained.
         #expect(onlyB["instance"] as? String == "lb-a")
         #expect((onlyB["instances"] as? [[String: Any]])?.allSatisfy { $0["health"] as? String == "down" } == true)
+        // Each daemon's checks are measured apart: lb-a's two thirds, lb-b's all; the fleet's
+        // share is of their checked time together.
+        let history = try JSONDocument.object(try lbctl.run(["--db", database, "history", Self.url, "--json",
+                                                              "--since", IncidentLog.instant(0), "--until", IncidentLog.instant(30)]).standardOutput)
+        let uptimes = (history["instances"] as? [[String: Any]])?.map { "\($0["instance"]!) \(String(format: "%.3f", $0["uptime"] as? Double ?? -1))" }
+        #expect(uptimes == ["lb-a 0.667", "lb-b 1.000"], "\(history)")
+        #expect(abs((history["uptime"] as? Double ?? 0) - 5.0 / 6.0) < 0.001, "\(history)")
+        #expect((history["runs"] as? [[String: Any]])?.count == 4)
+        let historyText = try lbctl.run(["--db", database, "history", Self.url, "--since", IncidentLog.instant(0),
+                                         "--until", IncidentLog.instant(30)]).standardOutput
+        #expect(historyText.contains("lb-a: uptime 66.67%, 1801 checks"), "\(historyText)")
+
         // The audit's timeline names the daemon that saw each change.
         let audit = try lbctl.run(["--db", database, "audit", "--from", IncidentLog.instant(0), "--to", IncidentLog.instant(30)])
         #expect(audit.status == 0, "\(audit.standardError)")

@@ -39,7 +39,7 @@ import Testing
         #expect(runs[1]["last_error"] as? String == "connection refused")
         #expect(runs[0]["latency_max_ms"] as? Double == 5)
         #expect(Set(runs[0].keys) == ["first_at", "last_at", "passed", "count", "latency_min_ms", "latency_avg_ms",
-                                      "latency_max_ms", "last_error"])
+                                      "latency_max_ms", "last_error", "instance"])
 
         let table = try folder.lbctl.run(["--db", path, "history", backend.url] + window)
         #expect(table.status == 0)

@@ -28,10 +28,12 @@ public struct HealthRun: Hashable, Sendable {
     public var maxLatencyMilliseconds: Double
     public var averageLatencyMilliseconds: Double
     public var lastError: String?
+    /// The daemon whose checks these were (nil before schema v8, and for a single node's seed).
+    public var instance: String?
 
     public init(id: Int64, backendID: Int64, passed: Bool, firstAt: Timestamp, lastAt: Timestamp, count: Int,
                 minLatencyMilliseconds: Double, maxLatencyMilliseconds: Double,
-                averageLatencyMilliseconds: Double, lastError: String?) {
+                averageLatencyMilliseconds: Double, lastError: String?, instance: String? = nil) {
         self.id = id
         self.backendID = backendID
         self.passed = passed
@@ -42,6 +44,7 @@ public struct HealthRun: Hashable, Sendable {
         self.maxLatencyMilliseconds = maxLatencyMilliseconds
         self.averageLatencyMilliseconds = averageLatencyMilliseconds
         self.lastError = lastError
+        self.instance = instance
     }
 }
 
@@ -50,6 +53,16 @@ public struct HealthHistory: Hashable, Sendable {
     public var runs: [HealthRun]
     public var range: TimeRange
     /// Fraction of the checked time inside `range` that the backend passed, or nil with no checks.
+    public var uptime: Double?
+    public var checks: Int
+    /// In a fleet (runs from more than one daemon): each daemon's own uptime and checks, by name.
+    /// `runs` then interleave theirs, and `uptime` is the passing share of all their checked time.
+    public var instances: [InstanceUptime] = []
+}
+
+/// One daemon's uptime of a backend over a window, from its own checks.
+public struct InstanceUptime: Hashable, Sendable {
+    public var instance: String?
     public var uptime: Double?
     public var checks: Int
 }

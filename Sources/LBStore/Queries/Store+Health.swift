@@ -6,18 +6,54 @@ extension Store {
     /// A run stands for the time from its first check until the next run began (the latest run:
     /// until its last check). Uptime is the passing share of that time inside `range`.
     public func healthHistory(backendID: Int64, in range: TimeRange) throws -> HealthHistory {
-        let runs: [HealthRun] = try withConnection { connection in
+        // Each daemon's checks are a series of their own: in a fleet the runs of several
+        // instances overlap in time, so each series is read and measured apart.
+        let instances: [String?] = try withConnection { connection in
+            let statement = try connection.statement(
+                "SELECT DISTINCT instance FROM health_runs WHERE backend_id = ? AND first_at < ? ORDER BY instance")
+            try statement.bind(.integer(backendID), .integer(range.end.milliseconds))
+            var names: [String?] = []
+            while try statement.step() { names.append(statement.optionalText(0)) }
+            return names
+        }
+        var runs: [HealthRun] = []
+        var measures: [(uptime: InstanceUptime, up: Int64, checked: Int64)] = []
+        for instance in instances {
+            let series = try healthRuns(backendID: backendID, instance: instance, in: range)
+            let measure = Self.measure(series, in: range)
+            measures.append((InstanceUptime(instance: instance, uptime: measure.uptime, checks: measure.checks),
+                             measure.up, measure.checked))
+            runs += series
+        }
+        if measures.count <= 1 {
+            let only = measures.first
+            return HealthHistory(runs: runs, range: range, uptime: only?.uptime.uptime, checks: only?.uptime.checks ?? 0)
+        }
+        runs.sort { ($0.firstAt, $0.id) < ($1.firstAt, $1.id) }
+        let checked = measures.reduce(0) { $0 + $1.checked }
+        let checks = measures.reduce(0) { $0 + $1.uptime.checks }
+        let uptime = checked > 0 ? Double(measures.reduce(0) { $0 + $1.up }) / Double(checked)
+            : Self.countedUptime(runs, in: range)
+        return HealthHistory(runs: runs, range: range, uptime: uptime, checks: checks, instances: measures.map(\.uptime))
+    }
+
+    /// One daemon's runs of a backend over `range` (nil: the runs that name none), with the run in
+    /// effect at its start.
+    private func healthRuns(backendID: Int64, instance: String?, in range: TimeRange) throws -> [HealthRun] {
+        let same = dialect == .sqlite ? "instance IS ?" : "instance IS NOT DISTINCT FROM ?"
+        return try withConnection { connection in
             // The run in effect at range.start began before it; take it too.
             let statement = try connection.statement("""
                 SELECT id, backend_id, passed, first_at, last_at, count, latency_min_ms, latency_max_ms,
-                       latency_sum_ms, last_error
+                       latency_sum_ms, last_error, instance
                 FROM health_runs
-                WHERE backend_id = ? AND first_at < ? AND first_at >= coalesce(
-                    (SELECT max(first_at) FROM health_runs WHERE backend_id = ? AND first_at <= ?), ?)
+                WHERE backend_id = ? AND \(same) AND first_at < ? AND first_at >= coalesce(
+                    (SELECT max(first_at) FROM health_runs WHERE backend_id = ? AND \(same) AND first_at <= ?), ?)
                 ORDER BY first_at, id
                 """)
-            try statement.bind(.integer(backendID), .integer(range.end.milliseconds), .integer(backendID),
-                               .integer(range.start.milliseconds), .integer(range.start.milliseconds))
+            try statement.bind(.integer(backendID), .optional(instance), .integer(range.end.milliseconds),
+                               .integer(backendID), .optional(instance), .integer(range.start.milliseconds),
+                               .integer(range.start.milliseconds))
             var runs: [HealthRun] = []
             while try statement.step() {
                 let count = statement.int(5)
@@ -28,10 +64,16 @@ extension Store {
                                       minLatencyMilliseconds: statement.double(6),
                                       maxLatencyMilliseconds: statement.double(7),
                                       averageLatencyMilliseconds: statement.double(8) / Double(max(count, 1)),
-                                      lastError: statement.optionalText(9)))
+                                      lastError: statement.optionalText(9), instance: statement.optionalText(10)))
             }
             return runs
         }
+    }
+
+    /// The passing share of one series' checked time inside `range` (a run lasts until the next
+    /// begins), its checked and passing milliseconds, and its checks.
+    private static func measure(_ runs: [HealthRun], in range: TimeRange)
+        -> (uptime: Double?, up: Int64, checked: Int64, checks: Int) {
         var upTime: Int64 = 0
         var checkedTime: Int64 = 0
         var checks = 0
@@ -45,15 +87,14 @@ extension Store {
             checkedTime += span
             if run.passed { upTime += span }
         }
-        // A single check has no duration: fall back to counting the runs' checks.
-        let uptime: Double?
-        if checkedTime > 0 {
-            uptime = Double(upTime) / Double(checkedTime)
-        } else {
-            let inRange = runs.filter { $0.lastAt >= range.start && $0.firstAt < range.end }
-            let total = inRange.reduce(0) { $0 + $1.count }
-            uptime = total == 0 ? nil : Double(inRange.filter(\.passed).reduce(0) { $0 + $1.count }) / Double(total)
-        }
-        return HealthHistory(runs: runs, range: range, uptime: uptime, checks: checks)
+        let uptime = checkedTime > 0 ? Double(upTime) / Double(checkedTime) : countedUptime(runs, in: range)
+        return (uptime, upTime, checkedTime, checks)
+    }
+
+    /// A single check has no duration: the passing share of the checks counted instead.
+    private static func countedUptime(_ runs: [HealthRun], in range: TimeRange) -> Double? {
+        let inRange = runs.filter { $0.lastAt >= range.start && $0.firstAt < range.end }
+        let total = inRange.reduce(0) { $0 + $1.count }
+        return total == 0 ? nil : Double(inRange.filter(\.passed).reduce(0) { $0 + $1.count }) / Double(total)
     }
 }

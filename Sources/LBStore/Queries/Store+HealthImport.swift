@@ -16,8 +16,8 @@ extension Store {
             try connection.transaction {
                 let statement = try connection.statement("""
                     INSERT INTO health_runs (backend_id, passed, first_at, last_at, count, latency_min_ms,
-                                             latency_max_ms, latency_sum_ms, last_error)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                             latency_max_ms, latency_sum_ms, last_error, instance)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
                 for run in runs {
                     statement.reset()
@@ -26,7 +26,7 @@ extension Store {
                                        .integer(Int64(run.count)), .real(run.minLatencyMilliseconds),
                                        .real(run.maxLatencyMilliseconds),
                                        .real(run.averageLatencyMilliseconds * Double(run.count)),
-                                       .optional(run.lastError)).run()
+                                       .optional(run.lastError), .optional(run.instance)).run()
                 }
             }
         }

@@ -17,9 +17,15 @@ struct HealthHistoryFormatter {
         let window = "\(TimeText.duration(milliseconds: history.range.durationMilliseconds)) "
             + "(\(TimeText.seconds(history.range.start)) to \(TimeText.seconds(history.range.end)))"
         guard !history.runs.isEmpty else { return "\(url): no health checks recorded in the \(window)\n" }
-        let summary = "\(url): uptime \(TimeText.percent(history.uptime)) over \(window), \(history.checks) checks\n"
+        var summary = "\(url): uptime \(TimeText.percent(history.uptime)) over \(window), \(history.checks) checks\n"
+        // A fleet: each daemon's own series, side by side in time.
+        let fleet = !history.instances.isEmpty
+        for instance in history.instances {
+            summary += "  \(instance.instance ?? "(unnamed)"): uptime \(TimeText.percent(instance.uptime)), \(instance.checks) checks\n"
+        }
+        let columns = fleet ? [TableFormatter.Column("INSTANCE")] + Self.columns : Self.columns
         let rows = history.runs.map { run -> [TableFormatter.Cell] in
-            [
+            (fleet ? [TableFormatter.Cell(run.instance ?? "-")] : []) + [
                 .init(TimeText.seconds(run.firstAt)),
                 .init(TimeText.seconds(run.lastAt)),
                 .init(run.passed ? "pass" : "fail", style: run.passed ? .green : .red),
@@ -28,7 +34,7 @@ struct HealthHistoryFormatter {
                 .init(run.lastError ?? ""),
             ]
         }
-        return TableFormatter(columns: Self.columns, colour: colour).render(rows) + "\n" + summary
+        return TableFormatter(columns: columns, colour: colour).render(rows) + "\n" + summary
     }
 
     static func json(_ history: HealthHistory, url: String) -> JSONValue {
@@ -48,7 +54,12 @@ struct HealthHistoryFormatter {
                     ("latency_avg_ms", .number(run.averageLatencyMilliseconds)),
                     ("latency_max_ms", .number(run.maxLatencyMilliseconds)),
                     ("last_error", .optional(run.lastError)),
+                    ("instance", .optional(run.instance)),
                 ])
+            })),
+            ("instances", .array(history.instances.map { instance in
+                .object([("instance", .optional(instance.instance)), ("uptime", .optional(instance.uptime)),
+                         ("checks", .integer(Int64(instance.checks)))])
             })),
         ])
     }
