@@ -34,8 +34,7 @@ public final class RegistryNotifications: Sendable {
         var failing = false
         while !Task.isCancelled {
             do {
-                let connection = try await PostgresConnection.connect(on: eventLoop, configuration: configuration,
-                                                                      id: 2, logger: logger)
+                let connection = try await connect()
                 do {
                     try await connection.listen(on: Self.channel) { notifications in
                         if failing {
@@ -60,6 +59,22 @@ public final class RegistryNotifications: Sendable {
                 }
             }
             try? await Task.sleep(for: retryDelay)
+        }
+    }
+
+    /// A new connection; a cancellation (the daemon stopping) ends the wait at once, even while a
+    /// server that does not answer keeps the connect waiting for its timeout. A connection that
+    /// comes after that is closed.
+    private func connect() async throws -> PostgresConnection {
+        let connecting: EventLoopFuture<PostgresConnection> =
+            PostgresConnection.connect(on: eventLoop, configuration: configuration, id: 2, logger: logger)
+        let answer = eventLoop.makePromise(of: PostgresConnection.self)
+        connecting.cascade(to: answer)
+        return try await withTaskCancellationHandler {
+            try await answer.futureResult.get()
+        } onCancel: {
+            answer.fail(CancellationError())
+            connecting.whenSuccess { connection in connection.close().whenComplete { _ in } }
         }
     }
 }
