@@ -81,7 +81,8 @@ extension LoadBalancer {
     /// A configuration that declares no backends leaves the registry as it is: a restart with no
     /// --backends serves what the database holds.
     private static func reconcile(_ configuration: ServerConfiguration, into store: Store) throws -> [ConfigDifference] {
-        configuration.backends.isEmpty ? [] : try store.reconcile(declared: configuration.declaredBackends)
+        configuration.backends.isEmpty ? [] : try store.reconcile(declared: configuration.declaredBackends,
+                                                                  instance: configuration.instanceName)
     }
 
     private static func database<T>(_ name: String, _ body: () throws -> T) throws -> T {

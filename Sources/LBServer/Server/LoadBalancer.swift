@@ -363,7 +363,7 @@ final class LoadBalancer: Sendable {
                 // which moves only for commits made by other connections.
                 let differences = new.backends.isEmpty
                     ? [] : try Store(location: StoreLocation(parsing: path), mode: .existing)
-                        .reconcile(declared: new.declaredBackends, occasion: "reload")
+                        .reconcile(declared: new.declaredBackends, occasion: "reload", instance: new.instanceName)
                 if !new.backends.isEmpty { registry.setOptions(new.backendOptions) }
                 return ReloadOutcome(backends: new.backends.count, registryChanges: differences,
                                      needRestart: ServerConfiguration.settingsNeedingRestart(from: running, to: new))

@@ -26,7 +26,7 @@ extension Store {
     /// Every change is an `admin_change` event by `actor` with `command` saying why.
     @discardableResult
     public func reconcile(declared: [DeclaredBackend], actor: String = "lbserver", occasion: String = "startup",
-                          at now: Timestamp = .now()) throws -> [ConfigDifference] {
+                          instance: String? = nil, at now: Timestamp = .now()) throws -> [ConfigDifference] {
         try withConnection { connection in
             try connection.transaction {
                 var differences: [ConfigDifference] = []
@@ -38,7 +38,8 @@ extension Store {
                     try Store.insert(Event(at: now, kind: .adminChange, backendID: entry.backend.id,
                                            detail: "remove (no longer in the configuration) by=\(actor)",
                                            data: EventData(action: "remove", actor: actor,
-                                                           command: "\(occasion): no longer in the configuration")),
+                                                           command: "\(occasion): no longer in the configuration"),
+                                           instance: instance),
                                      into: connection)
                     differences.append(ConfigDifference(url: entry.backend.url, field: .registered, config: "absent",
                                                         runtime: "present", winner: .config))
@@ -46,10 +47,12 @@ extension Store {
                 let byURL = Dictionary(live.map { ($0.backend.url, $0) }, uniquingKeysWith: { first, _ in first })
                 for declaration in declared {
                     guard let entry = byURL[declaration.url] else {
-                        try Store.addDeclared(declaration, actor: actor, occasion: occasion, at: now, in: connection)
+                        try Store.addDeclared(declaration, actor: actor, occasion: occasion, instance: instance, at: now,
+                                              in: connection)
                         continue
                     }
-                    differences += try Store.applyDeclaration(declaration, to: entry, actor: actor, occasion: occasion, at: now,
+                    differences += try Store.applyDeclaration(declaration, to: entry, actor: actor, occasion: occasion,
+                                                              instance: instance, at: now,
                                                               in: connection)
                 }
                 return differences
@@ -78,8 +81,8 @@ extension Store {
     }
 
     /// Adds (or brings back) a declared backend with origin `config`.
-    private static func addDeclared(_ declaration: DeclaredBackend, actor: String, occasion: String, at now: Timestamp,
-                                    in connection: Connection) throws {
+    private static func addDeclared(_ declaration: DeclaredBackend, actor: String, occasion: String, instance: String?,
+                                    at now: Timestamp, in connection: Connection) throws {
         let weight = declaration.weight ?? 1
         let state = declaration.adminState ?? .enabled
         if let existing = try backend(url: declaration.url, in: connection) {
@@ -105,19 +108,22 @@ extension Store {
                          detail: "add weight=\(weight) origin=config by=\(actor)",
                          data: EventData(action: "add", to: state.rawValue, actor: actor,
                                          command: "\(occasion): declared by the configuration", origin: "config",
-                                         weight: weight)),
+                                         weight: weight),
+                         instance: instance),
                    into: connection)
     }
 
     /// Applies one declaration to a backend already registered; returns the differences.
     private static func applyDeclaration(_ declaration: DeclaredBackend, to entry: DeclaredEntry, actor: String,
-                                         occasion: String, at now: Timestamp, in connection: Connection) throws -> [ConfigDifference] {
+                                         occasion: String, instance: String?, at now: Timestamp,
+                                         in connection: Connection) throws -> [ConfigDifference] {
         let backend = entry.backend
         var differences: [ConfigDifference] = []
         func record(_ action: String, from: String, to: String, why: String) throws {
             try insert(Event(at: now, kind: .adminChange, backendID: backend.id,
                              detail: "\(action) \(from)->\(to) (\(why)) by=\(actor)",
-                             data: EventData(action: action, from: from, to: to, actor: actor, command: "\(occasion): \(why)")),
+                             data: EventData(action: action, from: from, to: to, actor: actor, command: "\(occasion): \(why)"),
+                             instance: instance),
                        into: connection)
         }
         if backend.origin == .runtime {
