@@ -50,15 +50,16 @@ import Testing
         let url = try PostgresTestServer.shared.get().makeDatabase()
         let lbctl = folder.lbctl
 
-        /// Each answer, with what is not the record's (the time it was asked, the database's
-        /// name) masked.
+        /// Each answer, with what is not the record's (the time it was asked, how long ago an
+        /// instant was, the database's name) masked.
         func answers(_ database: String) throws -> [String] {
             let today = String(Timestamp.now().rfc3339.prefix(10))
             let askedAt = try Regex("\(today)T[0-9:.]+Z")
+            let ago = try Regex("\\([0-9dhms ]+ ago\\)")
             return try Self.questions.map { question in
                 let result = try lbctl.run(["--db", database] + question)
                 #expect(result.status == 0, "\(question): \(result.standardError)")
-                return result.standardOutput.replacing(askedAt, with: "NOW")
+                return result.standardOutput.replacing(askedAt, with: "NOW").replacing(ago, with: "(AGO)")
                     .replacing(try StoreLocation(parsing: database).description, with: "DATABASE")
             }
         }

@@ -6,7 +6,9 @@ import NIOPosix
 ///
 /// Each pass reads the events after the last one sent, the health runs that may have grown since,
 /// this instance's view of each backend and its row in `instances`, and writes them to PostgreSQL
-/// in one transaction; only after that commits does it move its marks in the outbox. A crash
+/// in one transaction; only after that commits does it move its marks in the outbox, and then
+/// deletes what was sent from it (in bounded steps), so the outbox stays as small as what
+/// PostgreSQL has not taken yet. A crash
 /// between the two sends the same rows again, which PostgreSQL's unique (instance, origin_id)
 /// keys turn into nothing: no row is lost and none is written twice. While PostgreSQL is away
 /// every pass fails and the outbox keeps growing on disk; the first pass that succeeds sends it
@@ -45,16 +47,24 @@ public final class OutboxForwarder: @unchecked Sendable {
     @discardableResult
     public func forward(maximumEvents: Int = 10_000) throws -> Pass {
         let eventMark = try mark("events")
-        let runsFrom = try mark("health_runs_from")
+        // Runs sent: every row up to `runMark`, as it stood at `runTime`. A run grows only while it
+        // is its backend's latest, and growing moves its last_at: new rows and rows whose last_at
+        // reached `runTime` are what is left to send.
+        let runMark = try mark("health_runs")
+        let runTime = try mark("health_runs_last_at")
         let events = try outboxRows("""
             SELECT id, at, kind, backend_id, request_id, attempt, detail, data, count, coalesce(instance, ?)
             FROM events WHERE id > ? ORDER BY id LIMIT ?
             """, [.text(instance), .integer(eventMark), .integer(Int64(maximumEvents))], columns: 10)
+        let runColumns = """
+            id, backend_id, passed, first_at, last_at, count, latency_min_ms, latency_max_ms, latency_sum_ms,
+            last_error, coalesce(instance, ?)
+            """
         let runs = try outboxRows("""
-            SELECT id, backend_id, passed, first_at, last_at, count, latency_min_ms, latency_max_ms, latency_sum_ms,
-                   last_error, coalesce(instance, ?)
-            FROM health_runs WHERE id >= ? ORDER BY id
-            """, [.text(instance), .integer(runsFrom)], columns: 11)
+            SELECT \(runColumns) FROM health_runs WHERE id > ?
+            UNION SELECT \(runColumns) FROM health_runs WHERE last_at >= ?
+            ORDER BY 1
+            """, [.text(instance), .integer(runMark), .text(instance), .integer(runTime)], columns: 11)
         let views = try outboxRows("SELECT backend_id, instance, health, since FROM backend_health WHERE instance = ?",
                                    [.text(instance)], columns: 4)
         let rows = try outboxRows("""
@@ -109,16 +119,45 @@ public final class OutboxForwarder: @unchecked Sendable {
             self.server = nil
             throw error
         }
-        // Sent: move the marks. Runs before each backend's latest no longer change.
-        if case .integer(let last)? = events.last?.first { try setMark("events", last) }
-        let latest = try outboxRows("""
-            SELECT coalesce(min(latest), 0) FROM (SELECT max(id) AS latest FROM health_runs GROUP BY backend_id)
-            """, [], columns: 1)
-        if case .integer(let from)? = latest.first?.first, from > runsFrom { try setMark("health_runs_from", from) }
-        let left = try outboxRows("SELECT count(*) FROM events WHERE id > ?", [.integer(try mark("events"))], columns: 1)
+        // Sent: move the marks, then let the outbox go of what PostgreSQL now holds.
+        var sentEvents = eventMark
+        if case .integer(let last)? = events.last?.first {
+            sentEvents = last
+            try setMark("events", last)
+        }
+        let runIDs = runs.compactMap { row -> Int64? in if case .integer(let id) = row[0] { id } else { nil } }
+        let runTimes = runs.compactMap { row -> Int64? in if case .integer(let at) = row[4] { at } else { nil } }
+        if let highest = runIDs.max(), highest > runMark { try setMark("health_runs", highest) }
+        if let latest = runTimes.max(), latest > runTime { try setMark("health_runs_last_at", latest) }
+        try release(eventsThrough: sentEvents, runsThrough: max(runMark, runIDs.max() ?? 0))
+        let left = try outboxRows("SELECT count(*) FROM events WHERE id > ?", [.integer(sentEvents)], columns: 1)
         let eventsLeft: Int
         if case .integer(let count)? = left.first?.first { eventsLeft = Int(count) } else { eventsLeft = 0 }
         return Pass(events: events.count, healthRuns: runs.count, eventsLeft: eventsLeft)
+    }
+
+    /// Rows deleted from the outbox in one pass at most, per table: a backlog that PostgreSQL took
+    /// at once (after an outage) leaves the outbox over a few passes, never in one long write that
+    /// would hold up the writer.
+    static let releasedPerPass = 20_000
+
+    /// Deletes sent events and sent health runs from the outbox, except each backend's latest run,
+    /// which the writer still extends. The outbox keeps only what PostgreSQL has not taken yet and
+    /// the daemon's own state (the registry's copy, its health, cursor, start and stop).
+    private func release(eventsThrough eventMark: Int64, runsThrough runMark: Int64) throws {
+        defer { outbox.releaseStatements() }
+        // The last event sent stays: SQLite numbers a new row after the highest id in the table
+        // (rowids, not AUTOINCREMENT), and an emptied table would number the next one 1, below the
+        // mark. Each backend's latest run stays for the writer, the highest run among them.
+        try outbox.statement("""
+            DELETE FROM events WHERE id IN (SELECT id FROM events WHERE id < ? ORDER BY id LIMIT ?)
+            """).bind(.integer(eventMark), .integer(Int64(Self.releasedPerPass))).run()
+        try outbox.statement("""
+            DELETE FROM health_runs WHERE id IN (
+                SELECT id FROM health_runs WHERE id <= ?
+                    AND id NOT IN (SELECT max(id) FROM health_runs GROUP BY backend_id, instance)
+                ORDER BY id LIMIT ?)
+            """).bind(.integer(runMark), .integer(Int64(Self.releasedPerPass))).run()
     }
 
     private func connected() throws -> PostgresStoreConnection {
