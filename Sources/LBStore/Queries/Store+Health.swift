@@ -7,53 +7,20 @@ extension Store {
     /// until its last check). Uptime is the passing share of that time inside `range`.
     public func healthHistory(backendID: Int64, in range: TimeRange) throws -> HealthHistory {
         // Each daemon's checks are a series of their own: in a fleet the runs of several
-        // instances overlap in time, so each series is read and measured apart.
-        let instances: [String?] = try withConnection { connection in
-            let statement = try connection.statement(
-                "SELECT DISTINCT instance FROM health_runs WHERE backend_id = ? AND first_at < ? ORDER BY instance")
-            try statement.bind(.integer(backendID), .integer(range.end.milliseconds))
-            var names: [String?] = []
-            while try statement.step() { names.append(statement.optionalText(0)) }
-            return names
-        }
-        var runs: [HealthRun] = []
-        var measures: [(uptime: InstanceUptime, up: Int64, checked: Int64)] = []
-        for instance in instances {
-            let series = try healthRuns(backendID: backendID, instance: instance, in: range)
-            let measure = Self.measure(series, in: range)
-            measures.append((InstanceUptime(instance: instance, uptime: measure.uptime, checks: measure.checks),
-                             measure.up, measure.checked))
-            runs += series
-        }
-        if measures.count <= 1 {
-            let only = measures.first
-            return HealthHistory(runs: runs, range: range, uptime: only?.uptime.uptime, checks: only?.uptime.checks ?? 0)
-        }
-        runs.sort { ($0.firstAt, $0.id) < ($1.firstAt, $1.id) }
-        let checked = measures.reduce(0) { $0 + $1.checked }
-        let checks = measures.reduce(0) { $0 + $1.uptime.checks }
-        let uptime = checked > 0 ? Double(measures.reduce(0) { $0 + $1.up }) / Double(checked)
-            : Self.countedUptime(runs, in: range)
-        return HealthHistory(runs: runs, range: range, uptime: uptime, checks: checks, instances: measures.map(\.uptime))
-    }
-
-    /// One daemon's runs of a backend over `range` (nil: the runs that name none), with the run in
-    /// effect at its start.
-    private func healthRuns(backendID: Int64, instance: String?, in range: TimeRange) throws -> [HealthRun] {
-        let same = dialect == .sqlite ? "instance IS ?" : "instance IS NOT DISTINCT FROM ?"
-        return try withConnection { connection in
-            // The run in effect at range.start began before it; take it too.
+        // instances overlap in time, so each series is measured apart. One query reads them all:
+        // the runs that began in the window, and each series' run in effect at its start (the
+        // latest that began by then; a series' runs are written in time order).
+        let runs: [HealthRun] = try withConnection { connection in
             let statement = try connection.statement("""
                 SELECT id, backend_id, passed, first_at, last_at, count, latency_min_ms, latency_max_ms,
                        latency_sum_ms, last_error, instance
                 FROM health_runs
-                WHERE backend_id = ? AND \(same) AND first_at < ? AND first_at >= coalesce(
-                    (SELECT max(first_at) FROM health_runs WHERE backend_id = ? AND \(same) AND first_at <= ?), ?)
+                WHERE backend_id = ? AND first_at < ? AND (first_at >= ? OR id IN (
+                    SELECT max(id) FROM health_runs WHERE backend_id = ? AND first_at <= ? GROUP BY instance))
                 ORDER BY first_at, id
                 """)
-            try statement.bind(.integer(backendID), .optional(instance), .integer(range.end.milliseconds),
-                               .integer(backendID), .optional(instance), .integer(range.start.milliseconds),
-                               .integer(range.start.milliseconds))
+            try statement.bind(.integer(backendID), .integer(range.end.milliseconds), .integer(range.start.milliseconds),
+                               .integer(backendID), .integer(range.start.milliseconds))
             var runs: [HealthRun] = []
             while try statement.step() {
                 let count = statement.int(5)
@@ -68,6 +35,23 @@ extension Store {
             }
             return runs
         }
+        let series = Dictionary(grouping: runs, by: \.instance)
+        // Unnamed first, then by name: the same order on both engines.
+        let instances = series.keys.sorted { ($0 ?? "") < ($1 ?? "") || ($0 == nil && $1 != nil) }
+        let measures = instances.map { instance in
+            let measure = Self.measure(series[instance] ?? [], in: range)
+            return (uptime: InstanceUptime(instance: instance, uptime: measure.uptime, checks: measure.checks),
+                    up: measure.up, checked: measure.checked)
+        }
+        if measures.count <= 1 {
+            let only = measures.first
+            return HealthHistory(runs: runs, range: range, uptime: only?.uptime.uptime, checks: only?.uptime.checks ?? 0)
+        }
+        let checked = measures.reduce(0) { $0 + $1.checked }
+        let checks = measures.reduce(0) { $0 + $1.uptime.checks }
+        let uptime = checked > 0 ? Double(measures.reduce(0) { $0 + $1.up }) / Double(checked)
+            : Self.countedUptime(runs, in: range)
+        return HealthHistory(runs: runs, range: range, uptime: uptime, checks: checks, instances: measures.map(\.uptime))
     }
 
     /// The passing share of one series' checked time inside `range` (a run lasts until the next
