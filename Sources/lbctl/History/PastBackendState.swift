@@ -41,11 +41,13 @@ struct PastBackendState: Sendable {
     /// The state of `row`'s backend at `instant`, or nil when it had not been added yet.
     ///
     /// - Parameter firstRecord: the log's oldest event, the earliest instant it can vouch for.
-    static func load(_ row: Backend, at instant: Timestamp, firstRecord: Timestamp,
+    /// - Parameter prefetched: the backend's latest changes before the instant's end, read for
+    ///   the whole registry at once (`Store.latestChanges`); without it each is looked up.
+    static func load(_ row: Backend, at instant: Timestamp, firstRecord: Timestamp, prefetched: LatestChanges? = nil,
                      from store: Store) throws -> PastBackendState? {
         typealias Name = RecordedChange.ActionName
-        let lookup = Lookup(store: store, backendID: row.id)
         let end = EventPosition.end(of: instant)
+        let lookup = Lookup(store: store, backendID: row.id, prefetched: prefetched, prefetchedBefore: end)
         let registration = try latest(of: [lookup.latest(Name.add, before: end), lookup.latest(Name.remove, before: end)])
         var added: RecordedChange?
         var removal: RecordedChange?
@@ -129,11 +131,19 @@ struct PastBackendState: Sendable {
 
     /// Each of `instances`' view of the backend at the instant: its latest status change since
     /// the registration, `unknown` (since the registration) when it made none.
-    func views(of instances: [String], from store: Store) throws -> [InstanceView] {
+    ///
+    /// - Parameter prefetched: the latest changes before the instant's end (`Store.latestChanges`,
+    ///   asked for these instances), used while the backend is registered.
+    func views(of instances: [String], prefetched: LatestChanges? = nil, from store: Store) throws -> [InstanceView] {
         let end = removal?.position ?? EventPosition.end(of: instant)
         return try instances.map { instance in
-            let change = try store.backendEvents(backendID, kind: .statusChange, instance: instance, before: end, limit: 1)
-                .first.map(RecordedChange.init).flatMap { $0.event.at >= addedAt ? $0 : nil }
+            let latest: Event?
+            if let prefetched, removal == nil {
+                latest = prefetched.statusByInstance[instance]
+            } else {
+                latest = try store.backendEvents(backendID, kind: .statusChange, instance: instance, before: end, limit: 1).first
+            }
+            let change = latest.map(RecordedChange.init).flatMap { $0.event.at >= addedAt ? $0 : nil }
             return InstanceView(instance: instance, change: change)
         }
     }
@@ -146,13 +156,24 @@ struct PastBackendState: Sendable {
         changes.compactMap { $0 }.min { $0.position < $1.position }
     }
 
-    /// The index look-ups of one backend's changes, one row each.
+    /// The actions `load` looks up before the instant, which `Store.latestChanges` reads ahead.
+    static let prefetchedActions = [RecordedChange.ActionName.add, RecordedChange.ActionName.remove,
+                                    RecordedChange.ActionName.adminState, RecordedChange.ActionName.weight,
+                                    RecordedChange.ActionName.origin]
+
+    /// The index look-ups of one backend's changes, one row each; those before `prefetchedBefore`
+    /// come from `prefetched` when it is there.
     private struct Lookup {
         let store: Store
         let backendID: Int64
+        let prefetched: LatestChanges?
+        let prefetchedBefore: EventPosition
 
         func latest(_ action: String, before position: EventPosition) throws -> RecordedChange? {
-            try store.adminChanges(backendID, action: action, before: position, limit: 1).first.map(RecordedChange.init)
+            if let prefetched, position == prefetchedBefore, PastBackendState.prefetchedActions.contains(action) {
+                return prefetched.adminChanges[action].map(RecordedChange.init)
+            }
+            return try store.adminChanges(backendID, action: action, before: position, limit: 1).first.map(RecordedChange.init)
         }
 
         func earliest(_ action: String, after position: EventPosition) throws -> RecordedChange? {
@@ -160,7 +181,8 @@ struct PastBackendState: Sendable {
         }
 
         func latestStatus(before position: EventPosition) throws -> RecordedChange? {
-            try store.backendEvents(backendID, kind: .statusChange, before: position, limit: 1)
+            if let prefetched, position == prefetchedBefore { return prefetched.status.map(RecordedChange.init) }
+            return try store.backendEvents(backendID, kind: .statusChange, before: position, limit: 1)
                 .first.map(RecordedChange.init)
         }
 

@@ -47,13 +47,19 @@ struct BackendSummary: Sendable {
         let window = TimeRange(start: instant.adding(milliseconds: -windowMilliseconds), end: instant)
         let failures = try store.eventCountsByBackend(kind: .failure, in: window)
         let running = try store.instancesRunning(at: .end(of: instant))
+        // Every backend's latest changes in two statements, not a round trip per change.
+        let latest = try store.latestChanges(before: .end(of: instant), actions: PastBackendState.prefetchedActions,
+                                             instances: running)
         return try store.backends(includeRemoved: true).compactMap { row in
-            guard let past = try PastBackendState.load(row, at: instant, firstRecord: firstRecord, from: store),
+            let prefetched = latest[row.id]
+            guard let past = try PastBackendState.load(row, at: instant, firstRecord: firstRecord, prefetched: prefetched,
+                                                       from: store),
                   past.isRegistered || includeRemoved
             else { return nil }
             let history = try store.healthHistory(backendID: row.id, in: window)
+            let views = try past.views(of: running, prefetched: prefetched, from: store)
             return BackendSummary(backend: past.backend, uptime: history.uptime, failures: failures[row.id] ?? 0,
-                                  past: past, views: try past.views(of: running, from: store).map { $0.instanceHealth(since: past.addedAt) })
+                                  past: past, views: views.map { $0.instanceHealth(since: past.addedAt) })
         }
     }
 }
