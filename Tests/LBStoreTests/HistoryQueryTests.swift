@@ -91,4 +91,36 @@ import Testing
         #expect(throws: StoreError.self) { try store.importHealthRuns([empty]) }
         #expect(try store.healthHistory(backendID: a.id, in: .all).runs.count == 2)
     }
+
+    /// `healthHistories` (the whole registry in two statements) measures every backend as
+    /// `healthHistory` (one backend) does: runs across the window's edges, a steady run begun
+    /// long before it, one that ended before it, two daemons' series of one backend, and windows
+    /// that begin inside a run and between two.
+    @Test(arguments: StoreEngine.allCases)
+    func everyBackendsHistoryAtOnceIsEachBackendsHistory(_ engine: StoreEngine) throws {
+        let folder = try TemporaryDirectory()
+        let store = try engine.makeStore(in: folder)
+        let ids = try (1...4).map { try store.addBackend(url: "http://127.0.0.1:900\($0)", actor: "t", at: Self.t(0)).id }
+        func run(_ backend: Int, _ from: Int64, _ to: Int64, _ passed: Bool, _ instance: String? = nil) -> HealthRun {
+            HealthRun(id: 0, backendID: ids[backend], passed: passed, firstAt: Self.t(from * 1_000), lastAt: Self.t(to * 1_000),
+                      count: Int(to - from) + 1, minLatencyMilliseconds: 1, maxLatencyMilliseconds: 1,
+                      averageLatencyMilliseconds: 1, lastError: passed ? nil : "refused", instance: instance)
+        }
+        try store.importHealthRuns([
+            run(0, 0, 99, true), run(0, 100, 149, false), run(0, 150, 400, true),
+            run(1, 0, 1_000, true),
+            run(2, 0, 20, false),
+            run(3, 0, 120, true, "lb-a"), run(3, 0, 80, true, "lb-b"), run(3, 81, 200, false, "lb-b"),
+            run(3, 121, 300, false, "lb-a"),
+        ])
+        for (start, end) in [(0, 1_000), (50, 250), (99, 100), (100, 101), (125, 500), (450, 900)] as [(Int64, Int64)] {
+            let range = TimeRange(start: Self.t(start * 1_000 + 500), end: Self.t(end * 1_000))
+            let all = try store.healthHistories(in: range)
+            for id in ids {
+                let one = try store.healthHistory(backendID: id, in: range)
+                #expect(all[id]?.uptime == one.uptime, "backend \(id) over \(start)-\(end)")
+                #expect((all[id]?.checks ?? 0) == one.checks, "backend \(id) over \(start)-\(end)")
+            }
+        }
+    }
 }

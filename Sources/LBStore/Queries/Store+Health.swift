@@ -12,8 +12,7 @@ extension Store {
         // latest that began by then; a series' runs are written in time order).
         let runs: [HealthRun] = try withConnection { connection in
             let statement = try connection.statement("""
-                SELECT id, backend_id, passed, first_at, last_at, count, latency_min_ms, latency_max_ms,
-                       latency_sum_ms, last_error, instance
+                SELECT \(Self.healthRunColumns)
                 FROM health_runs
                 WHERE backend_id = ? AND first_at < ? AND (first_at >= ? OR id IN (
                     SELECT max(id) FROM health_runs WHERE backend_id = ? AND first_at <= ? GROUP BY instance))
@@ -22,19 +21,68 @@ extension Store {
             try statement.bind(.integer(backendID), .integer(range.end.milliseconds), .integer(range.start.milliseconds),
                                .integer(backendID), .integer(range.start.milliseconds))
             var runs: [HealthRun] = []
-            while try statement.step() {
-                let count = statement.int(5)
-                runs.append(HealthRun(id: statement.int64(0), backendID: statement.int64(1),
-                                      passed: statement.int64(2) != 0,
-                                      firstAt: Timestamp(milliseconds: statement.int64(3)),
-                                      lastAt: Timestamp(milliseconds: statement.int64(4)), count: count,
-                                      minLatencyMilliseconds: statement.double(6),
-                                      maxLatencyMilliseconds: statement.double(7),
-                                      averageLatencyMilliseconds: statement.double(8) / Double(max(count, 1)),
-                                      lastError: statement.optionalText(9), instance: statement.optionalText(10)))
-            }
+            while try statement.step() { runs.append(Self.healthRun(from: statement)) }
             return runs
         }
+        return Self.history(of: runs, in: range)
+    }
+
+    /// Every backend's health over `range` (those with no check in it are left out), as
+    /// `healthHistory` gives each, in two statements whatever the registry's size: the runs that
+    /// overlap the window, then the run before each series' first in it, which stood until it
+    /// began. For `lbctl backends`, which shows each backend's uptime over a day.
+    public func healthHistories(in range: TimeRange) throws -> [Int64: HealthHistory] {
+        let same = dialect == .sqlite ? "instance IS ?" : "instance IS NOT DISTINCT FROM ?"
+        return try withConnection { connection in
+            let statement = try connection.statement("""
+                SELECT \(Self.healthRunColumns) FROM health_runs
+                WHERE last_at >= ? AND first_at < ? ORDER BY first_at, id
+                """)
+            try statement.bind(.integer(range.start.milliseconds), .integer(range.end.milliseconds))
+            var runs: [HealthRun] = []
+            while try statement.step() { runs.append(Self.healthRun(from: statement)) }
+            // A series whose first run in the window began after its start: the run before stood
+            // until then.
+            struct Series: Hashable { var backendID: Int64; var instance: String? }
+            var firsts: [Series: HealthRun] = [:]
+            for run in runs where firsts[Series(backendID: run.backendID, instance: run.instance)] == nil {
+                firsts[Series(backendID: run.backendID, instance: run.instance)] = run
+            }
+            let late = firsts.filter { $0.value.firstAt > range.start }.keys.sorted {
+                ($0.backendID, $0.instance ?? "") < ($1.backendID, $1.instance ?? "")
+            }
+            for chunk in late.chunked(200) where !chunk.isEmpty {
+                let one = "(SELECT id FROM health_runs WHERE backend_id = ? AND \(same) AND first_at <= ? ORDER BY first_at DESC, id DESC LIMIT 1)"
+                let before = try connection.statement("""
+                    SELECT \(Self.healthRunColumns) FROM health_runs WHERE id IN (\(Array(repeating: one, count: chunk.count).joined(separator: ", ")))
+                    """)
+                try before.bind(chunk.flatMap { [.integer($0.backendID), .optional($0.instance), .integer(range.start.milliseconds)] })
+                while try before.step() { runs.append(Self.healthRun(from: before)) }
+            }
+            return Dictionary(grouping: runs, by: \.backendID).mapValues { runs in
+                Self.history(of: runs.sorted { ($0.firstAt, $0.id) < ($1.firstAt, $1.id) }, in: range)
+            }
+        }
+    }
+
+    static let healthRunColumns = """
+        id, backend_id, passed, first_at, last_at, count, latency_min_ms, latency_max_ms, latency_sum_ms, last_error,
+        instance
+        """
+
+    /// Decodes one row selected with `healthRunColumns`.
+    private static func healthRun(from statement: any Statement) -> HealthRun {
+        let count = statement.int(5)
+        return HealthRun(id: statement.int64(0), backendID: statement.int64(1), passed: statement.int64(2) != 0,
+                         firstAt: Timestamp(milliseconds: statement.int64(3)),
+                         lastAt: Timestamp(milliseconds: statement.int64(4)), count: count,
+                         minLatencyMilliseconds: statement.double(6), maxLatencyMilliseconds: statement.double(7),
+                         averageLatencyMilliseconds: statement.double(8) / Double(max(count, 1)),
+                         lastError: statement.optionalText(9), instance: statement.optionalText(10))
+    }
+
+    /// One backend's runs over `range`, oldest first, measured series by series.
+    private static func history(of runs: [HealthRun], in range: TimeRange) -> HealthHistory {
         let series = Dictionary(grouping: runs, by: \.instance)
         // Unnamed first, then by name: the same order on both engines.
         let instances = series.keys.sorted { ($0 ?? "") < ($1 ?? "") || ($0 == nil && $1 != nil) }

@@ -32,9 +32,9 @@ struct BackendSummary: Sendable {
         let failures = try store.eventCountsByBackend(kind: .failure, in: window)
         let running = Set(try store.instances().filter { $0.state(at: now) == .running }.map(\.identity.name))
         let views = try store.healthByInstance().mapValues { $0.filter { running.contains($0.instance) } }
+        let histories = try store.healthHistories(in: window)
         return try store.backends(includeRemoved: includeRemoved).map { backend in
-            let history = try store.healthHistory(backendID: backend.id, in: window)
-            return BackendSummary(backend: backend, uptime: history.uptime, failures: failures[backend.id] ?? 0,
+            return BackendSummary(backend: backend, uptime: histories[backend.id]?.uptime, failures: failures[backend.id] ?? 0,
                                   views: views[backend.id] ?? [])
         }
     }
@@ -47,6 +47,7 @@ struct BackendSummary: Sendable {
         let window = TimeRange(start: instant.adding(milliseconds: -windowMilliseconds), end: instant)
         let failures = try store.eventCountsByBackend(kind: .failure, in: window)
         let running = try store.instancesRunning(at: .end(of: instant))
+        let histories = try store.healthHistories(in: window)
         // Every backend's latest changes in two statements, not a round trip per change.
         let latest = try store.latestChanges(before: .end(of: instant), actions: PastBackendState.prefetchedActions,
                                              instances: running)
@@ -56,9 +57,8 @@ struct BackendSummary: Sendable {
                                                        from: store),
                   past.isRegistered || includeRemoved
             else { return nil }
-            let history = try store.healthHistory(backendID: row.id, in: window)
             let views = try past.views(of: running, prefetched: prefetched, from: store)
-            return BackendSummary(backend: past.backend, uptime: history.uptime, failures: failures[row.id] ?? 0,
+            return BackendSummary(backend: past.backend, uptime: histories[row.id]?.uptime, failures: failures[row.id] ?? 0,
                                   past: past, views: views.map { $0.instanceHealth(since: past.addedAt) })
         }
     }
