@@ -98,16 +98,12 @@ struct LocalPostgres {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("scripts/start-postgres").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: script)
-        process.arguments = [directory]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { fatalError("scripts/start-postgres failed") }
-        url = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        // system(3), not Foundation's Process: under the benchmark harness Process never saw the
+        // script end (its child was left a zombie). The output goes to a file, not a pipe, which
+        // the server the script starts would inherit and hold open.
+        let outputPath = directory + ".url"
+        guard system("'\(script)' '\(directory)' > '\(outputPath)'") == 0 else { fatalError("scripts/start-postgres failed") }
+        url = ((try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     func stop() {
