@@ -62,6 +62,34 @@ import Testing
         writer.close()
     }
 
+    /// Text that a transfer could mangle (backslash, tab, newline, carriage return, `\N`, a lone
+    /// `\.`, non-ASCII), a NULL and a JSON value with quotes and backslashes reach PostgreSQL as
+    /// they were recorded.
+    @Test func awkwardTextArrivesAsRecorded() throws {
+        let folder = try TemporaryDirectory()
+        let url = try PostgresTestServer.shared.get().makeDatabase()
+        guard case .postgres(let target) = try StoreLocation(parsing: url) else { throw StoreError(.invalidValue, url) }
+        let fleet = try Store(location: .postgres(target))
+        let a = try fleet.addBackend(url: "http://127.0.0.1:9001", actor: "t")
+        let outboxPath = folder.path("outbox.sqlite3")
+        try Store(path: outboxPath).snapshotRegistry(try fleet.backends())
+        let writer = try EventWriter(path: outboxPath, instance: InstanceIdentity(name: "lb-c", host: "h", pid: 1,
+                                                                                  listen: "x", version: "v"))
+        let details = ["tab\there", "line\nbreak", "back\\slash \\N", "cr\rhere", "ünïcødé ✓", "\\.", ""]
+        for (index, detail) in details.enumerated() {
+            writer.record(Event(at: .now(), kind: .failure, backendID: a.id, requestID: index == 0 ? nil : "r\(index)",
+                                detail: detail, data: EventData(method: "GET", target: "/q?a=\"b\\c\"\t")))
+        }
+        #expect(writer.flush())
+        writer.close()
+        let forwarder = try OutboxForwarder(outbox: outboxPath, target: target, instance: "lb-c")
+        #expect(try forwarder.forward().events == details.count)
+        let sent = try fleet.events(EventQuery(kinds: [.failure]))
+        #expect(sent.map { $0.detail ?? "" } == details)
+        #expect(sent.first?.requestID == nil)
+        #expect(sent.allSatisfy { $0.data?.target == "/q?a=\"b\\c\"\t" })
+    }
+
     @Test func anUnreachableServerFailsThePassAndLosesNothing() throws {
         let folder = try TemporaryDirectory()
         let outboxPath = folder.path("outbox.sqlite3")
