@@ -95,7 +95,8 @@ import Testing
     /// `healthHistories` (the whole registry in two statements) measures every backend as
     /// `healthHistory` (one backend) does: runs across the window's edges, a steady run begun
     /// long before it, one that ended before it, two daemons' series of one backend, and windows
-    /// that begin inside a run and between two.
+    /// that begin inside a run and between two. A named series is found through the daemon's row in
+    /// `instances`, or a run of it that ends in the window.
     @Test(arguments: StoreEngine.allCases)
     func everyBackendsHistoryAtOnceIsEachBackendsHistory(_ engine: StoreEngine) throws {
         let folder = try TemporaryDirectory()
@@ -113,12 +114,19 @@ import Testing
             run(3, 0, 120, true, "lb-a"), run(3, 0, 80, true, "lb-b"), run(3, 81, 200, false, "lb-b"),
             run(3, 121, 300, false, "lb-a"),
         ])
+        // The daemons that wrote the named series registered themselves, as every daemon does.
+        try store.withConnection { connection in
+            for name in ["lb-a", "lb-b"] {
+                try Store.registerInstance(InstanceIdentity(name: name, host: "h", pid: 1, listen: "x", version: "v"),
+                                           at: Self.t(0), in: connection)
+            }
+        }
         for (start, end) in [(0, 1_000), (50, 250), (99, 100), (100, 101), (125, 500), (450, 900)] as [(Int64, Int64)] {
             let range = TimeRange(start: Self.t(start * 1_000 + 500), end: Self.t(end * 1_000))
             let all = try store.healthHistories(in: range)
             for id in ids {
                 let one = try store.healthHistory(backendID: id, in: range)
-                #expect(all[id]?.uptime == one.uptime, "backend \(id) over \(start)-\(end)")
+                #expect(all[id]?.uptime == one.uptime, "backend \(id) over \(start)-\(end): \(one.runs.map { "\($0.instance ?? "-") \($0.firstAt.milliseconds)-\($0.lastAt.milliseconds)" })")
                 #expect((all[id]?.checks ?? 0) == one.checks, "backend \(id) over \(start)-\(end)")
             }
         }

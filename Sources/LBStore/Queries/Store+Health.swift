@@ -7,60 +7,99 @@ extension Store {
     /// until its last check). Uptime is the passing share of that time inside `range`.
     public func healthHistory(backendID: Int64, in range: TimeRange) throws -> HealthHistory {
         // Each daemon's checks are a series of their own: in a fleet the runs of several
-        // instances overlap in time, so each series is measured apart. One query reads them all:
-        // the runs that began in the window, and each series' run in effect at its start (the
-        // latest that began by then; a series' runs are written in time order).
+        // instances overlap in time, so each series is measured apart. Per series, the runs that
+        // began in the window and the one in effect at its start (the latest that began by then),
+        // each a seek in `health_runs_series` (schema v9).
         let runs: [HealthRun] = try withConnection { connection in
-            let statement = try connection.statement("""
-                SELECT \(Self.healthRunColumns)
-                FROM health_runs
-                WHERE backend_id = ? AND first_at < ? AND (first_at >= ? OR id IN (
-                    SELECT max(id) FROM health_runs WHERE backend_id = ? AND first_at <= ? GROUP BY instance))
-                ORDER BY first_at, id
-                """)
-            try statement.bind(.integer(backendID), .integer(range.end.milliseconds), .integer(range.start.milliseconds),
-                               .integer(backendID), .integer(range.start.milliseconds))
+            let names = try connection.statement("SELECT DISTINCT instance FROM health_runs WHERE backend_id = ?")
+            try names.bind(.integer(backendID))
+            var instances: [String?] = []
+            while try names.step() { instances.append(names.optionalText(0)) }
             var runs: [HealthRun] = []
-            while try statement.step() { runs.append(Self.healthRun(from: statement)) }
-            return runs
+            for instance in instances {
+                let series = Self.seriesCondition(instance, column: "instance")
+                let statement = try connection.statement("""
+                    SELECT \(Self.healthRunColumns) FROM health_runs
+                    WHERE backend_id = ? AND \(series.sql) AND first_at < ? AND first_at >= coalesce(
+                        (SELECT max(first_at) FROM health_runs WHERE backend_id = ? AND \(series.sql) AND first_at <= ?), ?)
+                    ORDER BY first_at, id
+                    """)
+                try statement.bind([.integer(backendID)] + series.values + [.integer(range.end.milliseconds), .integer(backendID)]
+                                   + series.values + [.integer(range.start.milliseconds), .integer(range.start.milliseconds)])
+                while try statement.step() { runs.append(Self.healthRun(from: statement)) }
+            }
+            return runs.sorted { ($0.firstAt, $0.id) < ($1.firstAt, $1.id) }
         }
         return Self.history(of: runs, in: range)
     }
 
+    /// `column` matching one series' instance, as an index reads it on both engines: `IS NULL`
+    /// for the unnamed series, `= ?` for a named one.
+    static func seriesCondition(_ instance: String?, column: String) -> (sql: String, values: [SQLValue]) {
+        instance.map { ("\(column) = ?", [.text($0)]) } ?? ("\(column) IS NULL", [])
+    }
+
     /// Every backend's health over `range` (those with no check in it are left out), as
-    /// `healthHistory` gives each, in two statements whatever the registry's size: the runs that
-    /// overlap the window, then the run before each series' first in it, which stood until it
-    /// began. For `lbctl backends`, which shows each backend's uptime over a day.
+    /// `healthHistory` gives each, in three statements whatever the registry's size, for
+    /// `lbctl backends`, which shows each backend's uptime over a day:
+    /// - the runs that ended in the window (a bounded range of `health_runs_last`);
+    /// - for every backend and series (unnamed, and each daemon in `instances`), the run that
+    ///   spans the window's end and the one in effect at its start, each a seek in
+    ///   `health_runs_series`; a run that began in the window either ended in it or spans its end;
+    /// - those runs, by id.
     public func healthHistories(in range: TimeRange) throws -> [Int64: HealthHistory] {
-        let same = dialect == .sqlite ? "instance IS ?" : "instance IS NOT DISTINCT FROM ?"
+        let instances = try self.instances().map(\.identity.name)
         return try withConnection { connection in
-            let statement = try connection.statement("""
-                SELECT \(Self.healthRunColumns) FROM health_runs
-                WHERE last_at >= ? AND first_at < ? ORDER BY first_at, id
+            var byID: [Int64: HealthRun] = [:]
+            let ended = try connection.statement("""
+                SELECT \(Self.healthRunColumns) FROM health_runs WHERE last_at >= ? AND last_at < ? AND first_at < ?
                 """)
-            try statement.bind(.integer(range.start.milliseconds), .integer(range.end.milliseconds))
-            var runs: [HealthRun] = []
-            while try statement.step() { runs.append(Self.healthRun(from: statement)) }
-            // A series whose first run in the window began after its start: the run before stood
-            // until then.
-            struct Series: Hashable { var backendID: Int64; var instance: String? }
-            var firsts: [Series: HealthRun] = [:]
-            for run in runs where firsts[Series(backendID: run.backendID, instance: run.instance)] == nil {
-                firsts[Series(backendID: run.backendID, instance: run.instance)] = run
+            try ended.bind(.integer(range.start.milliseconds), .integer(range.end.milliseconds), .integer(range.end.milliseconds))
+            while try ended.step() {
+                let run = Self.healthRun(from: ended)
+                byID[run.id] = run
             }
-            let late = firsts.filter { $0.value.firstAt > range.start }.keys.sorted {
-                ($0.backendID, $0.instance ?? "") < ($1.backendID, $1.instance ?? "")
+            // The series: unnamed, each daemon that registered, and any other a run in the window names.
+            let names = Set(instances).union(byID.values.compactMap(\.instance)).sorted()
+            var columns: [String] = []
+            var values: [SQLValue] = []
+            for instance in [nil] + names.map(Optional.some) {
+                let series = Self.seriesCondition(instance, column: "r.instance")
+                for (bound, instant) in [("<", range.end), ("<=", range.start)] {
+                    columns.append("""
+                        (SELECT r.id FROM health_runs r WHERE r.backend_id = b.id AND \(series.sql)
+                            AND r.first_at \(bound) ? ORDER BY r.first_at DESC, r.id DESC LIMIT 1)
+                        """)
+                    values += series.values + [.integer(instant.milliseconds)]
+                }
             }
-            for chunk in late.chunked(200) where !chunk.isEmpty {
-                let one = "(SELECT id FROM health_runs WHERE backend_id = ? AND \(same) AND first_at <= ? ORDER BY first_at DESC, id DESC LIMIT 1)"
-                let before = try connection.statement("""
-                    SELECT \(Self.healthRunColumns) FROM health_runs WHERE id IN (\(Array(repeating: one, count: chunk.count).joined(separator: ", ")))
-                    """)
-                try before.bind(chunk.flatMap { [.integer($0.backendID), .optional($0.instance), .integer(range.start.milliseconds)] })
-                while try before.step() { runs.append(Self.healthRun(from: before)) }
+            let seeks = try connection.statement("SELECT \(columns.joined(separator: ", ")) FROM backends b")
+            try seeks.bind(values)
+            var wanted: Set<Int64> = []
+            while try seeks.step() {
+                for column in 0..<Int32(columns.count) { if let id = seeks.optionalInt64(column) { wanted.insert(id) } }
             }
+            wanted.subtract(byID.keys)
+            for chunk in Array(wanted).sorted().chunked(500) where !chunk.isEmpty {
+                let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
+                let read = try connection.statement("SELECT \(Self.healthRunColumns) FROM health_runs WHERE id IN (\(placeholders))")
+                try read.bind(chunk.map { .integer($0) })
+                while try read.step() {
+                    let run = Self.healthRun(from: read)
+                    byID[run.id] = run
+                }
+            }
+            // A run that ended before the window counts only as the one in effect at its start
+            // (`history` drops it when a later one began by then).
+            let runs = byID.values.filter { $0.firstAt < range.end }
             return Dictionary(grouping: runs, by: \.backendID).mapValues { runs in
-                Self.history(of: runs.sorted { ($0.firstAt, $0.id) < ($1.firstAt, $1.id) }, in: range)
+                let series = Dictionary(grouping: runs, by: \.instance).values.flatMap { runs in
+                    let sorted = runs.sorted { ($0.firstAt, $0.id) < ($1.firstAt, $1.id) }
+                    // Only the latest run that began by the start stands in effect there.
+                    let inEffect = sorted.lastIndex { $0.firstAt <= range.start } ?? 0
+                    return Array(sorted[inEffect...])
+                }
+                return Self.history(of: series.sorted { ($0.firstAt, $0.id) < ($1.firstAt, $1.id) }, in: range)
             }
         }
     }

@@ -150,5 +150,9 @@ enum PostgresSchema {
             )
             """,
         ],
+        // 9: each daemon's health runs of a backend as a series of their own, in time order.
+        [
+            "CREATE INDEX health_runs_series ON health_runs(backend_id, instance, first_at, id)",
+        ],
     ]
 }

@@ -134,5 +134,10 @@ enum Schema {
             value  INTEGER NOT NULL
         );
         """,
+        // 9: each daemon's health runs of a backend as a series of their own, in time order: the
+        // readers of health history seek a series' runs in a window, and the run before it.
+        """
+        CREATE INDEX health_runs_series ON health_runs(backend_id, instance, first_at);
+        """,
     ]
 }
