@@ -153,12 +153,14 @@ final class RelayHarness {
     }
 
     /// One event writer for the process (the sink needs one; nothing is written): one database
-    /// per user, not per process, as libFuzzer's fork mode starts a process per job.
+    /// per user, not per process, as libFuzzer's fork mode starts a process per job. One that
+    /// cannot be used (another build left it at a newer schema) gives way to one of the process's.
     nonisolated(unsafe) private static var cachedWriter: EventWriter?
 
     private static var writer: EventWriter {
         if let cachedWriter { return cachedWriter }
-        let made = try! EventWriter(path: "/tmp/lb-relay-fuzz-\(getuid()).sqlite3")
+        let made = (try? EventWriter(path: "/tmp/lb-relay-fuzz-\(getuid()).sqlite3"))
+            ?? (try! EventWriter(path: "/tmp/lb-relay-fuzz-\(getuid())-\(getpid()).sqlite3"))
         cachedWriter = made
         return made
     }
