@@ -32,7 +32,7 @@ extension Store {
                              + "\(source.path): stop it first, or what it records after the copy stays behind")
         }
         let targetInstances = try instances()
-        return try source.withConnection { from in
+        let copied = try source.withConnection { from in
             let from = from as! SQLiteConnection
             return try withConnection { to in
                 try to.transaction {
@@ -54,6 +54,10 @@ extension Store {
                 }
             }
         }
+        // Fresh statistics for the planner: a copy of millions of rows is otherwise planned on
+        // the empty tables' until autovacuum comes round.
+        try withConnection { to in try to.execute("ANALYZE") }
+        return copied
     }
 
     /// Checks that the target may take the copy, and with `replacing` empties it.

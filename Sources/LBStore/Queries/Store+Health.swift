@@ -61,6 +61,11 @@ extension Store {
             }
             // The series: unnamed, each daemon that registered, and any other a run in the window names.
             let names = Set(instances).union(byID.values.compactMap(\.instance)).sorted()
+            // PostgreSQL reads a backward scan of the index as this order only when every column
+            // is named (an `IS NULL` column does not count as fixed); SQLite needs no more.
+            let newestFirst = dialect == .postgres
+                ? "r.backend_id DESC, r.instance DESC NULLS FIRST, r.first_at DESC, r.id DESC"
+                : "r.first_at DESC, r.id DESC"
             var columns: [String] = []
             var values: [SQLValue] = []
             for instance in [nil] + names.map(Optional.some) {
@@ -68,7 +73,7 @@ extension Store {
                 for (bound, instant) in [("<", range.end), ("<=", range.start)] {
                     columns.append("""
                         (SELECT r.id FROM health_runs r WHERE r.backend_id = b.id AND \(series.sql)
-                            AND r.first_at \(bound) ? ORDER BY r.first_at DESC, r.id DESC LIMIT 1)
+                            AND r.first_at \(bound) ? ORDER BY \(newestFirst) LIMIT 1)
                         """)
                     values += series.values + [.integer(instant.milliseconds)]
                 }
