@@ -6,11 +6,16 @@ import Testing
 /// The outbox's records reach PostgreSQL in order and exactly once, across passes and a crash
 /// between sending and marking sent.
 @Suite struct OutboxForwarderTests {
-    @Test func recordsReachPostgresOnceEvenWhenABatchIsSentTwice() throws {
-        let folder = try TemporaryDirectory()
+    /// A new database on the test run's PostgreSQL server: its target and its store.
+    static func makeFleet() throws -> (PostgresTarget, Store) {
         let url = try PostgresTestServer.shared.get().makeDatabase()
         guard case .postgres(let target) = try StoreLocation(parsing: url) else { throw StoreError(.invalidValue, url) }
-        let fleet = try Store(location: .postgres(target))
+        return (target, try Store(location: .postgres(target)))
+    }
+
+    @Test func recordsReachPostgresOnceEvenWhenABatchIsSentTwice() throws {
+        let folder = try TemporaryDirectory()
+        let (target, fleet) = try Self.makeFleet()
         let a = try fleet.addBackend(url: "http://127.0.0.1:9001", actor: "t")
         let b = try fleet.addBackend(url: "http://127.0.0.1:9002", actor: "t")
         let outboxPath = folder.path("outbox.sqlite3")
@@ -67,9 +72,7 @@ import Testing
     /// they were recorded.
     @Test func awkwardTextArrivesAsRecorded() throws {
         let folder = try TemporaryDirectory()
-        let url = try PostgresTestServer.shared.get().makeDatabase()
-        guard case .postgres(let target) = try StoreLocation(parsing: url) else { throw StoreError(.invalidValue, url) }
-        let fleet = try Store(location: .postgres(target))
+        let (target, fleet) = try Self.makeFleet()
         let a = try fleet.addBackend(url: "http://127.0.0.1:9001", actor: "t")
         let outboxPath = folder.path("outbox.sqlite3")
         try Store(path: outboxPath).snapshotRegistry(try fleet.backends())

@@ -129,7 +129,11 @@ public final class OutboxForwarder: @unchecked Sendable {
         let runTimes = runs.compactMap { row -> Int64? in if case .integer(let at) = row[4] { at } else { nil } }
         if let highest = runIDs.max(), highest > runMark { try setMark("health_runs", highest) }
         if let latest = runTimes.max(), latest > runTime { try setMark("health_runs_last_at", latest) }
-        try release(eventsThrough: sentEvents, runsThrough: max(runMark, runIDs.max() ?? 0))
+        // Only after a pass that sent something new: an idle pass writes nothing to the outbox.
+        let sentRuns = max(runMark, runIDs.max() ?? 0)
+        if sentEvents > eventMark || sentRuns > runMark {
+            try release(eventsThrough: sentEvents, runsThrough: sentRuns)
+        }
         let left = try outboxRows("SELECT count(*) FROM events WHERE id > ?", [.integer(sentEvents)], columns: 1)
         let eventsLeft: Int
         if case .integer(let count)? = left.first?.first { eventsLeft = Int(count) } else { eventsLeft = 0 }
