@@ -10,6 +10,12 @@
 // (`seedEventLog`); `history` writes a year of 1-second checks, incidents with their causes and
 // evidence, and operator actions for timing `lbctl backends --at` and `lbctl why` (`HistorySeed`).
 // The same arguments always give the same rows.
+//
+//     lbctl-seed --profile outbox --db OUTBOX --to postgres://… --run NAME [--rate 1000] [--seconds 60]
+//                [--drain 300] --acked FILE
+//
+// `outbox` is not a seed: it drives a fleet daemon's recording half (the writer into a local
+// outbox, the forwarder on to PostgreSQL) at a steady rate for scripts/soak-outage (`OutboxSoak`).
 import Foundation
 import LBStore
 
@@ -28,7 +34,18 @@ while let name = arguments.next() {
 }
 guard let path = options["db"] else { fail("--db PATH is required") }
 let profile = options["profile"] ?? "events"
-guard profile == "events" || profile == "history" else { fail("--profile is events or history, not \(profile)") }
+if profile == "outbox" {
+    guard let to = options["to"], case .postgres(let target)? = try? StoreLocation(parsing: to) else {
+        fail("--to postgres://… is required")
+    }
+    guard let run = options["run"], let acked = options["acked"] else { fail("--run NAME and --acked FILE are required") }
+    let soak = OutboxSoak(outbox: path, target: target, run: run, rate: max(1, Int(options["rate"] ?? "1000") ?? 1_000),
+                          seconds: Int(options["seconds"] ?? "60") ?? 60, drainSeconds: Int(options["drain"] ?? "300") ?? 300,
+                          acked: acked)
+    try soak.start()
+    exit(0)
+}
+guard profile == "events" || profile == "history" else { fail("--profile is events, history or outbox, not \(profile)") }
 let history = profile == "history"
 let eventCount = Int(options["events"] ?? "1000000") ?? 1_000_000
 let backendCount = max(1, Int(options["backends"] ?? (history ? "100" : "6")) ?? 6)

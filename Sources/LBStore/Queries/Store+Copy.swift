@@ -11,8 +11,8 @@ extension Store {
         ("backend_health", "backend_id, instance"),
     ]
 
-    /// Rows sent in one INSERT; far below PostgreSQL's 65 535 parameters for the widest table.
-    static let copyRowsPerStatement = 1_000
+    /// Rows sent in one INSERT, each column as one array parameter.
+    static let copyRowsPerStatement = 10_000
 
     /// Copies everything a single-node database (`source`, an SQLite file) holds into this store
     /// (a fleet's PostgreSQL database), in one transaction: the registry, the event log, the
@@ -35,7 +35,8 @@ extension Store {
         let copied = try source.withConnection { from in
             let from = from as! SQLiteConnection
             return try withConnection { to in
-                try to.transaction {
+                let to = to as! PostgresStoreConnection
+                return try to.transaction {
                     try Self.prepareTarget(to, instances: targetInstances, replacing: replacing, now: now)
                     var copied: [CopiedTable] = []
                     for table in Self.copiedTables {
@@ -81,29 +82,34 @@ extension Store {
     }
 
     /// Copies one table's rows in `order`, in the columns both databases have (a generated column,
-    /// such as PostgreSQL's `events.action`, is computed again). Returns the number of rows.
+    /// such as PostgreSQL's `events.action`, is computed again), each column sent as one array
+    /// parameter per batch. Returns the number of rows.
     private static func copy(_ table: String, orderedBy order: String, from: SQLiteConnection,
-                             to: any Connection) throws -> Int {
-        let targetColumns = try columns(of: table, in: to)
-        let sourceColumns = Set(try columns(of: table, in: from))
-        let shared = targetColumns.filter(sourceColumns.contains)
-        let list = shared.joined(separator: ", ")
+                             to: PostgresStoreConnection) throws -> Int {
+        let sourceColumns = Set(try columns(of: table, in: from).map(\.name))
+        let shared = try columns(of: table, in: to).filter { sourceColumns.contains($0.name) }
+        let list = shared.map(\.name).joined(separator: ", ")
         let read = try from.sqliteStatement("SELECT \(list) FROM \(table) ORDER BY \(order)")
-        var batch: [SQLValue] = []
+        func empty() throws -> [ColumnArray] {
+            try shared.map { column in
+                guard let type = ColumnArray.ElementType(columnType: column.type) else {
+                    throw StoreError(.invalidValue, "cannot copy \(table).\(column.name), of type \(column.type)")
+                }
+                return ColumnArray(type, name: column.name, capacity: copyRowsPerStatement)
+            }
+        }
+        var batch = try empty()
+        let insert = "INSERT INTO \(table) (\(list)) SELECT * FROM \(ColumnArray.unnest(batch))"
         var rows = 0
-        var pending = 0
         func flush() throws {
-            guard pending > 0 else { return }
-            try to.statement("INSERT INTO \(table) (\(list)) VALUES \(OutboxForwarder.placeholders(rows: pending, columns: shared.count))")
-                .bind(batch).run()
-            batch.removeAll(keepingCapacity: true)
-            pending = 0
+            guard batch.first?.count ?? 0 > 0 else { return }
+            try to.run(insert, columns: batch)
+            batch = try empty()
         }
         while try read.step() {
-            for column in 0..<Int32(shared.count) { batch.append(read.value(column)) }
-            pending += 1
+            for column in batch.indices { try batch[column].append(read.value(Int32(column))) }
             rows += 1
-            if pending == copyRowsPerStatement { try flush() }
+            if batch[0].count == copyRowsPerStatement { try flush() }
         }
         try flush()
         return rows
@@ -118,22 +124,23 @@ extension Store {
             .bind((0..<4).map { read.value($0) }).run()
     }
 
-    /// A table's stored columns, in their order: those a row may be given values for.
-    private static func columns(of table: String, in connection: any Connection) throws -> [String] {
+    /// A table's stored columns, in their order, with their types: those a row may be given
+    /// values for.
+    private static func columns(of table: String, in connection: any Connection) throws -> [(name: String, type: String)] {
         let statement: any Statement
         switch connection.dialect {
         case .sqlite:
-            statement = try connection.statement("SELECT name FROM pragma_table_info(?) ORDER BY cid")
+            statement = try connection.statement("SELECT name, type FROM pragma_table_info(?) ORDER BY cid")
         case .postgres:
             statement = try connection.statement("""
-                SELECT column_name FROM information_schema.columns
+                SELECT column_name, data_type FROM information_schema.columns
                 WHERE table_schema = current_schema() AND table_name = ? AND is_generated = 'NEVER'
                 ORDER BY ordinal_position
                 """)
         }
         try statement.bind(.text(table))
-        var names: [String] = []
-        while try statement.step() { names.append(statement.text(0)) }
-        return names
+        var columns: [(name: String, type: String)] = []
+        while try statement.step() { columns.append((statement.text(0), statement.text(1).lowercased())) }
+        return columns
     }
 }

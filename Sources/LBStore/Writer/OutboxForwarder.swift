@@ -22,9 +22,6 @@ public final class OutboxForwarder: @unchecked Sendable {
     private let eventLoop: any EventLoop
     private var server: PostgresStoreConnection?
 
-    /// Rows sent in one PostgreSQL statement; a pass sends at most `maximumEvents`.
-    static let rowsPerStatement = 500
-
     /// What one pass sent.
     public struct Pass: Sendable, Equatable {
         public var events: Int
@@ -52,19 +49,31 @@ public final class OutboxForwarder: @unchecked Sendable {
         // reached `runTime` are what is left to send.
         let runMark = try mark("health_runs")
         let runTime = try mark("health_runs_last_at")
-        let events = try outboxRows("""
-            SELECT id, at, kind, backend_id, request_id, attempt, detail, data, count, coalesce(instance, ?)
+        // Read in the order of PostgreSQL's columns; the outbox's id, last, becomes origin_id
+        // (PostgreSQL numbers the row itself).
+        var events = Self.eventColumns(capacity: maximumEvents)
+        var lastEvent: Int64?
+        try outboxColumns("""
+            SELECT at, kind, backend_id, request_id, attempt, detail, data, count, coalesce(instance, ?), id
             FROM events WHERE id > ? ORDER BY id LIMIT ?
-            """, [.text(instance), .integer(eventMark), .integer(Int64(maximumEvents))], columns: 10)
+            """, [.text(instance), .integer(eventMark), .integer(Int64(maximumEvents))], into: &events) { row in
+            lastEvent = row.int64(9)
+        }
         let runColumns = """
-            id, backend_id, passed, first_at, last_at, count, latency_min_ms, latency_max_ms, latency_sum_ms,
-            last_error, coalesce(instance, ?)
+            backend_id, passed, first_at, last_at, count, latency_min_ms, latency_max_ms, latency_sum_ms,
+            last_error, coalesce(instance, ?), id
             """
-        let runs = try outboxRows("""
+        var runs = Self.runColumns()
+        var highestRun: Int64?
+        var latestRunTime: Int64?
+        try outboxColumns("""
             SELECT \(runColumns) FROM health_runs WHERE id > ?
             UNION SELECT \(runColumns) FROM health_runs WHERE last_at >= ?
-            ORDER BY 1
-            """, [.text(instance), .integer(runMark), .text(instance), .integer(runTime)], columns: 11)
+            ORDER BY 11
+            """, [.text(instance), .integer(runMark), .text(instance), .integer(runTime)], into: &runs) { row in
+            highestRun = max(highestRun ?? .min, row.int64(10))
+            latestRunTime = max(latestRunTime ?? .min, row.int64(3))
+        }
         let views = try outboxRows("SELECT backend_id, instance, health, since FROM backend_health WHERE instance = ?",
                                    [.text(instance)], columns: 4)
         let rows = try outboxRows("""
@@ -74,25 +83,22 @@ public final class OutboxForwarder: @unchecked Sendable {
         let server = try connected()
         do {
             try server.transaction {
-                for chunk in events.chunked(Self.rowsPerStatement) {
-                    // The outbox's id becomes origin_id; PostgreSQL numbers the row itself.
-                    let values = chunk.flatMap { row in Array(row[1...9]) + [row[0]] }
-                    try server.statement("""
+                if events[0].count > 0 {
+                    try server.run("""
                         INSERT INTO events (at, kind, backend_id, request_id, attempt, detail, data, count, instance, origin_id)
-                        VALUES \(Self.placeholders(rows: chunk.count, columns: 10))
+                        SELECT * FROM \(ColumnArray.unnest(events))
                         ON CONFLICT (instance, origin_id) DO NOTHING
-                        """).bind(values).run()
+                        """, columns: events)
                 }
-                for chunk in runs.chunked(Self.rowsPerStatement) {
-                    let values = chunk.flatMap { row in Array(row[1...10]) + [row[0]] }
-                    try server.statement("""
+                if runs[0].count > 0 {
+                    try server.run("""
                         INSERT INTO health_runs (backend_id, passed, first_at, last_at, count, latency_min_ms,
                             latency_max_ms, latency_sum_ms, last_error, instance, origin_id)
-                        VALUES \(Self.placeholders(rows: chunk.count, columns: 11))
+                        SELECT * FROM \(ColumnArray.unnest(runs))
                         ON CONFLICT (instance, origin_id) DO UPDATE SET last_at = excluded.last_at, count = excluded.count,
                             latency_min_ms = excluded.latency_min_ms, latency_max_ms = excluded.latency_max_ms,
                             latency_sum_ms = excluded.latency_sum_ms, last_error = excluded.last_error
-                        """).bind(values).run()
+                        """, columns: runs)
                 }
                 for view in views {
                     try server.statement("""
@@ -121,23 +127,21 @@ public final class OutboxForwarder: @unchecked Sendable {
         }
         // Sent: move the marks, then let the outbox go of what PostgreSQL now holds.
         var sentEvents = eventMark
-        if case .integer(let last)? = events.last?.first {
-            sentEvents = last
-            try setMark("events", last)
+        if let lastEvent {
+            sentEvents = lastEvent
+            try setMark("events", lastEvent)
         }
-        let runIDs = runs.compactMap { row -> Int64? in if case .integer(let id) = row[0] { id } else { nil } }
-        let runTimes = runs.compactMap { row -> Int64? in if case .integer(let at) = row[4] { at } else { nil } }
-        if let highest = runIDs.max(), highest > runMark { try setMark("health_runs", highest) }
-        if let latest = runTimes.max(), latest > runTime { try setMark("health_runs_last_at", latest) }
+        if let highestRun, highestRun > runMark { try setMark("health_runs", highestRun) }
+        if let latestRunTime, latestRunTime > runTime { try setMark("health_runs_last_at", latestRunTime) }
         // Only after a pass that sent something new: an idle pass writes nothing to the outbox.
-        let sentRuns = max(runMark, runIDs.max() ?? 0)
+        let sentRuns = max(runMark, highestRun ?? 0)
         if sentEvents > eventMark || sentRuns > runMark {
             try release(eventsThrough: sentEvents, runsThrough: sentRuns)
         }
         let left = try outboxRows("SELECT count(*) FROM events WHERE id > ?", [.integer(sentEvents)], columns: 1)
         let eventsLeft: Int
         if case .integer(let count)? = left.first?.first { eventsLeft = Int(count) } else { eventsLeft = 0 }
-        return Pass(events: events.count, healthRuns: runs.count, eventsLeft: eventsLeft)
+        return Pass(events: events[0].count, healthRuns: runs[0].count, eventsLeft: eventsLeft)
     }
 
     /// Rows deleted from the outbox in one pass at most, per table: a backlog that PostgreSQL took
@@ -197,10 +201,39 @@ public final class OutboxForwarder: @unchecked Sendable {
         return rows
     }
 
-    /// `(?, ?, …), (?, ?, …)` for `rows` rows of `columns` values.
-    static func placeholders(rows: Int, columns: Int) -> String {
-        let row = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"
-        return Array(repeating: row, count: rows).joined(separator: ", ")
+    /// Reads every row of an outbox query into `columns`, one value per column in order, and
+    /// shows each row to `eachRow` as it is read.
+    private func outboxColumns(_ sql: String, _ values: [SQLValue], into columns: inout [ColumnArray],
+                               eachRow: (SQLiteStatement) -> Void) throws {
+        defer { outbox.releaseStatements() }
+        let statement = try outbox.sqliteStatement(sql)
+        try statement.bind(values)
+        while try statement.step() {
+            for index in columns.indices {
+                try columns[index].append(statement.value(Int32(index)))
+            }
+            eachRow(statement)
+        }
+    }
+
+    /// The columns of `events` a pass sends, in the INSERT's order.
+    static func eventColumns(capacity: Int) -> [ColumnArray] {
+        [ColumnArray(.bigint, name: "at", capacity: capacity), ColumnArray(.text, name: "kind", capacity: capacity),
+         ColumnArray(.bigint, name: "backend_id", capacity: capacity),
+         ColumnArray(.text, name: "request_id", capacity: capacity),
+         ColumnArray(.bigint, name: "attempt", capacity: capacity), ColumnArray(.text, name: "detail", capacity: capacity),
+         ColumnArray(.jsonb, name: "data"), ColumnArray(.bigint, name: "count", capacity: capacity),
+         ColumnArray(.text, name: "instance", capacity: capacity), ColumnArray(.bigint, name: "origin_id", capacity: capacity)]
+    }
+
+    /// The columns of `health_runs` a pass sends, in the INSERT's order.
+    static func runColumns() -> [ColumnArray] {
+        [ColumnArray(.bigint, name: "backend_id"), ColumnArray(.bigint, name: "passed"),
+         ColumnArray(.bigint, name: "first_at"), ColumnArray(.bigint, name: "last_at"),
+         ColumnArray(.bigint, name: "count"), ColumnArray(.double, name: "latency_min_ms"),
+         ColumnArray(.double, name: "latency_max_ms"), ColumnArray(.double, name: "latency_sum_ms"),
+         ColumnArray(.text, name: "last_error"), ColumnArray(.text, name: "instance"),
+         ColumnArray(.bigint, name: "origin_id")]
     }
 }
 

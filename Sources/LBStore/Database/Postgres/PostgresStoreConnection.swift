@@ -152,18 +152,28 @@ final class PostgresStoreConnection: Connection {
             case .text(let text): bindings.append(InferredParameter(text: text))
             }
         }
+        let result = try query(PostgresQuery(unsafeSQL: sql, binds: bindings))
+        return try result.rows.map { row in try row.map(Self.value(of:)) }
+    }
+
+    /// Runs a statement that returns no rows; returns how many rows it changed.
+    func run(_ statement: PostgresQuery) throws -> Int {
+        _ = try query(statement)
+        return changes
+    }
+
+    private func query(_ query: PostgresQuery) throws -> PostgresQueryResult {
         let connection = try connected()
         let result: PostgresQueryResult
         do {
-            result = try Self.bounded(connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger),
-                                      by: Self.queryTimeout, on: eventLoop).wait()
+            result = try Self.bounded(connection.query(query, logger: logger), by: Self.queryTimeout, on: eventLoop).wait()
         } catch {
             // Unanswered: given up, so that the next use connects anew.
             if (error as? StoreError)?.kind == .unreachable { connection.close().whenComplete { _ in } }
             throw Self.storeError(error, location: location, connecting: false)
         }
         changes = result.metadata.rows ?? 0
-        return try result.rows.map { row in try row.map(Self.value(of:)) }
+        return result
     }
 
     /// The longest a query is waited for: past it the connection is given up (closed, so the
