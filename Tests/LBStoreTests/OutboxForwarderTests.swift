@@ -48,6 +48,10 @@ import Testing
                                                                      since: try #require(fleet.healthByInstance()[b.id]?.first?.since))])
         #expect(try fleet.instances().map(\.identity) == [identity])
         #expect(try fleet.healthHistory(backendID: a.id, in: .all).runs.first?.count == 2)
+        // Each pass lets go of what the passes before it sent, while PostgreSQL writes its own:
+        // the second let go of the first's 1 000, the third (with nothing new) of the second's.
+        #expect(try outbox.events(EventQuery()).count == 235)
+        #expect(try forwarder.forward().events == 0)
         // The outbox let go of what PostgreSQL took, but for the last event (the highest id keeps
         // new rows numbered after the mark) and the run the writer still extends.
         #expect(try outbox.events(EventQuery()).map(\.requestID) == ["r1233"])
@@ -91,6 +95,35 @@ import Testing
         #expect(sent.map { $0.detail ?? "" } == details)
         #expect(sent.first?.requestID == nil)
         #expect(sent.allSatisfy { $0.data?.target == "/q?a=\"b\\c\"\t" })
+    }
+
+    /// A pass is one transaction even though its statements are sent without waiting: a row
+    /// PostgreSQL refuses (here an event for a backend it does not have) takes the whole pass
+    /// back, the events before it included, and the outbox keeps everything for the next pass.
+    @Test func aRefusedRowTakesTheWholePassBack() throws {
+        let folder = try TemporaryDirectory()
+        let (target, fleet) = try Self.makeFleet()
+        let a = try fleet.addBackend(url: "http://127.0.0.1:9001", actor: "t")
+        var phantom = a
+        phantom.id = a.id + 100
+        phantom.url = "http://127.0.0.1:9099"
+        let outboxPath = folder.path("outbox.sqlite3")
+        try Store(path: outboxPath).snapshotRegistry([a, phantom])
+        let writer = try EventWriter(path: outboxPath, instance: InstanceIdentity(name: "lb-r", host: "h", pid: 1,
+                                                                                  listen: "x", version: "v"))
+        writer.recordStart()
+        for backend in [a, phantom, a] {
+            writer.record(Event(at: .now(), kind: .failure, backendID: backend.id, requestID: "\(backend.id)", detail: "x"))
+        }
+        writer.recordHealth(backendID: a.id, health: .down, since: .now())
+        #expect(writer.flush())
+        writer.close()
+        let forwarder = try OutboxForwarder(outbox: outboxPath, target: target, instance: "lb-r")
+        #expect(throws: StoreError.self) { try forwarder.forward() }
+        #expect(try fleet.events(EventQuery(kinds: [.failure])).isEmpty)
+        #expect(try fleet.healthByInstance()[a.id] == nil)
+        #expect(try fleet.instances().isEmpty)
+        #expect(try Store(path: outboxPath).events(EventQuery(kinds: [.failure])).count == 3)
     }
 
     @Test func anUnreachableServerFailsThePassAndLosesNothing() throws {

@@ -1,15 +1,17 @@
 import NIOCore
 import NIOPosix
+import PostgresNIO
 
 /// Sends what a daemon on PostgreSQL recorded into its local outbox (an SQLite file the
 /// `EventWriter` writes as usual) on to PostgreSQL, in order and exactly once.
 ///
 /// Each pass reads the events after the last one sent, the health runs that may have grown since,
 /// this instance's view of each backend and its row in `instances`, and writes them to PostgreSQL
-/// in one transaction; only after that commits does it move its marks in the outbox, and then
-/// deletes what was sent from it (in bounded steps), so the outbox stays as small as what
-/// PostgreSQL has not taken yet. A crash
-/// between the two sends the same rows again, which PostgreSQL's unique (instance, origin_id)
+/// in one transaction, each table's rows as one `INSERT … SELECT * FROM unnest(…)` of typed
+/// arrays; only after that commits does it move its marks in the outbox. While PostgreSQL writes,
+/// the pass deletes from the outbox what earlier passes sent (in bounded steps), so the outbox
+/// stays as small as what PostgreSQL has not taken yet, and the two machines' work overlaps. A
+/// crash between the commit and the marks sends the same rows again, which PostgreSQL's unique (instance, origin_id)
 /// keys turn into nothing: no row is lost and none is written twice. While PostgreSQL is away
 /// every pass fails and the outbox keeps growing on disk; the first pass that succeeds sends it
 /// all, oldest first. Not thread-safe: one owner calls `forward` (the daemon's forwarding service,
@@ -49,16 +51,10 @@ public final class OutboxForwarder: @unchecked Sendable {
         // reached `runTime` are what is left to send.
         let runMark = try mark("health_runs")
         let runTime = try mark("health_runs_last_at")
-        // Read in the order of PostgreSQL's columns; the outbox's id, last, becomes origin_id
-        // (PostgreSQL numbers the row itself).
-        var events = Self.eventColumns(capacity: maximumEvents)
-        var lastEvent: Int64?
-        try outboxColumns("""
-            SELECT at, kind, backend_id, request_id, attempt, detail, data, count, coalesce(instance, ?), id
-            FROM events WHERE id > ? ORDER BY id LIMIT ?
-            """, [.text(instance), .integer(eventMark), .integer(Int64(maximumEvents))], into: &events) { row in
-            lastEvent = row.int64(9)
-        }
+        let batch = try takeReadAhead(after: eventMark, limit: maximumEvents)
+            ?? readEvents(after: eventMark, limit: maximumEvents)
+        let events = batch.columns
+        let lastEvent = batch.last
         let runColumns = """
             backend_id, passed, first_at, last_at, count, latency_min_ms, latency_max_ms, latency_sum_ms,
             last_error, coalesce(instance, ?), id
@@ -80,68 +76,127 @@ public final class OutboxForwarder: @unchecked Sendable {
             SELECT name, host, pid, listen, version, started_at, heartbeat_at, stopped_at FROM instances WHERE name = ?
             """, [.text(instance)], columns: 8)
 
-        let server = try connected()
+        var statements: [PostgresQuery] = []
+        if events[0].count > 0 {
+            statements.append(ColumnArray.query("""
+                INSERT INTO events (at, kind, backend_id, request_id, attempt, detail, data, count, instance, origin_id)
+                SELECT * FROM \(ColumnArray.unnest(events))
+                ON CONFLICT (instance, origin_id) DO NOTHING
+                """, columns: events))
+        }
+        if runs[0].count > 0 {
+            statements.append(ColumnArray.query("""
+                INSERT INTO health_runs (backend_id, passed, first_at, last_at, count, latency_min_ms,
+                    latency_max_ms, latency_sum_ms, last_error, instance, origin_id)
+                SELECT * FROM \(ColumnArray.unnest(runs))
+                ON CONFLICT (instance, origin_id) DO UPDATE SET last_at = excluded.last_at, count = excluded.count,
+                    latency_min_ms = excluded.latency_min_ms, latency_max_ms = excluded.latency_max_ms,
+                    latency_sum_ms = excluded.latency_sum_ms, last_error = excluded.last_error
+                """, columns: runs))
+        }
+        for view in views {
+            statements.append(PostgresStoreConnection.query("""
+                INSERT INTO backend_health (backend_id, instance, health, since) VALUES ($1, $2, $3, $4)
+                ON CONFLICT (backend_id, instance) DO UPDATE SET health = excluded.health, since = excluded.since
+                """, binds: view))
+            // The registry's health is the latest any instance saw change.
+            statements.append(PostgresStoreConnection.query("""
+                UPDATE backends SET health = $1, health_since = $2 WHERE id = $3 AND health_since < $4
+                """, binds: [view[2], view[3], view[0], view[3]]))
+        }
+        for row in rows {
+            statements.append(PostgresStoreConnection.query("""
+                INSERT INTO instances (name, host, pid, listen, version, started_at, heartbeat_at, stopped_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid, listen = excluded.listen,
+                    version = excluded.version, started_at = excluded.started_at,
+                    heartbeat_at = excluded.heartbeat_at, stopped_at = excluded.stopped_at
+                """, binds: row))
+        }
+
+        // One transaction, handed over whole; while PostgreSQL writes it, the outbox lets go of
+        // what earlier passes sent and counts what is left after this one.
+        let sent: PostgresStoreConnection.SentTransaction
+        let server: PostgresStoreConnection
         do {
-            try server.transaction {
-                if events[0].count > 0 {
-                    try server.run("""
-                        INSERT INTO events (at, kind, backend_id, request_id, attempt, detail, data, count, instance, origin_id)
-                        SELECT * FROM \(ColumnArray.unnest(events))
-                        ON CONFLICT (instance, origin_id) DO NOTHING
-                        """, columns: events)
-                }
-                if runs[0].count > 0 {
-                    try server.run("""
-                        INSERT INTO health_runs (backend_id, passed, first_at, last_at, count, latency_min_ms,
-                            latency_max_ms, latency_sum_ms, last_error, instance, origin_id)
-                        SELECT * FROM \(ColumnArray.unnest(runs))
-                        ON CONFLICT (instance, origin_id) DO UPDATE SET last_at = excluded.last_at, count = excluded.count,
-                            latency_min_ms = excluded.latency_min_ms, latency_max_ms = excluded.latency_max_ms,
-                            latency_sum_ms = excluded.latency_sum_ms, last_error = excluded.last_error
-                        """, columns: runs)
-                }
-                for view in views {
-                    try server.statement("""
-                        INSERT INTO backend_health (backend_id, instance, health, since) VALUES (?, ?, ?, ?)
-                        ON CONFLICT (backend_id, instance) DO UPDATE SET health = excluded.health, since = excluded.since
-                        """).bind(view).run()
-                    // The registry's health is the latest any instance saw change.
-                    try server.statement("""
-                        UPDATE backends SET health = ?, health_since = ? WHERE id = ? AND health_since < ?
-                        """).bind(view[2], view[3], view[0], view[3]).run()
-                }
-                for row in rows {
-                    try server.statement("""
-                        INSERT INTO instances (name, host, pid, listen, version, started_at, heartbeat_at, stopped_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                        ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid, listen = excluded.listen,
-                            version = excluded.version, started_at = excluded.started_at,
-                            heartbeat_at = excluded.heartbeat_at, stopped_at = excluded.stopped_at
-                        """).bind(row).run()
-                }
-            }
+            server = try connected()
+            sent = try server.send(transaction: statements)
         } catch {
             // A failed connection is made anew on the next pass.
             self.server = nil
             throw error
         }
-        // Sent: move the marks, then let the outbox go of what PostgreSQL now holds.
-        var sentEvents = eventMark
-        if let lastEvent {
-            sentEvents = lastEvent
-            try setMark("events", lastEvent)
+        let meanwhile = Result { () throws -> Int in
+            try releaseSent(eventsThrough: eventMark, runsThrough: runMark)
+            // Rows after the mark are numbered without a gap: SQLite numbers a row after the
+            // highest id, and nothing after the mark is deleted.
+            let left = try highestEvent() - (lastEvent ?? eventMark)
+            if left > 0, let lastEvent {
+                readAhead = try readEvents(after: lastEvent, limit: maximumEvents)
+            }
+            return Int(max(0, left))
         }
+        do {
+            try server.wait(for: sent)
+        } catch {
+            self.server = nil
+            throw error
+        }
+        // Sent: move the marks; the next pass deletes what they passed.
+        if let lastEvent { try setMark("events", lastEvent) }
         if let highestRun, highestRun > runMark { try setMark("health_runs", highestRun) }
         if let latestRunTime, latestRunTime > runTime { try setMark("health_runs_last_at", latestRunTime) }
-        // Only after a pass that sent something new: an idle pass writes nothing to the outbox.
-        let sentRuns = max(runMark, highestRun ?? 0)
-        if sentEvents > eventMark || sentRuns > runMark {
-            try release(eventsThrough: sentEvents, runsThrough: sentRuns)
+        return Pass(events: events[0].count, healthRuns: runs[0].count, eventsLeft: try meanwhile.get())
+    }
+
+    /// Events of the outbox after an id, in the order of PostgreSQL's columns.
+    struct EventBatch {
+        var after: Int64
+        var limit: Int
+        var columns: [ColumnArray]
+        /// The id of the last one (nil when there are none).
+        var last: Int64?
+    }
+
+    /// The next pass's events, read while PostgreSQL wrote this pass's; used if the next pass
+    /// starts where this one ended (after a failed pass it starts earlier, and reads again).
+    private var readAhead: EventBatch?
+
+    /// The read-ahead batch if it starts at `mark` and is as long; it is used at most once.
+    private func takeReadAhead(after mark: Int64, limit: Int) -> EventBatch? {
+        defer { readAhead = nil }
+        guard let batch = readAhead, batch.after == mark, batch.limit == limit else { return nil }
+        return batch
+    }
+
+    /// Reads up to `limit` events after `mark`; the outbox's id, last, becomes origin_id
+    /// (PostgreSQL numbers the row itself).
+    private func readEvents(after mark: Int64, limit: Int) throws -> EventBatch {
+        var batch = EventBatch(after: mark, limit: limit, columns: Self.eventColumns(capacity: limit))
+        try outboxColumns("""
+            SELECT at, kind, backend_id, request_id, attempt, detail, data, count, coalesce(instance, ?), id
+            FROM events WHERE id > ? ORDER BY id LIMIT ?
+            """, [.text(instance), .integer(mark), .integer(Int64(limit))], into: &batch.columns) { row in
+            batch.last = row.int64(9)
         }
-        let left = try outboxRows("SELECT count(*) FROM events WHERE id > ?", [.integer(sentEvents)], columns: 1)
-        let eventsLeft: Int
-        if case .integer(let count)? = left.first?.first { eventsLeft = Int(count) } else { eventsLeft = 0 }
-        return Pass(events: events[0].count, healthRuns: runs[0].count, eventsLeft: eventsLeft)
+        return batch
+    }
+
+    private func highestEvent() throws -> Int64 {
+        let statement = try outbox.statement("SELECT coalesce(max(id), 0) FROM events")
+        defer { outbox.releaseStatements() }
+        return try statement.step() ? statement.int64(0) : 0
+    }
+
+    /// The marks through which the outbox has let go of sent rows (nil before the first pass).
+    private var released: (events: Int64, runs: Int64)?
+
+    /// Lets go of the rows that passes before this one sent (through the marks as this pass found
+    /// them), unless nothing was sent since the last time: an idle pass writes nothing.
+    private func releaseSent(eventsThrough eventMark: Int64, runsThrough runMark: Int64) throws {
+        if let released, released.events >= eventMark, released.runs >= runMark { return }
+        try release(eventsThrough: eventMark, runsThrough: runMark)
+        released = (eventMark, runMark)
     }
 
     /// Rows deleted from the outbox in one pass at most, per table: a backlog that PostgreSQL took

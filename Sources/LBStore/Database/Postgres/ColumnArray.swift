@@ -132,13 +132,20 @@ extension ColumnArray {
     }
 }
 
+extension ColumnArray {
+    /// `sql` with `columns` as its parameters `$1`, `$2`, … (typed arrays).
+    static func query(_ sql: String, columns: [ColumnArray]) -> PostgresQuery {
+        var bindings = PostgresBindings(capacity: columns.count)
+        for column in columns { bindings.append(column) }
+        return PostgresQuery(unsafeSQL: sql, binds: bindings)
+    }
+}
+
 extension PostgresStoreConnection {
     /// Runs `sql` with `columns` as its parameters `$1`, `$2`, … (typed arrays); returns the
     /// number of rows it changed.
     @discardableResult
     func run(_ sql: String, columns: [ColumnArray]) throws -> Int {
-        var bindings = PostgresBindings(capacity: columns.count)
-        for column in columns { bindings.append(column) }
-        return try run(PostgresQuery(unsafeSQL: sql, binds: bindings))
+        try run(ColumnArray.query(sql, columns: columns))
     }
 }

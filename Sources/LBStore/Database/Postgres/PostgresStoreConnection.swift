@@ -131,18 +131,25 @@ final class PostgresStoreConnection: Connection {
             // One writer at a time, as SQLite's BEGIN IMMEDIATE has it: the queries read, decide
             // and write (a backend added unless present), which under READ COMMITTED alone two
             // daemons reconciling at once would both do.
-            try execute("SELECT count(*) FROM (SELECT pg_advisory_xact_lock(\(Self.writeLockKey))) AS locked")
+            try execute(Self.writeLockSQL)
             return try body()
         }
     }
 
     /// The advisory lock every write transaction holds until it ends: "LBW1".
     static let writeLockKey: Int64 = 0x4C42_5731
+    static let writeLockSQL = "SELECT count(*) FROM (SELECT pg_advisory_xact_lock(\(writeLockKey))) AS locked"
 
     func releaseStatements() {}
 
     /// Runs `sql` (with `$n` parameters) and returns its rows as values.
     func run(_ sql: String, binds: [SQLValue]) throws -> [[SQLValue]] {
+        let result = try query(Self.query(sql, binds: binds))
+        return try result.rows.map { row in try row.map(Self.value(of:)) }
+    }
+
+    /// `sql` (with `$n` parameters) and its values, each sent untyped (`InferredParameter`).
+    static func query(_ sql: String, binds: [SQLValue]) -> PostgresQuery {
         var bindings = PostgresBindings(capacity: binds.count)
         for value in binds {
             switch value {
@@ -152,8 +159,7 @@ final class PostgresStoreConnection: Connection {
             case .text(let text): bindings.append(InferredParameter(text: text))
             }
         }
-        let result = try query(PostgresQuery(unsafeSQL: sql, binds: bindings))
-        return try result.rows.map { row in try row.map(Self.value(of:)) }
+        return PostgresQuery(unsafeSQL: sql, binds: bindings)
     }
 
     /// Runs a statement that returns no rows; returns how many rows it changed.
@@ -164,16 +170,48 @@ final class PostgresStoreConnection: Connection {
 
     private func query(_ query: PostgresQuery) throws -> PostgresQueryResult {
         let connection = try connected()
-        let result: PostgresQueryResult
+        let result = try answer(to: connection.query(query, logger: logger), on: connection)
+        changes = result.metadata.rows ?? 0
+        return result
+    }
+
+    /// Waits for `future`, at most `queryTimeout`; its failure as a `StoreError`.
+    private func answer<T: Sendable>(to future: EventLoopFuture<T>, on connection: PostgresConnection) throws -> T {
         do {
-            result = try Self.bounded(connection.query(query, logger: logger), by: Self.queryTimeout, on: eventLoop).wait()
+            return try Self.bounded(future, by: Self.queryTimeout, on: eventLoop).wait()
         } catch {
             // Unanswered: given up, so that the next use connects anew.
             if (error as? StoreError)?.kind == .unreachable { connection.close().whenComplete { _ in } }
             throw Self.storeError(error, location: location, connecting: false)
         }
-        changes = result.metadata.rows ?? 0
-        return result
+    }
+
+    /// A transaction handed to the server whole: `send(transaction:)` queues its statements on
+    /// the connection at once and returns, so the caller works on while the server writes;
+    /// `wait(for:)` says how it ended.
+    struct SentTransaction {
+        fileprivate let answers: [EventLoopFuture<PostgresQueryResult>]
+        fileprivate let connection: PostgresConnection
+    }
+
+    /// Queues BEGIN, the write lock, `statements` and COMMIT, without waiting for any answer.
+    /// When a statement fails, PostgreSQL refuses the ones after it and answers the COMMIT with
+    /// a rollback: the transaction stays whole or nothing. Not inside another transaction.
+    func send(transaction statements: [PostgresQuery]) throws -> SentTransaction {
+        precondition(transactionDepth == 0, "a sent transaction cannot join another")
+        let connection = try connected()
+        let all = [PostgresQuery(unsafeSQL: "BEGIN"), PostgresQuery(unsafeSQL: Self.writeLockSQL)] + statements
+            + [PostgresQuery(unsafeSQL: "COMMIT")]
+        return SentTransaction(answers: all.map { connection.query($0, logger: logger) }, connection: connection)
+    }
+
+    /// Waits until a sent transaction ended; throws the first statement's failure, if any (then
+    /// nothing of it was committed).
+    func wait(for sent: SentTransaction) throws {
+        let outcomes = try answer(to: EventLoopFuture.whenAllComplete(sent.answers, on: eventLoop), on: sent.connection)
+        for outcome in outcomes {
+            if case .failure(let error) = outcome { throw Self.storeError(error, location: location, connecting: false) }
+        }
     }
 
     /// The longest a query is waited for: past it the connection is given up (closed, so the
