@@ -142,10 +142,12 @@ public final class OutboxForwarder: @unchecked Sendable {
             self.server = nil
             throw error
         }
-        // Sent: move the marks; the next pass deletes what they passed.
-        if let lastEvent { try setMark("events", lastEvent) }
-        if let highestRun, highestRun > runMark { try setMark("health_runs", highestRun) }
-        if let latestRunTime, latestRunTime > runTime { try setMark("health_runs_last_at", latestRunTime) }
+        // Sent: move the marks, in one write; the next pass deletes what they passed.
+        try outbox.transaction {
+            if let lastEvent { try setMark("events", lastEvent) }
+            if let highestRun, highestRun > runMark { try setMark("health_runs", highestRun) }
+            if let latestRunTime, latestRunTime > runTime { try setMark("health_runs_last_at", latestRunTime) }
+        }
         return Pass(events: events[0].count, healthRuns: runs[0].count, eventsLeft: try meanwhile.get())
     }
 
