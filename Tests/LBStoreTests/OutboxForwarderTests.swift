@@ -126,6 +126,31 @@ import Testing
         #expect(try Store(path: outboxPath).events(EventQuery(kinds: [.failure])).count == 3)
     }
 
+    /// An outbox lost with its host and made anew numbers its rows from 1 again; they are new
+    /// rows, not the old outbox's sent again, and every one reaches PostgreSQL.
+    @Test func aNewOutboxOfAnInstanceLosesNothingToTheOldOnesKeys() throws {
+        let folder = try TemporaryDirectory()
+        let (target, fleet) = try Self.makeFleet()
+        let a = try fleet.addBackend(url: "http://127.0.0.1:9001", actor: "t")
+        for (generation, path) in ["first", "second"].map({ ($0, folder.path("outbox-\($0).sqlite3")) }) {
+            try Store(path: path).snapshotRegistry(try fleet.backends())
+            let writer = try EventWriter(path: path, instance: InstanceIdentity(name: "lb-n", host: "h", pid: 1,
+                                                                              listen: "x", version: "v"))
+            for index in 0..<3 {
+                writer.record(Event(at: .now(), kind: .failure, backendID: a.id, requestID: "\(generation)-\(index)",
+                                    detail: "x"))
+            }
+            writer.record(CheckResult(backendID: a.id, at: .now(), passed: generation == "first", latencyMilliseconds: 1))
+            #expect(writer.flush())
+            writer.close()
+            let forwarder = try OutboxForwarder(outbox: path, target: target, instance: "lb-n")
+            #expect(try forwarder.forward().events == 3)
+        }
+        #expect(try fleet.events(EventQuery(kinds: [.failure])).map { $0.requestID ?? "" }
+                == ["first-0", "first-1", "first-2", "second-0", "second-1", "second-2"])
+        #expect(try fleet.healthHistory(backendID: a.id, in: .all).runs.map(\.passed) == [true, false])
+    }
+
     @Test func anUnreachableServerFailsThePassAndLosesNothing() throws {
         let folder = try TemporaryDirectory()
         let outboxPath = folder.path("outbox.sqlite3")

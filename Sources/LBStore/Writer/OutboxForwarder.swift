@@ -51,13 +51,14 @@ public final class OutboxForwarder: @unchecked Sendable {
         // reached `runTime` are what is left to send.
         let runMark = try mark("health_runs")
         let runTime = try mark("health_runs_last_at")
+        let base = try originBase(eventMark: eventMark, runMark: runMark)
         let batch = try takeReadAhead(after: eventMark, limit: maximumEvents)
-            ?? readEvents(after: eventMark, limit: maximumEvents)
+            ?? readEvents(after: eventMark, limit: maximumEvents, base: base.events)
         let events = batch.columns
         let lastEvent = batch.last
         let runColumns = """
             backend_id, passed, first_at, last_at, count, latency_min_ms, latency_max_ms, latency_sum_ms,
-            last_error, coalesce(instance, ?), id
+            last_error, coalesce(instance, ?), id + ?, id
             """
         var runs = Self.runColumns()
         var highestRun: Int64?
@@ -65,9 +66,10 @@ public final class OutboxForwarder: @unchecked Sendable {
         try outboxColumns("""
             SELECT \(runColumns) FROM health_runs WHERE id > ?
             UNION SELECT \(runColumns) FROM health_runs WHERE last_at >= ?
-            ORDER BY 11
-            """, [.text(instance), .integer(runMark), .text(instance), .integer(runTime)], into: &runs) { row in
-            highestRun = max(highestRun ?? .min, row.int64(10))
+            ORDER BY 12
+            """, [.text(instance), .integer(base.runs), .integer(runMark), .text(instance), .integer(base.runs),
+                  .integer(runTime)], into: &runs) { row in
+            highestRun = max(highestRun ?? .min, row.int64(11))
             latestRunTime = max(latestRunTime ?? .min, row.int64(3))
         }
         let views = try outboxRows("SELECT backend_id, instance, health, since FROM backend_health WHERE instance = ?",
@@ -132,7 +134,7 @@ public final class OutboxForwarder: @unchecked Sendable {
             // highest id, and nothing after the mark is deleted.
             let left = try highestEvent() - (lastEvent ?? eventMark)
             if left > 0, let lastEvent {
-                readAhead = try readEvents(after: lastEvent, limit: maximumEvents)
+                readAhead = try readEvents(after: lastEvent, limit: maximumEvents, base: base.events)
             }
             return Int(max(0, left))
         }
@@ -173,15 +175,54 @@ public final class OutboxForwarder: @unchecked Sendable {
 
     /// Reads up to `limit` events after `mark`; the outbox's id, last, becomes origin_id
     /// (PostgreSQL numbers the row itself).
-    private func readEvents(after mark: Int64, limit: Int) throws -> EventBatch {
+    private func readEvents(after mark: Int64, limit: Int, base: Int64) throws -> EventBatch {
         var batch = EventBatch(after: mark, limit: limit, columns: Self.eventColumns(capacity: limit))
         try outboxColumns("""
-            SELECT at, kind, backend_id, request_id, attempt, detail, data, count, coalesce(instance, ?), id
+            SELECT at, kind, backend_id, request_id, attempt, detail, data, count, coalesce(instance, ?), id + ?, id
             FROM events WHERE id > ? ORDER BY id LIMIT ?
-            """, [.text(instance), .integer(mark), .integer(Int64(limit))], into: &batch.columns) { row in
-            batch.last = row.int64(9)
+            """, [.text(instance), .integer(base), .integer(mark), .integer(Int64(limit))], into: &batch.columns) { row in
+            batch.last = row.int64(10)
         }
         return batch
+    }
+
+    /// What is added to an outbox id to make its `origin_id`, per table: 0 for an outbox that was
+    /// sending before bases existed; for a new one, the highest `origin_id` PostgreSQL held for
+    /// this instance when it first sent. An outbox lost with its host or volume and made anew
+    /// numbers its rows from 1 again, and without the base they would fall on the old outbox's
+    /// keys and be taken for rows already sent. Kept in the outbox before the first row is sent
+    /// with it, so a crash resends with the same keys.
+    private var base: (events: Int64, runs: Int64)?
+
+    private func originBase(eventMark: Int64, runMark: Int64) throws -> (events: Int64, runs: Int64) {
+        if let base { return base }
+        var found: (events: Int64, runs: Int64)
+        if let events = try optionalMark("events_origin_base"), let runs = try optionalMark("health_runs_origin_base") {
+            found = (events, runs)
+        } else if eventMark > 0 || runMark > 0 {
+            found = (0, 0)
+        } else {
+            let server = try connected()
+            do {
+                let highest = try server.run("""
+                    SELECT (SELECT coalesce(max(origin_id), 0) FROM events WHERE instance = $1),
+                           (SELECT coalesce(max(origin_id), 0) FROM health_runs WHERE instance = $1)
+                    """, binds: [.text(instance)])
+                guard case .integer(let events)? = highest.first?[0], case .integer(let runs)? = highest.first?[1] else {
+                    throw StoreError(.server, "PostgreSQL did not say which origin ids \(instance) used")
+                }
+                found = (events, runs)
+            } catch {
+                self.server = nil
+                throw error
+            }
+        }
+        try outbox.transaction {
+            try setMark("events_origin_base", found.events)
+            try setMark("health_runs_origin_base", found.runs)
+        }
+        base = found
+        return found
     }
 
     private func highestEvent() throws -> Int64 {
@@ -233,10 +274,14 @@ public final class OutboxForwarder: @unchecked Sendable {
     }
 
     private func mark(_ name: String) throws -> Int64 {
+        try optionalMark(name) ?? 0
+    }
+
+    private func optionalMark(_ name: String) throws -> Int64? {
         let statement = try outbox.statement("SELECT value FROM outbox_marks WHERE name = ?")
         defer { outbox.releaseStatements() }
         try statement.bind(.text(name))
-        return try statement.step() ? statement.int64(0) : 0
+        return try statement.step() ? statement.int64(0) : nil
     }
 
     private func setMark(_ name: String, _ value: Int64) throws {
