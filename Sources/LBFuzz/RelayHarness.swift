@@ -147,7 +147,7 @@ final class RelayHarness {
         // Events are not what is judged: they are dropped before they are built.
         let sink = EventSink(writer: Self.writer, logger: Logger(label: "relay-fuzz"), metrics: DaemonMetrics(),
                              discardsEvents: true)
-        return ProxyContext(balancer: balancer, hashKey: nil, pools: pools, sink: sink, settings: Self.settings,
+        return ProxyContext(balancer: balancer, hashKey: nil, pools: pools, clientScheme: "http", sink: sink, settings: Self.settings,
                             accessLog: nil, markedDown: { _ in },
                             trafficMarkDowns: TrafficMarkDownGuard(window: Self.settings.connectTimeout))
     }

@@ -64,7 +64,7 @@ enum FuzzHarness {
             for suffix in ["", "-wal", "-shm"] { unlink(FuzzHarness.databasePath + suffix) }
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        return ProxyContext(balancer: RoundRobin(), hashKey: nil, pools: UpstreamPools(group: group, settings: settings),
+        return ProxyContext(balancer: RoundRobin(), hashKey: nil, pools: UpstreamPools(group: group, settings: settings), clientScheme: "http",
                             sink: EventSink(writer: writer, logger: Logger(label: "fuzz")), settings: settings,
                             accessLog: nil, markedDown: { _ in }, trafficMarkDowns: TrafficMarkDownGuard(window: .seconds(2)))
     }()

@@ -26,6 +26,7 @@ struct LBServerCommand: AsyncParsableCommand {
     @OptionGroup(title: "Config file") var file: ConfigFileOptions
     // Every other flag is a row of the `Settings` table, grouped by concern.
     @OptionGroup(title: "Listener and limits") var listener: ListenerOptions
+    @OptionGroup(title: "TLS") var tls: TLSOptions
     @OptionGroup(title: "Health checks") var health: HealthOptions
     @OptionGroup(title: "Retries and proxying") var proxy: ProxyOptions
     @OptionGroup(title: "Backends and balancing") var balancing: BalancingOptions
@@ -99,6 +100,7 @@ struct LBServerCommand: AsyncParsableCommand {
         }
         if let config = file.config { try ConfigFile.load(path: config, into: &configuration) }
         listener.apply(to: &configuration)
+        try tls.apply(to: &configuration)
         health.apply(to: &configuration)
         proxy.apply(to: &configuration)
         balancing.apply(to: &configuration)

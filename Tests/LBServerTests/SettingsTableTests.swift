@@ -19,6 +19,8 @@ import Testing
         "backends": "http://127.0.0.1:9002", "algorithm": "hash", "hash_key": "cookie:session", "slow_start": "30s",
         "log_level": "debug", "log_format": "json", "access_log": "-",
         "database": "/tmp/elsewhere.sqlite3", "instance": "lb-b", "outbox": "/tmp/outbox.sqlite3", "registry_poll_interval": "2s", "state_max_age": "1m", "discard-events": "true", "grace_period": "3s",
+        "tls": "/etc/lb/a.pem:/etc/lb/a.key", "tls-cert": "/etc/lb/a.pem", "tls-key": "/etc/lb/a.key",
+        "tls_client_ca": "/etc/lb/ca.pem",
     ]
 
     /// A value each setting refuses.
@@ -31,7 +33,7 @@ import Testing
         "replay_buffer": "64KiB", "tunnel_idle_timeout": "-1h", "upgrade_protocols": "websocket,h2c",
         "backends": "ftp://127.0.0.1:1", "algorithm": "fastest", "hash_key": "ip", "slow_start": "9999999999h",
         "log_level": "loud", "log_format": "xml", "access_log": "", "database": "", "instance": "a b", "outbox": "", "registry_poll_interval": "1ms", "state_max_age": "old",
-        "grace_period": "forever",
+        "grace_period": "forever", "tls_client_ca": "",
     ]
 
     private func configuration(flags: [String]) throws -> ServerConfiguration {
@@ -50,6 +52,10 @@ import Testing
         let quoted = "\"\(value)\""
         let head = "# lb.yaml\n"
         if key == "backends" { return head + "backends:\n  - \(quoted)\n" }
+        if key == "tls" {
+            let pair = value.split(separator: ":", maxSplits: 1)
+            return head + "tls:\n  - cert: \"\(pair[0])\"\n    key: \"\(pair.count > 1 ? pair[1] : "")\"\n"
+        }
         return head + (parts.count == 2 ? "\(parts[0]):\n  \(parts[1]): \(quoted)\n" : "\(key): \(quoted)\n")
     }
 
@@ -61,7 +67,7 @@ import Testing
         let rows = Set(Settings.all.compactMap(\.flag))
         #expect(flags.subtracting(notSettings) == rows, "\(flags.symmetricDifference(rows.union(notSettings)))")
         #expect(rows.count == Settings.all.filter { $0.flag != nil }.count, "a flag is in two rows")
-        #expect(rows.count == 39)
+        #expect(rows.count == 42)
     }
 
     @Test func everySettingHasAKeyAndAFlagOrSaysWhyNot() {
@@ -75,7 +81,7 @@ import Testing
         #expect(Set(keys).count == keys.count, "a key is in two rows")
         #expect(Set(Settings.all.compactMap(\.flag)).subtracting(Settings.all.compactMap(\.key).map {
             $0.replacingOccurrences(of: "_", with: "-") }) == ["port", "db", "discard-events", "health-interval",
-            "health-down-interval", "health-timeout", "health-path", "rise", "fall"])
+            "health-down-interval", "health-timeout", "health-path", "rise", "fall", "tls-cert", "tls-key"])
     }
 
     @Test func theDefaultsAreTheConfigurationsInitialValuesAndReadBack() throws {
@@ -99,7 +105,13 @@ import Testing
             try setting.assign(text, to: &expected)
             #expect(setting.differs(ServerConfiguration(), expected), "\(setting.name): the sample is the default")
             if let flag = setting.flag {
-                let arguments = flag == "discard-events" ? ["--discard-events"] : ["--\(flag)", text]
+                var arguments = flag == "discard-events" ? ["--discard-events"] : ["--\(flag)", text]
+                // A certificate and its key are given in pairs.
+                if flag == "tls-cert" || flag == "tls-key" {
+                    arguments = ["--tls-cert", Self.samples["tls-cert"]!, "--tls-key", Self.samples["tls-key"]!]
+                    expected = ServerConfiguration()
+                    try Settings.tls.assign(Self.samples["tls"]!, to: &expected)
+                }
                 let fromFlag = try configuration(flags: arguments)
                 #expect(!Settings.all.contains { $0.differs(fromFlag, expected) }, "--\(flag) \(text)")
             }
@@ -144,7 +156,8 @@ import Testing
     }
 
     @Test func reloadAppliesTheBackendsAndNamesEveryOtherChangedSetting() throws {
-        #expect(Settings.all.filter { $0.reload == .applied }.map(\.name) == ["backends"])
+        #expect(Settings.all.filter { $0.reload == .applied }.map(\.name)
+                == ["backends", "tls", "--tls-cert", "--tls-key", "tls_client_ca"])
         let running = ServerConfiguration()
         for setting in Settings.all {
             var new = running

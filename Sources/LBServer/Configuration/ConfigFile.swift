@@ -47,6 +47,8 @@ struct ConfigFile {
                 configuration.backendOptions = [:]
                 configuration.backends = try backends(value, declarations: &configuration.backendDeclarations,
                                                       options: &configuration.backendOptions)
+            } else if key == Settings.tls.key {
+                configuration.tls.certificates = try certificates(value)
             } else if let setting = Settings.setting(forKey: key) {
                 let text = try string(value, key)
                 do {
@@ -123,6 +125,31 @@ struct ConfigFile {
             result.append(url)
             if weight != nil || state != nil { declarations[url.text] = (weight, state) }
             if extra != BackendOptions() { options[url.text] = extra }
+        }
+        return result
+    }
+
+    /// `tls`: a list of mappings `{cert, key}`, file paths both.
+    private func certificates(_ node: Node) throws(ConfigurationError) -> [CertificatePair] {
+        guard let sequence = node.sequence else { throw shape(node, "tls", "tls must be a list of {cert, key}") }
+        var result: [CertificatePair] = []
+        for item in sequence {
+            guard let mapping = item.mapping else { throw shape(item, "tls", "each tls item must be a mapping {cert, key}") }
+            var pair = CertificatePair(certificate: "", key: "")
+            for (keyNode, value) in mapping {
+                switch keyNode.string ?? "" {
+                case "cert": pair.certificate = try string(value, "tls.cert")
+                case "key": pair.key = try string(value, "tls.key")
+                default:
+                    let key = "tls.\(keyNode.string ?? "")"
+                    throw ConfigurationError(kind: .unknownSetting, file: path, line: line(keyNode), key: key,
+                                             message: "unknown setting '\(key)'")
+                }
+            }
+            guard !pair.certificate.isEmpty, !pair.key.isEmpty else {
+                throw shape(item, "tls", "each tls item needs both cert and key")
+            }
+            result.append(pair)
         }
         return result
     }

@@ -27,6 +27,8 @@ struct ServerConfiguration: Sendable {
     var accessLog: String?
     /// Benchmark only: events are counted and thrown away instead of being written.
     var discardEvents = false
+    /// TLS on the traffic listener; off without certificates.
+    var tls = TLSSettings()
     /// The admin listener (`/status`); off unless given.
     var admin: HostAndPort?
     /// Restored state older than this is not routed on; a check round decides first.

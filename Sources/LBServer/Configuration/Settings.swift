@@ -267,6 +267,69 @@ enum Settings {
         },
         format: { String($0) }, at: \.discardEvents)
 
+    // MARK: TLS
+
+    static let tls = Setting(
+        key: "tls", flag: nil,
+        onlyOneWay: "a list of {cert, key} mappings; on the command line each pair is --tls-cert and --tls-key",
+        help: "Certificates of the traffic listener, each a PEM chain and its key, chosen by the name a client asks "
+            + "for (SNI), the first for clients that ask for none; TLS is on when there is one",
+        defaultNote: "none: plain HTTP", reload: .applied, placeholder: "cert:key,…",
+        parse: { text throws(SettingProblem) in
+            try text.split(separator: ",").map { item throws(SettingProblem) in
+                let parts = item.split(separator: ":", maxSplits: 1).map(String.init)
+                guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                    throw SettingProblem(reason: .mustBe("CERT:KEY pairs of file paths"), given: text)
+                }
+                return CertificatePair(certificate: parts[0], key: parts[1])
+            }
+        },
+        format: { $0.map { "\($0.certificate):\($0.key)" }.joined(separator: ",") }, at: \.tls.certificates)
+
+    static let tlsCert = Setting(
+        key: nil, flag: "tls-cert",
+        onlyOneWay: "one half of a pair with --tls-key; the file lists the pairs under tls",
+        help: "A certificate chain (PEM, the leaf first) of the traffic listener; repeat with --tls-key for each "
+            + "certificate, the first the default",
+        defaultNote: "none", reload: .applied, placeholder: "path",
+        parse: { text throws(SettingProblem) in try [Self.path(text)] },
+        format: { $0.joined(separator: ",") }, read: { $0.tls.certificates.map(\.certificate) },
+        write: { configuration, paths in
+            configuration.tls.certificates = paths.enumerated().map { index, path in
+                CertificatePair(certificate: path, key: index < configuration.tls.certificates.count
+                                ? configuration.tls.certificates[index].key : "")
+            }
+        })
+
+    static let tlsKey = Setting(
+        key: nil, flag: "tls-key",
+        onlyOneWay: "one half of a pair with --tls-cert; the file lists the pairs under tls",
+        help: "The private key (PEM, not readable by other users) of the --tls-cert in the same place",
+        defaultNote: "none", reload: .applied, placeholder: "path",
+        parse: { text throws(SettingProblem) in try [Self.path(text)] },
+        format: { $0.joined(separator: ",") }, read: { $0.tls.certificates.map(\.key) },
+        write: { configuration, paths in
+            for (index, path) in paths.enumerated() {
+                if index < configuration.tls.certificates.count {
+                    configuration.tls.certificates[index].key = path
+                } else {
+                    configuration.tls.certificates.append(CertificatePair(certificate: "", key: path))
+                }
+            }
+        })
+
+    static let tlsClientCA = Setting(
+        key: "tls_client_ca", flag: "tls-client-ca",
+        help: "Require a client certificate issued by a CA of this PEM file on the traffic listener",
+        defaultNote: "none: no client certificate asked for", reload: .applied, placeholder: "path",
+        parse: { text throws(SettingProblem) -> OffOr<String> in text == "off" ? .off : .on(try Self.path(text)) },
+        format: { $0.value ?? "off" }, read: { OffOr($0.tls.clientCA) }, write: { $0.tls.clientCA = $1.value })
+
+    private static func path(_ text: String) throws(SettingProblem) -> String {
+        guard !text.isEmpty else { throw SettingProblem(reason: .mustBe("a file path"), given: text) }
+        return text
+    }
+
     // MARK: Lifecycle
 
     static let gracePeriod = Setting(
@@ -282,6 +345,7 @@ enum Settings {
         backends, algorithm, hashKey, slowStart,
         logLevel, logFormat, accessLog,
         database, instance, outbox, registryPollInterval, stateMaxAge, discardEvents,
+        tls, tlsCert, tlsKey, tlsClientCA,
         gracePeriod,
     ]
 

@@ -10,6 +10,8 @@ struct StartupError: Error, CustomStringConvertible, Sendable {
         case adminListener
         /// The access log cannot be opened.
         case accessLog
+        /// A TLS certificate, key or CA file cannot be used.
+        case tls
     }
 
     let kind: Kind

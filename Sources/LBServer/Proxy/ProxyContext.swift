@@ -8,6 +8,8 @@ struct ProxyContext: Sendable {
     /// What a request is keyed by for the balancer; nil unless the algorithm hashes.
     let hashKey: HashKey?
     let pools: UpstreamPools
+    /// How clients reach the listener, `http` or `https`: the `X-Forwarded-Proto` backends get.
+    let clientScheme: String
     let sink: EventSink
     let settings: ProxySettings
     /// Where each answered request is logged; nil without `--access-log`.

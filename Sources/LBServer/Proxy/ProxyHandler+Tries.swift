@@ -38,8 +38,8 @@ extension ProxyHandler {
         // Room for the usual rewrite in one allocation; writeForwarded grows it if ever needed.
         var head = connection.channel.allocator.buffer(capacity: 2 * exchange.head.bytes.readableBytes + 512)
         exchange.head.writeForwarded(into: &head, pathPrefix: backend.url.pathPrefix, hostHeader: backend.url.hostHeader,
-                                     clientAddress: clientAddress, requestID: exchange.requestID,
-                                     upgrade: exchange.upgrade)
+                                     clientAddress: clientAddress, clientScheme: shared.clientScheme,
+                                     requestID: exchange.requestID, upgrade: exchange.upgrade)
         connection.write(head, now: readStartedAt)
         for part in exchange.unsent {
             writeBody(part, of: exchange, to: connection)

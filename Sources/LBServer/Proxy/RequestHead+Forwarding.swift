@@ -9,7 +9,7 @@ extension RequestHead {
     /// An absolute-form target goes in origin form, its authority as Host (RFC 9112 §3.2.2).
     /// Rebuilt from the client's original for every try.
     func writeForwarded(into buffer: inout ByteBuffer, pathPrefix: String, hostHeader: @autoclosure () -> String,
-                        clientAddress: String, requestID: String, upgrade: String?) {
+                        clientAddress: String, clientScheme: String = "http", requestID: String, upgrade: String?) {
         let authority = targetAuthority
         let addedHost = authority ?? (hasHost ? "" : hostHeader())
         // Each byte of the original at most twice (the Host value is also X-Forwarded-Host's),
@@ -67,7 +67,9 @@ extension RequestHead {
                     writer.append(", ")
                 }
                 writer.append(clientAddress)
-                writer.append("\r\nX-Forwarded-Proto: http\r\n")
+                writer.append("\r\nX-Forwarded-Proto: ")
+                writer.append(clientScheme)
+                writer.append("\r\n")
                 if let host {
                     writer.append("X-Forwarded-Host: ")
                     writer.append(raw, Int(host.valueStart), Int(host.valueEnd))

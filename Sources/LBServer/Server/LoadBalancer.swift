@@ -32,6 +32,8 @@ final class LoadBalancer: Sendable {
     private let restored: Restored
     private let metrics: DaemonMetrics
     private let accessLog: AccessLog?
+    /// TLS on the traffic listener; nil for plain HTTP.
+    private let tls: ServerTLS?
     private let hangups: UnixSignalsSequence
     /// Builds the configuration again (defaults, file, flags) for a SIGHUP reload.
     private let reloadConfiguration: (@Sendable () throws -> ServerConfiguration)?
@@ -85,6 +87,15 @@ final class LoadBalancer: Sendable {
                      hangupSignals: [UnixSignal] = [.sighup],
                      threadPool: NIOThreadPool = .singleton) async throws -> LoadBalancer {
         let metrics = DaemonMetrics()
+        // Certificates first: a bad file stops the start before anything is opened.
+        let tls: ServerTLS?
+        do {
+            tls = try await threadPool.runIfActive { () throws -> ServerTLS? in
+                configuration.tls.isEnabled ? try ServerTLS(configuration.tls) : nil
+            }
+        } catch let error as TLSLoadError {
+            throw StartupError(.tls, error.description)
+        }
         let reporter = StoreErrorReporter(logger: logger)
         let opened = try await threadPool.runIfActive { try openStores(configuration, reporter: reporter, logger: logger) }
         let writer = opened.writer
@@ -153,7 +164,7 @@ final class LoadBalancer: Sendable {
             configuration: configuration, group: group, logger: logger, reloadConfiguration: reloadConfiguration,
             store: opened.store, outbox: opened.outbox, notifications: opened.notifications, forwarding: forwarding,
             writer: writer, sink: sink, registry: registry, checker: checker, metrics: metrics,
-            accessLog: accessLog, hangups: hangups,
+            accessLog: accessLog, tls: tls, hangups: hangups,
             restored: Restored(saved: saved, registryVersion: opened.registryVersion, differences: opened.differences,
                                startedAt: started, path: startupPath, stateAgeMilliseconds: stateAge))
     }
@@ -162,7 +173,8 @@ final class LoadBalancer: Sendable {
     private init(configuration: ServerConfiguration, group: MultiThreadedEventLoopGroup, logger: Logger,
                  reloadConfiguration: (@Sendable () throws -> ServerConfiguration)?, store: Store,
                  outbox: Store?, notifications: RegistryNotifications?, forwarding: ForwarderService?, writer: EventWriter, sink: EventSink, registry: BackendRegistry, checker: HealthChecker,
-                 metrics: DaemonMetrics, accessLog: AccessLog?, hangups: UnixSignalsSequence, restored: Restored) {
+                 metrics: DaemonMetrics, accessLog: AccessLog?, tls: ServerTLS?, hangups: UnixSignalsSequence,
+                 restored: Restored) {
         self.configuration = configuration
         self.group = group
         self.logger = logger
@@ -174,6 +186,7 @@ final class LoadBalancer: Sendable {
         self.checker = checker
         self.metrics = metrics
         self.accessLog = accessLog
+        self.tls = tls
         self.hangups = hangups
         self.restored = restored
         let pools = UpstreamPools(group: group, settings: configuration.proxy)
@@ -181,6 +194,7 @@ final class LoadBalancer: Sendable {
         limiter = ConnectionLimiter(maximum: configuration.proxy.maxConnections,
                                     onRefused: { sink.connectionRefused() })
         context = ProxyContext(balancer: registry.balancer, hashKey: configuration.balancing.requestKey, pools: pools,
+                               clientScheme: tls == nil ? "http" : "https",
                                sink: sink, settings: configuration.proxy, accessLog: accessLog,
                                markedDown: { checker.probeSoon($0) },
                                trafficMarkDowns: TrafficMarkDownGuard(window: configuration.health.downInterval))
@@ -236,11 +250,12 @@ final class LoadBalancer: Sendable {
         let listener = TrafficListener(
             host: configuration.listenHost, port: configuration.listenPort, group: group, logger: logger,
             gracePeriod: configuration.gracePeriod, limiter: limiter,
-            initializeConnection: { [context, headerTimeout = configuration.proxy.headerTimeout,
+            initializeConnection: { [context, tls, headerTimeout = configuration.proxy.headerTimeout,
                                      idleTimeout = configuration.proxy.clientIdleTimeout] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers(
-                        ClientPipeline.handlers(context: context, headerTimeout: headerTimeout, idleTimeout: idleTimeout))
+                        ClientPipeline.handlers(context: context, tls: tls, headerTimeout: headerTimeout,
+                                                idleTimeout: idleTimeout))
                 }
             },
             onListening: { [self] address in try await announce(listeningOn: address) })
@@ -355,21 +370,30 @@ final class LoadBalancer: Sendable {
         let running = configuration
         let path = configuration.databasePath
         let registry = self.registry
+        let tls = self.tls
         do {
             // Reading the file and the registry transaction block: never on an event loop.
             let outcome = try await NIOThreadPool.singleton.runIfActive { () throws -> ReloadOutcome in
                 let new = try reloadConfiguration()
+                // Certificates first: a file that cannot be used fails the whole reload, and the
+                // listener keeps serving the ones it has. Turning TLS on or off needs a restart.
+                var needRestart = ServerConfiguration.settingsNeedingRestart(from: running, to: new)
+                if let tls, new.tls.isEnabled {
+                    try tls.reload(new.tls)
+                } else if (tls != nil) != new.tls.isEnabled {
+                    needRestart.append("tls")
+                }
                 // A connection of its own, as lbctl's would be: the watcher polls data_version,
                 // which moves only for commits made by other connections.
                 let differences = new.backends.isEmpty
                     ? [] : try Store(location: StoreLocation(parsing: path), mode: .existing)
                         .reconcile(declared: new.declaredBackends, occasion: "reload", instance: new.instanceName)
                 if !new.backends.isEmpty { registry.setOptions(new.backendOptions) }
-                return ReloadOutcome(backends: new.backends.count, registryChanges: differences,
-                                     needRestart: ServerConfiguration.settingsNeedingRestart(from: running, to: new))
+                return ReloadOutcome(backends: new.backends.count, registryChanges: differences, needRestart: needRestart)
             }
             logger.notice("configuration reloaded", metadata: [
                 "backends": "\(outcome.backends)",
+                "tls_certificates": "\(tls?.certificates.count ?? 0)",
                 "registry_changes": "\(outcome.registryChanges.isEmpty ? "none" : outcome.registryChanges.map { "\($0.url):\($0.field)" }.joined(separator: ","))",
             ])
             if !outcome.needRestart.isEmpty {

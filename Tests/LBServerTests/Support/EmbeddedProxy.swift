@@ -83,7 +83,7 @@ final class EmbeddedProxy {
         }
         // Events are not what these tests judge: they are dropped before they are built.
         let sink = EventSink(writer: writer, logger: Logger(label: "embedded-proxy"), discardsEvents: true)
-        let context = ProxyContext(balancer: balancer, hashKey: nil, pools: pools, sink: sink, settings: settings,
+        let context = ProxyContext(balancer: balancer, hashKey: nil, pools: pools, clientScheme: "http", sink: sink, settings: settings,
                                    accessLog: nil, markedDown: { _ in },
                                    trafficMarkDowns: TrafficMarkDownGuard(window: .seconds(2)))
         client.remoteAddress = try SocketAddress(ipAddress: "192.0.2.7", port: 40_000)

@@ -101,8 +101,16 @@ final class ServerProcess: @unchecked Sendable {
 /// Runs a built product to completion and returns its exit status, stdout and stderr.
 func runProduct(_ name: String, _ arguments: [String], folder: URL, timeout: Duration = .seconds(30)) throws
     -> (status: Int32, stdout: String, stderr: String) {
+    try runTool(ServerProcess.productsFolder.appendingPathComponent(name).path, arguments, folder: folder,
+                timeout: timeout)
+}
+
+/// Runs the program at `path` to completion and returns its exit status, stdout and stderr.
+func runTool(_ path: String, _ arguments: [String], folder: URL, timeout: Duration = .seconds(30)) throws
+    -> (status: Int32, stdout: String, stderr: String) {
+    let name = URL(fileURLWithPath: path).lastPathComponent
     let process = Process()
-    process.executableURL = ServerProcess.productsFolder.appendingPathComponent(name)
+    process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
     process.currentDirectoryURL = folder
     let out = folder.appendingPathComponent("\(name)-\(UUID().uuidString.prefix(8)).out")

@@ -208,6 +208,7 @@ final class TestBackend: @unchecked Sendable {
                 headers.add(name: "x-backend", value: backend.name)
                 headers.add(name: "x-seen-uri", value: head.uri)
                 headers.add(name: "x-seen-xff", value: head.headers["x-forwarded-for"].joined(separator: ", "))
+                headers.add(name: "x-seen-proto", value: head.headers["x-forwarded-proto"].joined(separator: ", "))
                 headers.add(name: "x-seen-request-id", value: head.headers.first(name: "x-request-id") ?? "")
                 headers.add(name: "x-seen-body-bytes", value: String(bodyBytes))
                 headers.add(name: "x-seen-host", value: head.headers.first(name: "host") ?? "")

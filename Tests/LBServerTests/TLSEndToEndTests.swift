@@ -1,0 +1,162 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Testing
+
+/// TLS on the traffic listener, with the real daemon, certificates made by openssl for the test
+/// and curl (and a swift-nio-ssl connection) as clients.
+@Suite(.serialized) struct TLSEndToEndTests {
+    let group = MultiThreadedEventLoopGroup.singleton
+
+    /// Two certificates: SNI picks one, a client that sends no name gets the first, the backend
+    /// hears `X-Forwarded-Proto: https`, and a client offering only TLS 1.1 is refused.
+    @Test func httpsReachesTheBackendAndTheNameAskedForChoosesTheCertificate() throws {
+        let folder = try TemporaryFolder()
+        let certificates = try TestCertificates(folder: folder.url)
+        let a = try certificates.issue("a", dnsNames: ["a.test", "localhost"])
+        let b = try certificates.issue("b", dnsNames: ["b.test", "*.b.test"])
+        let backend = try TestBackend(name: "one", group: group)
+        defer { backend.stop() }
+        let server = try ServerProcess(lbserver: ["--db", folder.database, "--backends", backend.url,
+                                                  "--tls-cert", a.certificate, "--tls-key", a.key,
+                                                  "--tls-cert", b.certificate, "--tls-key", b.key],
+                                       folder: folder.url)
+        defer { server.stop() }
+        let port = try server.waitUntilListening()
+        let ca = certificates.path("ca.pem")
+
+        let first = try curlHTTPS("https://a.test:\(port)/x", resolve: "a.test:\(port):127.0.0.1", ca: ca, folder: folder.url)
+        #expect(first.status == 0, "\(first.verbose)")
+        #expect(first.body.hasPrefix("HTTP/1.1 200"))
+        #expect(first.body.hasSuffix("one"))
+        #expect(first.body.lowercased().contains("x-seen-proto: https"), "\(first.body)")
+        #expect(first.verbose.contains("subject: CN=a.test"), "\(first.verbose)")
+
+        let second = try curlHTTPS("https://b.test:\(port)/", resolve: "b.test:\(port):127.0.0.1", ca: ca, folder: folder.url)
+        #expect(second.status == 0 && second.verbose.contains("subject: CN=b.test"), "\(second.verbose)")
+        let wildcard = try curlHTTPS("https://x.b.test:\(port)/", resolve: "x.b.test:\(port):127.0.0.1", ca: ca,
+                                     folder: folder.url)
+        #expect(wildcard.status == 0 && wildcard.verbose.contains("subject: CN=b.test"), "\(wildcard.verbose)")
+        // No name (an IP address sends none): the first certificate.
+        let unnamed = try curlHTTPS("https://127.0.0.1:\(port)/", ca: ca, folder: folder.url)
+        #expect(unnamed.status == 0 && unnamed.verbose.contains("subject: CN=a.test"), "\(unnamed.verbose)")
+        #expect(unnamed.verbose.contains("TLSv1.3"), "\(unnamed.verbose)")
+
+        let old = try curlHTTPS("https://a.test:\(port)/", resolve: "a.test:\(port):127.0.0.1", ca: ca,
+                                extra: ["--tlsv1.1", "--tls-max", "1.1"], folder: folder.url)
+        #expect(old.status != 0, "TLS 1.1 must be refused: \(old.verbose)")
+        // Plain HTTP to the TLS port gets no answer in HTTP.
+        let plain = try runTool("/usr/bin/curl", ["-sS", "--max-time", "5", "http://127.0.0.1:\(port)/"], folder: folder.url)
+        #expect(plain.status != 0 && !plain.stdout.contains("one"))
+        #expect(server.process.isRunning)
+    }
+
+    /// With `--tls-client-ca`, a client without a certificate, or with one another CA issued, is
+    /// refused in the handshake; one the CA issued gets through.
+    @Test func aClientCertificateIsRequiredAndVerified() throws {
+        let folder = try TemporaryFolder()
+        let certificates = try TestCertificates(folder: folder.url)
+        let server = try certificates.issue("server", dnsNames: ["lb.test"])
+        _ = try TestCertificates(folder: folder.url, ca: "clients")
+        let client = try certificates.issue("client", dnsNames: ["client-1"], by: "clients", client: true)
+        _ = try TestCertificates(folder: folder.url, ca: "stranger")
+        let stranger = try certificates.issue("intruder", dnsNames: ["intruder"], by: "stranger", client: true)
+        let backend = try TestBackend(name: "one", group: group)
+        defer { backend.stop() }
+        let lb = try ServerProcess(lbserver: ["--db", folder.database, "--backends", backend.url,
+                                              "--tls-cert", server.certificate, "--tls-key", server.key,
+                                              "--tls-client-ca", certificates.path("clients.pem")], folder: folder.url)
+        defer { lb.stop() }
+        let port = try lb.waitUntilListening()
+        let url = "https://lb.test:\(port)/"
+        let resolve = "lb.test:\(port):127.0.0.1"
+        let ca = certificates.path("ca.pem")
+
+        let without = try curlHTTPS(url, resolve: resolve, ca: ca, folder: folder.url)
+        #expect(without.status != 0 && !without.body.contains("one"), "\(without.verbose)")
+        let wrong = try curlHTTPS(url, resolve: resolve, ca: ca, clientCertificate: stranger, folder: folder.url)
+        #expect(wrong.status != 0 && !wrong.body.contains("one"), "\(wrong.verbose)")
+        let right = try curlHTTPS(url, resolve: resolve, ca: ca, clientCertificate: client, folder: folder.url)
+        #expect(right.status == 0 && right.body.hasSuffix("one"), "\(right.verbose)")
+    }
+
+    /// A key others can read, a missing certificate, and a key without its certificate: one line
+    /// each, and no start.
+    @Test func filesThatCannotBeUsedStopTheStartWithOneLine() throws {
+        let folder = try TemporaryFolder()
+        let certificates = try TestCertificates(folder: folder.url)
+        let a = try certificates.issue("a", dnsNames: ["a.test"])
+        chmod(a.key, 0o644)
+        let cases: [([String], String, Int32)] = [
+            (["--tls-cert", a.certificate, "--tls-key", a.key],
+             "lbserver: TLS key \(a.key) is readable by other users (mode 0644): make it owner-only, chmod 600 \(a.key)", 1),
+            (["--tls-cert", certificates.path("missing.pem"), "--tls-key", a.key],
+             "lbserver: TLS certificate \(certificates.path("missing.pem")) no such file", 1),
+            (["--tls-key", a.key],
+             "lbserver: --tls-cert and --tls-key come in pairs: 0 certificate(s), 1 key(s)", 64),
+        ]
+        for (flags, line, status) in cases {
+            let result = try runProduct("lbserver", ["--db", folder.database, "--listen", "127.0.0.1:0"] + flags,
+                                        folder: folder.url)
+            #expect(result.status == status, "\(flags): \(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").contains { $0.hasPrefix(line) }, "\(result.stderr)")
+        }
+    }
+
+    /// SIGHUP reads the certificates again: new handshakes get the new certificate while a
+    /// connection opened before goes on with its own; a file that cannot be used fails the
+    /// reload and the listener keeps the certificate it has.
+    @Test func sighupSwapsTheCertificateWithoutDroppingAConnectionAndABadFileKeepsTheOld() throws {
+        let folder = try TemporaryFolder()
+        let certificates = try TestCertificates(folder: folder.url)
+        let old = try certificates.issue("old", dnsNames: ["old.test", "lb.test"])
+        let new = try certificates.issue("new", dnsNames: ["new.test", "lb.test"])
+        let backend = try TestBackend(name: "one", group: group)
+        defer { backend.stop() }
+        let live = folder.url.appendingPathComponent("live")
+        try FileManager.default.createDirectory(at: live, withIntermediateDirectories: true)
+        let cert = live.appendingPathComponent("lb.pem").path
+        let key = live.appendingPathComponent("lb.key").path
+        func install(_ pair: (certificate: String, key: String)) throws {
+            for (from, to) in [(pair.certificate, cert), (pair.key, key)] {
+                try? FileManager.default.removeItem(atPath: to)
+                try FileManager.default.copyItem(atPath: from, toPath: to)
+            }
+            chmod(key, 0o600)
+        }
+        try install(old)
+        let config = folder.url.appendingPathComponent("lb.yaml")
+        try "backends:\n  - \(backend.url)\ntls:\n  - cert: \(cert)\n    key: \(key)\n"
+            .write(to: config, atomically: true, encoding: .utf8)
+        let server = try ServerProcess(lbserver: ["--config", config.path, "--db", folder.database], folder: folder.url)
+        defer { server.stop() }
+        let port = try server.waitUntilListening()
+        let ca = certificates.path("ca.pem")
+        let kept = try TLSTestConnection(port: port, serverName: "lb.test", ca: ca)
+        #expect(try kept.get().body == "one")
+        #expect(try kept.peerNames().contains("old.test"))
+
+        try install(new)
+        server.signal(SIGHUP)
+        #expect(waitUntil { server.stderr.contains("msg=\"configuration reloaded\"") })
+        let fresh = try TLSTestConnection(port: port, serverName: "lb.test", ca: ca)
+        #expect(try fresh.get().body == "one")
+        #expect(try fresh.peerNames().contains("new.test"))
+        // The connection made before the reload still serves, on its old session.
+        #expect(try kept.get().status == 200)
+        #expect(try kept.peerNames().contains("old.test"))
+
+        // A key that does not parse: the reload fails, and new handshakes still get `new`.
+        try "not a key\n".write(toFile: key, atomically: true, encoding: .utf8)
+        chmod(key, 0o600)
+        server.signal(SIGHUP)
+        #expect(waitUntil { server.stderr.contains("reload failed; keeping the running configuration") })
+        #expect(server.stderr.contains("TLS key \(key) is not valid PEM"), "\(server.stderr)")
+        let after = try TLSTestConnection(port: port, serverName: "lb.test", ca: ca)
+        #expect(try after.get().status == 200)
+        #expect(try after.peerNames().contains("new.test"))
+        #expect(try kept.get().status == 200)
+        server.signal(SIGTERM)
+        #expect(server.waitForExit() == 0)
+    }
+}
