@@ -63,13 +63,23 @@ struct OutboxSoak {
     /// a pass left nothing behind.
     private func forward(_ forwarder: OutboxForwarder, while producing: ManagedFlag) {
         var failing = false
+        // From the first pass PostgreSQL took after an outage until the backlog was gone.
+        var catchingUp: (since: ContinuousClock.Instant, sent: Int)?
         while true {
             let stopping = !producing.isSet
             do {
                 let pass = try forwarder.forward()
                 if failing {
-                    print("soak \(run): PostgreSQL takes the outbox again")
+                    print("soak \(run): PostgreSQL takes the outbox again; \(pass.events + pass.eventsLeft) events waiting")
                     failing = false
+                    catchingUp = (ContinuousClock.now, 0)
+                }
+                if let since = catchingUp?.since {
+                    catchingUp?.sent += pass.events
+                    if pass.eventsLeft < rate {
+                        print("soak \(run): backlog sent (\(catchingUp?.sent ?? 0) events) in \(ContinuousClock.now - since)")
+                        catchingUp = nil
+                    }
                 }
                 if stopping, pass.eventsLeft == 0 {
                     producing.drained = true
