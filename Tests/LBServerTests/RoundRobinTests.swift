@@ -62,6 +62,15 @@ import Testing
         #expect(url.hostHeader == "example.internal")
     }
 
+    @Test func anHTTPSURLDefaultsToPort443AndKeepsItsScheme() throws {
+        let url = try BackendURL(parsing: "HTTPS://API.example.internal/v1/")
+        #expect(url.isTLS && url.port == 443)
+        #expect(url.text == "https://api.example.internal:443/v1")
+        #expect(url.hostHeader == "api.example.internal")
+        #expect(try BackendURL(parsing: "https://10.0.0.7:8443").hostHeader == "10.0.0.7:8443")
+        #expect(try !BackendURL(parsing: "http://10.0.0.7:443").isTLS)
+    }
+
     @Test func aPathPrefixIsKeptWithoutItsTrailingSlash() throws {
         let url = try BackendURL(parsing: "http://127.0.0.1:9000/api/")
         #expect(url.pathPrefix == "/api")
@@ -69,7 +78,7 @@ import Testing
     }
 
     @Test(arguments: ["ftp://127.0.0.1:21", "127.0.0.1:8080", "http://", "http://host:0", "http://host:70000",
-                      "http://host:abc", "http://user:pw@host:1", "http://host/x?y=1", "http://ho st:1", "https://host:1"])
+                      "http://host:abc", "http://user:pw@host:1", "http://host/x?y=1", "http://ho st:1", "https://", "wss://host:1"])
     func malformedOrUnsupportedURLsAreRefused(text: String) {
         #expect(throws: BackendURL.ParseError.self) { try BackendURL(parsing: text) }
     }

@@ -1,6 +1,8 @@
 import Foundation
+import LBStore
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Testing
 
 /// TLS on the traffic listener, with the real daemon, certificates made by openssl for the test
@@ -158,5 +160,62 @@ import Testing
         #expect(try kept.get().status == 200)
         server.signal(SIGTERM)
         #expect(server.waitForExit() == 0)
+    }
+}
+
+/// `https://` backends: verified against `--backend-ca` with the URL's host as the name, the
+/// TLS connection kept alive and reused, health checks that complete the handshake, and a
+/// backend whose certificate another CA issued refused and recorded with the reason.
+@Suite(.serialized) struct HTTPSBackendEndToEndTests {
+    let group = MultiThreadedEventLoopGroup.singleton
+
+    private func serverContext(_ pair: (certificate: String, key: String)) throws -> NIOSSLContext {
+        try NIOSSLContext(configuration: .makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(pair.certificate).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: pair.key, format: .pem))))
+    }
+
+    @Test func aVerifiedHTTPSBackendServesOverAReusedConnectionAndAnUnknownCAIsRefusedAndRecorded() throws {
+        let folder = try TemporaryFolder()
+        let certificates = try TestCertificates(folder: folder.url)
+        let trusted = try certificates.issue("backend", dnsNames: ["localhost"])
+        _ = try TestCertificates(folder: folder.url, ca: "stranger")
+        let untrusted = try certificates.issue("impostor", dnsNames: ["localhost"], by: "stranger")
+        let good = try TestBackend(name: "good", group: group, tls: try serverContext(trusted))
+        let bad = try TestBackend(name: "bad", group: group, tls: try serverContext(untrusted))
+        defer { good.stop(); bad.stop() }
+        #expect(good.url.hasPrefix("https://localhost:"))
+
+        let server = try ServerProcess(lbserver: ["--db", folder.database, "--backends", good.url,
+                                                  "--backend-ca", certificates.path("ca.pem"),
+                                                  "--health-interval", "200ms", "--health-down-interval", "200ms"],
+                                       folder: folder.url)
+        defer { server.stop() }
+        let port = try server.waitUntilListening()
+        let connection = try HTTPTestConnection(port: port)
+        for _ in 0..<3 {
+            let answer = try connection.request()
+            #expect(answer.status == 200 && answer.text == "good")
+        }
+        // The three requests went over one TLS connection (and the checks are TCP: none stays).
+        #expect(good.requests == 3)
+
+        // The impostor: its certificate comes from a CA the proxy does not trust.
+        let add = try runProduct("lbctl", ["--db", folder.database, "add", bad.url.replacingOccurrences(of: "localhost", with: "LOCALHOST")],
+                                 folder: folder.url)
+        #expect(add.status == 0, "\(add.stderr)")
+        let store = try Store(path: folder.database, mode: .existing)
+        let badID = try #require(try store.backends().first { $0.url == bad.url }?.id)
+        #expect(waitUntil(timeout: .seconds(10)) {
+            (try? store.healthHistory(backendID: badID, in: .all).runs.last?.passed) == false
+        })
+        let reason = try store.healthHistory(backendID: badID, in: .all).runs.last?.lastError ?? ""
+        #expect(reason.contains("certificate did not verify"), "\(reason)")
+        let why = try runProduct("lbctl", ["--db", folder.database, "why", bad.url], folder: folder.url)
+        #expect(why.stdout.contains("certificate did not verify"), "\(why.stdout)")
+        #expect(bad.requests == 0, "nothing reached the impostor")
+        for _ in 0..<4 {
+            #expect(try httpRequest(port: port).text == "good")
+        }
     }
 }

@@ -29,6 +29,8 @@ struct ServerConfiguration: Sendable {
     var discardEvents = false
     /// TLS on the traffic listener; off without certificates.
     var tls = TLSSettings()
+    /// TLS to `https://` backends.
+    var backendTLS = BackendTLSSettings()
     /// The admin listener (`/status`); off unless given.
     var admin: HostAndPort?
     /// Restored state older than this is not routed on; a check round decides first.

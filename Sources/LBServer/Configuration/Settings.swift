@@ -325,6 +325,27 @@ enum Settings {
         parse: { text throws(SettingProblem) -> OffOr<String> in text == "off" ? .off : .on(try Self.path(text)) },
         format: { $0.value ?? "off" }, read: { OffOr($0.tls.clientCA) }, write: { $0.tls.clientCA = $1.value })
 
+    static let backendCA = Setting(
+        key: "backend_ca", flag: "backend-ca",
+        help: "Verify https:// backends against the CAs of this PEM file instead of the system's trust store",
+        defaultNote: "the system's trust store", placeholder: "path",
+        parse: { text throws(SettingProblem) in try Self.path(text) },
+        format: { $0 }, read: { $0.backendTLS.ca ?? "the system's trust store" }, write: { $0.backendTLS.ca = $1 })
+
+    static let backendCert = Setting(
+        key: "backend_cert", flag: "backend-cert",
+        help: "A client certificate (PEM chain) presented to https:// backends that ask for one; with --backend-key",
+        defaultNote: "none", placeholder: "path",
+        parse: { text throws(SettingProblem) in try Self.path(text) },
+        format: { $0 }, read: { $0.backendTLS.certificate ?? "none" }, write: { $0.backendTLS.certificate = $1 })
+
+    static let backendKey = Setting(
+        key: "backend_key", flag: "backend-key",
+        help: "The private key (PEM, not readable by other users) of --backend-cert",
+        defaultNote: "none", placeholder: "path",
+        parse: { text throws(SettingProblem) in try Self.path(text) },
+        format: { $0 }, read: { $0.backendTLS.key ?? "none" }, write: { $0.backendTLS.key = $1 })
+
     private static func path(_ text: String) throws(SettingProblem) -> String {
         guard !text.isEmpty else { throw SettingProblem(reason: .mustBe("a file path"), given: text) }
         return text
@@ -345,7 +366,7 @@ enum Settings {
         backends, algorithm, hashKey, slowStart,
         logLevel, logFormat, accessLog,
         database, instance, outbox, registryPollInterval, stateMaxAge, discardEvents,
-        tls, tlsCert, tlsKey, tlsClientCA,
+        tls, tlsCert, tlsKey, tlsClientCA, backendCA, backendCert, backendKey,
         gracePeriod,
     ]
 

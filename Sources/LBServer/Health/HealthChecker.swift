@@ -29,7 +29,11 @@ final class HealthChecker: Sendable {
         init(backend: BackendRuntime) { self.backend = backend }
     }
 
-    init(eventLoop: EventLoop, settings: HealthSettings, sink: EventSink) {
+    /// TLS for `https://` backends.
+    private let backendTLS: BackendTLS?
+
+    init(eventLoop: EventLoop, settings: HealthSettings, sink: EventSink, backendTLS: BackendTLS? = nil) {
+        self.backendTLS = backendTLS
         self.eventLoop = eventLoop
         self.settings = settings
         self.sink = sink
@@ -76,7 +80,7 @@ final class HealthChecker: Sendable {
     func checkAllOnce(_ backends: [BackendRuntime]) async {
         let checked = backends.filter { $0.adminState != .disabled }
         let rounds = checked.map { backend in
-            HealthProbe.run(settings.probe, against: backend, timeout: settings.timeout, on: eventLoop)
+            HealthProbe.run(settings.probe, against: backend, timeout: settings.timeout, tls: backendTLS, on: eventLoop)
                 .map { [sink] outcome in
                     let now = Timestamp.now()
                     sink.check(CheckResult(backendID: backend.id, at: now, passed: outcome.passed,
@@ -112,7 +116,7 @@ final class HealthChecker: Sendable {
         guard !entry.running else { return }
         entry.running = true
         let backend = entry.backend
-        HealthProbe.run(settings.probe, against: backend, timeout: settings.timeout, on: eventLoop)
+        HealthProbe.run(settings.probe, against: backend, timeout: settings.timeout, tls: backendTLS, on: eventLoop)
             .assumeIsolated().whenSuccess { [self] outcome in
                 entry.running = false
                 let state = self.state.value

@@ -12,16 +12,30 @@ enum HealthProbe {
         var error: String?
     }
 
+    /// For an `https://` backend (with `tls`), a TCP check completes the TLS handshake, and an
+    /// HTTP check speaks HTTPS.
     static func run(_ probe: HealthSettings.Probe, against backend: BackendRuntime, timeout: TimeAmount,
-                    on eventLoop: EventLoop) -> EventLoopFuture<Outcome> {
+                    tls: BackendTLS? = nil, on eventLoop: EventLoop) -> EventLoopFuture<Outcome> {
         let started = NIODeadline.now()
         let promise = eventLoop.makePromise(of: Outcome.self)
         let elapsed: @Sendable () -> Double = { Double((NIODeadline.now() - started).nanoseconds) / 1_000_000 }
+        let tls = backend.url.isTLS ? tls : nil
+        let handshake = eventLoop.makePromise(of: Void.self)
+        let url = backend.url
+        let secure: @Sendable (Channel) throws -> Void = { channel in
+            if let tls {
+                try tls.addHandlers(to: channel, for: url, timeout: timeout).cascade(to: handshake)
+            } else {
+                handshake.succeed()
+            }
+        }
         let bootstrap = ClientBootstrap(group: eventLoop).connectTimeout(timeout)
         let connected: EventLoopFuture<Channel>
         switch probe {
         case .tcp:
-            connected = connect(bootstrap, backend)
+            connected = connect(bootstrap.channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try secure(channel) }
+            }, backend, handshake: handshake)
             connected.whenComplete { result in
                 switch result {
                 case .success(let channel):
@@ -36,11 +50,12 @@ enum HealthProbe {
             let answer = eventLoop.makePromise(of: HTTPResponseStatus.self)
             let httpBootstrap = bootstrap.channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try secure(channel)
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(StatusCatcher(promise: answer))
                 }
             }
-            connected = connect(httpBootstrap, backend)
+            connected = connect(httpBootstrap, backend, handshake: handshake)
             let deadline = eventLoop.scheduleTask(in: timeout) {
                 answer.fail(ProbeTimeout())
             }
@@ -78,9 +93,18 @@ enum HealthProbe {
         return promise.futureResult
     }
 
-    private static func connect(_ bootstrap: ClientBootstrap, _ backend: BackendRuntime) -> EventLoopFuture<Channel> {
-        if let address = backend.socketAddress { return bootstrap.connect(to: address) }
-        return bootstrap.connect(host: backend.url.host, port: backend.url.port)
+    /// Connects, then waits for `handshake` (completed at once for plain HTTP).
+    private static func connect(_ bootstrap: ClientBootstrap, _ backend: BackendRuntime,
+                                handshake: EventLoopPromise<Void>) -> EventLoopFuture<Channel> {
+        let tcp = backend.socketAddress.map { bootstrap.connect(to: $0) }
+            ?? bootstrap.connect(host: backend.url.host, port: backend.url.port)
+        tcp.whenFailure { handshake.fail($0) }
+        return tcp.flatMap { channel in
+            handshake.futureResult.map { channel }.flatMapErrorThrowing { error in
+                channel.close(promise: nil)
+                throw error
+            }
+        }
     }
 
     /// A short description an operator reads in `lbctl history` ("connection refused").

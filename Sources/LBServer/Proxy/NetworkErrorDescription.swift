@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// Turns NIO's connection errors into the few words an operator expects in the event log.
 enum NetworkErrorDescription {
@@ -20,6 +21,10 @@ enum NetworkErrorDescription {
             default: return "\(io)"
             }
         }
+        if let handshake = error as? TLSHandshakeTimeout {
+            return "TLS handshake timed out after \(handshake.timeout.humanDescription)"
+        }
+        if let tls = error as? NIOSSLError { return TLSFailureDescription.describe(tls) }
         if error is ChannelError { return "connection closed before an answer" }
         return "\(error)"
     }

@@ -17,7 +17,11 @@ final class UpstreamPool {
     /// Opens connections instead of TCP when set (tests only).
     private let connector: UpstreamConnector?
 
-    init(eventLoop: EventLoop, settings: ProxySettings, connector: UpstreamConnector? = nil) {
+    /// TLS for `https://` backends.
+    private let backendTLS: BackendTLS?
+
+    init(eventLoop: EventLoop, settings: ProxySettings, connector: UpstreamConnector? = nil, backendTLS: BackendTLS? = nil) {
+        self.backendTLS = backendTLS
         self.eventLoop = eventLoop
         self.settings = settings
         self.connector = connector
@@ -69,22 +73,39 @@ final class UpstreamPool {
             }
             return
         }
+        let connectTimeout = backend.connectTimeout ?? settings.connectTimeout
+        let tls = backend.url.isTLS ? backendTLS : nil
+        let url = backend.url
+        // For https, the connection is handed over once its handshake is done.
+        let handshake = eventLoop.makePromise(of: Void.self)
         let bootstrap = ClientBootstrap(group: eventLoop)
-            .connectTimeout(backend.connectTimeout ?? settings.connectTimeout)
+            .connectTimeout(connectTimeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try tls.addHandlers(to: channel, for: url, timeout: connectTimeout).cascade(to: handshake)
+                    } else {
+                        handshake.succeed()
+                    }
                     // One timer per connection, reset by any byte either way, covers the wait for
                     // a response head and a stall mid-body, with no timer per request.
                     // Requests go out as bytes the proxy wrote; responses are cut by the handler.
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler(timeout: timeout))
                 }
             }
-        let connected: EventLoopFuture<Channel>
+        let tcp: EventLoopFuture<Channel>
         if let address = backend.socketAddress {
-            connected = bootstrap.connect(to: address)
+            tcp = bootstrap.connect(to: address)
         } else {
-            connected = bootstrap.connect(host: backend.url.host, port: backend.url.port)
+            tcp = bootstrap.connect(host: backend.url.host, port: backend.url.port)
+        }
+        tcp.whenFailure { handshake.fail($0) }
+        let connected = tcp.flatMap { channel in
+            handshake.futureResult.map { channel }.flatMapErrorThrowing { error in
+                channel.close(promise: nil)
+                throw error
+            }
         }
         let slot = backend.slot
         connected.assumeIsolated().whenComplete { result in
@@ -102,15 +123,17 @@ final class UpstreamPool {
 final class UpstreamPools: Sendable {
     private let pools: [(eventLoop: EventLoop, pool: NIOLoopBoundBox<UpstreamPool>)]
 
-    convenience init(group: MultiThreadedEventLoopGroup, settings: ProxySettings) {
-        self.init(eventLoops: group.makeIterator().map { $0 }, settings: settings)
+    convenience init(group: MultiThreadedEventLoopGroup, settings: ProxySettings, backendTLS: BackendTLS? = nil) {
+        self.init(eventLoops: group.makeIterator().map { $0 }, settings: settings, backendTLS: backendTLS)
     }
 
     /// Pools for `eventLoops`, opening connections with `connector` where one is given (tests).
-    init(eventLoops: [EventLoop], settings: ProxySettings, connector: UpstreamConnector? = nil) {
+    init(eventLoops: [EventLoop], settings: ProxySettings, backendTLS: BackendTLS? = nil,
+         connector: UpstreamConnector? = nil) {
         pools = eventLoops.map { loop in
-            (loop, NIOLoopBoundBox.makeBoxSendingValue(UpstreamPool(eventLoop: loop, settings: settings, connector: connector),
-                                                       eventLoop: loop))
+            (loop, NIOLoopBoundBox.makeBoxSendingValue(
+                UpstreamPool(eventLoop: loop, settings: settings, connector: connector, backendTLS: backendTLS),
+                eventLoop: loop))
         }
     }
 

@@ -89,9 +89,10 @@ final class LoadBalancer: Sendable {
         let metrics = DaemonMetrics()
         // Certificates first: a bad file stops the start before anything is opened.
         let tls: ServerTLS?
+        let backendTLS: BackendTLS
         do {
-            tls = try await threadPool.runIfActive { () throws -> ServerTLS? in
-                configuration.tls.isEnabled ? try ServerTLS(configuration.tls) : nil
+            (tls, backendTLS) = try await threadPool.runIfActive { () throws -> (ServerTLS?, BackendTLS) in
+                (configuration.tls.isEnabled ? try ServerTLS(configuration.tls) : nil, try BackendTLS(configuration.backendTLS))
             }
         } catch let error as TLSLoadError {
             throw StartupError(.tls, error.description)
@@ -130,7 +131,8 @@ final class LoadBalancer: Sendable {
             return unknown
         } : records)
 
-        let checker = HealthChecker(eventLoop: group.next(), settings: configuration.health, sink: sink)
+        let checker = HealthChecker(eventLoop: group.next(), settings: configuration.health, sink: sink,
+                                    backendTLS: backendTLS)
         if startupPath == "stale" {
             logger.notice("restored state is stale; checking every backend before accepting",
                           metadata: ["state_age": "\(stateAge.map { "\($0 / 1000)s" } ?? "unknown")"])
@@ -164,7 +166,7 @@ final class LoadBalancer: Sendable {
             configuration: configuration, group: group, logger: logger, reloadConfiguration: reloadConfiguration,
             store: opened.store, outbox: opened.outbox, notifications: opened.notifications, forwarding: forwarding,
             writer: writer, sink: sink, registry: registry, checker: checker, metrics: metrics,
-            accessLog: accessLog, tls: tls, hangups: hangups,
+            accessLog: accessLog, tls: tls, backendTLS: backendTLS, hangups: hangups,
             restored: Restored(saved: saved, registryVersion: opened.registryVersion, differences: opened.differences,
                                startedAt: started, path: startupPath, stateAgeMilliseconds: stateAge))
     }
@@ -173,7 +175,8 @@ final class LoadBalancer: Sendable {
     private init(configuration: ServerConfiguration, group: MultiThreadedEventLoopGroup, logger: Logger,
                  reloadConfiguration: (@Sendable () throws -> ServerConfiguration)?, store: Store,
                  outbox: Store?, notifications: RegistryNotifications?, forwarding: ForwarderService?, writer: EventWriter, sink: EventSink, registry: BackendRegistry, checker: HealthChecker,
-                 metrics: DaemonMetrics, accessLog: AccessLog?, tls: ServerTLS?, hangups: UnixSignalsSequence,
+                 metrics: DaemonMetrics, accessLog: AccessLog?, tls: ServerTLS?, backendTLS: BackendTLS,
+                 hangups: UnixSignalsSequence,
                  restored: Restored) {
         self.configuration = configuration
         self.group = group
@@ -189,7 +192,7 @@ final class LoadBalancer: Sendable {
         self.tls = tls
         self.hangups = hangups
         self.restored = restored
-        let pools = UpstreamPools(group: group, settings: configuration.proxy)
+        let pools = UpstreamPools(group: group, settings: configuration.proxy, backendTLS: backendTLS)
         self.pools = pools
         limiter = ConnectionLimiter(maximum: configuration.proxy.maxConnections,
                                     onRefused: { sink.connectionRefused() })

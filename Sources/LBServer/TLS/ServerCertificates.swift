@@ -38,7 +38,7 @@ struct ServerCertificates: Sendable {
         precondition(settings.isEnabled, "no certificate to load")
         var entries: [Entry] = []
         for pair in settings.certificates {
-            entries.append(try loadEntry(pair))
+            entries.append(try loadPair(pair))
         }
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: entries[0].chain.map { .certificate($0) }, privateKey: .privateKey(entries[0].key))
@@ -94,7 +94,7 @@ struct ServerCertificates: Sendable {
         return entries.first { $0.names.contains(wildcard) }
     }
 
-    private static func loadEntry(_ pair: CertificatePair) throws(TLSLoadError) -> Entry {
+    static func loadPair(_ pair: CertificatePair) throws(TLSLoadError) -> Entry {
         let chain: [NIOSSLCertificate]
         do {
             chain = try NIOSSLCertificate.fromPEMFile(pair.certificate)

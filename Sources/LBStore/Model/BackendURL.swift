@@ -1,8 +1,11 @@
-/// A validated backend address: `http://host[:port][/path-prefix]`, shared by `lbserver` and `lbctl`
-/// so both accept and store exactly the same spelling.
+/// A validated backend address: `http[s]://host[:port][/path-prefix]`, shared by `lbserver` and
+/// `lbctl` so both accept and store exactly the same spelling.
 ///
-/// The port defaults by scheme (80 for http), so `http://example` is usable rather than dead.
+/// The port defaults by scheme (80 for http, 443 for https), so `http://example` is usable rather
+/// than dead.
 public struct BackendURL: Hashable, Sendable, CustomStringConvertible {
+    /// Whether the backend is spoken to over TLS (`https://`).
+    public let isTLS: Bool
     public let host: String
     public let port: Int
     /// The path prefix without a trailing slash ("" for none); requests are forwarded below it.
@@ -25,9 +28,10 @@ public struct BackendURL: Hashable, Sendable, CustomStringConvertible {
             throw ParseError(description: "backend URL '\(trimmed)' has no scheme; write http://HOST:PORT")
         }
         let scheme = trimmed[..<schemeEnd.lowerBound].lowercased()
-        guard scheme == "http" else {
-            throw ParseError(description: "backend URL '\(trimmed)' uses scheme '\(scheme)'; only http is supported")
+        guard scheme == "http" || scheme == "https" else {
+            throw ParseError(description: "backend URL '\(trimmed)' uses scheme '\(scheme)'; only http and https are supported")
         }
+        isTLS = scheme == "https"
         let rest = trimmed[schemeEnd.upperBound...]
         guard !rest.contains("?"), !rest.contains("#") else {
             throw ParseError(description: "backend URL '\(trimmed)' must not have a query or fragment")
@@ -62,7 +66,7 @@ public struct BackendURL: Hashable, Sendable, CustomStringConvertible {
         else {
             throw ParseError(description: "backend URL '\(trimmed)' has no valid host")
         }
-        var port = 80
+        var port = isTLS ? 443 : 80
         if let portText {
             guard let value = Int(portText), (1...65_535).contains(value) else {
                 throw ParseError(description: "backend URL '\(trimmed)' has an invalid port '\(portText)' (1-65535)")
@@ -73,7 +77,7 @@ public struct BackendURL: Hashable, Sendable, CustomStringConvertible {
         self.port = port
         self.pathPrefix = path
         let hostPart = self.host.contains(":") ? "[\(self.host)]" : self.host
-        self.text = "http://\(hostPart):\(port)\(path)"
+        self.text = "\(isTLS ? "https" : "http")://\(hostPart):\(port)\(path)"
     }
 
     public var description: String { text }
@@ -81,7 +85,7 @@ public struct BackendURL: Hashable, Sendable, CustomStringConvertible {
     /// The `Host` header value for requests to this backend.
     public var hostHeader: String {
         let hostPart = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host
-        return port == 80 ? hostPart : "\(hostPart):\(port)"
+        return port == (isTLS ? 443 : 80) ? hostPart : "\(hostPart):\(port)"
     }
 
     /// Why a list that names `url` twice is refused: the same words for a flag's list and a file's.

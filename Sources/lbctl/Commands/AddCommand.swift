@@ -7,7 +7,7 @@ struct AddCommand: ParsableCommand {
         commandName: "add", abstract: "Add a backend; a removed one comes back with its history.")
 
     @OptionGroup var database: DatabaseOptions
-    @Argument(help: "The backend, http://HOST[:PORT][/PATH].") var url: String
+    @Argument(help: "The backend, http[s]://HOST[:PORT][/PATH].") var url: String
     @Option(help: "Its share of the traffic relative to the others (0 or more).") var weight = 1
 
     func validate() throws {

@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// A real HTTP backend on 127.0.0.1 with an OS-chosen port, whose behaviour a test sets.
 ///
@@ -48,9 +49,13 @@ final class TestBackend: @unchecked Sendable {
     private var _requests = 0
     private var _bodies: [Int] = []
 
+    /// With a TLS context the backend speaks HTTPS (`url` says `https://localhost:PORT`).
+    let tls: NIOSSLContext?
+
     init(name: String, behaviour: Behaviour = .serve(delay: .zero), group: EventLoopGroup, port: Int = 0,
-         responseBodyBytes: Int? = nil) throws {
+         responseBodyBytes: Int? = nil, tls: NIOSSLContext? = nil) throws {
         self.name = name
+        self.tls = tls
         self.responseBodyBytes = responseBodyBytes
         self.group = group
         self.behaviour = behaviour
@@ -58,7 +63,7 @@ final class TestBackend: @unchecked Sendable {
         try start(port: port)
     }
 
-    var url: String { "http://127.0.0.1:\(port)" }
+    var url: String { tls == nil ? "http://127.0.0.1:\(port)" : "https://localhost:\(port)" }
     var currentBehaviour: Behaviour { lock.withLock { behaviour } }
     /// Requests that reached the handler (including those it reset).
     var requests: Int { lock.withLock { _requests } }
@@ -73,6 +78,7 @@ final class TestBackend: @unchecked Sendable {
             .childChannelInitializer { [self] channel in
                 lock.withLock { children.append(channel) }
                 return channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     // The decoder sits first so that writes from its context reach the socket raw.
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder()), name: "raw")
                     try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder())

@@ -16,7 +16,7 @@ struct SettingProblem: Error, Equatable, Sendable {
         /// A reason that stands after "`x`: ": "upgrade_protocols: h2c upgrades are never tunnelled".
         case explained(String)
         /// A sentence that names the value itself and needs no setting name ("backend URL 'ftp://x'
-        /// uses scheme 'ftp'; only http is supported").
+        /// uses scheme 'ftp'; only http and https are supported").
         case sentence(String)
     }
 

@@ -1,0 +1,133 @@
+import LBStore
+import NIOCore
+import NIOSSL
+import NIOTLS
+
+/// How the proxy speaks TLS to `https://` backends: the CA that verifies them (the system's trust
+/// store unless `--backend-ca`), and a client certificate for backends that ask for one.
+struct BackendTLSSettings: Sendable, Equatable {
+    var ca: String?
+    var certificate: String?
+    var key: String?
+}
+
+/// TLS to `https://` backends: one client context for every connection (pool and health checks),
+/// full verification of the backend's chain and of its name (the URL's host, sent as SNI unless
+/// it is an IP address), TLS 1.2 or 1.3.
+final class BackendTLS: Sendable {
+    let context: NIOSSLContext
+
+    init(_ settings: BackendTLSSettings) throws(TLSLoadError) {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.certificateVerification = .fullVerification
+        configuration.applicationProtocols = ["http/1.1"]
+        if let ca = settings.ca {
+            let roots: [NIOSSLCertificate]
+            do {
+                roots = try NIOSSLCertificate.fromPEMFile(ca)
+            } catch {
+                throw TLSLoadError(file: ca, what: "backend CA", reason: "cannot be read as PEM certificates (\(error))")
+            }
+            guard !roots.isEmpty else { throw TLSLoadError(file: ca, what: "backend CA", reason: "holds no PEM certificate") }
+            configuration.trustRoots = .certificates(roots)
+        }
+        guard (settings.certificate == nil) == (settings.key == nil) else {
+            throw TLSLoadError(file: settings.certificate ?? settings.key ?? "", what: "backend client certificate",
+                               reason: "needs both --backend-cert and --backend-key")
+        }
+        if let certificate = settings.certificate, let key = settings.key {
+            let pair = try ServerCertificates.loadPair(CertificatePair(certificate: certificate, key: key))
+            configuration.certificateChain = pair.chain.map { .certificate($0) }
+            configuration.privateKey = .privateKey(pair.key)
+        }
+        do {
+            context = try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw TLSLoadError(file: settings.ca ?? "the system trust store", what: "backend CA",
+                               reason: "cannot be used for TLS: \(error)")
+        }
+    }
+
+    /// Adds the TLS client and a handshake waiter to a new connection to `url`, first in its
+    /// pipeline; the returned future completes when the handshake did, or fails with why it did
+    /// not, within `timeout`. A connection is handed over only after its handshake: a backend
+    /// that refuses it has been sent nothing, so the request may go elsewhere.
+    func addHandlers(to channel: Channel, for url: BackendURL, timeout: TimeAmount) throws -> EventLoopFuture<Void> {
+        let name = url.host.contains(":") || url.host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : url.host
+        let waiter = HandshakeWaiter(promise: channel.eventLoop.makePromise(), timeout: timeout)
+        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: name))
+        try channel.pipeline.syncOperations.addHandler(waiter)
+        return waiter.promise.futureResult
+    }
+}
+
+/// Completes its promise when the TLS handshake completes, and takes itself out of the pipeline;
+/// fails it with the handshake's error, a close, or `TLSHandshakeTimeout` past `timeout`.
+final class HandshakeWaiter: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    let promise: EventLoopPromise<Void>
+    private let timeout: TimeAmount
+    private var timer: Scheduled<Void>?
+
+    init(promise: EventLoopPromise<Void>, timeout: TimeAmount) {
+        self.promise = promise
+        self.timeout = timeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let promise = self.promise
+        let channel = context.channel
+        let timeout = self.timeout
+        timer = context.eventLoop.scheduleTask(in: timeout) {
+            promise.fail(TLSHandshakeTimeout(timeout: timeout))
+            channel.close(promise: nil)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted = event {
+            timer?.cancel()
+            promise.succeed(())
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        timer?.cancel()
+        promise.fail(error)
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        promise.fail(ChannelError.ioOnClosedChannel)
+        context.fireChannelInactive()
+    }
+}
+
+/// A backend that accepted the connection but did not finish the TLS handshake in time.
+struct TLSHandshakeTimeout: Error {
+    var timeout: TimeAmount
+}
+
+/// A failed TLS handshake with a backend, in the words an operator reads in `lbctl why`.
+enum TLSFailureDescription {
+    static func describe(_ error: NIOSSLError) -> String {
+        let text = "\(error)"
+        if text.contains("CERTIFICATE_VERIFY_FAILED") {
+            return "TLS handshake failed: the backend's certificate did not verify (unknown CA, expired, or not "
+                + "issued for this host)"
+        }
+        if text.contains("WRONG_VERSION_NUMBER") || text.contains("PACKET_LENGTH_TOO_LONG") {
+            return "TLS handshake failed: the backend does not speak TLS on this port"
+        }
+        if let alert = text.range(of: "TLSV1_ALERT_") ?? text.range(of: "SSLV3_ALERT_") {
+            let name = text[alert.upperBound...].prefix { $0.isLetter || $0 == "_" }
+            return "TLS handshake failed: the backend refused it (\(name.lowercased().replacingOccurrences(of: "_", with: " ")))"
+        }
+        if case .uncleanShutdown = error { return "TLS connection closed without a close_notify" }
+        return "TLS handshake failed: \(text)"
+    }
+}
