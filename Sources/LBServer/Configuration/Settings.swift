@@ -325,26 +325,27 @@ enum Settings {
         parse: { text throws(SettingProblem) -> OffOr<String> in text == "off" ? .off : .on(try Self.path(text)) },
         format: { $0.value ?? "off" }, read: { OffOr($0.tls.clientCA) }, write: { $0.tls.clientCA = $1.value })
 
-    static let backendCA = Setting(
+    static let backendCA = optionalPath(
         key: "backend_ca", flag: "backend-ca",
         help: "Verify https:// backends against the CAs of this PEM file instead of the system's trust store",
-        defaultNote: "the system's trust store", placeholder: "path",
-        parse: { text throws(SettingProblem) in try Self.path(text) },
-        format: { $0 }, read: { $0.backendTLS.ca ?? "the system's trust store" }, write: { $0.backendTLS.ca = $1 })
+        defaultNote: "the system's trust store", at: \.backendTLS.ca)
 
-    static let backendCert = Setting(
+    static let backendCert = optionalPath(
         key: "backend_cert", flag: "backend-cert",
         help: "A client certificate (PEM chain) presented to https:// backends that ask for one; with --backend-key",
-        defaultNote: "none", placeholder: "path",
-        parse: { text throws(SettingProblem) in try Self.path(text) },
-        format: { $0 }, read: { $0.backendTLS.certificate ?? "none" }, write: { $0.backendTLS.certificate = $1 })
+        defaultNote: "none", at: \.backendTLS.certificate)
 
-    static let backendKey = Setting(
-        key: "backend_key", flag: "backend-key",
-        help: "The private key (PEM, not readable by other users) of --backend-cert",
-        defaultNote: "none", placeholder: "path",
-        parse: { text throws(SettingProblem) in try Self.path(text) },
-        format: { $0 }, read: { $0.backendTLS.key ?? "none" }, write: { $0.backendTLS.key = $1 })
+    static let backendKey = optionalPath(
+        key: "backend_key", flag: "backend-key", help: "The private key (PEM, not readable by other users) of --backend-cert",
+        defaultNote: "none", at: \.backendTLS.key)
+
+    /// A file path that is unset by default.
+    private static func optionalPath(key: String, flag: String, help: String, defaultNote: String,
+                                     at keyPath: WritableKeyPath<ServerConfiguration, String?> & Sendable) -> Setting<String> {
+        Setting(key: key, flag: flag, help: help, defaultNote: defaultNote, placeholder: "path",
+                parse: { text throws(SettingProblem) in try Self.path(text) },
+                format: { $0 }, read: { $0[keyPath: keyPath] ?? defaultNote }, write: { $0[keyPath: keyPath] = $1 })
+    }
 
     private static func path(_ text: String) throws(SettingProblem) -> String {
         guard !text.isEmpty else { throw SettingProblem(reason: .mustBe("a file path"), given: text) }
