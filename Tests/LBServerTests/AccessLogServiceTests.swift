@@ -16,14 +16,14 @@ import Testing
             let log = try AccessLog(destination: path, format: .keyValue, threadPool: Self.threadPool)
             let running = Task(executorPreference: DedicatedExecutor.shared) { await log.run() }
             for index in 0..<5_000 { log.record(Self.entry(index)) }
-            #expect(await poll { Self.tail(path).hasSuffix("request_id=r4999\n") })
+            #expect(await poll { Self.tail(path).hasSuffix("request_id=r4999 tls=-\n") })
             for index in 5_000..<6_000 { log.record(Self.entry(index)) }
             running.cancel()
             await running.value
             let lines = Self.lines(path)
             #expect(lines.count == 6_000)
-            #expect(lines.first?.hasSuffix("request_id=r0") == true, "\(lines.first ?? "")")
-            #expect(lines.last?.hasSuffix("request_id=r5999") == true, "\(lines.last ?? "")")
+            #expect(lines.first?.hasSuffix("request_id=r0 tls=-") == true, "\(lines.first ?? "")")
+            #expect(lines.last?.hasSuffix("request_id=r5999 tls=-") == true, "\(lines.last ?? "")")
             // Closed: what comes after the stop is dropped, not written.
             log.record(Self.entry(6_000))
             #expect(Self.lines(path).count == 6_000)

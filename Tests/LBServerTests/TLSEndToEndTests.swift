@@ -19,9 +19,11 @@ import Testing
         let b = try certificates.issue("b", dnsNames: ["b.test", "*.b.test"])
         let backend = try TestBackend(name: "one", group: group)
         defer { backend.stop() }
+        let accessLog = folder.url.appendingPathComponent("access.log").path
         let server = try ServerProcess(lbserver: ["--db", folder.database, "--backends", backend.url,
                                                   "--tls-cert", a.certificate, "--tls-key", a.key,
-                                                  "--tls-cert", b.certificate, "--tls-key", b.key],
+                                                  "--tls-cert", b.certificate, "--tls-key", b.key,
+                                                  "--access-log", accessLog],
                                        folder: folder.url)
         defer { server.stop() }
         let port = try server.waitUntilListening()
@@ -33,6 +35,10 @@ import Testing
         #expect(first.body.hasSuffix("one"))
         #expect(first.body.lowercased().contains("x-seen-proto: https"), "\(first.body)")
         #expect(first.verbose.contains("subject: CN=a.test"), "\(first.verbose)")
+        // The access log says which TLS version the request came over.
+        #expect(waitUntil { ((try? String(contentsOfFile: accessLog, encoding: .utf8)) ?? "").contains("path=/x") })
+        let line = try String(contentsOfFile: accessLog, encoding: .utf8).split(separator: "\n").first { $0.contains("path=/x") }
+        #expect(line?.hasSuffix(" tls=TLSv1.3") == true, "\(line ?? "")")
 
         let second = try curlHTTPS("https://b.test:\(port)/", resolve: "b.test:\(port):127.0.0.1", ca: ca, folder: folder.url)
         #expect(second.status == 0 && second.verbose.contains("subject: CN=b.test"), "\(second.verbose)")

@@ -26,6 +26,8 @@ final class AccessLog: Service, Sendable {
         /// The backend that answered; nil when the balancer answered itself.
         var backend: String?
         var requestID: String
+        /// The client connection's TLS version; nil for plain HTTP.
+        var tls: String? = nil
     }
 
     struct OpenError: Error, CustomStringConvertible {
@@ -171,7 +173,7 @@ final class AccessLog: Service, Sendable {
             LogField("ts", entry.at.rfc3339), LogField("client", entry.client), LogField("method", entry.method),
             LogField("path", entry.path), .number("status", "\(entry.status)"), .number("bytes", "\(entry.bytes)"),
             .number("duration_ms", "\(milliseconds)"), LogField("backend", entry.backend ?? "-"),
-            LogField("request_id", entry.requestID),
+            LogField("request_id", entry.requestID), LogField("tls", entry.tls ?? "-"),
         ])
     }
 }

@@ -1,5 +1,7 @@
 import LBStore
 import NIOCore
+import NIOSSL
+import NIOTLS
 
 /// Forwards each request of one client connection to a backend chosen by the balancer, with the
 /// seed's retry rules, and streams both bodies with back-pressure.
@@ -24,6 +26,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var stats: RequestStats?
     var context: ChannelHandlerContext?
     var clientAddress = "unknown"
+    /// The TLS version the client's connection negotiated (`TLSv1.3`); nil for plain HTTP.
+    var tlsVersion: String?
     var exchange: Exchange?
     var reader: MessageReader
     var deadline: ConnectionDeadline?
@@ -121,6 +125,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted = event {
+            tlsVersion = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?.tlsVersion
+                .map(Self.name(of:))
+        }
         guard event is ChannelShouldQuiesceEvent else {
             context.fireUserInboundEventTriggered(event)
             return
@@ -286,7 +294,17 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             at: .now(), client: clientAddress, method: exchange.head.method, path: exchange.head.target,
             status: exchange.responseStatus, bytes: exchange.responseBytes,
             durationNanoseconds: NIODeadline.now().uptimeNanoseconds &- exchange.startedAt.uptimeNanoseconds,
-            backend: backend, requestID: exchange.requestID))
+            backend: backend, requestID: exchange.requestID, tls: tlsVersion))
+    }
+
+    /// A TLS version as the access log writes it.
+    static func name(of version: TLSVersion) -> String {
+        switch version {
+        case .tlsv1: "TLSv1"
+        case .tlsv11: "TLSv1.1"
+        case .tlsv12: "TLSv1.2"
+        case .tlsv13: "TLSv1.3"
+        }
     }
 
     /// The request and its answer are both complete: the next pipelined request, if one is
