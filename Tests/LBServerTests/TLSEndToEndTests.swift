@@ -181,15 +181,22 @@ import Testing
             privateKey: .privateKey(try NIOSSLPrivateKey(file: pair.key, format: .pem))))
     }
 
-    @Test func aVerifiedHTTPSBackendServesOverAReusedConnectionAndAnUnknownCAIsRefusedAndRecorded() throws {
+    @Test func aVerifiedHTTPSBackendServesOverAReusedConnectionAndBadCertificatesAreRefusedWithTheirReason() throws {
         let folder = try TemporaryFolder()
         let certificates = try TestCertificates(folder: folder.url)
         let trusted = try certificates.issue("backend", dnsNames: ["localhost"])
         _ = try TestCertificates(folder: folder.url, ca: "stranger")
-        let untrusted = try certificates.issue("impostor", dnsNames: ["localhost"], by: "stranger")
         let good = try TestBackend(name: "good", group: group, tls: try serverContext(trusted))
-        let bad = try TestBackend(name: "bad", group: group, tls: try serverContext(untrusted))
-        defer { good.stop(); bad.stop() }
+        // Each refused for its own reason: another CA, expired yesterday, issued for another name.
+        let impostors = [
+            ("unknown CA", try certificates.issue("impostor", dnsNames: ["localhost"], by: "stranger")),
+            ("certificate expired", try certificates.issue("expired", dnsNames: ["localhost"], days: -1)),
+            ("not issued for this host", try certificates.issue("elsewhere", dnsNames: ["elsewhere.test"], localIP: false)),
+        ]
+        let bad = try impostors.map { reason, pair in
+            (reason, try TestBackend(name: reason, group: group, tls: try serverContext(pair)))
+        }
+        defer { good.stop(); bad.forEach { $0.1.stop() } }
         #expect(good.url.hasPrefix("https://localhost:"))
 
         let server = try ServerProcess(lbserver: ["--db", folder.database, "--backends", good.url,
@@ -203,23 +210,22 @@ import Testing
             let answer = try connection.request()
             #expect(answer.status == 200 && answer.text == "good")
         }
-        // The three requests went over one TLS connection (and the checks are TCP: none stays).
         #expect(good.requests == 3)
 
-        // The impostor: its certificate comes from a CA the proxy does not trust.
-        let add = try runProduct("lbctl", ["--db", folder.database, "add", bad.url.replacingOccurrences(of: "localhost", with: "LOCALHOST")],
-                                 folder: folder.url)
-        #expect(add.status == 0, "\(add.stderr)")
         let store = try Store(path: folder.database, mode: .existing)
-        let badID = try #require(try store.backends().first { $0.url == bad.url }?.id)
-        #expect(waitUntil(timeout: .seconds(10)) {
-            (try? store.healthHistory(backendID: badID, in: .all).runs.last?.passed) == false
-        })
-        let reason = try store.healthHistory(backendID: badID, in: .all).runs.last?.lastError ?? ""
-        #expect(reason.contains("certificate did not verify"), "\(reason)")
-        let why = try runProduct("lbctl", ["--db", folder.database, "why", bad.url], folder: folder.url)
-        #expect(why.stdout.contains("certificate did not verify"), "\(why.stdout)")
-        #expect(bad.requests == 0, "nothing reached the impostor")
+        for (reason, backend) in bad {
+            let add = try runProduct("lbctl", ["--db", folder.database, "add", backend.url], folder: folder.url)
+            #expect(add.status == 0, "\(add.stderr)")
+            let id = try #require(try store.backends().first { $0.url == backend.url }?.id)
+            #expect(waitUntil(timeout: .seconds(10)) {
+                (try? store.healthHistory(backendID: id, in: .all).runs.last?.passed) == false
+            })
+            let recorded = try store.healthHistory(backendID: id, in: .all).runs.last?.lastError ?? ""
+            #expect(recorded.hasPrefix("TLS handshake failed: ") && recorded.contains(reason), "\(reason): \(recorded)")
+            let why = try runProduct("lbctl", ["--db", folder.database, "why", backend.url], folder: folder.url)
+            #expect(why.stdout.contains(reason), "\(why.stdout)")
+            #expect(backend.requests == 0, "nothing reached \(reason)")
+        }
         for _ in 0..<4 {
             #expect(try httpRequest(port: port).text == "good")
         }

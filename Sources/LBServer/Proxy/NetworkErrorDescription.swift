@@ -24,7 +24,9 @@ enum NetworkErrorDescription {
         if let handshake = error as? TLSHandshakeTimeout {
             return "TLS handshake timed out after \(handshake.timeout.humanDescription)"
         }
+        if let verification = error as? TLSVerificationFailure { return "TLS handshake failed: \(verification.reason)" }
         if let tls = error as? NIOSSLError { return TLSFailureDescription.describe(tls) }
+        if let tls = error as? NIOSSLExtraError { return TLSFailureDescription.describe(tls) }
         if error is ChannelError { return "connection closed before an answer" }
         return "\(error)"
     }

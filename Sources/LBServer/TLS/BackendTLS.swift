@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import LBStore
 import NIOCore
 import NIOSSL
@@ -55,8 +58,15 @@ final class BackendTLS: Sendable {
     /// that refuses it has been sent nothing, so the request may go elsewhere.
     func addHandlers(to channel: Channel, for url: BackendURL, timeout: TimeAmount) throws -> EventLoopFuture<Void> {
         let name = url.host.contains(":") || url.host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : url.host
-        let waiter = HandshakeWaiter(promise: channel.eventLoop.makePromise(), timeout: timeout)
-        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: name))
+        let notes = VerificationNotes()
+        let waiter = HandshakeWaiter(promise: channel.eventLoop.makePromise(), timeout: timeout, notes: notes)
+        // BoringSSL's own verification decides; the callback only notes why a certificate failed.
+        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(
+            context: context, serverHostname: name,
+            verificationCallback: { result, certificate in
+                if result == .failed { notes.failed(certificate) }
+                return result
+            }))
         try channel.pipeline.syncOperations.addHandler(waiter)
         return waiter.promise.futureResult
     }
@@ -68,11 +78,13 @@ final class HandshakeWaiter: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     let promise: EventLoopPromise<Void>
     private let timeout: TimeAmount
+    private let notes: VerificationNotes
     private var timer: Scheduled<Void>?
 
-    init(promise: EventLoopPromise<Void>, timeout: TimeAmount) {
+    init(promise: EventLoopPromise<Void>, timeout: TimeAmount, notes: VerificationNotes) {
         self.promise = promise
         self.timeout = timeout
+        self.notes = notes
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -96,7 +108,7 @@ final class HandshakeWaiter: ChannelInboundHandler, RemovableChannelHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         timer?.cancel()
-        promise.fail(error)
+        promise.fail(notes.reason.map { TLSVerificationFailure(reason: $0) } ?? error)
         context.close(promise: nil)
     }
 
@@ -107,6 +119,30 @@ final class HandshakeWaiter: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
+/// Why the backend's chain failed verification, from the first certificate BoringSSL refused:
+/// out of its validity period, or (in it) not leading to a trusted CA. Used on the event loop
+/// of its one connection only.
+final class VerificationNotes {
+    private(set) var reason: String?
+
+    func failed(_ certificate: NIOSSLCertificate) {
+        guard reason == nil else { return }
+        let now = time(nil)
+        if certificate.notValidAfter < now {
+            reason = "certificate expired"
+        } else if certificate.notValidBefore > now {
+            reason = "certificate not yet valid"
+        } else {
+            reason = "unknown CA (the chain does not lead to a trusted CA)"
+        }
+    }
+}
+
+/// The backend's certificate did not verify, and why.
+struct TLSVerificationFailure: Error {
+    var reason: String
+}
+
 /// A backend that accepted the connection but did not finish the TLS handshake in time.
 struct TLSHandshakeTimeout: Error {
     var timeout: TimeAmount
@@ -114,6 +150,13 @@ struct TLSHandshakeTimeout: Error {
 
 /// A failed TLS handshake with a backend, in the words an operator reads in `lbctl why`.
 enum TLSFailureDescription {
+    static func describe(_ error: NIOSSLExtraError) -> String {
+        if "\(error)".contains("failedToValidateHostname") {
+            return "TLS handshake failed: the certificate is not issued for this host"
+        }
+        return "TLS handshake failed: \(error)"
+    }
+
     static func describe(_ error: NIOSSLError) -> String {
         let text = "\(error)"
         if text.contains("CERTIFICATE_VERIFY_FAILED") {

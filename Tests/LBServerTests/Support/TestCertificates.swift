@@ -1,7 +1,7 @@
 import Foundation
 
 /// Certificates made for one test by Debian's openssl: a CA, server certificates it signs for
-/// the names asked for (each with 127.0.0.1 as an IP name too), client certificates, and a second
+/// the names asked for (with 127.0.0.1 as an IP name too, unless asked not to), client certificates, and a second
 /// CA that nothing trusts. Keys are EC P-256, written owner-only.
 struct TestCertificates {
     let folder: URL
@@ -17,17 +17,19 @@ struct TestCertificates {
     func path(_ file: String) -> String { folder.appendingPathComponent(file).path }
 
     /// A certificate `NAME.pem` with key `NAME.key`, for `dnsNames` (the first as its CN), signed
-    /// by the CA `ca`; a client certificate when `client`.
+    /// by the CA `ca`; a client certificate when `client`; valid from now for `days` (-1: it
+    /// expired a day ago); without 127.0.0.1 among its names unless `localIP`.
     @discardableResult
-    func issue(_ name: String, dnsNames: [String], by ca: String = "ca", client: Bool = false) throws
+    func issue(_ name: String, dnsNames: [String], by ca: String = "ca", client: Bool = false, days: Int = 2,
+               localIP: Bool = true) throws
         -> (certificate: String, key: String) {
         try openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                      "-keyout", path("\(name).key"), "-out", path("\(name).csr"), "-subj", "/CN=\(dnsNames[0])"])
-        let names = (dnsNames.map { "DNS:\($0)" } + ["IP:127.0.0.1"]).joined(separator: ",")
+        let names = (dnsNames.map { "DNS:\($0)" } + (localIP ? ["IP:127.0.0.1"] : [])).joined(separator: ",")
         let usage = client ? "extendedKeyUsage=clientAuth" : "extendedKeyUsage=serverAuth"
         try "subjectAltName=\(names)\n\(usage)\n".write(toFile: path("\(name).ext"), atomically: true, encoding: .utf8)
         try openssl(["x509", "-req", "-in", path("\(name).csr"), "-CA", path("\(ca).pem"), "-CAkey", path("\(ca).key"),
-                     "-CAcreateserial", "-out", path("\(name).pem"), "-days", "2", "-extfile", path("\(name).ext")])
+                     "-CAcreateserial", "-out", path("\(name).pem"), "-days", "\(days)", "-extfile", path("\(name).ext")])
         chmod(path("\(name).key"), 0o600)
         return (path("\(name).pem"), path("\(name).key"))
     }
