@@ -97,6 +97,7 @@ final class LoadBalancer: Sendable {
         } catch let error as TLSLoadError {
             throw StartupError(.tls, error.description)
         }
+        if let problem = backendTLS.trustStoreProblem { logger.warning("\(problem)") }
         let reporter = StoreErrorReporter(logger: logger)
         let opened = try await threadPool.runIfActive { try openStores(configuration, reporter: reporter, logger: logger) }
         let writer = opened.writer

@@ -46,11 +46,24 @@ final class BackendTLS: Sendable {
         }
         do {
             context = try NIOSSLContext(configuration: configuration)
+            trustStoreProblem = nil
+        } catch where settings.ca == nil {
+            // No system trust store (no ca-certificates): the daemon still starts, and https
+            // backends fail verification as signed by an unknown CA until one is given.
+            configuration.trustRoots = .certificates([])
+            do {
+                context = try NIOSSLContext(configuration: configuration)
+            } catch {
+                throw TLSLoadError(file: "the system trust store", what: "backend CA", reason: "cannot be used for TLS: \(error)")
+            }
+            trustStoreProblem = "no system trust store could be read (\(error)); https backends verify only with --backend-ca"
         } catch {
-            throw TLSLoadError(file: settings.ca ?? "the system trust store", what: "backend CA",
-                               reason: "cannot be used for TLS: \(error)")
+            throw TLSLoadError(file: settings.ca ?? "", what: "backend CA", reason: "cannot be used for TLS: \(error)")
         }
     }
+
+    /// Why the system's trust store is not in use, when it could not be read.
+    let trustStoreProblem: String?
 
     /// Adds the TLS client and a handshake waiter to a new connection to `url`, first in its
     /// pipeline; the returned future completes when the handshake did, or fails with why it did

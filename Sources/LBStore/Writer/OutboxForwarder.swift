@@ -10,9 +10,10 @@ import PostgresNIO
 /// in one transaction, each table's rows as one `INSERT … SELECT * FROM unnest(…)` of typed
 /// arrays; only after that commits does it move its marks in the outbox. While PostgreSQL writes,
 /// the pass deletes from the outbox what earlier passes sent (in bounded steps), so the outbox
-/// stays as small as what PostgreSQL has not taken yet, and the two machines' work overlaps. A
-/// crash between the commit and the marks sends the same rows again, which PostgreSQL's unique (instance, origin_id)
-/// keys turn into nothing: no row is lost and none is written twice. While PostgreSQL is away
+/// stays as small as what PostgreSQL has not taken yet, and reads the next batch ahead: the two
+/// sides' work overlaps. A crash between the commit and the marks sends the same rows again,
+/// which PostgreSQL's unique (instance, origin_id) keys turn into nothing: no row is lost and
+/// none is written twice. While PostgreSQL is away
 /// every pass fails and the outbox keeps growing on disk; the first pass that succeeds sends it
 /// all, oldest first. Not thread-safe: one owner calls `forward` (the daemon's forwarding service,
 /// on its thread pool).
@@ -117,7 +118,7 @@ public final class OutboxForwarder: @unchecked Sendable {
         }
 
         // One transaction, handed over whole; while PostgreSQL writes it, the outbox lets go of
-        // what earlier passes sent and counts what is left after this one.
+        // what earlier passes sent, says what is left after this one and reads the next batch.
         let sent: PostgresStoreConnection.SentTransaction
         let server: PostgresStoreConnection
         do {
