@@ -94,8 +94,11 @@ import Testing
         let folder = try TemporaryFolder()
         let certificates = try TestCertificates(folder: folder.url)
         let a = try certificates.issue("a", dnsNames: ["a.test"])
+        let b = try certificates.issue("b", dnsNames: ["b.test"])
         chmod(a.key, 0o644)
         let cases: [([String], String, Int32)] = [
+            (["--tls-cert", b.certificate, "--tls-key", b.key, "--tls-cert", a.certificate, "--tls-key", b.key],
+             "lbserver: TLS key \(b.key) is not the key of \(a.certificate)", 1),
             (["--tls-cert", a.certificate, "--tls-key", a.key],
              "lbserver: TLS key \(a.key) is readable by other users (mode 0644): make it owner-only, chmod 600 \(a.key)", 1),
             (["--tls-cert", certificates.path("missing.pem"), "--tls-key", a.key],

@@ -111,6 +111,13 @@ struct ServerCertificates: Sendable {
         } catch {
             throw TLSLoadError(file: pair.key, what: "key", reason: Self.reason(error, path: pair.key))
         }
+        // BoringSSL refuses a key that is not the certificate's when a context takes both.
+        do {
+            _ = try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: chain.map { .certificate($0) },
+                                                                          privateKey: .privateKey(key)))
+        } catch {
+            throw TLSLoadError(file: pair.key, what: "key", reason: "is not the key of \(pair.certificate)")
+        }
         return Entry(pair: pair, chain: chain, key: key, names: Self.names(of: leaf))
     }
 
