@@ -233,4 +233,28 @@ import Testing
             #expect(try httpRequest(port: port).text == "good")
         }
     }
+
+    /// `tls_verify: false` in the file: that backend's certificate is not checked, the log says
+    /// so at start, and a plain-HTTP backend cannot carry the option.
+    @Test func verificationOffIsExplicitPerBackendAndLoud() throws {
+        let folder = try TemporaryFolder()
+        let certificates = try TestCertificates(folder: folder.url)
+        _ = try TestCertificates(folder: folder.url, ca: "stranger")
+        let pair = try certificates.issue("self-made", dnsNames: ["localhost"], by: "stranger")
+        let backend = try TestBackend(name: "unchecked", group: group, tls: try serverContext(pair))
+        defer { backend.stop() }
+        let config = folder.url.appendingPathComponent("lb.yaml")
+        try "backends:\n  - { url: \"\(backend.url)\", tls_verify: false }\n".write(to: config, atomically: true, encoding: .utf8)
+        let server = try ServerProcess(lbserver: ["--config", config.path, "--db", folder.database], folder: folder.url)
+        defer { server.stop() }
+        let port = try server.waitUntilListening()
+        #expect(try httpRequest(port: port).text == "unchecked")
+        #expect(server.stderr.contains("TLS verification is OFF for this backend"), "\(server.stderr)")
+        #expect(server.stderr.contains("backend=\(backend.url)"), "\(server.stderr)")
+
+        try "backends:\n  - { url: \"http://127.0.0.1:1\", tls_verify: false }\n".write(to: config, atomically: true, encoding: .utf8)
+        let check = try runProduct("lbserver", ["--check-config", config.path], folder: folder.url)
+        #expect(check.status == 65)
+        #expect(check.stderr.contains("tls_verify is for https:// backends"), "\(check.stderr)")
+    }
 }

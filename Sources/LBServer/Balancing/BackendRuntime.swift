@@ -20,6 +20,7 @@ final class BackendRuntime: Sendable {
     private let storedMaxConnections = Atomic<Int>(0)
     private let storedConnectTimeout = Atomic<Int64>(0)
     private let storedResponseTimeout = Atomic<Int64>(0)
+    private let storedTLSVerify = Atomic<Bool>(true)
     /// Requests being proxied to this backend right now.
     let inFlight = Atomic<Int>(0)
     /// The last health-check results, for the status page.
@@ -70,6 +71,10 @@ final class BackendRuntime: Sendable {
         return nanoseconds == 0 ? nil : .nanoseconds(nanoseconds)
     }
 
+    /// For an `https://` backend: whether its certificate is verified (the configuration file may
+    /// turn it off for this backend).
+    var verifiesTLS: Bool { storedTLSVerify.load(ordering: .relaxed) }
+
     var maxConnections: Int? {
         let maximum = storedMaxConnections.load(ordering: .relaxed)
         return maximum == 0 ? nil : maximum
@@ -86,6 +91,10 @@ final class BackendRuntime: Sendable {
         if maxConnections != options.maxConnections {
             notes.append("max_connections \(maxConnections.map(String.init) ?? "none")->\(options.maxConnections.map(String.init) ?? "none")")
             storedMaxConnections.store(options.maxConnections ?? 0, ordering: .relaxed)
+        }
+        if verifiesTLS != options.tlsVerify {
+            notes.append("tls_verify \(verifiesTLS)->\(options.tlsVerify)")
+            storedTLSVerify.store(options.tlsVerify, ordering: .relaxed)
         }
         storedConnectTimeout.store(options.connectTimeout?.nanoseconds ?? 0, ordering: .relaxed)
         storedResponseTimeout.store(options.responseTimeout?.nanoseconds ?? 0, ordering: .relaxed)

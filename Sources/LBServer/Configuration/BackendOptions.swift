@@ -9,4 +9,7 @@ struct BackendOptions: Sendable, Equatable {
     var maxConnections: Int?
     var connectTimeout: TimeAmount?
     var responseTimeout: TimeAmount?
+    /// For an `https://` backend: whether its certificate is verified. Off only when the file says
+    /// so for this backend, and said loudly in the log.
+    var tlsVerify = true
 }

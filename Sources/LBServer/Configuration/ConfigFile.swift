@@ -105,6 +105,12 @@ struct ConfigFile {
                         extra.connectTimeout = try self.value(value, "backends.connect_timeout", atLeast: .milliseconds(1))
                     case "response_timeout":
                         extra.responseTimeout = try self.value(value, "backends.response_timeout", atLeast: .milliseconds(1))
+                    case "tls_verify":
+                        let flag = try string(value, "backends.tls_verify")
+                        guard let verify = Bool(flag) else {
+                            throw refused(value, "backends.tls_verify", SettingProblem(reason: .mustBe("true or false"), given: flag))
+                        }
+                        extra.tlsVerify = verify
                     default:
                         let key = "backends.\(keyNode.string ?? "")"
                         throw ConfigurationError(kind: .unknownSetting, file: path, line: line(keyNode), key: key,
@@ -118,6 +124,10 @@ struct ConfigFile {
                 url = try BackendURL(parsing: text)
             } catch {
                 throw refused(item, "backends", SettingProblem(reason: .sentence(error.description), given: text))
+            }
+            guard extra.tlsVerify || url.isTLS else {
+                throw refused(item, "backends.tls_verify", SettingProblem(
+                    reason: .sentence("tls_verify is for https:// backends; \(url) is plain HTTP"), given: "false"))
             }
             guard !result.contains(url) else {
                 throw refused(item, "backends", SettingProblem(reason: .sentence(BackendURL.listedTwice(url)), given: text))

@@ -22,9 +22,10 @@ enum HealthProbe {
         let tls = backend.url.isTLS ? tls : nil
         let handshake = eventLoop.makePromise(of: Void.self)
         let url = backend.url
+        let verify = backend.verifiesTLS
         let secure: @Sendable (Channel) throws -> Void = { channel in
             if let tls {
-                try tls.addHandlers(to: channel, for: url, timeout: timeout).cascade(to: handshake)
+                try tls.addHandlers(to: channel, for: url, timeout: timeout, verify: verify).cascade(to: handshake)
             } else {
                 handshake.succeed()
             }

@@ -76,6 +76,7 @@ final class UpstreamPool {
         let connectTimeout = backend.connectTimeout ?? settings.connectTimeout
         let tls = backend.url.isTLS ? backendTLS : nil
         let url = backend.url
+        let verify = backend.verifiesTLS
         // For https, the connection is handed over once its handshake is done.
         let handshake = eventLoop.makePromise(of: Void.self)
         let bootstrap = ClientBootstrap(group: eventLoop)
@@ -84,7 +85,8 @@ final class UpstreamPool {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls {
-                        try tls.addHandlers(to: channel, for: url, timeout: connectTimeout).cascade(to: handshake)
+                        try tls.addHandlers(to: channel, for: url, timeout: connectTimeout, verify: verify)
+                            .cascade(to: handshake)
                     } else {
                         handshake.succeed()
                     }

@@ -113,6 +113,7 @@ final class LoadBalancer: Sendable {
         let balancer = configuration.balancing.makeBalancer(cursor: Int(truncatingIfNeeded: saved.cursor))
         let registry = BackendRegistry(balancer: balancer)
         registry.setOptions(configuration.backendOptions)
+        Self.warnOfUnverifiedBackends(configuration.backendOptions, logger: logger)
         // Restored state older than --state-max-age is not routed on: every backend starts
         // unknown and one check round decides before the listener accepts.
         let stateAge = saved.savedAt.map { started.milliseconds - $0.milliseconds }
@@ -170,6 +171,15 @@ final class LoadBalancer: Sendable {
             accessLog: accessLog, tls: tls, backendTLS: backendTLS, hangups: hangups,
             restored: Restored(saved: saved, registryVersion: opened.registryVersion, differences: opened.differences,
                                startedAt: started, path: startupPath, stateAgeMilliseconds: stateAge))
+    }
+
+    /// One warning per `https://` backend whose certificate the configuration file says not to
+    /// verify, at every start and reload: such a backend can be impersonated by anyone on the path.
+    static func warnOfUnverifiedBackends(_ options: [String: BackendOptions], logger: Logger) {
+        for (url, option) in options.sorted(by: { $0.key < $1.key }) where !option.tlsVerify {
+            logger.warning("TLS verification is OFF for this backend (tls_verify: false): its certificate is not checked, and anyone on the path can pose as it",
+                           metadata: ["backend": "\(url)"])
+        }
     }
 
     /// Assembles the parts `open` made; nothing here blocks or binds.
@@ -392,7 +402,10 @@ final class LoadBalancer: Sendable {
                 let differences = new.backends.isEmpty
                     ? [] : try Store(location: StoreLocation(parsing: path), mode: .existing)
                         .reconcile(declared: new.declaredBackends, occasion: "reload", instance: new.instanceName)
-                if !new.backends.isEmpty { registry.setOptions(new.backendOptions) }
+                if !new.backends.isEmpty {
+                    registry.setOptions(new.backendOptions)
+                    Self.warnOfUnverifiedBackends(new.backendOptions, logger: self.logger)
+                }
                 return ReloadOutcome(backends: new.backends.count, registryChanges: differences, needRestart: needRestart)
             }
             logger.notice("configuration reloaded", metadata: [

@@ -19,6 +19,8 @@ struct BackendTLSSettings: Sendable, Equatable {
 /// it is an IP address), TLS 1.2 or 1.3.
 final class BackendTLS: Sendable {
     let context: NIOSSLContext
+    /// For the backends the configuration file says not to verify (`tls_verify: false`).
+    let unverified: NIOSSLContext
 
     init(_ settings: BackendTLSSettings) throws(TLSLoadError) {
         var configuration = TLSConfiguration.makeClientConfiguration()
@@ -43,6 +45,15 @@ final class BackendTLS: Sendable {
             let pair = try ServerCertificates.loadPair(CertificatePair(certificate: certificate, key: key))
             configuration.certificateChain = pair.chain.map { .certificate($0) }
             configuration.privateKey = .privateKey(pair.key)
+        }
+        var unchecked = configuration
+        unchecked.certificateVerification = .none
+        unchecked.trustRoots = .certificates([])
+        do {
+            unverified = try NIOSSLContext(configuration: unchecked)
+        } catch {
+            throw TLSLoadError(file: settings.certificate ?? "", what: "backend client certificate",
+                               reason: "cannot be used for TLS: \(error)")
         }
         do {
             context = try NIOSSLContext(configuration: configuration)
@@ -69,13 +80,14 @@ final class BackendTLS: Sendable {
     /// pipeline; the returned future completes when the handshake did, or fails with why it did
     /// not, within `timeout`. A connection is handed over only after its handshake: a backend
     /// that refuses it has been sent nothing, so the request may go elsewhere.
-    func addHandlers(to channel: Channel, for url: BackendURL, timeout: TimeAmount) throws -> EventLoopFuture<Void> {
+    func addHandlers(to channel: Channel, for url: BackendURL, timeout: TimeAmount, verify: Bool = true) throws
+        -> EventLoopFuture<Void> {
         let name = url.host.contains(":") || url.host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : url.host
         let notes = VerificationNotes()
         let waiter = HandshakeWaiter(promise: channel.eventLoop.makePromise(), timeout: timeout, notes: notes)
         // BoringSSL's own verification decides; the callback only notes why a certificate failed.
         try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(
-            context: context, serverHostname: name,
+            context: verify ? context : unverified, serverHostname: name,
             verificationCallback: { result, certificate in
                 if result == .failed { notes.failed(certificate) }
                 return result
