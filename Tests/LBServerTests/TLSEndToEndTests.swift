@@ -59,6 +59,47 @@ import Testing
         #expect(server.process.isRunning)
     }
 
+    /// ALPN offers `h2`: curl speaks HTTP/2, each stream is one request through the proxy (a
+    /// body included), several streams share one connection, and HTTP/1.1 over TLS still works.
+    @Test func http2OverTLSCarriesEachStreamThroughTheProxy() throws {
+        let folder = try TemporaryFolder()
+        let certificates = try TestCertificates(folder: folder.url)
+        let a = try certificates.issue("a", dnsNames: ["a.test"])
+        let backend = try TestBackend(name: "one", group: group)
+        defer { backend.stop() }
+        let server = try ServerProcess(lbserver: ["--db", folder.database, "--backends", backend.url,
+                                                  "--tls-cert", a.certificate, "--tls-key", a.key], folder: folder.url)
+        defer { server.stop() }
+        let port = try server.waitUntilListening()
+        let ca = certificates.path("ca.pem")
+        let resolve = "a.test:\(port):127.0.0.1"
+
+        let get = try curlHTTPS("https://a.test:\(port)/h2?x=1", resolve: resolve, ca: ca, extra: ["--http2"], folder: folder.url)
+        #expect(get.status == 0, "\(get.verbose)")
+        #expect(get.body.hasPrefix("HTTP/2 200"), "\(get.body)")
+        #expect(get.body.hasSuffix("one"))
+        #expect(get.body.contains("x-seen-uri: /h2?x=1"), "\(get.body)")
+        #expect(get.body.contains("x-seen-proto: https"))
+        #expect(!get.body.lowercased().contains("connection:") && !get.body.lowercased().contains("keep-alive"))
+
+        let post = try curlHTTPS("https://a.test:\(port)/upload", resolve: resolve, ca: ca,
+                                 extra: ["--http2", "--data-binary", "hello, backend"], folder: folder.url)
+        #expect(post.status == 0 && post.body.hasPrefix("HTTP/2 200"), "\(post.verbose)")
+        #expect(post.body.contains("x-seen-body-bytes: 14"), "\(post.body)")
+
+        let urls = (0..<6).map { "https://a.test:\(port)/s\($0)" }
+        let parallel = try runTool("/usr/bin/curl", ["-sS", "--max-time", "10", "--cacert", ca, "--resolve", resolve,
+                                                     "--http2", "--parallel", "--parallel-immediate", "-w", "%{http_version} %{http_code}\n",
+                                                     "-o", "/dev/null"] + urls.flatMap { [$0, "-o", "/dev/null"] }.dropLast(2),
+                                   folder: folder.url)
+        #expect(parallel.status == 0, "\(parallel.stderr)")
+        #expect(parallel.stdout.split(separator: "\n").filter { $0 == "2 200" }.count == 6, "\(parallel.stdout)")
+
+        let http1 = try curlHTTPS("https://a.test:\(port)/", resolve: resolve, ca: ca, extra: ["--http1.1"], folder: folder.url)
+        #expect(http1.status == 0 && http1.body.hasPrefix("HTTP/1.1 200") && http1.body.hasSuffix("one"), "\(http1.body)")
+        #expect(server.process.isRunning)
+    }
+
     /// With `--tls-client-ca`, a client without a certificate, or with one another CA issued, is
     /// refused in the handshake; one the CA issued gets through.
     @Test func aClientCertificateIsRequiredAndVerified() throws {

@@ -1,14 +1,26 @@
 import NIOCore
+import NIOTLS
 
 /// The handlers of one client connection, head to tail.
 enum ClientPipeline {
-    /// TLS first where the listener has certificates, then one handler: the proxy reads and
-    /// writes the connection's bytes itself, and keeps the connection's head and idle deadlines,
-    /// so each read crosses no other handler.
+    /// On a plain listener, one handler: the proxy reads and writes the connection's bytes
+    /// itself, and keeps the connection's head and idle deadlines, so each read crosses no other
+    /// handler. With TLS, the TLS handler and, once ALPN has settled the protocol, that same
+    /// handler for HTTP/1.1 or the HTTP/2 pipeline for `h2`.
     static func handlers(context: ProxyContext, tls: ServerTLS? = nil, headerTimeout: TimeAmount,
                          idleTimeout: TimeAmount?) -> [ChannelHandler] {
-        let proxy = ProxyHandler(shared: context, headTimeout: headerTimeout, idleTimeout: idleTimeout)
-        guard let tls else { return [proxy] }
-        return [tls.makeHandler(), proxy]
+        guard let tls else { return [ProxyHandler(shared: context, headTimeout: headerTimeout, idleTimeout: idleTimeout)] }
+        let negotiation = ApplicationProtocolNegotiationHandler { result, channel in
+            channel.eventLoop.makeCompletedFuture {
+                if case .negotiated("h2") = result {
+                    try HTTP2Pipeline.configure(channel, context: context, headerTimeout: headerTimeout,
+                                                idleTimeout: idleTimeout)
+                } else {
+                    try channel.pipeline.syncOperations.addHandler(
+                        ProxyHandler(shared: context, headTimeout: headerTimeout, idleTimeout: idleTimeout))
+                }
+            }
+        }
+        return [tls.makeHandler(), negotiation]
     }
 }

@@ -29,8 +29,8 @@ struct ServerCertificates: Sendable {
         "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
     ].joined(separator: ":")
 
-    /// What ALPN offers; HTTP/1.1 only until the listener speaks HTTP/2.
-    static let applicationProtocols = ["http/1.1"]
+    /// What ALPN offers, HTTP/2 first.
+    static let applicationProtocols = ["h2", "http/1.1"]
 
     /// Reads every certificate and key of `settings` (and the client CA); throws a
     /// `TLSLoadError` that names the file and says what is wrong with it.
