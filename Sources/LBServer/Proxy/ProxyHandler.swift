@@ -1,7 +1,6 @@
 import LBStore
 import NIOCore
 import NIOSSL
-import NIOTLS
 
 /// Forwards each request of one client connection to a backend chosen by the balancer, with the
 /// seed's retry rules, and streams both bodies with back-pressure.
@@ -72,6 +71,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         pool = shared.pools.pool(for: context.eventLoop)
         stats = shared.sink.metrics.requestStats(for: context.eventLoop)
         if let address = context.channel.remoteAddress?.ipAddress { clientAddress = address }
+        if shared.clientScheme == "https" {
+            // Added once ALPN settled the protocol, after the handshake: the TLS handler is in this
+            // connection's pipeline, or, for an HTTP/2 stream, in its connection's (the parent on
+            // the same event loop; a TCP connection's parent is the listening socket).
+            var tls = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
+            if tls == nil, let connection = context.channel.parent, connection.eventLoop === context.eventLoop {
+                tls = try? connection.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
+            }
+            tlsVersion = tls?.tlsVersion.map(Self.name(of:))
+        }
         let deadline = ConnectionDeadline(headTimeout: headTimeout, bodyTimeout: settings.bodyTimeout,
                                           idleTimeout: idleTimeout, eventLoop: context.eventLoop) { [self] phase in
             // A strong capture (no weak reference, see UpstreamHandler.delegate); the cycle it
@@ -125,10 +134,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case TLSUserEvent.handshakeCompleted = event {
-            tlsVersion = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?.tlsVersion
-                .map(Self.name(of:))
-        }
         guard event is ChannelShouldQuiesceEvent else {
             context.fireUserInboundEventTriggered(event)
             return
