@@ -100,6 +100,24 @@ import Testing
         #expect(server.process.isRunning)
     }
 
+    /// On a plain listener, a client with prior knowledge speaks HTTP/2 from its first byte (h2c);
+    /// HTTP/1.1 clients on the same port see no difference.
+    @Test func h2cWithPriorKnowledgeOnAPlainListener() throws {
+        let folder = try TemporaryFolder()
+        let backend = try TestBackend(name: "one", group: group)
+        defer { backend.stop() }
+        let server = try ServerProcess(lbserver: ["--db", folder.database, "--backends", backend.url], folder: folder.url)
+        defer { server.stop() }
+        let port = try server.waitUntilListening()
+        let h2c = try runTool("/usr/bin/curl", ["-sS", "--max-time", "10", "-i", "--http2-prior-knowledge",
+                                                "--data-binary", "abc", "http://127.0.0.1:\(port)/c"], folder: folder.url)
+        #expect(h2c.status == 0, "\(h2c.stderr)")
+        #expect(h2c.stdout.hasPrefix("HTTP/2 200"), "\(h2c.stdout)")
+        #expect(h2c.stdout.contains("x-seen-proto: http\r\n") && h2c.stdout.contains("x-seen-body-bytes: 3"), "\(h2c.stdout)")
+        #expect(h2c.stdout.hasSuffix("one"))
+        #expect(try httpRequest(port: port).text == "one")
+    }
+
     /// With `--tls-client-ca`, a client without a certificate, or with one another CA issued, is
     /// refused in the handshake; one the CA issued gets through.
     @Test func aClientCertificateIsRequiredAndVerified() throws {

@@ -5,11 +5,15 @@ import NIOTLS
 enum ClientPipeline {
     /// On a plain listener, one handler: the proxy reads and writes the connection's bytes
     /// itself, and keeps the connection's head and idle deadlines, so each read crosses no other
-    /// handler. With TLS, the TLS handler and, once ALPN has settled the protocol, that same
+    /// handler; a connection that opens with HTTP/2's preface (h2c with prior knowledge) becomes
+    /// the HTTP/2 pipeline. With TLS, the TLS handler and, once ALPN has settled the protocol, that same
     /// handler for HTTP/1.1 or the HTTP/2 pipeline for `h2`.
     static func handlers(context: ProxyContext, tls: ServerTLS? = nil, headerTimeout: TimeAmount,
                          idleTimeout: TimeAmount?) -> [ChannelHandler] {
-        guard let tls else { return [ProxyHandler(shared: context, headTimeout: headerTimeout, idleTimeout: idleTimeout)] }
+        guard let tls else {
+            return [ProxyHandler(shared: context, headTimeout: headerTimeout, idleTimeout: idleTimeout,
+                                 acceptsPriorKnowledgeHTTP2: true)]
+        }
         let negotiation = ApplicationProtocolNegotiationHandler { result, channel in
             channel.eventLoop.makeCompletedFuture {
                 if case .negotiated("h2") = result {

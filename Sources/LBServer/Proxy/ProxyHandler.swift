@@ -45,8 +45,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Bumped whenever a try ends, so late callbacks of an abandoned try are ignored.
     var generation = 0
 
-    init(shared: ProxyContext, headTimeout: TimeAmount, idleTimeout: TimeAmount?) {
+    /// On a plain listener's connection, until its first read: whether it may turn out to be
+    /// HTTP/2 with prior knowledge (h2c), which its first bytes, the connection preface, say.
+    private var awaitingPreface: Bool
+
+    init(shared: ProxyContext, headTimeout: TimeAmount, idleTimeout: TimeAmount?, acceptsPriorKnowledgeHTTP2: Bool = false) {
         self.shared = shared
+        awaitingPreface = acceptsPriorKnowledgeHTTP2
         self.headTimeout = headTimeout
         self.idleTimeout = idleTimeout
         let settings = shared.settings
@@ -91,6 +96,23 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if context.channel.isActive { deadline.awaitHead(now: .now()) }
     }
 
+    /// The first line of HTTP/2's connection preface (RFC 9113 §3.4).
+    static let prefaceLine = Array("PRI * HTTP/2.0\r\n".utf8)
+
+    /// The connection speaks HTTP/2 with prior knowledge: this handler leaves, the HTTP/2
+    /// pipeline takes its place and reads the bytes from the preface on.
+    private func switchToHTTP2(context: ChannelHandlerContext, firstBytes: ByteBuffer) {
+        let channel = context.channel
+        do {
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            try HTTP2Pipeline.configure(channel, context: shared, headerTimeout: headTimeout, idleTimeout: idleTimeout)
+            channel.pipeline.fireChannelRead(firstBytes)
+            channel.pipeline.fireChannelReadComplete()
+        } catch {
+            channel.close(promise: nil)
+        }
+    }
+
     func handlerRemoved(context: ChannelHandlerContext) {
         abortExchange()
         deadline?.cancel()
@@ -105,6 +127,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !state.isClosing else { return }
+        if awaitingPreface {
+            awaitingPreface = false
+            let bytes = unwrapInboundIn(data)
+            if bytes.readableBytesView.starts(with: Self.prefaceLine) {
+                switchToHTTP2(context: context, firstBytes: bytes)
+                return
+            }
+        }
         // One clock read per read serves the head deadline, the request's start and the pool.
         readStartedAt = .now()
         if exchange == nil, reader.isIdle, deadline?.phase == .idle { deadline?.awaitHead(now: readStartedAt) }
