@@ -17,8 +17,22 @@ enum HTTP2Pipeline {
             HTTP2Setting(parameter: .maxConcurrentStreams, value: maximumConcurrentStreams),
             HTTP2Setting(parameter: .maxHeaderListSize, value: maximumHeaderListSize),
         ]
+        // The known floods, each bounded (swift-nio-http2 answers GOAWAY ENHANCE_YOUR_CALM and
+        // closes): a header block in more than 5 CONTINUATION frames (CVE-2024-27316); more than
+        // 200 PING, SETTINGS or PRIORITY frames in 30 s; more than 10 000 control frames waiting
+        // for a client that does not read.
+        connection.maximumSequentialContinuationFrames = 5
+        connection.controlFrameRateLimit.maximumCount = 200
+        connection.controlFrameRateLimit.windowLength = .seconds(30)
+        connection.maximumBufferedControlFrames = 10_000
+        var streams = NIOHTTP2Handler.StreamConfiguration()
+        // Rapid reset (CVE-2023-44487): more than 200 streams reset, or failed, in 30 s.
+        streams.streamResetFrameRateLimit.maximumCount = 200
+        streams.streamResetFrameRateLimit.windowLength = .seconds(30)
+        streams.streamErrorRateLimit.maximumCount = 200
+        streams.streamErrorRateLimit.windowLength = .seconds(30)
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-            mode: .server, connectionConfiguration: connection, streamConfiguration: .init()
+            mode: .server, connectionConfiguration: connection, streamConfiguration: streams
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandlers([
@@ -28,5 +42,8 @@ enum HTTP2Pipeline {
                 ])
             }
         }
+        // A connection error (a flood cut off, a protocol violation) has been answered with a
+        // GOAWAY by then; the connection closes.
+        try channel.pipeline.syncOperations.addHandler(NIOCloseOnErrorHandler())
     }
 }
