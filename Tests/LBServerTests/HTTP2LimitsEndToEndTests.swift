@@ -116,4 +116,35 @@ import Testing
             #expect(closed)
         }
     }
+
+    /// SIGTERM with a stream in flight: the client is told GOAWAY, the stream's answer still
+    /// arrives, then the connection closes and the daemon exits cleanly.
+    @Test func aStopSendsGoawayAndLetsTheOpenStreamFinish() throws {
+        let folder = try TemporaryFolder()
+        let backend = try TestBackend(name: "slow", behaviour: .serve(delay: .milliseconds(800)), group: group)
+        defer { backend.stop() }
+        let server = try ServerProcess(lbserver: ["--db", folder.database, "--backends", backend.url], folder: folder.url)
+        defer { server.stop() }
+        let port = try server.waitUntilListening()
+        let client = try Client(port: port)
+        client.send(Client.frame(.headers, flags: 0x5, stream: 1, Client.getBlock))
+        #expect(waitUntil { backend.requests == 1 })
+        server.signal(SIGTERM)
+        // The graceful GOAWAY comes with a PING, whose acknowledgement lets the server send its
+        // final GOAWAY: a client answers it, as curl does.
+        var (frames, closed) = client.readFrames(seconds: 2)
+        for ping in frames where ping.type == Client.FrameType.ping.rawValue && ping.flags & 0x1 == 0 {
+            client.send(Client.frame(.ping, flags: 0x1, stream: 0, ping.payload))
+        }
+        if !closed {
+            let more = client.readFrames()
+            frames += more.frames
+            closed = more.closed
+        }
+        #expect(Client.goawayCode(frames) == 0, "\(frames.map { ($0.type, $0.stream) })")
+        #expect(frames.contains { $0.type == Client.FrameType.headers.rawValue && $0.stream == 1 })
+        #expect(frames.contains { $0.type == Client.FrameType.data.rawValue && $0.stream == 1 && $0.flags & 0x1 != 0 })
+        #expect(closed)
+        #expect(server.waitForExit() == 0)
+    }
 }

@@ -31,8 +31,15 @@ enum HTTP2Pipeline {
         streams.streamResetFrameRateLimit.windowLength = .seconds(30)
         streams.streamErrorRateLimit.maximumCount = 200
         streams.streamErrorRateLimit.windowLength = .seconds(30)
+        // A stop (the listener's quiesce) sends GOAWAY and closes once the open streams are done,
+        // within the daemon's grace period; a connection idle for the client idle timeout closes
+        // the same way.
+        let manager = NIOHTTP2ServerConnectionManagementHandler(
+            eventLoop: channel.eventLoop,
+            configuration: .init(maxIdleTime: idleTimeout, maxAge: nil, maxGraceTime: nil, keepalive: nil))
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-            mode: .server, connectionConfiguration: connection, streamConfiguration: streams
+            mode: .server, connectionConfiguration: connection, streamConfiguration: streams,
+            streamDelegate: manager.http2StreamDelegate
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandlers([
@@ -44,6 +51,6 @@ enum HTTP2Pipeline {
         }
         // A connection error (a flood cut off, a protocol violation) has been answered with a
         // GOAWAY by then; the connection closes.
-        try channel.pipeline.syncOperations.addHandler(NIOCloseOnErrorHandler())
+        try channel.pipeline.syncOperations.addHandlers([manager, NIOCloseOnErrorHandler()])
     }
 }
