@@ -124,7 +124,8 @@ final class RelayHarness {
         let channel = EmbeddedChannel(loop: loop)
         channel.remoteAddress = try? SocketAddress(ipAddress: Self.clientAddress, port: 40_000)
         _ = try? channel.pipeline.syncOperations.addHandlers(
-            ClientPipeline.handlers(context: context, headerTimeout: .seconds(10), idleTimeout: nil))
+            ClientPipeline.handlers(context: context, headerTimeout: .seconds(10), idleTimeout: nil,
+                                    acceptsPriorKnowledgeHTTP2: false))
         _ = channel.connect(to: try! SocketAddress(ipAddress: "127.0.0.1", port: 8_080))
         return Client(channel: channel)
     }

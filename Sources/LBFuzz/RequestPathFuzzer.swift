@@ -29,7 +29,8 @@ func runRequestPath(_ bytes: UnsafeBufferPointer<UInt8>) -> [UInt8] {
     var written: [UInt8] = []
     do {
         try channel.pipeline.syncOperations.addHandlers(
-            ClientPipeline.handlers(context: FuzzHarness.context, headerTimeout: .seconds(10), idleTimeout: nil))
+            ClientPipeline.handlers(context: FuzzHarness.context, headerTimeout: .seconds(10), idleTimeout: nil,
+                                    acceptsPriorKnowledgeHTTP2: false))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         // Feed the input in two reads split at a point it chooses, to reach partial-parse states.
         let split = bytes.count > 0 ? Int(bytes[0]) % (bytes.count + 1) : 0

@@ -8,11 +8,13 @@ enum ClientPipeline {
     /// handler; a connection that opens with HTTP/2's preface (h2c with prior knowledge) becomes
     /// the HTTP/2 pipeline. With TLS, the TLS handler and, once ALPN has settled the protocol, that same
     /// handler for HTTP/1.1 or the HTTP/2 pipeline for `h2`.
+    /// `acceptsPriorKnowledgeHTTP2: false` keeps a plain connection HTTP/1.1 whatever it sends
+    /// (the fuzzers', which explore the project's own HTTP/1.1 layer).
     static func handlers(context: ProxyContext, tls: ServerTLS? = nil, headerTimeout: TimeAmount,
-                         idleTimeout: TimeAmount?) -> [ChannelHandler] {
+                         idleTimeout: TimeAmount?, acceptsPriorKnowledgeHTTP2: Bool = true) -> [ChannelHandler] {
         guard let tls else {
             return [ProxyHandler(shared: context, headTimeout: headerTimeout, idleTimeout: idleTimeout,
-                                 acceptsPriorKnowledgeHTTP2: true)]
+                                 acceptsPriorKnowledgeHTTP2: acceptsPriorKnowledgeHTTP2)]
         }
         let negotiation = ApplicationProtocolNegotiationHandler { result, channel in
             channel.eventLoop.makeCompletedFuture {
