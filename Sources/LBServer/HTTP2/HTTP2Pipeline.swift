@@ -51,6 +51,36 @@ enum HTTP2Pipeline {
         }
         // A connection error (a flood cut off, a protocol violation) has been answered with a
         // GOAWAY by then; the connection closes.
-        try channel.pipeline.syncOperations.addHandlers([manager, NIOCloseOnErrorHandler()])
+        try channel.pipeline.syncOperations.addHandlers([manager, ClientGoawayCloser(), NIOCloseOnErrorHandler()])
+    }
+}
+
+/// Closes the connection once the client has sent GOAWAY and no stream is open any more: the
+/// client will open none, and some (h2load's timed runs) wait for the server to close.
+final class ClientGoawayCloser: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame
+    private var openStreams = 0
+    private var goawayReceived = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .goAway = unwrapInboundIn(data).payload {
+            goawayReceived = true
+            closeIfDone(context: context)
+        }
+        context.fireChannelRead(data)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is NIOHTTP2StreamCreatedEvent {
+            openStreams += 1
+        } else if event is StreamClosedEvent {
+            openStreams -= 1
+            closeIfDone(context: context)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func closeIfDone(context: ChannelHandlerContext) {
+        if goawayReceived && openStreams <= 0 { context.close(promise: nil) }
     }
 }
