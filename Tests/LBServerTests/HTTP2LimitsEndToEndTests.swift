@@ -147,4 +147,17 @@ import Testing
         #expect(closed)
         #expect(server.waitForExit() == 0)
     }
+
+    /// A client that says GOAWAY with no stream open gets the connection closed (h2load's timed
+    /// runs wait for that).
+    @Test func aClientsGoawayClosesTheConnectionOnceNoStreamIsOpen() throws {
+        try withServer { port, _ in
+            let client = try Client(port: port)
+            client.send(Client.frame(.headers, flags: 0x5, stream: 1, Client.getBlock))
+            let answered = client.readFrames(seconds: 1)
+            #expect(answered.frames.contains { $0.type == Client.FrameType.headers.rawValue && $0.stream == 1 })
+            client.send(Client.frame(.goaway, flags: 0, stream: 0, [0, 0, 0, 1, 0, 0, 0, 0]))
+            #expect(client.readFrames().closed)
+        }
+    }
 }
