@@ -19,24 +19,11 @@ enum HealthProbe {
         let started = NIODeadline.now()
         let promise = eventLoop.makePromise(of: Outcome.self)
         let elapsed: @Sendable () -> Double = { Double((NIODeadline.now() - started).nanoseconds) / 1_000_000 }
-        let tls = backend.url.isTLS ? tls : nil
-        let handshake = eventLoop.makePromise(of: Void.self)
-        let url = backend.url
-        let verify = backend.verifiesTLS
-        let secure: @Sendable (Channel) throws -> Void = { channel in
-            if let tls {
-                try tls.addHandlers(to: channel, for: url, timeout: timeout, verify: verify).cascade(to: handshake)
-            } else {
-                handshake.succeed()
-            }
-        }
         let bootstrap = ClientBootstrap(group: eventLoop).connectTimeout(timeout)
         let connected: EventLoopFuture<Channel>
         switch probe {
         case .tcp:
-            connected = connect(bootstrap.channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try secure(channel) }
-            }, backend, handshake: handshake)
+            connected = backend.open(with: bootstrap, on: eventLoop, tls: tls, handshakeTimeout: timeout) { _ in }
             connected.whenComplete { result in
                 switch result {
                 case .success(let channel):
@@ -49,14 +36,10 @@ enum HealthProbe {
             }
         case .http(let path):
             let answer = eventLoop.makePromise(of: HTTPResponseStatus.self)
-            let httpBootstrap = bootstrap.channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try secure(channel)
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(StatusCatcher(promise: answer))
-                }
+            connected = backend.open(with: bootstrap, on: eventLoop, tls: tls, handshakeTimeout: timeout) { channel in
+                try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                try channel.pipeline.syncOperations.addHandler(StatusCatcher(promise: answer))
             }
-            connected = connect(httpBootstrap, backend, handshake: handshake)
             let deadline = eventLoop.scheduleTask(in: timeout) {
                 answer.fail(ProbeTimeout())
             }
@@ -92,20 +75,6 @@ enum HealthProbe {
             }
         }
         return promise.futureResult
-    }
-
-    /// Connects, then waits for `handshake` (completed at once for plain HTTP).
-    private static func connect(_ bootstrap: ClientBootstrap, _ backend: BackendRuntime,
-                                handshake: EventLoopPromise<Void>) -> EventLoopFuture<Channel> {
-        let tcp = backend.socketAddress.map { bootstrap.connect(to: $0) }
-            ?? bootstrap.connect(host: backend.url.host, port: backend.url.port)
-        tcp.whenFailure { handshake.fail($0) }
-        return tcp.flatMap { channel in
-            handshake.futureResult.map { channel }.flatMapErrorThrowing { error in
-                channel.close(promise: nil)
-                throw error
-            }
-        }
     }
 
     /// A short description an operator reads in `lbctl history` ("connection refused").

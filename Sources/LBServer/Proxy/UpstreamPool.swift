@@ -74,40 +74,15 @@ final class UpstreamPool {
             return
         }
         let connectTimeout = backend.connectTimeout ?? settings.connectTimeout
-        let tls = backend.url.isTLS ? backendTLS : nil
-        let url = backend.url
-        let verify = backend.verifiesTLS
-        // For https, the connection is handed over once its handshake is done.
-        let handshake = eventLoop.makePromise(of: Void.self)
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if let tls {
-                        try tls.addHandlers(to: channel, for: url, timeout: connectTimeout, verify: verify)
-                            .cascade(to: handshake)
-                    } else {
-                        handshake.succeed()
-                    }
-                    // One timer per connection, reset by any byte either way, covers the wait for
-                    // a response head and a stall mid-body, with no timer per request.
-                    // Requests go out as bytes the proxy wrote; responses are cut by the handler.
-                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler(timeout: timeout))
-                }
-            }
-        let tcp: EventLoopFuture<Channel>
-        if let address = backend.socketAddress {
-            tcp = bootstrap.connect(to: address)
-        } else {
-            tcp = bootstrap.connect(host: backend.url.host, port: backend.url.port)
-        }
-        tcp.whenFailure { handshake.fail($0) }
-        let connected = tcp.flatMap { channel in
-            handshake.futureResult.map { channel }.flatMapErrorThrowing { error in
-                channel.close(promise: nil)
-                throw error
-            }
+        // For https, the connection is handed over once its handshake is done.
+        let connected = backend.open(with: bootstrap, on: eventLoop, tls: backendTLS, handshakeTimeout: connectTimeout) {
+            // One timer per connection, reset by any byte either way, covers the wait for a
+            // response head and a stall mid-body, with no timer per request. Requests go out as
+            // bytes the proxy wrote; responses are cut by the handler.
+            try $0.pipeline.syncOperations.addHandler(UpstreamHandler(timeout: timeout))
         }
         let slot = backend.slot
         connected.assumeIsolated().whenComplete { result in

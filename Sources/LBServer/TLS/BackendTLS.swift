@@ -3,6 +3,7 @@ import Glibc
 #endif
 import LBStore
 import NIOCore
+import NIOPosix
 import NIOSSL
 import NIOTLS
 
@@ -94,6 +95,40 @@ final class BackendTLS: Sendable {
             }))
         try channel.pipeline.syncOperations.addHandler(waiter)
         return waiter.promise.futureResult
+    }
+}
+
+extension BackendRuntime {
+    /// Opens a connection to this backend with `bootstrap` (its options and connect timeout set):
+    /// the channel gets, for an `https://` backend, the TLS client first and then what
+    /// `initialize` adds, and is handed over once its handshake is done (at once for plain HTTP)
+    /// within `handshakeTimeout`, or closed if the handshake failed. The proxy's pool and the
+    /// health checks both connect through here.
+    func open(with bootstrap: ClientBootstrap, on eventLoop: EventLoop, tls: BackendTLS?, handshakeTimeout: TimeAmount,
+              initialize: @escaping @Sendable (Channel) throws -> Void) -> EventLoopFuture<Channel> {
+        let tls = url.isTLS ? tls : nil
+        let url = self.url
+        let verify = verifiesTLS
+        let handshake = eventLoop.makePromise(of: Void.self)
+        let initialized = bootstrap.channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture {
+                if let tls {
+                    try tls.addHandlers(to: channel, for: url, timeout: handshakeTimeout, verify: verify)
+                        .cascade(to: handshake)
+                } else {
+                    handshake.succeed()
+                }
+                try initialize(channel)
+            }
+        }
+        let tcp = socketAddress.map { initialized.connect(to: $0) } ?? initialized.connect(host: url.host, port: url.port)
+        tcp.whenFailure { handshake.fail($0) }
+        return tcp.flatMap { channel in
+            handshake.futureResult.map { channel }.flatMapErrorThrowing { error in
+                channel.close(promise: nil)
+                throw error
+            }
+        }
     }
 }
 
