@@ -10,8 +10,9 @@ enum HTTP2Pipeline {
     /// The largest header list a client may send (bytes, as HTTP/2 counts them).
     static let maximumHeaderListSize = 32 * 1024
 
+    /// `tlsVersion`: the connection's, which each stream's access log line gives.
     static func configure(_ channel: Channel, context: ProxyContext, headerTimeout: TimeAmount,
-                          idleTimeout: TimeAmount?) throws {
+                          idleTimeout: TimeAmount?, tlsVersion: String?) throws {
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.initialSettings = [
             HTTP2Setting(parameter: .maxConcurrentStreams, value: maximumConcurrentStreams),
@@ -45,7 +46,8 @@ enum HTTP2Pipeline {
                 try stream.pipeline.syncOperations.addHandlers([
                     HTTP2FramePayloadToHTTP1ServerCodec(),
                     HTTP2StreamBridge(),
-                    ProxyHandler(shared: context, headTimeout: headerTimeout, idleTimeout: idleTimeout),
+                    ProxyHandler(shared: context, headTimeout: headerTimeout, idleTimeout: idleTimeout,
+                                 tlsVersion: tlsVersion),
                 ])
             }
         }

@@ -18,12 +18,15 @@ enum ClientPipeline {
         }
         let negotiation = ApplicationProtocolNegotiationHandler { result, channel in
             channel.eventLoop.makeCompletedFuture {
+                // Read once per connection, after the handshake, for every request's log line.
+                let version = ProxyHandler.negotiatedTLSVersion(of: channel)
                 if case .negotiated("h2") = result {
                     try HTTP2Pipeline.configure(channel, context: context, headerTimeout: headerTimeout,
-                                                idleTimeout: idleTimeout)
+                                                idleTimeout: idleTimeout, tlsVersion: version)
                 } else {
                     try channel.pipeline.syncOperations.addHandler(
-                        ProxyHandler(shared: context, headTimeout: headerTimeout, idleTimeout: idleTimeout))
+                        ProxyHandler(shared: context, headTimeout: headerTimeout, idleTimeout: idleTimeout,
+                                     tlsVersion: version))
                 }
             }
         }

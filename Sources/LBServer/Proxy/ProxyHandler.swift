@@ -26,7 +26,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var context: ChannelHandlerContext?
     var clientAddress = "unknown"
     /// The TLS version the client's connection negotiated (`TLSv1.3`); nil for plain HTTP.
-    var tlsVersion: String?
+    let tlsVersion: String?
     var exchange: Exchange?
     var reader: MessageReader
     var deadline: ConnectionDeadline?
@@ -49,8 +49,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// HTTP/2 with prior knowledge (h2c), which its first bytes, the connection preface, say.
     private var awaitingPreface: Bool
 
-    init(shared: ProxyContext, headTimeout: TimeAmount, idleTimeout: TimeAmount?, acceptsPriorKnowledgeHTTP2: Bool = false) {
+    init(shared: ProxyContext, headTimeout: TimeAmount, idleTimeout: TimeAmount?, acceptsPriorKnowledgeHTTP2: Bool = false,
+         tlsVersion: String? = nil) {
         self.shared = shared
+        self.tlsVersion = tlsVersion
         awaitingPreface = acceptsPriorKnowledgeHTTP2
         self.headTimeout = headTimeout
         self.idleTimeout = idleTimeout
@@ -76,16 +78,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         pool = shared.pools.pool(for: context.eventLoop)
         stats = shared.sink.metrics.requestStats(for: context.eventLoop)
         if let address = context.channel.remoteAddress?.ipAddress { clientAddress = address }
-        if shared.clientScheme == "https" {
-            // Added once ALPN settled the protocol, after the handshake: the TLS handler is in this
-            // connection's pipeline, or, for an HTTP/2 stream, in its connection's (the parent on
-            // the same event loop; a TCP connection's parent is the listening socket).
-            var tls = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
-            if tls == nil, let connection = context.channel.parent, connection.eventLoop === context.eventLoop {
-                tls = try? connection.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
-            }
-            tlsVersion = tls?.tlsVersion.map(Self.name(of:))
-        }
         let deadline = ConnectionDeadline(headTimeout: headTimeout, bodyTimeout: settings.bodyTimeout,
                                           idleTimeout: idleTimeout, eventLoop: context.eventLoop) { [self] phase in
             // A strong capture (no weak reference, see UpstreamHandler.delegate); the cycle it
@@ -105,7 +97,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let channel = context.channel
         do {
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
-            try HTTP2Pipeline.configure(channel, context: shared, headerTimeout: headTimeout, idleTimeout: idleTimeout)
+            try HTTP2Pipeline.configure(channel, context: shared, headerTimeout: headTimeout, idleTimeout: idleTimeout,
+                                        tlsVersion: nil)
             channel.pipeline.fireChannelRead(firstBytes)
             channel.pipeline.fireChannelReadComplete()
         } catch {
@@ -330,6 +323,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             status: exchange.responseStatus, bytes: exchange.responseBytes,
             durationNanoseconds: NIODeadline.now().uptimeNanoseconds &- exchange.startedAt.uptimeNanoseconds,
             backend: backend, requestID: exchange.requestID, tls: tlsVersion))
+    }
+
+    /// The TLS version a connection negotiated, as the access log writes it; nil without TLS.
+    static func negotiatedTLSVersion(of channel: Channel) -> String? {
+        (try? channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?.tlsVersion.map(name(of:))
     }
 
     /// A TLS version as the access log writes it.
