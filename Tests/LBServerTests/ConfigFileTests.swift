@@ -97,6 +97,9 @@ import Testing
         ("hash_key: query:user\n", "lb.yaml:1: hash_key must be client-address, header:NAME or cookie:NAME"),
         ("algorithm: hash\n\nslow_start: soon\n", "lb.yaml:3: slow_start must be a duration"),
         ("algorithm: [weighted]\n", "lb.yaml:1: algorithm must be a single value"),
+        ("tls:\n  - { cert: /etc/lb/a.pem }\n", "lb.yaml:2: each tls item needs both cert and key"),
+        ("tls:\n  - { cert: a.pem, key: a.key, chain: c.pem }\n", "lb.yaml:2: unknown setting 'tls.chain'"),
+        ("tls: /etc/lb/a.pem\n", "lb.yaml:1: tls must be a list of {cert, key}"),
     ])
     func unknownKeysAndBadValuesNameTheKeyAndLine(text: String, expected: String) {
         let error = #expect(throws: ConfigFile.ParseError.self) { try parse(text) }
