@@ -13,8 +13,10 @@ struct ProxySettings: Sendable {
     var responseTimeout: TimeAmount = .seconds(60)
     /// A request body up to this size is kept so the request can be repeated on a failure.
     var replayBufferBytes = 64 * 1024
-    /// Idle keep-alive connections kept per backend and event loop.
-    var idleConnectionsPerBackend = 64
+    /// Idle keep-alive connections kept per backend and event loop. Enough for the requests a
+    /// loop has in flight at once (HTTP/2 clients bring up to 100 each), or each request past it
+    /// opens a connection and closes it after.
+    var idleConnectionsPerBackend = 512
     /// An idle upstream connection older than this is closed rather than reused.
     var upstreamIdleTimeout: TimeAmount = .seconds(30)
     /// A client connection idle this long between requests is closed.

@@ -139,6 +139,11 @@ enum Settings {
         help: "Request bodies up to this many bytes are kept so the request can be retried",
         atLeast: 0, at: \.proxy.replayBufferBytes)
 
+    static let upstreamIdleConnections = Setting(
+        key: "upstream_idle_connections", flag: "upstream-idle-connections",
+        help: "Idle keep-alive connections kept per backend and thread for the next requests",
+        atLeast: 0, at: \.proxy.idleConnectionsPerBackend)
+
     static let tunnelIdleTimeout = Setting(
         key: "tunnel_idle_timeout", flag: "tunnel-idle-timeout",
         help: "An upgraded connection (WebSocket tunnel) idle this long is closed",
@@ -363,7 +368,8 @@ enum Settings {
         listen, port, admin, threads, maxConnections, maxRequestLine, maxHeaderBytes, maxHeaders, headerTimeout,
         idleTimeout, bodyTimeout,
         healthInterval, healthDownInterval, healthTimeout, healthPath, rise, fall,
-        retries, retryDelay, attempts, connectTimeout, responseTimeout, replayBuffer, tunnelIdleTimeout, upgradeProtocols,
+        retries, retryDelay, attempts, connectTimeout, responseTimeout, replayBuffer, upstreamIdleConnections,
+        tunnelIdleTimeout, upgradeProtocols,
         backends, algorithm, hashKey, slowStart,
         logLevel, logFormat, accessLog,
         database, instance, outbox, registryPollInterval, stateMaxAge, discardEvents,

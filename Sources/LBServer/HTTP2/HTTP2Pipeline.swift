@@ -2,8 +2,8 @@ import NIOCore
 import NIOHTTP2
 
 /// HTTP/2 on a client connection (negotiated by ALPN): swift-nio-http2 frames the connection,
-/// and each stream the client opens gets the codec to HTTP/1 parts, the `HTTP2StreamBridge` and
-/// a `ProxyHandler` of its own, so a stream is one request through the same path as HTTP/1.1.
+/// and each stream the client opens gets an `HTTP2StreamAdapter` and a `ProxyHandler` of its own,
+/// so a stream is one request through the same path as HTTP/1.1.
 enum HTTP2Pipeline {
     /// Streams a client may have open at once.
     static let maximumConcurrentStreams = 100
@@ -38,22 +38,22 @@ enum HTTP2Pipeline {
         let manager = NIOHTTP2ServerConnectionManagementHandler(
             eventLoop: channel.eventLoop,
             configuration: .init(maxIdleTime: idleTimeout, maxAge: nil, maxGraceTime: nil, keepalive: nil))
+        try channel.pipeline.syncOperations.addHandlers([FlushCoalescer(), HTTP2ErrorCloser()])
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
             mode: .server, connectionConfiguration: connection, streamConfiguration: streams,
             streamDelegate: manager.http2StreamDelegate
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandlers([
-                    HTTP2FramePayloadToHTTP1ServerCodec(),
-                    HTTP2StreamBridge(),
+                    HTTP2StreamAdapter(),
                     ProxyHandler(shared: context, headTimeout: headerTimeout, idleTimeout: idleTimeout,
                                  tlsVersion: tlsVersion),
                 ])
             }
         }
-        // A connection error (a flood cut off, a protocol violation) has been answered with a
-        // GOAWAY by then; the connection closes.
-        try channel.pipeline.syncOperations.addHandlers([manager, ClientGoawayCloser(), NIOCloseOnErrorHandler()])
+        // Which errors close the connection is `HTTP2ErrorCloser`'s decision, below the HTTP/2
+        // handler: a stream's error ends only that stream.
+        try channel.pipeline.syncOperations.addHandlers([manager, ClientGoawayCloser()])
     }
 }
 

@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOHPACK
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -58,6 +60,70 @@ final class RawHTTP2Client {
         }
         bytes.append(UInt8(rest))
         return bytes
+    }
+
+    /// A header block of `fields`, in order, encoded by swift-nio-http2's HPACK encoder (for
+    /// requests that are well-formed as HPACK, whatever they say).
+    static func block(_ fields: [(String, String)]) -> [UInt8] {
+        var encoder = HPACKEncoder(allocator: ByteBufferAllocator())
+        var buffer = ByteBuffer()
+        try! encoder.encode(headers: HPACKHeaders(fields), to: &buffer)
+        return Array(buffer.readableBytesView)
+    }
+
+    /// One stream's answer as the client saw it.
+    struct Answer {
+        /// Each header block in order (the head, any trailers), decoded.
+        var headerBlocks: [[(name: String, value: String)]] = []
+        var body: [UInt8] = []
+        var ended = false
+        var resetCode: UInt32?
+
+        func field(_ name: String) -> String? { headerBlocks.first?.first { $0.name == name }?.value }
+    }
+
+    /// The answers in `frames`, by stream; header blocks are decoded in order with one decoder,
+    /// as the connection's dynamic table requires (a block in CONTINUATION frames is not expected).
+    static func answers(_ frames: [Frame]) throws -> [UInt32: Answer] {
+        var decoder = HPACKDecoder(allocator: ByteBufferAllocator())
+        var answers: [UInt32: Answer] = [:]
+        for frame in frames where frame.stream != 0 {
+            var answer = answers[frame.stream] ?? Answer()
+            switch frame.type {
+            case FrameType.headers.rawValue:
+                var payload = ByteBuffer(bytes: frame.payload)
+                let headers = try decoder.decodeHeaders(from: &payload)
+                answer.headerBlocks.append(headers.map { ($0.name, $0.value) })
+            case FrameType.data.rawValue:
+                answer.body += frame.payload
+            case FrameType.rstStream.rawValue where frame.payload.count == 4:
+                let p = frame.payload
+                answer.resetCode = UInt32(p[0]) << 24 | UInt32(p[1]) << 16 | UInt32(p[2]) << 8 | UInt32(p[3])
+            default:
+                break
+            }
+            if frame.flags & 0x1 != 0, frame.type == FrameType.headers.rawValue || frame.type == FrameType.data.rawValue {
+                answer.ended = true
+            }
+            answers[frame.stream] = answer
+        }
+        return answers
+    }
+
+    /// Reads frames until every one of `streams` has ended or been reset, the peer closes, or
+    /// `seconds` pass.
+    func readAnswers(streams: [UInt32], seconds: Double = 10) throws -> [UInt32: Answer] {
+        let deadline = Date().addingTimeInterval(seconds)
+        var frames: [Frame] = []
+        while Date() < deadline {
+            let read = readFrames(seconds: 1)
+            frames += read.frames
+            let answers = try Self.answers(frames)
+            if read.closed || streams.allSatisfy({ answers[$0]?.ended == true || answers[$0]?.resetCode != nil }) {
+                return answers
+            }
+        }
+        return try Self.answers(frames)
     }
 
     /// Writes everything, or as much as the peer takes before it closes; returns the bytes written.

@@ -218,6 +218,7 @@ final class TestBackend: @unchecked Sendable {
                 headers.add(name: "x-seen-request-id", value: head.headers.first(name: "x-request-id") ?? "")
                 headers.add(name: "x-seen-body-bytes", value: String(bodyBytes))
                 headers.add(name: "x-seen-host", value: head.headers.first(name: "host") ?? "")
+                headers.add(name: "x-seen-cookie", value: head.headers["cookie"].joined(separator: " | "))
                 headers.add(name: "x-seen-header-names", value: head.headers.map { $0.name.lowercased() }.joined(separator: ","))
                 let response = HTTPResponseHead(version: head.version, status: .ok, headers: headers)
                 let bound = NIOLoopBound(context, eventLoop: context.eventLoop)

@@ -9,6 +9,7 @@ struct ProxyOptions: ParsableArguments {
     @Option(Settings.connectTimeout) var connectTimeout: TimeAmount?
     @Option(Settings.responseTimeout) var responseTimeout: TimeAmount?
     @Option(Settings.replayBuffer) var replayBuffer: Int?
+    @Option(Settings.upstreamIdleConnections) var upstreamIdleConnections: Int?
     @Option(Settings.tunnelIdleTimeout) var tunnelIdleTimeout: TimeAmount?
     @Option(Settings.upgradeProtocols) var upgradeProtocols: [String]?
 
@@ -20,6 +21,7 @@ struct ProxyOptions: ParsableArguments {
         Settings.connectTimeout.apply(connectTimeout, to: &configuration)
         Settings.responseTimeout.apply(responseTimeout, to: &configuration)
         Settings.replayBuffer.apply(replayBuffer, to: &configuration)
+        Settings.upstreamIdleConnections.apply(upstreamIdleConnections, to: &configuration)
         Settings.tunnelIdleTimeout.apply(tunnelIdleTimeout, to: &configuration)
         Settings.upgradeProtocols.apply(upgradeProtocols, to: &configuration)
     }

@@ -1,0 +1,131 @@
+import Foundation
+import NIOPosix
+import Testing
+@testable import LBServer
+
+/// How an HTTP/2 stream becomes the HTTP/1.1 request a backend gets, and its answer the stream's
+/// frames: body framing, cookie crumbs, `Host`, field values HTTP/1.1 could be split on, trailers.
+/// Frames are written by hand (h2c with prior knowledge) so each case is exactly what a client
+/// may send; answers are read with swift-nio-http2's HPACK decoder.
+@Suite(.serialized) struct HTTP2StreamEndToEndTests {
+    let group = MultiThreadedEventLoopGroup.singleton
+    typealias Client = RawHTTP2Client
+
+    private func headers(_ method: String, _ path: String, _ extra: [(String, String)] = [],
+                         authority: String = "127.0.0.1") -> [UInt8] {
+        Client.block([(":method", method), (":scheme", "http"), (":path", path), (":authority", authority)] + extra)
+    }
+
+    /// lbserver in front of one `TestBackend`, and a raw HTTP/2 client connected to it.
+    private func withProxy(_ behaviour: TestBackend.Behaviour = .serve(delay: .zero),
+                           _ body: (Client, TestBackend) throws -> Void) throws {
+        let folder = try TemporaryFolder()
+        let backend = try TestBackend(name: "one", behaviour: behaviour, group: group)
+        defer { backend.stop() }
+        let server = try ServerProcess(lbserver: ["--db", folder.database, "--backends", backend.url], folder: folder.url)
+        defer { server.stop() }
+        try body(try Client(port: try server.waitUntilListening()), backend)
+    }
+
+    private static let endStream: UInt8 = 0x1
+    private static let endHeaders: UInt8 = 0x4
+
+    /// A body the client sends in several frames without a length goes chunked; one that comes in
+    /// a single frame gets its length; an empty frame that ends the stream adds no framing.
+    @Test func requestBodiesAreFramedByWhatTheClientSent() throws {
+        try withProxy { client, backend in
+            var bytes: [UInt8] = []
+            bytes += Client.frame(.headers, flags: Self.endHeaders, stream: 1, headers("POST", "/parts"))
+            bytes += Client.frame(.data, flags: 0, stream: 1, Array("abc".utf8))
+            bytes += Client.frame(.data, flags: Self.endStream, stream: 1, Array("de".utf8))
+            bytes += Client.frame(.headers, flags: Self.endHeaders, stream: 3, headers("POST", "/one"))
+            bytes += Client.frame(.data, flags: Self.endStream, stream: 3, Array("xyz".utf8))
+            bytes += Client.frame(.headers, flags: Self.endHeaders, stream: 5, headers("GET", "/empty"))
+            bytes += Client.frame(.data, flags: Self.endStream, stream: 5, [])
+            bytes += Client.frame(.headers, flags: Self.endHeaders, stream: 7,
+                                  headers("PUT", "/declared", [("content-length", "4")]))
+            bytes += Client.frame(.data, flags: 0, stream: 7, Array("wx".utf8))
+            bytes += Client.frame(.data, flags: Self.endStream, stream: 7, Array("yz".utf8))
+            client.send(bytes)
+            let answers = try client.readAnswers(streams: [1, 3, 5, 7])
+
+            func seen(_ stream: UInt32) -> (status: String?, bodyBytes: String?, names: [Substring]) {
+                let answer = answers[stream]
+                return (answer?.field(":status"), answer?.field("x-seen-body-bytes"),
+                        answer?.field("x-seen-header-names")?.split(separator: ",") ?? [])
+            }
+            #expect(seen(1).status == "200" && seen(1).bodyBytes == "5")
+            #expect(seen(1).names.contains("transfer-encoding") && !seen(1).names.contains("content-length"), "\(seen(1))")
+            #expect(seen(3).status == "200" && seen(3).bodyBytes == "3")
+            #expect(seen(3).names.contains("content-length") && !seen(3).names.contains("transfer-encoding"), "\(seen(3))")
+            #expect(seen(5).status == "200" && seen(5).bodyBytes == "0")
+            #expect(!seen(5).names.contains("content-length") && !seen(5).names.contains("transfer-encoding"), "\(seen(5))")
+            #expect(seen(7).status == "200" && seen(7).bodyBytes == "4")
+            #expect(seen(7).names.filter { $0 == "content-length" }.count == 1 && !seen(7).names.contains("transfer-encoding"))
+            for stream: UInt32 in [1, 3, 5, 7] {
+                #expect(answers[stream]?.body == Array("one".utf8) && answers[stream]?.ended == true)
+                // The answer carries no HTTP/1.1-only field (RFC 9113 §8.2.2).
+                #expect(answers[stream]?.field("connection") == nil && answers[stream]?.field("keep-alive") == nil)
+            }
+        }
+    }
+
+    /// Cookie crumbs (RFC 9113 §8.2.3) reach the backend as one `Cookie` field; `:authority` is the
+    /// `Host`; a `Host` that names another authority beside it is refused, as two `Host` fields are.
+    @Test func cookiesAreJoinedAndTheAuthorityIsTheHost() throws {
+        try withProxy { client, backend in
+            var bytes: [UInt8] = []
+            bytes += Client.frame(.headers, flags: Self.endHeaders | Self.endStream, stream: 1,
+                                  headers("GET", "/c", [("cookie", "a=1"), ("accept", "*/*"), ("cookie", "b=2")],
+                                          authority: "shop.example:8443"))
+            bytes += Client.frame(.headers, flags: Self.endHeaders | Self.endStream, stream: 3,
+                                  headers("GET", "/same", [("host", "127.0.0.1")]))
+            bytes += Client.frame(.headers, flags: Self.endHeaders | Self.endStream, stream: 5,
+                                  headers("GET", "/other", [("host", "evil.example")]))
+            client.send(bytes)
+            let answers = try client.readAnswers(streams: [1, 3, 5])
+            #expect(answers[1]?.field(":status") == "200")
+            #expect(answers[1]?.field("x-seen-cookie") == "a=1; b=2", "\(answers[1]?.headerBlocks ?? [])")
+            #expect(answers[1]?.field("x-seen-host") == "shop.example:8443")
+            #expect(answers[3]?.field(":status") == "200" && answers[3]?.field("x-seen-host") == "127.0.0.1")
+            #expect(answers[5]?.field(":status") == "400", "\(answers[5]?.headerBlocks ?? [])")
+            #expect(backend.requests == 2)
+        }
+    }
+
+    /// A field value with CR or LF would split the HTTP/1.1 request it becomes; the stream is
+    /// refused (RFC 9113 §8.2.1) and the backend sees nothing. Other streams carry on.
+    @Test func aFieldValueWithALineBreakNeverReachesTheBackend() throws {
+        try withProxy { client, backend in
+            var bytes: [UInt8] = []
+            bytes += Client.frame(.headers, flags: Self.endHeaders | Self.endStream, stream: 1,
+                                  headers("GET", "/a", [("x-smuggle", "1\r\n\r\nGET /admin HTTP/1.1\r\nhost: x")]))
+            bytes += Client.frame(.headers, flags: Self.endHeaders | Self.endStream, stream: 3,
+                                  headers("GET", "/b", [("x-other", "ok\ninjected: yes")]))
+            bytes += Client.frame(.headers, flags: Self.endHeaders | Self.endStream, stream: 5, headers("GET", "/fine"))
+            client.send(bytes)
+            let answers = try client.readAnswers(streams: [1, 3, 5])
+            #expect(answers[1]?.resetCode == 1 && answers[1]?.field(":status") == nil, "\(String(describing: answers[1]))")
+            #expect(answers[3]?.resetCode == 1 && answers[3]?.field(":status") == nil, "\(answers)")
+            #expect(answers[5]?.field(":status") == "200" && answers[5]?.field("x-seen-uri") == "/fine")
+            #expect(backend.requests == 1)
+        }
+    }
+
+    /// A backend's chunked answer reaches the client as DATA without the chunk framing, and its
+    /// trailers as a trailing header block that ends the stream.
+    @Test func aChunkedAnswerKeepsItsTrailers() throws {
+        try withProxy(.raw(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\nX-Kept: yes\r\n\r\n"
+                + "5\r\nhello\r\n6\r\n world\r\n0\r\nGrpc-Status: 0\r\nX-Digest: abc\r\n\r\n")) { client, _ in
+            client.send(Client.frame(.headers, flags: Self.endHeaders | Self.endStream, stream: 1, headers("GET", "/t")))
+            let answer = try #require(try client.readAnswers(streams: [1])[1])
+            #expect(answer.field(":status") == "200" && answer.field("x-kept") == "yes")
+            #expect(answer.field("transfer-encoding") == nil && answer.field("connection") == nil)
+            #expect(String(decoding: answer.body, as: UTF8.self) == "hello world")
+            #expect(answer.headerBlocks.count == 2 && answer.ended)
+            let trailers = answer.headerBlocks.last ?? []
+            #expect(trailers.map(\.name) == ["grpc-status", "x-digest"] && trailers.map(\.value) == ["0", "abc"], "\(trailers)")
+        }
+    }
+}
