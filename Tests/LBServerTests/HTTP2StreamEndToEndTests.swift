@@ -128,4 +128,128 @@ import Testing
             #expect(trailers.map(\.name) == ["grpc-status", "x-digest"] && trailers.map(\.value) == ["0", "abc"], "\(trailers)")
         }
     }
+
+    // MARK: Back-pressure through one stream
+
+    /// lbserver's resident memory, in bytes.
+    private static func residentBytes(_ server: ServerProcess) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(server.process.processIdentifier)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+    }
+
+    /// Runs `command` (a shell line that ends by itself within `seconds`), sampling lbserver's
+    /// resident memory every 50 ms; returns the most it grew by over its memory before the run,
+    /// and what the command printed.
+    private static func growth(of server: ServerProcess, while command: String, seconds: Double,
+                               folder: URL) throws -> (bytes: Int, output: String) {
+        let before = residentBytes(server)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        process.currentDirectoryURL = folder
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
+        var peak = before
+        let deadline = Date().addingTimeInterval(seconds + 5)
+        while Date() < deadline && process.isRunning {
+            peak = max(peak, residentBytes(server))
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return (peak - before, printed)
+    }
+
+    /// An upload into a backend that takes nothing: lbserver stops reading the stream once the
+    /// backend connection is full, the stream's flow-control window closes, and the client waits.
+    /// Without that, lbserver would read the client's zeros as fast as loopback carries them.
+    @Test func anUploadIntoABackendThatTakesNothingHoldsTheClientBack() throws {
+        let folder = try TemporaryFolder()
+        // A listening socket that never accepts: connections complete in its backlog and their
+        // receive buffers fill, then nothing moves.
+        let (listener, port) = try Self.listeningSocket()
+        defer { close(listener) }
+        let server = try ServerProcess(lbserver: ["--db", folder.database, "--backends", "http://127.0.0.1:\(port)"],
+                                       folder: folder.url)
+        defer { server.stop() }
+        let listening = try server.waitUntilListening()
+        let run = try Self.growth(of: server, while: "head -c 4G /dev/zero | /usr/bin/curl -sS --http2-prior-knowledge "
+                                      + "--max-time 3 -w '%{size_upload}' -T - -o /dev/null http://127.0.0.1:\(listening)/upload",
+                                  seconds: 3, folder: folder.url)
+        // The client got some way (the backend's socket buffers took some), then waited.
+        let sent = Int(run.output) ?? 0
+        #expect(sent > 64 * 1024 && sent < 256 * 1024 * 1024, "the client sent \(run.output) bytes")
+        #expect(run.bytes < 32 * 1024 * 1024, "lbserver grew by \(run.bytes) bytes")
+        #expect(server.process.isRunning)
+    }
+
+    /// A download faster than the client reads: lbserver stops reading the backend once the
+    /// stream cannot take more, and keeps only a window's worth.
+    @Test func aDownloadToASlowClientHoldsTheBackendBack() throws {
+        let folder = try TemporaryFolder()
+        let backend = try Self.listeningSocket()
+        defer { close(backend.socket) }
+        // One answer of 40 MiB, written as fast as the connection takes it, for at most 15 s.
+        let body = 40 * 1024 * 1024
+        let writer = Thread {
+            let deadline = Date().addingTimeInterval(15)
+            var timeout = timeval(tv_sec: 15, tv_usec: 0)
+            var head = [UInt8](repeating: 0, count: 4_096)
+            // Health checks connect and close without a word; the request's connection speaks.
+            var connection: Int32 = -1
+            while connection < 0 && Date() < deadline {
+                let accepted = accept(backend.socket, nil, nil)
+                guard accepted >= 0 else { return }
+                setsockopt(accepted, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                setsockopt(accepted, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                if recv(accepted, &head, head.count, 0) > 0 { connection = accepted } else { close(accepted) }
+            }
+            guard connection >= 0 else { return }
+            defer { close(connection) }
+            let answer = Array("HTTP/1.1 200 OK\r\ncontent-length: \(body)\r\n\r\n".utf8)
+            var chunk = [UInt8](repeating: 0x78, count: 65_536)
+            guard send(connection, answer, answer.count, Int32(MSG_NOSIGNAL)) == answer.count else { return }
+            var sent = 0
+            while sent < body && Date() < deadline {
+                let written = send(connection, &chunk, min(chunk.count, body - sent), Int32(MSG_NOSIGNAL))
+                if written <= 0 { return }
+                sent += written
+            }
+        }
+        writer.start()
+        let server = try ServerProcess(lbserver: ["--db", folder.database, "--backends", "http://127.0.0.1:\(backend.port)"],
+                                       folder: folder.url)
+        defer { server.stop() }
+        let listening = try server.waitUntilListening()
+        let run = try Self.growth(of: server, while: "/usr/bin/curl -sS --http2-prior-knowledge --limit-rate 1M --max-time 4 "
+                                      + "-w '%{size_download}' -o /dev/null http://127.0.0.1:\(listening)/big",
+                                  seconds: 4, folder: folder.url)
+        let received = Int(run.output) ?? 0
+        #expect(received > 512 * 1024 && received < 8 * 1024 * 1024, "the client received \(run.output) bytes")
+        // Without back-pressure lbserver would hold the other 32 MiB and more.
+        #expect(run.bytes < 16 * 1024 * 1024, "lbserver grew by \(run.bytes) bytes")
+        #expect(server.process.isRunning)
+    }
+
+    /// A socket listening on 127.0.0.1 at an OS-chosen port.
+    private static func listeningSocket() throws -> (socket: Int32, port: Int) {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, length) == 0 && listen(listener, 16) == 0 && getsockname(listener, $0, &length) == 0
+            }
+        }
+        guard ok else { throw TestClientError(description: "cannot listen on 127.0.0.1") }
+        return (listener, Int(UInt16(bigEndian: address.sin_port)))
+    }
 }
