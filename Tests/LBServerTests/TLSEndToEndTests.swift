@@ -38,7 +38,7 @@ import Testing
         // The access log says which TLS version the request came over.
         #expect(waitUntil { ((try? String(contentsOfFile: accessLog, encoding: .utf8)) ?? "").contains("path=/x") })
         let line = try String(contentsOfFile: accessLog, encoding: .utf8).split(separator: "\n").first { $0.contains("path=/x") }
-        #expect(line?.hasSuffix(" tls=TLSv1.3") == true, "\(line ?? "")")
+        #expect(line?.hasSuffix(" tls=TLSv1.3") == true && line?.contains(" proto=HTTP/2 ") == true, "\(line ?? "")")
 
         let second = try curlHTTPS("https://b.test:\(port)/", resolve: "b.test:\(port):127.0.0.1", ca: ca, folder: folder.url)
         #expect(second.status == 0 && second.verbose.contains("subject: CN=b.test"), "\(second.verbose)")
@@ -98,6 +98,34 @@ import Testing
         let http1 = try curlHTTPS("https://a.test:\(port)/", resolve: resolve, ca: ca, extra: ["--http1.1"], folder: folder.url)
         #expect(http1.status == 0 && http1.body.hasPrefix("HTTP/1.1 200") && http1.body.hasSuffix("one"), "\(http1.body)")
         #expect(server.process.isRunning)
+    }
+
+    /// A failed try's event says how the client's request came: over HTTP/2 and which TLS version.
+    @Test func aFailedTrysEventSaysTheRequestCameOverHTTP2AndTLS() throws {
+        let folder = try TemporaryFolder()
+        let certificates = try TestCertificates(folder: folder.url)
+        let a = try certificates.issue("a", dnsNames: ["a.test"])
+        let up = try TestBackend(name: "up", group: group)
+        // Closes every connection it is sent a request on: each try of it fails.
+        let gone = try TestBackend(name: "gone", behaviour: .resetFirst(1_000), group: group)
+        defer { up.stop(); gone.stop() }
+        let server = try ServerProcess(lbserver: ["--db", folder.database, "--backends", "\(up.url),\(gone.url)",
+                                                  "--health-interval", "1m", "--tls-cert", a.certificate,
+                                                  "--tls-key", a.key], folder: folder.url)
+        defer { server.stop() }
+        let port = try server.waitUntilListening()
+        let urls = (0..<4).map { "https://a.test:\(port)/f\($0)" }
+        let run = try runTool("/usr/bin/curl", ["-sS", "--max-time", "10", "--cacert", certificates.path("ca.pem"),
+                                                "--resolve", "a.test:\(port):127.0.0.1", "--http2", "-w", "%{http_code}\n",
+                                                "-o", "/dev/null"] + urls.flatMap { [$0, "-o", "/dev/null"] }.dropLast(2),
+                              folder: folder.url)
+        #expect(run.status == 0 && run.stdout.split(separator: "\n").allSatisfy { $0 == "200" }, "\(run.stdout) \(run.stderr)")
+        let store = try Store(path: folder.database, mode: .existing)
+        let goneID = try #require(try store.backend(url: gone.url)).id
+        #expect(waitUntil { ((try? store.events(EventQuery(backendID: goneID, kinds: [.failure])))?.count ?? 0) >= 1 })
+        let failures = try store.events(EventQuery(backendID: goneID, kinds: [.failure]))
+        #expect(!failures.isEmpty && failures.allSatisfy { $0.data?.via == "HTTP/2 over TLSv1.3" },
+                "\(failures.map { $0.data?.via ?? "none" })")
     }
 
     /// On a plain listener, a client with prior knowledge speaks HTTP/2 from its first byte (h2c);

@@ -59,13 +59,14 @@ final class EventSink: Sendable {
                        metadata: ["closed_since_last_report": "\(count)"])
     }
 
-    /// A transport failure toward a backend; returns it as evidence for a status change.
+    /// A transport failure toward a backend; returns it as evidence for a status change. `via`:
+    /// how the client's request came (`HTTP/2 over TLSv1.3`).
     @discardableResult
-    func failure(_ backend: BackendRuntime, requestID: String, attempt: Int, error: String) -> Evidence {
+    func failure(_ backend: BackendRuntime, requestID: String, attempt: Int, error: String, via: String? = nil) -> Evidence {
         let now = Timestamp.now()
         metrics.failures.increment()
         record(Event(at: now, kind: .failure, backendID: backend.id, requestID: requestID,
-                     attempt: attempt, detail: error))
+                     attempt: attempt, detail: error, data: via.map { EventData(via: $0) }))
         return Evidence(at: now, source: .request, requestID: requestID, attempt: attempt, error: error)
     }
 

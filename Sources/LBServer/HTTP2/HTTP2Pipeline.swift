@@ -47,7 +47,7 @@ enum HTTP2Pipeline {
                 try stream.pipeline.syncOperations.addHandlers([
                     HTTP2StreamAdapter(),
                     ProxyHandler(shared: context, headTimeout: headerTimeout, idleTimeout: idleTimeout,
-                                 tlsVersion: tlsVersion),
+                                 tlsVersion: tlsVersion, overHTTP2: true),
                 ])
             }
         }

@@ -28,6 +28,8 @@ final class AccessLog: Service, Sendable {
         var requestID: String
         /// The client connection's TLS version; nil for plain HTTP.
         var tls: String? = nil
+        /// The protocol the request came in: `HTTP/2`, `HTTP/1.1`, `HTTP/1.0`.
+        var proto = "HTTP/1.1"
     }
 
     struct OpenError: Error, CustomStringConvertible {
@@ -171,7 +173,7 @@ final class AccessLog: Service, Sendable {
         let milliseconds = Double(entry.durationNanoseconds / 1_000) / 1_000
         return format.line([
             LogField("ts", entry.at.rfc3339), LogField("client", entry.client), LogField("method", entry.method),
-            LogField("path", entry.path), .number("status", "\(entry.status)"), .number("bytes", "\(entry.bytes)"),
+            LogField("path", entry.path), LogField("proto", entry.proto), .number("status", "\(entry.status)"), .number("bytes", "\(entry.bytes)"),
             .number("duration_ms", "\(milliseconds)"), LogField("backend", entry.backend ?? "-"),
             LogField("request_id", entry.requestID), LogField("tls", entry.tls ?? "-"),
         ])

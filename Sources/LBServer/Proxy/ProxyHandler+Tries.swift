@@ -69,7 +69,7 @@ extension ProxyHandler {
         let sink = shared.sink
         guard state.tryFailed() == .consultRetryPolicy else {
             sink.failure(exchange.backend, requestID: exchange.requestID, attempt: exchange.tries.attempt,
-                         error: "\(error.description) after the response began")
+                         error: "\(error.description) after the response began", via: clientVia(exchange))
             self.exchange = nil
             context?.close(promise: nil)
             return
@@ -86,7 +86,8 @@ extension ProxyHandler {
             return
         }
         exchange.tries.recordFailure(error.kind, evidence: sink.failure(
-            exchange.backend, requestID: exchange.requestID, attempt: exchange.tries.attempt, error: error.description))
+            exchange.backend, requestID: exchange.requestID, attempt: exchange.tries.attempt, error: error.description,
+            via: clientVia(exchange)))
         switch decision {
         case .reconnect:
             preconditionFailure("handled above")

@@ -27,6 +27,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var clientAddress = "unknown"
     /// The TLS version the client's connection negotiated (`TLSv1.3`); nil for plain HTTP.
     let tlsVersion: String?
+    /// The client speaks HTTP/2 and this handler serves one of its streams.
+    let overHTTP2: Bool
     var exchange: Exchange?
     var reader: MessageReader
     var deadline: ConnectionDeadline?
@@ -50,9 +52,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var awaitingPreface: Bool
 
     init(shared: ProxyContext, headTimeout: TimeAmount, idleTimeout: TimeAmount?, acceptsPriorKnowledgeHTTP2: Bool = false,
-         tlsVersion: String? = nil) {
+         tlsVersion: String? = nil, overHTTP2: Bool = false) {
         self.shared = shared
         self.tlsVersion = tlsVersion
+        self.overHTTP2 = overHTTP2
         awaitingPreface = acceptsPriorKnowledgeHTTP2
         self.headTimeout = headTimeout
         self.idleTimeout = idleTimeout
@@ -322,7 +325,17 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             at: .now(), client: clientAddress, method: exchange.head.method, path: exchange.head.target,
             status: exchange.responseStatus, bytes: exchange.responseBytes,
             durationNanoseconds: NIODeadline.now().uptimeNanoseconds &- exchange.startedAt.uptimeNanoseconds,
-            backend: backend, requestID: exchange.requestID, tls: tlsVersion))
+            backend: backend, requestID: exchange.requestID, tls: tlsVersion, proto: clientProtocol(exchange)))
+    }
+
+    /// The protocol the client's request came in: `HTTP/2`, `HTTP/1.1` or `HTTP/1.0`.
+    func clientProtocol(_ exchange: Exchange) -> String {
+        overHTTP2 ? "HTTP/2" : exchange.head.minorVersion == 0 ? "HTTP/1.0" : "HTTP/1.1"
+    }
+
+    /// How the client's request came, for the events of its tries: `HTTP/2 over TLSv1.3`, `HTTP/1.1`.
+    func clientVia(_ exchange: Exchange) -> String {
+        tlsVersion.map { "\(clientProtocol(exchange)) over \($0)" } ?? clientProtocol(exchange)
     }
 
     /// The TLS version a connection negotiated, as the access log writes it; nil without TLS.

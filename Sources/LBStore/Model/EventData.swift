@@ -14,6 +14,7 @@ import Foundation
 ///   failed on, the spared one last), `evidence`.
 /// - `guard_held`: `cause` (`traffic`), `threshold` (how many backends traffic may mark down in
 ///   one health-down interval), `evidence` (the failed tries).
+/// - `failure`: `via`, how the client's request came (`HTTP/1.1`, `HTTP/2 over TLSv1.3`).
 /// - `rejected`, `refused` (coalesced): `request_ids` and `clients`, the first few request ids and
 ///   distinct client addresses of the occurrences the row stands for, and `last_at` (Unix ms) when
 ///   it stands for more than one. The samples live here rather than in a table of their own
@@ -44,13 +45,15 @@ public struct EventData: Codable, Hashable, Sendable {
     public var clients: [String]?
     /// A coalesced row's last occurrence, Unix milliseconds; its first is the row's `at`.
     public var lastAt: Int64?
+    /// For `failure`: the protocol (and TLS version) of the client's request, `HTTP/2 over TLSv1.3`.
+    public var via: String?
 
     public init(action: String? = nil, from: String? = nil, to: String? = nil, actor: String? = nil,
                 command: String? = nil, origin: String? = nil, weight: Int? = nil, cause: EventCause? = nil,
                 threshold: Int? = nil, evidence: [Evidence]? = nil, stateAgeMs: Int64? = nil, path: String? = nil,
                 differences: [ConfigDifference]? = nil, method: String? = nil, target: String? = nil,
                 backendIDs: [Int64]? = nil, requestIDs: [String]? = nil, clients: [String]? = nil,
-                lastAt: Int64? = nil) {
+                lastAt: Int64? = nil, via: String? = nil) {
         self.action = action
         self.from = from
         self.to = to
@@ -70,6 +73,7 @@ public struct EventData: Codable, Hashable, Sendable {
         self.requestIDs = requestIDs
         self.clients = clients
         self.lastAt = lastAt
+        self.via = via
     }
 
     enum CodingKeys: String, CodingKey {
@@ -80,6 +84,7 @@ public struct EventData: Codable, Hashable, Sendable {
         case requestIDs = "request_ids"
         case clients
         case lastAt = "last_at"
+        case via
     }
 
     /// The JSON text stored in `events.data`.
