@@ -192,6 +192,16 @@ import Testing
              "lbserver: TLS certificate \(certificates.path("missing.pem")) no such file", 1),
             (["--tls-key", a.key],
              "lbserver: --tls-cert and --tls-key come in pairs: 0 certificate(s), 1 key(s)", 64),
+            (["--backend-cert", b.certificate],
+             "lbserver: TLS backend client certificate \(b.certificate) needs both --backend-cert and --backend-key", 1),
+            (["--backend-key", b.key],
+             "lbserver: TLS backend client certificate \(b.key) needs both --backend-cert and --backend-key", 1),
+            (["--backend-cert", a.certificate, "--backend-key", a.key],
+             "lbserver: TLS key \(a.key) is readable by other users (mode 0644): make it owner-only, chmod 600 \(a.key)", 1),
+            (["--backend-ca", certificates.path("missing-ca.pem")],
+             "lbserver: TLS backend CA \(certificates.path("missing-ca.pem")) no such file", 1),
+            (["--backend-ca", a.key],
+             "lbserver: TLS backend CA \(a.key) is not valid PEM", 1),
         ]
         for (flags, line, status) in cases {
             let result = try runProduct("lbserver", ["--db", folder.database, "--listen", "127.0.0.1:0"] + flags,
@@ -344,4 +354,41 @@ import Testing
         #expect(check.status == 65)
         #expect(check.stderr.contains("tls_verify is for https:// backends"), "\(check.stderr)")
     }
+
+    /// On a host without a system trust store (no ca-certificates; played by hiding /etc/ssl in a
+    /// mount namespace of lbserver's own) the daemon starts and says so once, and an https
+    /// backend is refused as signed by an unknown CA rather than trusted; `--backend-ca` is the way.
+    @Test(.enabled(if: canHideTheTrustStore, "mounting over /etc/ssl in a namespace of its own needs root and CAP_SYS_ADMIN"))
+    func withoutASystemTrustStoreTheDaemonStartsAndHTTPSBackendsAreRefused() throws {
+        let folder = try TemporaryFolder()
+        let certificates = try TestCertificates(folder: folder.url)
+        let backendPair = try certificates.issue("backend", dnsNames: ["localhost"])
+        let backend = try TestBackend(name: "secure", group: group, tls: try serverContext(backendPair))
+        defer { backend.stop() }
+        let server = try ServerProcess(
+            lbserver: ["--db", folder.database, "--backends", backend.url, "--retries", "0", "--attempts", "1"],
+            folder: folder.url,
+            wrapper: ["/usr/bin/unshare", "--mount", "/bin/sh", "-c", "mount -t tmpfs none /etc/ssl && exec \"$0\" \"$@\""])
+        defer { server.stop() }
+        let port = try server.waitUntilListening()
+        #expect(server.stderr.contains("no system trust store could be read"), "\(server.stderr)")
+        let answer = try httpRequest(port: port)
+        #expect(answer.status == 502 || answer.status == 503, "\(answer.status) \(answer.text)")
+        #expect(backend.requests == 0)
+        let store = try Store(path: folder.database, mode: .existing)
+        let id = try #require(try store.backend(url: backend.url)).id
+        #expect(waitUntil { (try? store.healthHistory(backendID: id, in: .all).runs.last?.passed) == false })
+        let recorded = try store.healthHistory(backendID: id, in: .all).runs.last?.lastError ?? ""
+        #expect(recorded.hasPrefix("TLS handshake failed: unknown CA"), "\(recorded)")
+        #expect(server.process.isRunning)
+    }
+
+    /// Whether this machine lets a process hide /etc/ssl in a mount namespace of its own.
+    static let canHideTheTrustStore: Bool = {
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare") else { return false }
+        guard let folder = try? TemporaryFolder() else { return false }
+        let probe = try? runTool("/usr/bin/unshare", ["--mount", "/bin/sh", "-c", "mount -t tmpfs none /etc/ssl"],
+                                 folder: folder.url, timeout: .seconds(10))
+        return probe?.status == 0
+    }()
 }

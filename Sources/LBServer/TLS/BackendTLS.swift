@@ -33,7 +33,7 @@ final class BackendTLS: Sendable {
             do {
                 roots = try NIOSSLCertificate.fromPEMFile(ca)
             } catch {
-                throw TLSLoadError(file: ca, what: "backend CA", reason: "cannot be read as PEM certificates (\(error))")
+                throw TLSLoadError(file: ca, what: "backend CA", reason: ServerCertificates.reason(error, path: ca))
             }
             guard !roots.isEmpty else { throw TLSLoadError(file: ca, what: "backend CA", reason: "holds no PEM certificate") }
             configuration.trustRoots = .certificates(roots)

@@ -143,7 +143,8 @@ struct ServerCertificates: Sendable {
         }
     }
 
-    private static func reason(_ error: any Error, path: String) -> String {
+    /// Why a PEM file could not be loaded, in words: missing, unreadable or not PEM.
+    static func reason(_ error: any Error, path: String) -> String {
         var status = stat()
         if stat(path, &status) != 0 { return errno == ENOENT ? "no such file" : "cannot be read" }
         if let ssl = error as? NIOSSLError { return "is not valid PEM (\(ssl))" }

@@ -26,14 +26,22 @@ final class ServerProcess: @unchecked Sendable {
         return folder
     }
 
-    /// Starts `lbserver` with `arguments`; `--listen 127.0.0.1:0` is added unless given.
-    init(lbserver arguments: [String], folder: URL) throws {
+    /// Starts `lbserver` with `arguments`; `--listen 127.0.0.1:0` is added unless given. With a
+    /// `wrapper` (a program and its arguments), that program is started with lbserver's path and
+    /// arguments after its own, and is expected to `exec` lbserver in the same process.
+    init(lbserver arguments: [String], folder: URL, wrapper: [String] = []) throws {
         var arguments = arguments
         if !arguments.contains("--listen") && !arguments.contains("--port") {
             arguments += ["--listen", "127.0.0.1:0"]
         }
-        process.executableURL = Self.productsFolder.appendingPathComponent("lbserver")
-        process.arguments = arguments
+        let lbserver = Self.productsFolder.appendingPathComponent("lbserver")
+        if let program = wrapper.first {
+            process.executableURL = URL(fileURLWithPath: program)
+            process.arguments = Array(wrapper.dropFirst()) + [lbserver.path] + arguments
+        } else {
+            process.executableURL = lbserver
+            process.arguments = arguments
+        }
         process.currentDirectoryURL = folder
         stderrPath = folder.appendingPathComponent("lbserver-\(UUID().uuidString.prefix(8)).log").path
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
