@@ -1,9 +1,11 @@
 import NIOCore
 import NIOHTTP2
 
-/// HTTP/2 on a client connection (negotiated by ALPN): swift-nio-http2 frames the connection,
-/// and each stream the client opens gets an `HTTP2StreamAdapter` and a `ProxyHandler` of its own,
-/// so a stream is one request through the same path as HTTP/1.1.
+/// HTTP/2 on a client connection (negotiated by ALPN, or h2c with prior knowledge):
+/// swift-nio-http2 frames the connection, and each stream the client opens gets an
+/// `HTTP2StreamAdapter` and a `ProxyHandler` of its own, so a stream is one request through the
+/// same path as HTTP/1.1. Below the HTTP/2 handler, `FlushCoalescer` gathers the connection's
+/// writes per turn of the event loop and `HTTP2ErrorCloser` decides which errors close it.
 enum HTTP2Pipeline {
     /// Streams a client may have open at once.
     static let maximumConcurrentStreams = 100
@@ -18,8 +20,8 @@ enum HTTP2Pipeline {
             HTTP2Setting(parameter: .maxConcurrentStreams, value: maximumConcurrentStreams),
             HTTP2Setting(parameter: .maxHeaderListSize, value: maximumHeaderListSize),
         ]
-        // The known floods, each bounded (swift-nio-http2 answers GOAWAY ENHANCE_YOUR_CALM and
-        // closes): a header block in more than 5 CONTINUATION frames (CVE-2024-27316); more than
+        // The known floods, each bounded (swift-nio-http2 answers GOAWAY ENHANCE_YOUR_CALM, and
+        // `HTTP2ErrorCloser` closes the connection): a header block in more than 5 CONTINUATION frames (CVE-2024-27316); more than
         // 200 PING, SETTINGS or PRIORITY frames in 30 s; more than 10 000 control frames waiting
         // for a client that does not read.
         connection.maximumSequentialContinuationFrames = 5
