@@ -17,12 +17,13 @@ import Testing
     }
 
     /// lbserver in front of one `TestBackend`, and a raw HTTP/2 client connected to it.
-    private func withProxy(_ behaviour: TestBackend.Behaviour = .serve(delay: .zero),
+    private func withProxy(_ behaviour: TestBackend.Behaviour = .serve(delay: .zero), flags: [String] = [],
                            _ body: (Client, TestBackend) throws -> Void) throws {
         let folder = try TemporaryFolder()
         let backend = try TestBackend(name: "one", behaviour: behaviour, group: group)
         defer { backend.stop() }
-        let server = try ServerProcess(lbserver: ["--db", folder.database, "--backends", backend.url], folder: folder.url)
+        let server = try ServerProcess(lbserver: ["--db", folder.database, "--backends", backend.url] + flags,
+                                       folder: folder.url)
         defer { server.stop() }
         try body(try Client(port: try server.waitUntilListening()), backend)
     }
@@ -108,6 +109,22 @@ import Testing
             #expect(answers[1]?.resetCode == 1 && answers[1]?.field(":status") == nil, "\(String(describing: answers[1]))")
             #expect(answers[3]?.resetCode == 1 && answers[3]?.field(":status") == nil, "\(answers)")
             #expect(answers[5]?.field(":status") == "200" && answers[5]?.field("x-seen-uri") == "/fine")
+            #expect(backend.requests == 1)
+        }
+    }
+
+    /// A stream whose head never completes (HEADERS without the stream's end, then nothing) is
+    /// answered 408 after the header timeout, as a slow HTTP/1.1 head is; one whose head came at
+    /// once is not held to it.
+    @Test func aStreamThatNeverCompletesItsRequestGets408() throws {
+        try withProxy(flags: ["--header-timeout", "1s"]) { client, backend in
+            client.send(Client.frame(.headers, flags: Self.endHeaders, stream: 1, headers("POST", "/stalled")))
+            client.send(Client.frame(.headers, flags: Self.endHeaders | Self.endStream, stream: 3, headers("GET", "/fine")))
+            let started = Date()
+            let answers = try client.readAnswers(streams: [1, 3], seconds: 8)
+            #expect(answers[3]?.field(":status") == "200")
+            #expect(answers[1]?.field(":status") == "408", "\(String(describing: answers[1]))")
+            #expect(Date().timeIntervalSince(started) >= 0.9)
             #expect(backend.requests == 1)
         }
     }

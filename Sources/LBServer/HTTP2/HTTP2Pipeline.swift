@@ -41,6 +41,7 @@ enum HTTP2Pipeline {
             eventLoop: channel.eventLoop,
             configuration: .init(maxIdleTime: idleTimeout, maxAge: nil, maxGraceTime: nil, keepalive: nil))
         try channel.pipeline.syncOperations.addHandlers([FlushCoalescer(), HTTP2ErrorCloser()])
+        let clientAddress = channel.remoteAddress?.ipAddress
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
             mode: .server, connectionConfiguration: connection, streamConfiguration: streams,
             streamDelegate: manager.http2StreamDelegate
@@ -48,8 +49,10 @@ enum HTTP2Pipeline {
             stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandlers([
                     HTTP2StreamAdapter(),
-                    ProxyHandler(shared: context, headTimeout: headerTimeout, idleTimeout: idleTimeout,
-                                 tlsVersion: tlsVersion, overHTTP2: true),
+                    // A stream serves one request: no idle time between requests to bound (the
+                    // connection's idle time is the manager's).
+                    ProxyHandler(shared: context, headTimeout: headerTimeout, idleTimeout: nil,
+                                 tlsVersion: tlsVersion, overHTTP2: true, clientAddress: clientAddress),
                 ])
             }
         }

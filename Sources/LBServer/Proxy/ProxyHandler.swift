@@ -47,15 +47,23 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Bumped whenever a try ends, so late callbacks of an abandoned try are ignored.
     var generation = 0
 
+    /// On an HTTP/2 stream, until the end of its first read: the stream's head usually comes in
+    /// that read, and the head deadline is armed only if it did not.
+    private var headDeadlineDeferred: Bool
+
     /// On a plain listener's connection, until its first read: whether it may turn out to be
     /// HTTP/2 with prior knowledge (h2c), which its first bytes, the connection preface, say.
     private var awaitingPreface: Bool
 
+    /// `clientAddress`: the client's, when the caller knows it already (each stream of an HTTP/2
+    /// connection gets its connection's, read once).
     init(shared: ProxyContext, headTimeout: TimeAmount, idleTimeout: TimeAmount?, acceptsPriorKnowledgeHTTP2: Bool = false,
-         tlsVersion: String? = nil, overHTTP2: Bool = false) {
+         tlsVersion: String? = nil, overHTTP2: Bool = false, clientAddress: String? = nil) {
         self.shared = shared
         self.tlsVersion = tlsVersion
         self.overHTTP2 = overHTTP2
+        headDeadlineDeferred = overHTTP2
+        if let clientAddress { self.clientAddress = clientAddress }
         awaitingPreface = acceptsPriorKnowledgeHTTP2
         self.headTimeout = headTimeout
         self.idleTimeout = idleTimeout
@@ -80,7 +88,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.context = context
         pool = shared.pools.pool(for: context.eventLoop)
         stats = shared.sink.metrics.requestStats(for: context.eventLoop)
-        if let address = context.channel.remoteAddress?.ipAddress { clientAddress = address }
+        if clientAddress == "unknown", let address = context.channel.remoteAddress?.ipAddress { clientAddress = address }
         let deadline = ConnectionDeadline(headTimeout: headTimeout, bodyTimeout: settings.bodyTimeout,
                                           idleTimeout: idleTimeout, eventLoop: context.eventLoop) { [self] phase in
             // A strong capture (no weak reference, see UpstreamHandler.delegate); the cycle it
@@ -88,7 +96,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             deadlinePassed(phase)
         }
         self.deadline = deadline
-        if context.channel.isActive { deadline.awaitHead(now: .now()) }
+        if context.channel.isActive && !headDeadlineDeferred { deadline.awaitHead(now: .now()) }
     }
 
     /// The first line of HTTP/2's connection preface (RFC 9113 §3.4).
@@ -117,7 +125,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        deadline?.awaitHead(now: .now())
+        if !headDeadlineDeferred { deadline?.awaitHead(now: .now()) }
         context.fireChannelActive()
     }
 
@@ -139,6 +147,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        if headDeadlineDeferred {
+            headDeadlineDeferred = false
+            if exchange == nil && !state.isClosing { deadline?.awaitHead(now: readStartedAt) }
+        }
         if upstreamFlushPending {
             upstreamFlushPending = false
             exchange?.upstream?.flush()
