@@ -294,10 +294,21 @@ final class HTTP2StreamAdapter: ChannelDuplexHandler {
             for field in head.fields {
                 let name = lowercasedName(raw, field)
                 guard !hopByHop.contains(name), !head.connectionOptions.contains(name) else { continue }
-                headers.add(name: name, value: String(decoding: raw[Int(field.valueStart)..<Int(field.valueEnd)], as: UTF8.self))
+                headers.add(name: name, value: String(decoding: raw[Int(field.valueStart)..<Int(field.valueEnd)], as: UTF8.self),
+                            indexing: indexing(name))
             }
         }
         return headers
+    }
+
+    /// How HPACK may keep a field in the connection's table: a value that differs on every
+    /// answer (the request id) would only push useful entries out, and a cookie is never kept.
+    private static func indexing(_ name: String) -> HPACKIndexing {
+        switch name {
+        case "x-request-id": .nonIndexable
+        case "set-cookie": .neverIndexed
+        default: .indexable
+        }
     }
 
     /// A chunked answer's trailer fields, or nil when it had none.
