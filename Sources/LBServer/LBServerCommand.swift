@@ -28,6 +28,7 @@ struct LBServerCommand: AsyncParsableCommand {
     @OptionGroup(title: "Listener and limits") var listener: ListenerOptions
     @OptionGroup(title: "TLS") var tls: TLSOptions
     @OptionGroup(title: "Health checks") var health: HealthOptions
+    @OptionGroup(title: "Outlier detection") var outlier: OutlierOptions
     @OptionGroup(title: "Retries and proxying") var proxy: ProxyOptions
     @OptionGroup(title: "Backends and balancing") var balancing: BalancingOptions
     @OptionGroup(title: "Logging") var logging: LoggingOptions
@@ -102,6 +103,7 @@ struct LBServerCommand: AsyncParsableCommand {
         listener.apply(to: &configuration)
         try tls.apply(to: &configuration)
         health.apply(to: &configuration)
+        outlier.apply(to: &configuration)
         proxy.apply(to: &configuration)
         balancing.apply(to: &configuration)
         logging.apply(to: &configuration)

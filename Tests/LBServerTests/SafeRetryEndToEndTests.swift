@@ -102,7 +102,8 @@ import Testing
         let folder = try TemporaryFolder()
         let failing = try TestBackend(name: "failing", behaviour: .resetFirst(1_000), group: group)
         defer { failing.stop() }
-        let (server, port) = try start([failing], ["--retry-delay", "1ms"], folder: folder)
+        // Outlier detection off: its own holds for the only backend would be guard_held rows too.
+        let (server, port) = try start([failing], ["--retry-delay", "1ms", "--outlier-failures", "off"], folder: folder)
         defer { server.stop() }
         for _ in 0..<3 {
             #expect(try httpRequest(port: port).status == 503)
@@ -135,8 +136,10 @@ import Testing
         }
         let store = try Store(path: folder.database, mode: .existing)
         #expect(waitUntil { (try? store.events(EventQuery(kinds: [.guardHeld])).isEmpty) == false })
+        // One backend out (by traffic, or by outlier detection, which counts traffic's mark-downs
+        // against the same half), never both.
         let downs = try store.events(EventQuery(kinds: [.statusChange])).filter { $0.data?.to == "down" }
-        #expect(downs.count == 1)
+        #expect(Set(downs.map(\.backendID)).count == 1)
         #expect(try store.backends().filter { $0.health == .down }.count == 1)
     }
 

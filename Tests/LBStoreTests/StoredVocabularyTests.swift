@@ -4,7 +4,7 @@ import Testing
 /// The enums of what events record keep the strings databases already hold and `lbctl` prints.
 @Suite struct StoredVocabularyTests {
     @Test func theRawValuesAreTheStoredStrings() {
-        #expect(EventCause.allCases.map(\.rawValue) == ["check", "traffic", "admin", "restore", "request"])
+        #expect(EventCause.allCases.map(\.rawValue) == ["check", "traffic", "admin", "restore", "request", "outlier"])
         #expect(Evidence.Source.allCases.map(\.rawValue) == ["check", "request", "admin"])
         #expect(ConfigDifference.Field.allCases.map(\.rawValue) == ["registered", "origin", "weight", "admin_state"])
         #expect("\(ConfigDifference.Field.adminState):\(BackendOrigin.runtime)" == "admin_state:runtime")

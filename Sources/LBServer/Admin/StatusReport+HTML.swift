@@ -147,7 +147,9 @@ extension StatusReport {
         let inRotation = backend.adminState == "enabled"
         // Why a down backend is down, as its last check saw it; the strip's cells say the rest.
         var reason = ""
-        if backend.health == "down", let last = checks.last, !last.passed, let error = last.error {
+        if let until = backend.ejectedUntil {
+            reason = "<div class=\"note bad\">ejected as an outlier until \(until.htmlEscaped)</div>"
+        } else if backend.health == "down", let last = checks.last, !last.passed, let error = last.error {
             reason = "<div class=\"note bad\">\(error.htmlEscaped)</div>"
         }
         return """

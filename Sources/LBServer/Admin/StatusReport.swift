@@ -33,6 +33,8 @@ struct StatusReport: Encodable {
         var backup: Bool
         /// Its own limit on requests in flight, when the configuration sets one.
         var maxConnections: Int?
+        /// While outlier detection keeps it out: when that ends (RFC 3339).
+        var ejectedUntil: String?
         /// The last health-check results kept in memory (up to 60), oldest first.
         var recentChecks: [RecentCheck]
     }

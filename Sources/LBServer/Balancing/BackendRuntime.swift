@@ -28,6 +28,12 @@ final class BackendRuntime: Sendable {
     /// When it last came back into service (down->up), in `NIODeadline` uptime nanoseconds, for
     /// slow start; 0 when it never did or its ramp is over.
     private let cameBackAt = Atomic<UInt64>(0)
+    /// Until when outlier detection keeps it out (`NIODeadline` uptime nanoseconds); 0 when it
+    /// is not ejected. Checks do not bring it up before then.
+    private let ejectedUntilStorage = Atomic<UInt64>(0)
+    /// Its failed tries in a row so far (outlier detection); read on every answer, written only
+    /// when it changes, so a backend that keeps answering costs a read of a shared line.
+    let failuresInARow = Atomic<Int>(0)
 
     /// The address to dial when the host is an IP literal, resolved once; nil for host names.
     let socketAddress: SocketAddress?
@@ -135,6 +141,23 @@ final class BackendRuntime: Sendable {
     /// Ends the ramp that started at `start`, unless a newer one began meanwhile.
     func endRamp(startedAt start: UInt64) {
         _ = cameBackAt.compareExchange(expected: start, desired: 0, ordering: .relaxed)
+    }
+
+    /// Whether outlier detection keeps it out at `now`.
+    func isEjected(at now: NIODeadline = .now()) -> Bool {
+        let until = ejectedUntilStorage.load(ordering: .relaxed)
+        return until != 0 && now.uptimeNanoseconds < until
+    }
+
+    /// When its ejection ends, or nil when it is not ejected.
+    var ejectedUntil: NIODeadline? {
+        let until = ejectedUntilStorage.load(ordering: .relaxed)
+        return until == 0 ? nil : .uptimeNanoseconds(until)
+    }
+
+    /// Ejects it until `deadline`, or ends its ejection (nil).
+    func setEjection(until deadline: NIODeadline?) {
+        ejectedUntilStorage.store(deadline.map { max(1, $0.uptimeNanoseconds) } ?? 0, ordering: .relaxed)
     }
 
     var weight: Int {

@@ -62,3 +62,30 @@ struct HealthSettings: Sendable {
     /// Consecutive failures that take an up backend down.
     var fall = 1
 }
+
+/// Passive outlier detection: what the proxy's own tries say about a backend, beside the checks.
+/// A backend that fails `consecutiveFailures` tries in a row (no other answer between, each within
+/// `window` of the one before) is ejected: taken down for `baseEjection` times its number of recent ejections, at
+/// most `maxEjection`, and no check brings it back before that. At most `maxEjectedPercent` of the
+/// enabled backends are ejected at once.
+struct OutlierSettings: Sendable, Equatable {
+    /// Failed tries in a row that eject; nil: outlier detection is off.
+    var consecutiveFailures: Int? = 5
+    /// Whether a 5xx answer counts as a failed try (off: only transport failures, timeouts and
+    /// invalid answers do, since a 5xx may be the request's own doing).
+    var countsServerErrors = false
+    /// A failure more than this after the one before starts a new count: old failures do not add
+    /// up with new ones. Longer than the response timeout, so that a backend that hangs every
+    /// request, tried one request at a time, is still counted.
+    var window: TimeAmount = .seconds(120)
+    /// The first ejection's length; the n-th recent one lasts n times it.
+    var baseEjection: TimeAmount = .seconds(30)
+    /// The longest an ejection lasts; also how long a backend must go without one for its count
+    /// of recent ejections to drop by one.
+    var maxEjection: TimeAmount = .seconds(300)
+    /// The largest share of the enabled backends ejected at once, in percent (rounded down, so
+    /// with the default 50 the only backend is never ejected).
+    var maxEjectedPercent = 50
+
+    var isEnabled: Bool { consecutiveFailures != nil }
+}

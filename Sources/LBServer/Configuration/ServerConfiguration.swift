@@ -16,6 +16,7 @@ struct ServerConfiguration: Sendable {
     var threads = System.coreCount
     var proxy = ProxySettings()
     var health = HealthSettings()
+    var outlier = OutlierSettings()
     var balancing = BalancingSettings()
     /// How long a SIGTERM waits for in-flight requests before closing what is left.
     var gracePeriod: TimeAmount = .seconds(10)

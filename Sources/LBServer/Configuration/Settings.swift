@@ -112,6 +112,64 @@ enum Settings {
         key: "health.fall", flag: "fall", help: "Consecutive failing checks that take an up backend down",
         atLeast: 1, at: \.health.fall)
 
+    // MARK: Outlier detection
+
+    static let outlierFailures = Setting(
+        key: "outlier.failures", flag: "outlier-failures",
+        help: "Failed tries in a row (refused, reset, timed out, an invalid answer) that eject a backend "
+            + "for a while, no check bringing it back before; off turns outlier detection off",
+        placeholder: "n|off",
+        parse: { text throws(SettingProblem) -> OffOr<Int> in
+            guard text != "off" else { return .off }
+            guard let value = Int(text), value >= 1 else {
+                throw SettingProblem(reason: .mustBe("a whole number of at least 1, or off"), given: text)
+            }
+            return .on(value)
+        },
+        format: { $0.value.map(String.init) ?? "off" },
+        read: { OffOr($0.outlier.consecutiveFailures) }, write: { $0.outlier.consecutiveFailures = $1.value })
+
+    static let outlier5xx = Setting(
+        key: "outlier.5xx", flag: "outlier-5xx",
+        help: "Whether a 5xx answer counts as a failed try for outlier detection (on or off)",
+        placeholder: "on|off",
+        parse: { text throws(SettingProblem) -> Bool in
+            switch text {
+            case "on", "true": return true
+            case "off", "false": return false
+            default: throw SettingProblem(reason: .mustBe("on or off"), given: text)
+            }
+        },
+        format: { $0 ? "on" : "off" }, at: \.outlier.countsServerErrors)
+
+    static let outlierWindow = Setting(
+        key: "outlier.window", flag: "outlier-window",
+        help: "A failed try more than this after the one before starts a new count of failures in a row",
+        atLeast: .milliseconds(1), at: \.outlier.window)
+
+    static let outlierBaseEjection = Setting(
+        key: "outlier.base_ejection", flag: "outlier-base-ejection",
+        help: "How long a first ejection lasts; the n-th recent one lasts n times as long",
+        atLeast: .milliseconds(1), at: \.outlier.baseEjection)
+
+    static let outlierMaxEjection = Setting(
+        key: "outlier.max_ejection", flag: "outlier-max-ejection",
+        help: "The longest an ejection lasts; a backend this long without one has one fewer recent ejection",
+        atLeast: .milliseconds(1), at: \.outlier.maxEjection)
+
+    static let outlierMaxEjectedPercent = Setting(
+        key: "outlier.max_ejected_percent", flag: "outlier-max-ejected-percent",
+        help: "Largest share of the enabled backends ejected at once, in percent, rounded down "
+            + "(50: never the only backend)",
+        placeholder: "percent",
+        parse: { text throws(SettingProblem) -> Int in
+            guard let value = Int(text), (0...100).contains(value) else {
+                throw SettingProblem(reason: .mustBe("a whole number from 0 to 100"), given: text)
+            }
+            return value
+        },
+        format: { String($0) }, at: \.outlier.maxEjectedPercent)
+
     // MARK: Retries and the proxy
 
     static let retries = Setting(
@@ -368,6 +426,7 @@ enum Settings {
         listen, port, admin, threads, maxConnections, maxRequestLine, maxHeaderBytes, maxHeaders, headerTimeout,
         idleTimeout, bodyTimeout,
         healthInterval, healthDownInterval, healthTimeout, healthPath, rise, fall,
+        outlierFailures, outlier5xx, outlierWindow, outlierBaseEjection, outlierMaxEjection, outlierMaxEjectedPercent,
         retries, retryDelay, attempts, connectTimeout, responseTimeout, replayBuffer, upstreamIdleConnections,
         tunnelIdleTimeout, upgradeProtocols,
         backends, algorithm, hashKey, slowStart,

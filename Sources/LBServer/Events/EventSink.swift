@@ -147,6 +147,18 @@ final class EventSink: Sendable {
                      ], method: method, target: target, backendIDs: earlierBackends + [backend.id])))
     }
 
+    /// Outlier detection would have ejected `backend`, but `limit` backends already are: it stays
+    /// in service, and its count of failures in a row starts again.
+    func ejectionHeld(_ backend: BackendRuntime, limit: Int, percent: Int, evidence: [Evidence]) {
+        logger.warning("outlier detection may not eject more backends at once; leaving the backend in service",
+                       metadata: ["backend": "\(backend.url.text)", "ejected": "\(limit)",
+                                  "max_ejected_percent": "\(percent)"])
+        record(Event(at: .now(), kind: .guardHeld, backendID: backend.id,
+                     detail: "not ejected as an outlier: \(limit) backend(s) already are "
+                         + "(max_ejected_percent=\(percent)); left in service",
+                     data: EventData(cause: .outlier, threshold: limit, evidence: evidence)))
+    }
+
     /// Traffic would have marked `backend` down, but it already marked down `limit` backends
     /// within `window`: the backend stays up and only checks may take it down.
     func guardHeld(_ backend: BackendRuntime, requestID: String, limit: Int, window: TimeAmount, evidence: [Evidence]) {
@@ -171,6 +183,9 @@ final class EventSink: Sendable {
         var evidence: [Evidence]
         /// For restore causes: how old the restored state was.
         var stateAgeMilliseconds: Int64?
+        /// For an outlier ejection (and its restore): when it ends, and how many recent ejections it makes.
+        var ejectedUntil: Timestamp? = nil
+        var ejections: Int? = nil
     }
 
     /// A backend's health changed. The record (with its cause and evidence) is committed before
@@ -182,7 +197,8 @@ final class EventSink: Sendable {
                      detail: "\(old.rawValue)->\(new.rawValue) cause=\(cause.summary)",
                      data: EventData(from: old.rawValue, to: new.rawValue, cause: cause.kind,
                                      threshold: cause.threshold, evidence: cause.evidence,
-                                     stateAgeMs: cause.stateAgeMilliseconds)))
+                                     stateAgeMs: cause.stateAgeMilliseconds,
+                                     ejectedUntil: cause.ejectedUntil?.milliseconds, ejections: cause.ejections)))
         writer.recordHealth(backendID: backend.id, health: new, since: now)
         let logger = self.logger
         let url = backend.url.text

@@ -142,7 +142,9 @@ final class HealthChecker: Sendable {
             entry.failures = 0
             // A backend of unknown health becomes up on its first pass; a down one needs `rise`.
             let needed = backend.currentHealth == .down ? settings.rise : 1
-            if backend.currentHealth != .up, entry.passes >= needed, let previous = backend.transition(to: .up) {
+            // An ejected outlier stays out until its ejection ends, whatever the checks say.
+            if backend.currentHealth != .up, entry.passes >= needed, !backend.isEjected(),
+               let previous = backend.transition(to: .up) {
                 sink.statusChange(backend, from: previous, to: .up, cause: EventSink.Cause(
                     kind: .check, summary: "check passed \(entry.passes) time(s), rise=\(settings.rise)",
                     threshold: settings.rise, evidence: Array(entry.recent.suffix(entry.passes))), at: now)

@@ -22,14 +22,22 @@ final class TrafficMarkDownGuard: Sendable {
     static func limit(enabledBackends: Int) -> Int { enabledBackends / 2 }
 
     /// Whether traffic may mark `backendID` down at `now`; if so, it is counted from then on.
-    func admit(_ backendID: Int64, enabledBackends: Int, now: NIODeadline) -> Bool {
+    /// `ejected`: the backends outlier detection holds out, which count against the same half
+    /// (the two together never take out more than it).
+    func admit(_ backendID: Int64, enabledBackends: Int, now: NIODeadline, ejected: Set<Int64> = []) -> Bool {
         let limit = Self.limit(enabledBackends: enabledBackends)
         return recent.withLockedValue { recent in
             recent.removeAll { now - $0.at >= window }
-            guard recent.count < limit else { return false }
+            let alsoOut = ejected.subtracting(recent.map(\.backendID)).count
+            guard recent.count + alsoOut < limit else { return false }
             recent.append((backendID, now))
             return true
         }
+    }
+
+    /// The backends traffic marked down within the window before `now`.
+    func recentlyMarkedDown(now: NIODeadline) -> Set<Int64> {
+        recent.withLockedValue { recent in Set(recent.filter { now - $0.at < window }.map(\.backendID)) }
     }
 
     /// Takes back an admission that did not end in a mark-down (another caller got there first).

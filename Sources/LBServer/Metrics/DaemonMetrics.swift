@@ -20,6 +20,8 @@ final class DaemonMetrics: Sendable {
     private let responsesByClass: [CoreMetrics.Counter]
     let retries: CoreMetrics.Counter
     let failures: CoreMetrics.Counter
+    /// Backends ejected by outlier detection.
+    let ejections: CoreMetrics.Counter
     private let eventsWritten: CoreMetrics.Counter
     private let eventsDropped: CoreMetrics.Counter
     private let clientConnections: CoreMetrics.Gauge
@@ -31,6 +33,7 @@ final class DaemonMetrics: Sendable {
         var written = 0
         var dropped = 0
         var backendUp: [String: CoreMetrics.Gauge] = [:]
+        var backendEjected: [String: CoreMetrics.Gauge] = [:]
         /// Responses by class already added to `responsesByClass`.
         var responses = [Int](repeating: 0, count: 5)
     }
@@ -53,6 +56,7 @@ final class DaemonMetrics: Sendable {
                                                  factory: factory) }
         retries = CoreMetrics.Counter(label: "lb_retries_total", factory: factory)
         failures = CoreMetrics.Counter(label: "lb_backend_failures_total", factory: factory)
+        ejections = CoreMetrics.Counter(label: "lb_outlier_ejections_total", factory: factory)
         eventsWritten = CoreMetrics.Counter(label: "lb_events_written_total", factory: factory)
         eventsDropped = CoreMetrics.Counter(label: "lb_events_dropped_total", factory: factory)
         clientConnections = CoreMetrics.Gauge(label: "lb_client_connections", factory: factory)
@@ -76,6 +80,14 @@ final class DaemonMetrics: Sendable {
         loopStats.withLockedValue { all in all.reduce(RequestStats.Snapshot()) { $0 + $1.snapshot() } }
     }
 
+    /// The gauge `label{backend="url"}` kept in `gauges`, made on first use.
+    private func gauge(_ label: String, backend url: String, in gauges: inout [String: CoreMetrics.Gauge]) -> CoreMetrics.Gauge {
+        if let existing = gauges[url] { return existing }
+        let made = CoreMetrics.Gauge(label: label, dimensions: [("backend", url)], factory: factory)
+        gauges[url] = made
+        return made
+    }
+
     /// Brings the mirrored gauges and totals up to date and returns the whole registry as
     /// Prometheus text. Called by the admin listener for each scrape.
     func scrape(backends: [BackendRuntime], openConnections: Int, writer: WriterStatistics) -> [UInt8] {
@@ -93,20 +105,16 @@ final class DaemonMetrics: Sendable {
             for backend in backends {
                 let url = backend.url.text
                 seen.insert(url)
-                let gauge: CoreMetrics.Gauge
-                if let existing = state.backendUp[url] {
-                    gauge = existing
-                } else {
-                    gauge = CoreMetrics.Gauge(label: "lb_backend_up", dimensions: [("backend", url)], factory: factory)
-                    state.backendUp[url] = gauge
-                }
                 // 1 while up; 0 while down or not yet checked.
-                gauge.record(backend.currentHealth == .up ? 1 : 0)
+                gauge("lb_backend_up", backend: url, in: &state.backendUp).record(backend.currentHealth == .up ? 1 : 0)
+                gauge("lb_backend_ejected", backend: url, in: &state.backendEjected).record(backend.isEjected() ? 1 : 0)
             }
-            // A removed backend's series goes away rather than freezing at its last value.
-            for (url, gauge) in state.backendUp where !seen.contains(url) {
-                gauge.destroy()
-                state.backendUp[url] = nil
+            // A removed backend's series go away rather than freezing at their last values.
+            for gauges in [\ScrapeState.backendUp, \ScrapeState.backendEjected] {
+                for (url, gauge) in state[keyPath: gauges] where !seen.contains(url) {
+                    gauge.destroy()
+                    state[keyPath: gauges][url] = nil
+                }
             }
         }
         clientConnections.record(openConnections)

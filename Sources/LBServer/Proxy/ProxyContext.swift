@@ -19,4 +19,6 @@ struct ProxyContext: Sendable {
     /// How many backends traffic has marked down lately, so that it never takes out more than
     /// half of them between two down-interval checks.
     let trafficMarkDowns: TrafficMarkDownGuard
+    /// Passive outlier detection; nil when it is off (`--outlier-failures off`).
+    var outliers: OutlierDetector? = nil
 }

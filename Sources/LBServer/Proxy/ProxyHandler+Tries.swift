@@ -68,13 +68,14 @@ extension ProxyHandler {
         endTry(exchange)
         let sink = shared.sink
         guard state.tryFailed() == .consultRetryPolicy else {
-            sink.failure(exchange.backend, requestID: exchange.requestID, attempt: exchange.tries.attempt,
-                         error: "\(error.description) after the response began", via: clientVia(exchange))
+            let evidence = sink.failure(exchange.backend, requestID: exchange.requestID, attempt: exchange.tries.attempt,
+                                        error: "\(error.description) after the response began", via: clientVia(exchange))
+            shared.outliers?.tryFailed(exchange.backend, evidence: evidence)
             self.exchange = nil
             context?.close(promise: nil)
             return
         }
-        let decision = retryPolicy.decide(
+        var decision = retryPolicy.decide(
             RetryPolicy.Failure(kind: error.kind, onReusedConnection: connection?.hasServedBefore == true,
                                 bodyReplayable: exchange.replay != nil, requestRepeatable: exchange.head.isRepeatable,
                                 backendAlive: exchange.backend.isAlive),
@@ -85,9 +86,15 @@ extension ProxyHandler {
             startTry(exchange)
             return
         }
-        exchange.tries.recordFailure(error.kind, evidence: sink.failure(
-            exchange.backend, requestID: exchange.requestID, attempt: exchange.tries.attempt, error: error.description,
-            via: clientVia(exchange)))
+        let evidence = sink.failure(exchange.backend, requestID: exchange.requestID, attempt: exchange.tries.attempt,
+                                    error: error.description, via: clientVia(exchange))
+        exchange.tries.recordFailure(error.kind, evidence: evidence)
+        // A failure the request is suspected of says nothing about the backend.
+        if decision != .answerSuspectedRequest, let outliers = shared.outliers,
+           outliers.tryFailed(exchange.backend, evidence: evidence), decision == .retrySameBackend {
+            // Just ejected: not worth another wait on it.
+            decision = .tryAnotherBackend(statusIfNone: 503)
+        }
         switch decision {
         case .reconnect:
             preconditionFailure("handled above")
@@ -146,7 +153,8 @@ extension ProxyHandler {
         let sink = shared.sink
         let evidence = exchange.tries.failuresOnBackend
         let enabled = shared.balancer.current.backends.reduce(0) { $0 + ($1.adminState == .enabled ? 1 : 0) }
-        guard shared.trafficMarkDowns.admit(backend.id, enabledBackends: enabled, now: .now()) else {
+        guard shared.trafficMarkDowns.admit(backend.id, enabledBackends: enabled, now: .now(),
+                                            ejected: shared.outliers?.ejectedBackends() ?? []) else {
             sink.guardHeld(backend, requestID: exchange.requestID,
                            limit: TrafficMarkDownGuard.limit(enabledBackends: enabled),
                            window: shared.trafficMarkDowns.window, evidence: evidence)

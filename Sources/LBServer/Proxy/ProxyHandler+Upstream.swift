@@ -24,6 +24,8 @@ extension ProxyHandler: UpstreamDelegate {
         let keepAlive = state.responseHeadArrived(
             connectionReusable: exchange.upgrade == nil && !removeChunking && head.framing != .untilClose)
         exchange.upstreamKeepAlive = head.keepAlive
+        shared.outliers?.answered(exchange.backend, status: head.status, requestID: exchange.requestID,
+                                  attempt: exchange.tries.attempt)
         stats?.countResponse(status: head.status)
         exchange.responseStatus = head.status
         var capacity = head.bytes.readableBytes + 160

@@ -135,20 +135,43 @@ final class LoadBalancer: Sendable {
 
         let checker = HealthChecker(eventLoop: group.next(), settings: configuration.health, sink: sink,
                                     backendTLS: backendTLS)
+        let trafficMarkDowns = TrafficMarkDownGuard(window: configuration.health.downInterval)
+        let outliers = configuration.outlier.isEnabled ? OutlierDetector(
+            settings: configuration.outlier, sink: sink, eventLoop: group.next(),
+            enabledBackends: { registry.balancer.current.backends.reduce(0) { $0 + ($1.adminState == .enabled ? 1 : 0) } },
+            isInService: { backend in registry.all.contains { $0 === backend && $0.adminState != .disabled } },
+            trafficMarkDowns: trafficMarkDowns) : nil
         if startupPath == "stale" {
             logger.notice("restored state is stale; checking every backend before accepting",
                           metadata: ["state_age": "\(stateAge.map { "\($0 / 1000)s" } ?? "unknown")"])
             await checker.checkAllOnce(registry.all)
         } else if startupPath == "fresh" {
+            // An outlier ejection still running when the daemon stopped holds after the restart.
+            var ejections: [Int64: (until: Timestamp, ejections: Int)] = [:]
+            if outliers != nil && !restoredDown.isEmpty {
+                ejections = (try? await threadPool.runIfActive {
+                    try Self.restoredEjections(of: restoredDown, in: opened.outbox ?? opened.store,
+                                               instance: configuration.instanceName, at: started)
+                }) ?? [:]
+            }
             // Routing on the restored state is a decision of its own, recorded with its age.
             for record in restoredDown {
                 guard let runtime = registry.all.first(where: { $0.id == record.id }) else { continue }
+                var summary = "restore: down since \(record.healthSince.rfc3339), state \((stateAge ?? 0) / 1000)s old"
+                var error = "recorded down before the restart"
+                let ejection = ejections[record.id]
+                if let ejection, let outliers {
+                    let remaining = ejection.until.milliseconds - Timestamp.now().milliseconds
+                    outliers.restore(runtime, ejectedUntil: .now() + .milliseconds(max(0, remaining)),
+                                     ejections: ejection.ejections)
+                    summary += ", ejected as an outlier until \(ejection.until.rfc3339)"
+                    error = "ejected as an outlier before the restart"
+                }
                 sink.statusChange(runtime, from: .unknown, to: .down, cause: EventSink.Cause(
-                    kind: .restore,
-                    summary: "restore: down since \(record.healthSince.rfc3339), state \((stateAge ?? 0) / 1000)s old",
-                    threshold: nil,
-                    evidence: [Evidence(at: record.healthSince, source: .check, error: "recorded down before the restart")],
-                    stateAgeMilliseconds: stateAge), at: started)
+                    kind: .restore, summary: summary, threshold: nil,
+                    evidence: [Evidence(at: record.healthSince, source: .check, error: error)],
+                    stateAgeMilliseconds: stateAge, ejectedUntil: ejection?.until, ejections: ejection?.ejections),
+                    at: started)
             }
         }
         let accessLog: AccessLog?
@@ -167,10 +190,24 @@ final class LoadBalancer: Sendable {
         return LoadBalancer(
             configuration: configuration, group: group, logger: logger, reloadConfiguration: reloadConfiguration,
             store: opened.store, outbox: opened.outbox, notifications: opened.notifications, forwarding: forwarding,
-            writer: writer, sink: sink, registry: registry, checker: checker, metrics: metrics,
+            writer: writer, sink: sink, registry: registry, checker: checker, trafficMarkDowns: trafficMarkDowns, outliers: outliers, metrics: metrics,
             accessLog: accessLog, tls: tls, backendTLS: backendTLS, hangups: hangups,
             restored: Restored(saved: saved, registryVersion: opened.registryVersion, differences: opened.differences,
                                startedAt: started, path: startupPath, stateAgeMilliseconds: stateAge))
+    }
+
+    /// The outlier ejections among `restoredDown` that this instance recorded and that had not
+    /// ended by `now`: the latest status change of each (an ejection, or the restore of one).
+    private static func restoredEjections(of restoredDown: [Backend], in store: Store, instance: String,
+                                          at now: Timestamp) throws -> [Int64: (until: Timestamp, ejections: Int)] {
+        let latest = try store.latestChanges(before: EventPosition(at: now, id: .max), actions: [], instances: [instance])
+        var ejections: [Int64: (until: Timestamp, ejections: Int)] = [:]
+        for record in restoredDown {
+            guard let data = latest[record.id]?.statusByInstance[instance]?.data, data.to == "down",
+                  let until = data.ejectedUntil, until > now.milliseconds else { continue }
+            ejections[record.id] = (Timestamp(milliseconds: until), data.ejections ?? 1)
+        }
+        return ejections
     }
 
     /// One warning per `https://` backend whose certificate the configuration file says not to
@@ -186,7 +223,7 @@ final class LoadBalancer: Sendable {
     private init(configuration: ServerConfiguration, group: MultiThreadedEventLoopGroup, logger: Logger,
                  reloadConfiguration: (@Sendable () throws -> ServerConfiguration)?, store: Store,
                  outbox: Store?, notifications: RegistryNotifications?, forwarding: ForwarderService?, writer: EventWriter, sink: EventSink, registry: BackendRegistry, checker: HealthChecker,
-                 metrics: DaemonMetrics, accessLog: AccessLog?, tls: ServerTLS?, backendTLS: BackendTLS,
+                 trafficMarkDowns: TrafficMarkDownGuard, outliers: OutlierDetector?, metrics: DaemonMetrics, accessLog: AccessLog?, tls: ServerTLS?, backendTLS: BackendTLS,
                  hangups: UnixSignalsSequence,
                  restored: Restored) {
         self.configuration = configuration
@@ -211,7 +248,7 @@ final class LoadBalancer: Sendable {
                                clientScheme: tls == nil ? "http" : "https",
                                sink: sink, settings: configuration.proxy, accessLog: accessLog,
                                markedDown: { checker.probeSoon($0) },
-                               trafficMarkDowns: TrafficMarkDownGuard(window: configuration.health.downInterval))
+                               trafficMarkDowns: trafficMarkDowns, outliers: outliers)
         watcher = RegistryWatcher(
             store: store, snapshot: outbox, notifications: notifications, registry: registry, writer: writer, logger: logger,
             pollInterval: .nanoseconds(configuration.registryPollInterval.nanoseconds),
@@ -356,6 +393,11 @@ final class LoadBalancer: Sendable {
                       adminState: backend.adminState.rawValue, weight: backend.weight,
                       inFlight: backend.inFlight.load(ordering: .relaxed),
                       backup: backend.isBackup, maxConnections: backend.maxConnections,
+                      ejectedUntil: backend.ejectedUntil.flatMap { until in
+                          let left = until - NIODeadline.now()
+                          guard left > .zero else { return nil }
+                          return Timestamp(milliseconds: Timestamp.now().milliseconds + left.nanoseconds / 1_000_000).rfc3339
+                      },
                       recentChecks: backend.recentChecks.checks.map { check in
                           .init(at: check.at.rfc3339, passed: check.passed,
                                 latencyMs: (check.latencyMilliseconds * 1000).rounded() / 1000,

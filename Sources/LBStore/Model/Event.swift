@@ -27,7 +27,8 @@ public enum EventKind: String, CaseIterable, Sendable, Codable {
     /// second one down: a suspected request of death. Names the backend it spared.
     case suspectRequest = "suspect_request"
     /// Traffic would have marked a backend down, but traffic had already marked down half of the
-    /// enabled backends within one health-down interval; it stayed up for the checks to judge.
+    /// enabled backends within one health-down interval; it stayed up for the checks to judge. Also
+    /// (cause `outlier`) when outlier detection would have ejected more than its share at once.
     case guardHeld = "guard_held"
 }
 

@@ -11,6 +11,9 @@ public enum EventCause: String, Codable, CaseIterable, Sendable, CustomStringCon
     case restore
     /// The request itself is blamed (`suspect_request`).
     case request
+    /// Passive outlier detection: failed tries in a row ejected the backend for a while, or the
+    /// ejection ended.
+    case outlier
 
     public var description: String { rawValue }
 }

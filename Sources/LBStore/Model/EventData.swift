@@ -7,13 +7,16 @@ import Foundation
 /// Which fields are set depends on the event's kind:
 /// - `admin_change`: `action` (`add`, `remove`, `admin_state`, `weight`, `origin`), `from`, `to`,
 ///   `actor` (OS user or `lbserver`), `command` (the command line), and for `add` `weight`/`origin`.
-/// - `status_change`: `from`, `to`, `cause` (`check`, `traffic`, `admin`, `restore`), `threshold`
-///   (the rise or fall count in effect), `evidence`, and for `restore` `state_age_ms`.
+/// - `status_change`: `from`, `to`, `cause` (`check`, `traffic`, `admin`, `restore`, `outlier`),
+///   `threshold` (the rise or fall count in effect, or the failures in a row that eject),
+///   `evidence`, for `restore` `state_age_ms`, and for an outlier ejection `ejected_until` (Unix
+///   ms) and `ejections` (its number among the backend's recent ones).
 /// - `startup`: `path` (`first`, `fresh`, `stale`), `state_age_ms`, `differences`.
 /// - `suspect_request`: `cause` (`request`), `method`, `target`, `backend_ids` (every backend it
 ///   failed on, the spared one last), `evidence`.
-/// - `guard_held`: `cause` (`traffic`), `threshold` (how many backends traffic may mark down in
-///   one health-down interval), `evidence` (the failed tries).
+/// - `guard_held`: `cause` (`traffic`, or `outlier` when outlier detection may not eject more),
+///   `threshold` (how many backends traffic may mark down in one health-down interval, or how
+///   many may be ejected at once), `evidence` (the failed tries).
 /// - `failure`: `via`, how the client's request came (`HTTP/1.1`, `HTTP/2 over TLSv1.3`).
 /// - `rejected`, `refused` (coalesced): `request_ids` and `clients`, the first few request ids and
 ///   distinct client addresses of the occurrences the row stands for, and `last_at` (Unix ms) when
@@ -47,13 +50,19 @@ public struct EventData: Codable, Hashable, Sendable {
     public var lastAt: Int64?
     /// For `failure`: the protocol (and TLS version) of the client's request, `HTTP/2 over TLSv1.3`.
     public var via: String?
+    /// For an outlier ejection (`status_change`, cause `outlier`, to `down`; also its restore):
+    /// when it ends, Unix milliseconds.
+    public var ejectedUntil: Int64?
+    /// For an outlier ejection: how many recent ejections of the backend it makes, this one counted
+    /// (its length is that many base ejections, up to the maximum).
+    public var ejections: Int?
 
     public init(action: String? = nil, from: String? = nil, to: String? = nil, actor: String? = nil,
                 command: String? = nil, origin: String? = nil, weight: Int? = nil, cause: EventCause? = nil,
                 threshold: Int? = nil, evidence: [Evidence]? = nil, stateAgeMs: Int64? = nil, path: String? = nil,
                 differences: [ConfigDifference]? = nil, method: String? = nil, target: String? = nil,
                 backendIDs: [Int64]? = nil, requestIDs: [String]? = nil, clients: [String]? = nil,
-                lastAt: Int64? = nil, via: String? = nil) {
+                lastAt: Int64? = nil, via: String? = nil, ejectedUntil: Int64? = nil, ejections: Int? = nil) {
         self.action = action
         self.from = from
         self.to = to
@@ -74,6 +83,8 @@ public struct EventData: Codable, Hashable, Sendable {
         self.clients = clients
         self.lastAt = lastAt
         self.via = via
+        self.ejectedUntil = ejectedUntil
+        self.ejections = ejections
     }
 
     enum CodingKeys: String, CodingKey {
@@ -85,6 +96,8 @@ public struct EventData: Codable, Hashable, Sendable {
         case clients
         case lastAt = "last_at"
         case via
+        case ejectedUntil = "ejected_until"
+        case ejections
     }
 
     /// The JSON text stored in `events.data`.

@@ -11,7 +11,8 @@ struct WhyCommand: ParsableCommand {
             database's first record and now); without --at, the one in effect now, else the one \
             that began last. Causes: check (the failing checks and the fall threshold), traffic (the \
             failed tries with their request ids), admin (who, when, which command), restore (the \
-            state restored at startup and its age). A backend never down, drained or disabled says so.
+            state restored at startup and its age), outlier (the failed tries in a row that ejected \
+            it, and until when). A backend never down, drained or disabled says so.
             """)
 
     @OptionGroup var database: DatabaseOptions

@@ -148,6 +148,7 @@ struct RecordedChange: Sendable {
         case "traffic": return .traffic
         case "admin": return .admin
         case "restore": return .restore
+        case "outlier": return .outlier
         default: return nil
         }
     }

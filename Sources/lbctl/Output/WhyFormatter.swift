@@ -86,6 +86,10 @@ struct WhyFormatter {
         if let age = change.stateAgeMilliseconds {
             facts.append("restoring the recorded state, \(TimeText.duration(milliseconds: age)) old")
         }
+        if let until = change.event.data?.ejectedUntil {
+            let ordinal = change.event.data?.ejections.map { ", ejection \($0) in a row" } ?? ""
+            facts.append("ejected until \(TimeText.rfc3339(Timestamp(milliseconds: until)))\(ordinal)")
+        }
         var output = "\(heading): \(facts.joined(separator: ", "))\n"
         if let detail = change.event.detail { output += "  \(change.event.kind.rawValue): \(detail)\n" }
         // An operator's change is its own evidence: the heading says who and how.
@@ -138,6 +142,7 @@ struct WhyFormatter {
             ("actor", .optional(cause?.change.actor)),
             ("command", .optional(cause?.change.command)),
             ("state_age_ms", integer(cause?.change.stateAgeMilliseconds)),
+            ("ejected_until", integer(cause?.change.event.data?.ejectedUntil)),
             ("detail", .optional(cause?.change.event.detail)),
             ("evidence", .array((cause?.evidence ?? []).map(json))),
             ("ended_by", report.ending.map(json) ?? .null),

@@ -108,6 +108,15 @@ final class TestBackend: @unchecked Sendable {
         for channel in open { try? channel.close().wait() }
     }
 
+    /// Changes what the backend does from the next request on (a new connection for `raw` and
+    /// the answers written raw, whose pipeline differs).
+    func setBehaviour(_ new: Behaviour) {
+        lock.withLock {
+            behaviour = new
+            if case .resetFirst(let count) = new { resetsLeft = count }
+        }
+    }
+
     /// Listens again on the same port.
     func restart() throws {
         try start(port: port)
