@@ -32,13 +32,22 @@ struct EventWriterService: Service, CustomStringConvertible {
             writer.record(Event(at: now, kind: .shutdown, detail: "clean stop"))
             writer.recordCleanStop(at: now)
         }
-        let statistics = writer.currentStatistics
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             writer.close(then: { continuation.resume() })
         }
+        // Counted after the close: what the database would not take by then was spilled or lost.
+        let statistics = writer.currentStatistics
         if clean {
-            logger.info("stopped", metadata: ["events_written": "\(statistics.written)",
-                                              "events_dropped": "\(statistics.dropped)"])
+            var metadata: Logger.Metadata = ["events_written": "\(statistics.written)",
+                                             "events_dropped": "\(statistics.dropped)"]
+            if statistics.spilled > 0 {
+                metadata["events_spilled"] = "\(statistics.spilled)"
+                metadata["spill_file"] = "\(writer.spillPath)"
+                logger.warning("stopped with the database unwritable; the records not yet written are kept in the spill file and written at the next start",
+                               metadata: metadata)
+            } else {
+                logger.info("stopped", metadata: metadata)
+            }
         }
     }
 }

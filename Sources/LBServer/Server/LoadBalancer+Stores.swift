@@ -28,10 +28,11 @@ extension LoadBalancer {
             let differences = try database(path) { try reconcile(configuration, into: store) }
             // The start is after the configuration was reconciled, as the log tells it.
             let startedAt = Timestamp.now()
+            // The writer first: it commits what the last stop spilled before the state is read.
+            let writer = try writing(path) { try EventWriter(path: path, instance: identity, onError: { reporter.report($0) }) }
             let (saved, records, version) = try restoring(path) {
                 (try store.balancerState(), try store.backends(), try store.registryVersion())
             }
-            let writer = try writing(path) { try EventWriter(path: path, instance: identity, onError: { reporter.report($0) }) }
             return Opened(store: store, writer: writer, outbox: nil, forwarder: nil, saved: saved, records: records,
                           registryVersion: version, differences: differences, startedAt: startedAt,
                           registryFromOutbox: false)
@@ -63,11 +64,12 @@ extension LoadBalancer {
                 throw StartupError(.database, "cannot use database \(name): \((error as? StoreError)?.message ?? "\(error)")")
             }
             let startedAt = Timestamp.now()
-            // The registry as the fleet has it, each backend's health as this instance last saw it.
-            let (saved, records) = try restoring(outboxPath) { (try outbox.balancerState(), try outbox.backends()) }
+            // The writer first: it commits what the last stop spilled before the state is read.
             let writer = try writing(outboxPath) {
                 try EventWriter(path: outboxPath, instance: identity, onError: { reporter.report($0) })
             }
+            // The registry as the fleet has it, each backend's health as this instance last saw it.
+            let (saved, records) = try restoring(outboxPath) { (try outbox.balancerState(), try outbox.backends()) }
             let forwarder = try writing(outboxPath) {
                 try OutboxForwarder(outbox: outboxPath, target: target, instance: identity.name)
             }

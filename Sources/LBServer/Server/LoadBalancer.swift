@@ -101,6 +101,16 @@ final class LoadBalancer: Sendable {
         let reporter = StoreErrorReporter(logger: logger)
         let opened = try await threadPool.runIfActive { try openStores(configuration, reporter: reporter, logger: logger) }
         let writer = opened.writer
+        if let recovered = writer.recoveredFromSpill {
+            let metadata: Logger.Metadata = ["records": "\(recovered.records)", "spilled_at": "\(recovered.spilledAt.rfc3339)",
+                                             "spill_file": "\(writer.spillPath)"]
+            if recovered.committed {
+                logger.notice("wrote the records the last stop kept in the spill file, before restoring", metadata: metadata)
+            } else {
+                logger.warning("the records the last stop kept in the spill file cannot be written yet; they are the first to be when the database can be",
+                               metadata: metadata)
+            }
+        }
         if opened.registryFromOutbox {
             logger.warning("PostgreSQL unreachable: starting from the registry the outbox kept; following PostgreSQL's once it answers",
                            metadata: ["database": "\(configuration.databasePath)", "outbox": "\(configuration.outboxFile)"])
@@ -343,7 +353,12 @@ final class LoadBalancer: Sendable {
         }
         let ageText = restored.stateAgeMilliseconds.map { "\($0 / 1000)s" } ?? "none"
         let differences = restored.differences
-        writer.record(Event(at: restored.startedAt, kind: .startup, detail: [
+        // Records the last stop could not write, committed by the writer before the restore.
+        let spillText = writer.recoveredFromSpill.map { recovered in
+            "\(recovered.committed ? "spill_recovered" : "spill_pending")=\(recovered.records) "
+                + "spilled_at=\(recovered.spilledAt.rfc3339)"
+        }
+        writer.record(Event(at: restored.startedAt, kind: .startup, detail: ([
             "listen=\(localAddressDescription)",
             "backends=\(registry.all.count)",
             "restored_down=\(down.isEmpty ? "none" : down.joined(separator: ","))",
@@ -352,7 +367,7 @@ final class LoadBalancer: Sendable {
             "previous_stop=\(saved.lastStart == nil ? "first start" : cleanStop ? "clean" : "unclean")",
             "state=\(restored.path) state_age=\(ageText)",
             "config_differences=\(differences.isEmpty ? "none" : differences.map { "\($0.url):\($0.field):\($0.winner)" }.joined(separator: ","))",
-        ].joined(separator: " "), data: EventData(stateAgeMs: restored.stateAgeMilliseconds, path: restored.path,
+        ] + (spillText.map { [$0] } ?? [])).joined(separator: " "), data: EventData(stateAgeMs: restored.stateAgeMilliseconds, path: restored.path,
                                                  differences: differences)))
         checker.track(registry.all)
         started.reach(())

@@ -50,6 +50,17 @@ public final class EventWriter: @unchecked Sendable {
     private var finishHandlers: [@Sendable () -> Void] = []
     private var statistics = WriterStatistics(written: 0, dropped: 0, pending: 0, batches: 0, failedBatches: 0,
                                               lastError: nil, lastCommitMicroseconds: 0)
+    /// Operations of a failed batch held for its next try (counted as pending).
+    private var held = 0
+    /// Where what cannot be committed by the close is kept for the next start.
+    private let spill: SpillFile
+    /// The spill file's records are among those not yet committed (their commit at the start
+    /// failed): the file is removed once they are, and rewritten without its old copy.
+    private var spillOutstanding = false
+    /// What the start found in a spill file left by the last stop: how many records, when they
+    /// were spilled, and whether they are committed already (else they are the writer's first
+    /// batch, retried as any other). Nil when there was none.
+    public private(set) var recoveredFromSpill: (records: Int, spilledAt: Timestamp, committed: Bool)?
     private let connection: SQLiteConnection
     private var currentRun: [Int64: (id: Int64, passed: Bool)] = [:]
     private let errorHandler: @Sendable (StoreError) -> Void
@@ -69,7 +80,9 @@ public final class EventWriter: @unchecked Sendable {
                                     busyTimeoutMilliseconds: configuration.busyTimeoutMilliseconds)
         try Migrator.prepare(connection)
         pending.reserveCapacity(min(configuration.capacity, 4_096))
-        let thread = Thread { [self] in self.run() }
+        spill = SpillFile(databasePath: path)
+        let unwritten = recoverSpill()
+        let thread = Thread { [self] in self.run(carrying: unwritten) }
         thread.name = "lb-event-writer"
         thread.start()
     }
@@ -179,6 +192,9 @@ public final class EventWriter: @unchecked Sendable {
         }
     }
 
+    /// The spill file of this writer's database (`DATABASE-spill`).
+    public var spillPath: String { spill.path }
+
     /// True once the writer thread has finished (after a close, or `close(then:)`).
     public var isStopped: Bool {
         condition.lock()
@@ -191,7 +207,7 @@ public final class EventWriter: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         var snapshot = statistics
-        snapshot.pending = pending.count
+        snapshot.pending = pending.count + held
         return snapshot
     }
 
@@ -215,11 +231,83 @@ public final class EventWriter: @unchecked Sendable {
         return true
     }
 
+    // MARK: The spill file
+
+    /// Commits what the last stop left in the spill file, before anything else is written (the
+    /// state a start restores is read after this), and removes the file. When the database
+    /// cannot take them now, returns them for the writer thread's first batch. A file that cannot
+    /// be read is moved aside (`…-spill.unreadable-MS`) and reported, never overwritten.
+    private func recoverSpill() -> [WriteOperation] {
+        let contents: SpillFile.Contents
+        do {
+            guard let read = try spill.read() else { return [] }
+            contents = read
+        } catch {
+            let aside = "\(spill.path).unreadable-\(Timestamp.now().milliseconds)"
+            rename(spill.path, aside)
+            errorHandler(StoreError(.sqlite, "the spill file of the last stop cannot be read (\(error)); kept as \(aside)"))
+            return []
+        }
+        recoveredFromSpill = (contents.operations.count, contents.writtenAt, false)
+        do {
+            try commit(contents.operations, dropped: 0, outage: nil)
+            statistics.written += contents.operations.count
+            spill.remove()
+            recoveredFromSpill?.committed = true
+            return []
+        } catch {
+            errorHandler(error as? StoreError ?? StoreError(.sqlite, "\(error)"))
+            spillOutstanding = true
+            return contents.operations
+        }
+    }
+
+    /// Keeps `unwritten` (and an account of the outage) in the spill file at the close; returns
+    /// how many records it kept and how many occurrences are lost (it did not fit, or the file
+    /// could not be written: the disk that is full may be the database's).
+    private func spillAtClose(_ unwritten: [WriteOperation], dropped: Int, outage: Outage?) -> (kept: Int, lost: Int) {
+        var records = unwritten.filter { !$0.isBarrier }
+        guard !records.isEmpty || dropped > 0 else { return (0, 0) }
+        let now = Timestamp.now()
+        if let outage {
+            let seconds = Double(now.milliseconds - outage.since.milliseconds) / 1000
+            records.insert(.event(Event(at: now, kind: .storeError, detail: """
+                the event log could not be written from \(outage.since.rfc3339) for \(String(format: "%.1f", seconds))s \
+                (\(outage.failedBatches) failed batches): \(outage.firstError); at the stop the records not yet \
+                written were kept in \(spill.path) and follow
+                """, instance: instance?.name)), at: 0)
+        }
+        if dropped > 0 {
+            records.append(.event(Event(at: now, kind: .dropped,
+                                        detail: "\(dropped) records could not be queued for the database (queue full)",
+                                        instance: instance?.name)))
+        }
+        // As the writer counts drops: a coalesced event is as many as it stands for.
+        func occurrences(_ operations: ArraySlice<WriteOperation>) -> Int {
+            operations.reduce(0) { total, operation in
+                if case .event(let event) = operation { return total + max(1, event.count) }
+                return total + 1
+            }
+        }
+        do {
+            let kept = try spill.write(records, instance: instance?.name, replacingItsOwn: spillOutstanding)
+            let lost = occurrences(records[kept...])
+            if lost > 0 {
+                errorHandler(StoreError(.full, "the spill file \(spill.path) is full (\(SpillFile.maximumBytes >> 20) MiB): "
+                                        + "\(lost) records not kept"))
+            }
+            return (kept, lost)
+        } catch {
+            errorHandler(error as? StoreError ?? StoreError(.sqlite, "\(error)"))
+            return (0, occurrences(records[...]))
+        }
+    }
+
     // MARK: The writer thread
 
-    private func run() {
+    private func run(carrying recovered: [WriteOperation]) {
         var retryDelay = configuration.retryDelay
-        var carried: [WriteOperation] = []
+        var carried = recovered
         // An unwritable stretch, recorded as one `store_error` event by the first commit after it.
         var outage: Outage?
         while true {
@@ -263,7 +351,13 @@ public final class EventWriter: @unchecked Sendable {
                 outage = nil
                 let elapsed = ContinuousClock.now - started
                 retryDelay = configuration.retryDelay
+                if spillOutstanding {
+                    // The spill file's records were the first batch: committed now.
+                    spillOutstanding = false
+                    spill.remove()
+                }
                 condition.lock()
+                held = 0
                 statistics.written += batch.count(where: { !$0.isBarrier })
                 statistics.batches += 1
                 statistics.lastError = nil
@@ -279,11 +373,12 @@ public final class EventWriter: @unchecked Sendable {
                 statistics.failedBatches += 1
                 statistics.lastError = storeError.message
                 droppedSinceLastWrite += dropped
+                carried = batch.filter { !$0.isBarrier }
+                held = carried.count
                 condition.unlock()
                 errorHandler(storeError)
                 // Keep the data for the next try; waiters learn now that it is not yet durable.
                 for case .barrier(let completion) in batch { completion(false) }
-                carried = batch.filter { !$0.isBarrier }
                 if closing { break }
                 condition.lock()
                 _ = condition.wait(until: Date().addingTimeInterval(retryDelay.seconds))
@@ -293,9 +388,18 @@ public final class EventWriter: @unchecked Sendable {
         }
         connection.close()
         condition.lock()
-        isFinished = true
         let leftovers = pending
         pending.removeAll()
+        let droppedAtClose = droppedSinceLastWrite
+        droppedSinceLastWrite = 0
+        condition.unlock()
+        // What the database would not take by the close goes to the spill file.
+        let (kept, lost) = spillAtClose(carried + leftovers, dropped: droppedAtClose, outage: outage)
+        condition.lock()
+        held = 0
+        statistics.spilled += kept
+        statistics.dropped += lost
+        isFinished = true
         let handlers = finishHandlers
         finishHandlers.removeAll()
         condition.broadcast()
