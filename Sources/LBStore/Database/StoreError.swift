@@ -32,6 +32,9 @@ public struct StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case authentication
         /// Any other failure the database server reported.
         case server
+        /// The file at the database's path is no longer the one that was opened: it was deleted,
+        /// renamed or replaced, so what is written to the open file would reach nobody.
+        case orphaned
     }
 
     public let kind: Kind

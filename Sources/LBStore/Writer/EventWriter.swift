@@ -54,6 +54,10 @@ public final class EventWriter: @unchecked Sendable {
     private var held = 0
     /// Where what cannot be committed by the close is kept for the next start.
     private let spill: SpillFile
+    private let path: String
+    /// The file opened at `path`: each batch first checks that the path still names it, so that
+    /// nothing is written into a file deleted, renamed or replaced under the daemon.
+    private let openedFile: FileIdentity?
     /// The spill file's records are among those not yet committed (their commit at the start
     /// failed): the file is removed once they are, and rewritten without its old copy.
     private var spillOutstanding = false
@@ -78,6 +82,8 @@ public final class EventWriter: @unchecked Sendable {
         self.instance = instance
         connection = try SQLiteConnection(path: path, mode: .readWriteCreate,
                                     busyTimeoutMilliseconds: configuration.busyTimeoutMilliseconds)
+        self.path = path
+        openedFile = FileIdentity.of(path)
         try Migrator.prepare(connection)
         pending.reserveCapacity(min(configuration.capacity, 4_096))
         spill = SpillFile(databasePath: path)
@@ -256,7 +262,18 @@ public final class EventWriter: @unchecked Sendable {
             recoveredFromSpill?.committed = true
             return []
         } catch {
-            errorHandler(error as? StoreError ?? StoreError(.sqlite, "\(error)"))
+            let storeError = error as? StoreError ?? StoreError(.sqlite, "\(error)")
+            guard [.busy, .full, .readOnly, .orphaned].contains(storeError.kind) else {
+                // Not a passing condition: the records do not fit this database (another one
+                // now at the path, say). Kept aside for an operator, never retried for ever.
+                let aside = "\(spill.path).unwritable-\(Timestamp.now().milliseconds)"
+                rename(spill.path, aside)
+                recoveredFromSpill = nil
+                errorHandler(StoreError(storeError.kind, "the spill file of the last stop cannot be written into \(path) "
+                                        + "(\(storeError.message)); kept as \(aside)"))
+                return []
+            }
+            errorHandler(storeError)
             spillOutstanding = true
             return contents.operations
         }
@@ -418,6 +435,7 @@ public final class EventWriter: @unchecked Sendable {
     /// Applies a batch in one transaction, with the records that account for an outage or for
     /// records that did not fit the queue.
     private func commit(_ batch: [WriteOperation], dropped: Int, outage: Outage?) throws {
+        if let openedFile { try FileIdentity.check(path, opened: openedFile) }
         try connection.transaction {
             if let outage {
                 let now = Timestamp.now()

@@ -36,7 +36,13 @@ struct DatabaseOptions: ParsableArguments {
 
     private func open(_ mode: Store.OpenMode, reading: Bool) throws(CLIError) -> Store {
         do {
-            return try Store(location: StoreLocation(parsing: path), mode: mode)
+            let location = try StoreLocation(parsing: path)
+            let store = try Store(location: location, mode: mode)
+            // A daemon whose file was deleted, renamed or replaced under it never sees this one.
+            if case .file(let file) = location {
+                for warning in RunningDaemonFiles.warnings(databasePath: file) { Terminal.writeError("lbctl: \(warning)") }
+            }
+            return store
         } catch let error as StoreError {
             throw CLIError(error, reading: reading)
         } catch {

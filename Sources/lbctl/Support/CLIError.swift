@@ -48,7 +48,7 @@ struct CLIError: Error, Equatable, CustomStringConvertible {
             self.init(.dataError, error.message)
         case .busy:
             self.init(.temporaryFailure, "\(error.message) (another process holds the database lock; try again)")
-        case .full:
+        case .full, .orphaned:
             self.init(.ioError, error.message)
         case .unreachable, .authentication:
             self.init(.unavailable, error.message)
