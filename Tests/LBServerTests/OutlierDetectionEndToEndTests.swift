@@ -106,6 +106,7 @@ import Testing
         #expect(waitUntil { (try? store.backends().allSatisfy { $0.health == .up }) == true })
         let first = try (0..<6).map { _ in try httpRequest(port: port).status }
         #expect(first.filter { $0 == 503 }.count == 3)
+        #expect(waitUntil { (try? ejections(store, b.url).isEmpty) == false })
         let ejection = try #require(try ejections(store, b.url).first)
         #expect(ejection.data?.evidence?.map(\.error) == ["answered 503", "answered 503", "answered 503"])
         #expect(ejection.detail?.contains("answered 503 ×3") == true)
@@ -137,6 +138,7 @@ import Testing
         for _ in 0..<12 { #expect(try httpRequest(port: port).status == 503) }
         let outlierHolds = { try store.events(EventQuery(kinds: [.guardHeld])).filter { $0.data?.cause == .outlier } }
         #expect(waitUntil { (try? outlierHolds().isEmpty) == false })
+        #expect(waitUntil { ((try? ejections(store, a.url) + ejections(store, b.url))?.count ?? 0) == 1 })
         let ejected = try ejections(store, a.url) + ejections(store, b.url)
         #expect(ejected.count == 1)
         let held = try outlierHolds()
@@ -166,6 +168,7 @@ import Testing
         let store = try Store(path: folder.database, mode: .existing)
         #expect(waitUntil { (try? store.backends().allSatisfy { $0.health == .up }) == true })
         for _ in 0..<4 { _ = try httpRequest(port: port) }
+        #expect(waitUntil { (try? ejections(store, b.url).isEmpty) == false })
         let ejection = try #require(try ejections(store, b.url).first)
         first.signal(SIGTERM)
         #expect(first.waitForExit() == 0)

@@ -119,6 +119,45 @@ import Testing
         #expect((startup.stateAgeMs ?? 0) >= 1_000)
         let downB = try #require(try store.events(EventQuery(kinds: [.statusChange])).last { $0.backendURL == b.url })
         #expect(downB.data?.cause == .check && downB.data?.to == "down")
+        // Found down by the start's check round, and named so: nothing was restored.
+        let detail = try #require(try store.events(EventQuery(kinds: [.startup])).last?.detail)
+        #expect(detail.contains("checked_down=\(b.url)") && !detail.contains("restored_down"), "\(detail)")
+    }
+
+    @Test func aRestoredDownPeriodSaysThatTrafficCausedIt() throws {
+        let folder = try TemporaryFolder()
+        let a = try TestBackend(name: "a", group: group)
+        let b = try TestBackend(name: "b", group: group)
+        defer { a.stop(); b.stop() }
+        let arguments = ["--backends", "\(a.url),\(b.url)", "--db", folder.database, "--health-interval", "1m",
+                         "--health-down-interval", "1m"]
+        let first = try ServerProcess(lbserver: arguments, folder: folder.url)
+        let port = try first.waitUntilListening()
+        let store = try Store(path: folder.database, mode: .existing)
+        #expect(waitUntil { (try? store.backends().allSatisfy { $0.health == .up }) == true })
+        b.stop()
+        for _ in 0..<4 { #expect(try httpRequest(port: port).status == 200) }
+        #expect(waitUntil { (try? store.backend(url: b.url)?.health) == .down })
+        let markDown = try #require(try store.events(EventQuery(kinds: [.statusChange])).last { $0.backendURL == b.url })
+        #expect(markDown.data?.cause == .traffic)
+        first.signal(SIGTERM)
+        #expect(first.waitForExit() == 0)
+
+        // Twice: a restore of a restore still names the traffic that took it down.
+        for _ in 0..<2 {
+            let next = try ServerProcess(lbserver: arguments, folder: folder.url)
+            try next.waitUntilListening()
+            #expect(waitUntil {
+                (try? store.events(EventQuery(kinds: [.statusChange])).last { $0.backendURL == b.url }?.data?.cause) == .restore
+            })
+            let restore = try #require(try store.events(EventQuery(kinds: [.statusChange])).last { $0.backendURL == b.url })
+            #expect(restore.detail?.contains("(by traffic)") == true, "\(restore.detail ?? "")")
+            let evidence = try #require(restore.data?.evidence?.first)
+            #expect(evidence.source == .request && evidence.requestID == markDown.requestID)
+            #expect(evidence.error?.contains("traffic: 4 failed tries") == true, "\(evidence.error ?? "")")
+            next.signal(SIGTERM)
+            #expect(next.waitForExit() == 0)
+        }
     }
 
     @Test func theConfigFileWinsAFieldOnlyWhenItChangesThatField() throws {

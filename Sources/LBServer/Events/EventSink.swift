@@ -224,4 +224,9 @@ final class EventSink: Sendable {
     func check(_ result: CheckResult) {
         writer.record(result)
     }
+
+    /// A backend is no longer checked (removed or disabled): its run of results ends.
+    func checksStopped(backendID: Int64) {
+        writer.recordChecksStopped(backendID: backendID)
+    }
 }

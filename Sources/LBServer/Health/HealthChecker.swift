@@ -51,6 +51,8 @@ final class HealthChecker: Sendable {
             for (id, entry) in state.entries where !wantedIDs.contains(id) {
                 entry.scheduled?.cancel()
                 state.entries[id] = nil
+                // Its run of results ends here: history never claims checks not made.
+                sink.checksStopped(backendID: id)
             }
             for backend in wanted where state.entries[backend.id] == nil {
                 let entry = Entry(backend: backend)

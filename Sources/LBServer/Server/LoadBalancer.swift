@@ -156,30 +156,29 @@ final class LoadBalancer: Sendable {
                           metadata: ["state_age": "\(stateAge.map { "\($0 / 1000)s" } ?? "unknown")"])
             await checker.checkAllOnce(registry.all)
         } else if startupPath == "fresh" {
-            // An outlier ejection still running when the daemon stopped holds after the restart.
-            var ejections: [Int64: (until: Timestamp, ejections: Int)] = [:]
-            if outliers != nil && !restoredDown.isEmpty {
-                ejections = (try? await threadPool.runIfActive {
-                    try Self.restoredEjections(of: restoredDown, in: opened.outbox ?? opened.store,
-                                               instance: configuration.instanceName, at: started)
-                }) ?? [:]
-            }
+            // Why each was down: the status change this instance recorded last (an outlier
+            // ejection still running holds after the restart).
+            let downCauses = restoredDown.isEmpty ? [:] : ((try? await threadPool.runIfActive {
+                try Self.latestStatusChanges(of: restoredDown, in: opened.outbox ?? opened.store,
+                                             instance: configuration.instanceName, at: started)
+            }) ?? [:])
             // Routing on the restored state is a decision of its own, recorded with its age.
             for record in restoredDown {
                 guard let runtime = registry.all.first(where: { $0.id == record.id }) else { continue }
-                var summary = "restore: down since \(record.healthSince.rfc3339), state \((stateAge ?? 0) / 1000)s old"
-                var error = "recorded down before the restart"
-                let ejection = ejections[record.id]
+                let down = RestoredDown(latest: downCauses[record.id], at: started)
+                var summary = "restore: down since \(record.healthSince.rfc3339) (\(down.causeText)), "
+                    + "state \((stateAge ?? 0) / 1000)s old"
+                let ejection = outliers == nil ? nil : down.ejection
                 if let ejection, let outliers {
                     let remaining = ejection.until.milliseconds - Timestamp.now().milliseconds
                     outliers.restore(runtime, ejectedUntil: .now() + .milliseconds(max(0, remaining)),
                                      ejections: ejection.ejections)
                     summary += ", ejected as an outlier until \(ejection.until.rfc3339)"
-                    error = "ejected as an outlier before the restart"
                 }
                 sink.statusChange(runtime, from: .unknown, to: .down, cause: EventSink.Cause(
                     kind: .restore, summary: summary, threshold: nil,
-                    evidence: [Evidence(at: record.healthSince, source: .check, error: error)],
+                    evidence: [Evidence(at: record.healthSince, source: down.source,
+                                        requestID: down.requestID, error: down.evidenceText)],
                     stateAgeMilliseconds: stateAge, ejectedUntil: ejection?.until, ejections: ejection?.ejections),
                     at: started)
             }
@@ -206,18 +205,15 @@ final class LoadBalancer: Sendable {
                                startedAt: started, path: startupPath, stateAgeMilliseconds: stateAge))
     }
 
-    /// The outlier ejections among `restoredDown` that this instance recorded and that had not
-    /// ended by `now`: the latest status change of each (an ejection, or the restore of one).
-    private static func restoredEjections(of restoredDown: [Backend], in store: Store, instance: String,
-                                          at now: Timestamp) throws -> [Int64: (until: Timestamp, ejections: Int)] {
+    /// The latest status change this instance recorded of each of `restoredDown` before `now`.
+    private static func latestStatusChanges(of restoredDown: [Backend], in store: Store, instance: String,
+                                            at now: Timestamp) throws -> [Int64: Event] {
         let latest = try store.latestChanges(before: EventPosition(at: now, id: .max), actions: [], instances: [instance])
-        var ejections: [Int64: (until: Timestamp, ejections: Int)] = [:]
+        var changes: [Int64: Event] = [:]
         for record in restoredDown {
-            guard let data = latest[record.id]?.statusByInstance[instance]?.data, data.to == "down",
-                  let until = data.ejectedUntil, until > now.milliseconds else { continue }
-            ejections[record.id] = (Timestamp(milliseconds: until), data.ejections ?? 1)
+            if let change = latest[record.id]?.statusByInstance[instance] { changes[record.id] = change }
         }
-        return ejections
+        return changes
     }
 
     /// One warning per `https://` backend whose certificate the configuration file says not to
@@ -361,7 +357,8 @@ final class LoadBalancer: Sendable {
         writer.record(Event(at: restored.startedAt, kind: .startup, detail: ([
             "listen=\(localAddressDescription)",
             "backends=\(registry.all.count)",
-            "restored_down=\(down.isEmpty ? "none" : down.joined(separator: ","))",
+            // After a stale state the start's own check round decided: found down, not restored.
+            "\(restored.path == "stale" ? "checked_down" : "restored_down")=\(down.isEmpty ? "none" : down.joined(separator: ","))",
             "cursor=\(saved.cursor)",
             "algorithm=\(configuration.balancing.algorithm.rawValue)",
             "previous_stop=\(saved.lastStart == nil ? "first start" : cleanStop ? "clean" : "unclean")",

@@ -104,6 +104,11 @@ public final class EventWriter: @unchecked Sendable {
     @discardableResult
     public func record(_ check: CheckResult) -> Bool { enqueue(.check(check)) }
 
+    /// Queues the end of a backend's checks (it was removed or disabled): its current run of
+    /// results ends with its last check, and the next check starts a new one.
+    @discardableResult
+    public func recordChecksStopped(backendID: Int64) -> Bool { enqueue(.checksStopped(backendID: backendID)) }
+
     /// Queues a change of a backend's last known health.
     @discardableResult
     public func recordHealth(backendID: Int64, health: Health, since: Timestamp) -> Bool {
@@ -363,6 +368,8 @@ public final class EventWriter: @unchecked Sendable {
                 continue
             }
             let started = ContinuousClock.now
+            // A failed batch is rolled back, runs it started included; they are started again.
+            let runsBefore = currentRun
             do {
                 try commit(batch, dropped: dropped, outage: outage)
                 outage = nil
@@ -383,7 +390,7 @@ public final class EventWriter: @unchecked Sendable {
                 for case .barrier(let completion) in batch { completion(true) }
             } catch {
                 let storeError = error as? StoreError ?? StoreError(.sqlite, "\(error)")
-                currentRun.removeAll()
+                currentRun = runsBefore
                 if outage == nil { outage = Outage(since: .now(), firstError: storeError.message) }
                 outage?.failedBatches += 1
                 condition.lock()
@@ -502,6 +509,8 @@ public final class EventWriter: @unchecked Sendable {
                 try connection.statement("UPDATE instances SET stopped_at = ?, heartbeat_at = ? WHERE name = ?")
                     .bind(.integer(now.milliseconds), .integer(now.milliseconds), .text(instance.name)).run()
             }
+        case .checksStopped(let backendID):
+            currentRun[backendID] = nil
         case .heartbeat(let now):
             try connection.statement("UPDATE balancer_state SET saved_at = ? WHERE id = 1")
                 .bind(.integer(now.milliseconds)).run()
@@ -517,16 +526,11 @@ public final class EventWriter: @unchecked Sendable {
             .bind(.integer(now.milliseconds), .text(instance.name)).run()
     }
 
-    /// Extends the backend's latest run when the result is the same, else starts a new run.
+    /// Extends the backend's current run when the result is the same, else starts a new run.
     private func merge(_ check: CheckResult) throws {
-        var run = currentRun[check.backendID]
-        if run == nil {
-            let latest = try connection.statement(
-                "SELECT id, passed FROM health_runs WHERE backend_id = ? AND instance IS ? ORDER BY first_at DESC, id DESC LIMIT 1")
-            try latest.bind(.integer(check.backendID), .optional(instance?.name))
-            if try latest.step() { run = (latest.int64(0), latest.int64(1) != 0) }
-        }
-        if let run, run.passed == check.passed {
+        // Only a run this writer's checks made is extended: a run recorded before (by the daemon
+        // before a restart) ended when its checks stopped, and the stretch between is unchecked.
+        if let run = currentRun[check.backendID], run.passed == check.passed {
             try connection.statement("""
                 UPDATE health_runs SET last_at = max(last_at, ?), count = count + 1,
                     latency_min_ms = min(latency_min_ms, ?), latency_max_ms = max(latency_max_ms, ?),

@@ -188,6 +188,9 @@ struct SpillFile {
             case .heartbeat(let now):
                 record = "heartbeat"
                 at = now.milliseconds
+            case .checksStopped(let backend):
+                record = "checks_stopped"
+                backendID = backend
             case .barrier:
                 return nil
             }
@@ -215,6 +218,9 @@ struct SpillFile {
             case "started": return .started(time, listen: listen)
             case "stopped_cleanly": return .stoppedCleanly(time)
             case "heartbeat": return .heartbeat(time)
+            case "checks_stopped":
+                guard let backendID else { throw Self.invalid("checks_stopped") }
+                return .checksStopped(backendID: backendID)
             default: throw Self.invalid("record '\(record)'")
             }
         }

@@ -5,6 +5,8 @@ enum WriteOperation: Sendable {
     /// Sets a backend's last known health and the time it changed.
     case health(backendID: Int64, health: Health, since: Timestamp)
     case cursor(Int64, at: Timestamp)
+    /// The backend's checks stopped: its current run of results is over.
+    case checksStopped(backendID: Int64)
     /// The daemon started; `listen` is the address it is bound to, when known.
     case started(Timestamp, listen: String?)
     case stoppedCleanly(Timestamp)
