@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import LBStore
 import NIOCore
 import NIOPosix
@@ -154,6 +155,75 @@ import Testing
         #expect(waitUntil { (try? httpRequest(port: server.adminPort, "GET", "/status").text.contains("\"writable\" : true")) == true })
 
         #expect(try store.integrityCheck() == "ok")
+    }
+}
+
+extension BackendFaultTests {
+    @Test(.enabled(if: getuid() == 0, "mounting a small file system needs root (CI runs as root)"))
+    func afterADiskFullEpisodeTheWALIsCheckpointedAndCutBack() throws {
+        let folder = try TemporaryFolder()
+        let disk = folder.url.appendingPathComponent("disk")
+        try FileManager.default.createDirectory(at: disk, withIntermediateDirectories: true)
+        #expect(try runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=64m", "tmpfs", disk.path]) == 0)
+        defer { _ = try? runTool("/bin/umount", ["-l", disk.path]) }
+        let database = disk.appendingPathComponent("lb.sqlite3").path
+        // Accepts connections (its checks pass) and resets every request: one failure event
+        // and one guard_held per request, the only backend never marked down.
+        let failing = try TestBackend(name: "failing", behaviour: .resetFirst(10_000_000), group: group)
+        defer { failing.stop() }
+        let server = try ServerProcess(lbserver: ["--backends", failing.url, "--db", database, "--retry-delay", "0s",
+                                                  "--attempts", "1", "--outlier-failures", "off",
+                                                  "--health-interval", "1m", "--admin", "127.0.0.1:0"],
+                                       folder: folder.url)
+        defer { server.stop() }
+        let port = try server.waitUntilListening()
+        struct Status: Decodable {
+            struct Database: Decodable { var writable: Bool; var eventsQueued: Int; var walBytes: Int }
+            var database: Database
+        }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        func status() -> Status.Database? {
+            guard let body = try? httpRequest(port: server.adminPort, "GET", "/status").body else { return nil }
+            return try? decoder.decode(Status.self, from: Data(body)).database
+        }
+
+        // The disk fills up, and a backlog of records builds while it is full.
+        let filler = disk.appendingPathComponent("filler")
+        _ = FileManager.default.createFile(atPath: filler.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: filler)
+        let chunk = Data(count: 256 * 1024)
+        for _ in 0..<1_000 {
+            do { try handle.write(contentsOf: chunk) } catch { break }
+        }
+        try? handle.close()
+        // Four clients until 3 000 requests (at most 30 s): 4 failures, 3 retries and a
+        // guard_held each, some 24 000 records, a WAL of about 6 MB once they are written.
+        let sent = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            guard let connection = try? HTTPTestConnection(port: port) else { return }
+            let deadline = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < deadline, sent.withLock({ $0 < 3_000 }),
+                  (try? connection.request().status) == 503 {
+                sent.withLock { $0 += 1 }
+            }
+        }
+        let requests = sent.withLock { $0 }
+        #expect(waitUntil { status()?.writable == false })
+        #expect((status()?.eventsQueued ?? 0) > 20_000, "\(requests) requests")
+
+        // Space again: the backlog is written, then the WAL is checkpointed and cut back.
+        try FileManager.default.removeItem(at: filler)
+        #expect(waitUntil(timeout: .seconds(30)) { status().map { $0.writable && $0.eventsQueued == 0 } == true })
+        #expect(waitUntil { (status()?.walBytes ?? .max) <= 4 << 20 }, "\(status().map { "\($0.walBytes)" } ?? "?")")
+        let onDisk = (try FileManager.default.attributesOfItem(atPath: database + "-wal")[.size] as? Int) ?? -1
+        #expect(onDisk <= 4 << 20, "\(onDisk)")
+        let metrics = try httpRequest(port: server.adminPort, "GET", "/metrics").text
+        #expect(metrics.contains("lb_database_wal_bytes "), "\(metrics)")
+        let store = try Store(path: database, mode: .existing)
+        // Nothing was lost on the way.
+        #expect(try store.events(EventQuery(kinds: [.failure])).count >= 3 * requests)
+        #expect(try store.events(EventQuery(kinds: [.dropped])).isEmpty)
     }
 }
 

@@ -13,6 +13,8 @@ struct StatusReport: Encodable {
         var eventsDropped: Int
         var eventsQueued: Int
         var failedBatches: Int
+        /// The size of its write-ahead log (SQLite's `-wal` file; with PostgreSQL, the outbox's).
+        var walBytes: Int
     }
 
     /// One health-check result in a backend's recent series.

@@ -27,6 +27,7 @@ final class DaemonMetrics: Sendable {
     private let clientConnections: CoreMetrics.Gauge
     private let databaseCommitSeconds: CoreMetrics.Gauge
     private let databaseWritable: CoreMetrics.Gauge
+    private let databaseWALBytes: CoreMetrics.Gauge
 
     /// What the scrape last saw of values kept elsewhere as totals, and the per-backend gauges.
     private struct ScrapeState {
@@ -62,6 +63,7 @@ final class DaemonMetrics: Sendable {
         clientConnections = CoreMetrics.Gauge(label: "lb_client_connections", factory: factory)
         databaseCommitSeconds = CoreMetrics.Gauge(label: "lb_database_last_commit_seconds", factory: factory)
         databaseWritable = CoreMetrics.Gauge(label: "lb_database_writable", factory: factory)
+        databaseWALBytes = CoreMetrics.Gauge(label: "lb_database_wal_bytes", factory: factory)
     }
 
     /// The per-request metrics of `eventLoop`, made on first use; a client connection asks once
@@ -90,7 +92,7 @@ final class DaemonMetrics: Sendable {
 
     /// Brings the mirrored gauges and totals up to date and returns the whole registry as
     /// Prometheus text. Called by the admin listener for each scrape.
-    func scrape(backends: [BackendRuntime], openConnections: Int, writer: WriterStatistics) -> [UInt8] {
+    func scrape(backends: [BackendRuntime], openConnections: Int, writer: WriterStatistics, walBytes: Int = 0) -> [UInt8] {
         let totals = requestTotals()
         scrapeState.withLock { state in
             for (index, total) in totals.responses.enumerated() where total > state.responses[index] {
@@ -120,6 +122,7 @@ final class DaemonMetrics: Sendable {
         clientConnections.record(openConnections)
         databaseCommitSeconds.record(Double(writer.lastCommitMicroseconds) / 1_000_000)
         databaseWritable.record(writer.isFailing ? 0 : 1)
+        databaseWALBytes.record(walBytes)
         var buffer: [UInt8] = []
         buffer.reserveCapacity(4096)
         registry.emit(into: &buffer)

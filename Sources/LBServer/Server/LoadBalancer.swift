@@ -300,7 +300,7 @@ final class LoadBalancer: Sendable {
                 host: admin.host, port: admin.port, group: group, startsAfter: listening, bound: adminListening,
                 metrics: { [metrics, registry, limiter, writer] in
                     metrics.scrape(backends: registry.all, openConnections: limiter.openConnections,
-                                   writer: writer.currentStatistics)
+                                   writer: writer.currentStatistics, walBytes: writer.walBytes)
                 },
                 report: { [self] in statusReport() })))
         }
@@ -399,7 +399,7 @@ final class LoadBalancer: Sendable {
             database: .init(path: configuration.databasePath, writable: !statistics.isFailing,
                             lastError: statistics.lastError, eventsWritten: statistics.written,
                             eventsDropped: statistics.dropped, eventsQueued: statistics.pending,
-                            failedBatches: statistics.failedBatches),
+                            failedBatches: statistics.failedBatches, walBytes: writer.walBytes),
             backends: registry.all.map { backend in
                 .init(url: backend.url.text, health: backend.currentHealth.rawValue,
                       adminState: backend.adminState.rawValue, weight: backend.weight,

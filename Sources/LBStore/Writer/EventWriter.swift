@@ -54,6 +54,12 @@ public final class EventWriter: @unchecked Sendable {
     private var held = 0
     /// Where what cannot be committed by the close is kept for the next start.
     private let spill: SpillFile
+    /// The WAL's size once a checkpoint emptied it (SQLite's `journal_size_limit`): a big batch
+    /// may grow it past this, and the next checkpoint brings it back.
+    public static let walSizeLimit = 4 << 20
+    /// How often the writer checkpoints the WAL into the database on its own (SQLite also does
+    /// after every 1 000 pages written), never waiting for readers.
+    static let checkpointInterval: Duration = .seconds(30)
     private let path: String
     /// The file opened at `path`: each batch first checks that the path still names it, so that
     /// nothing is written into a file deleted, renamed or replaced under the daemon.
@@ -85,6 +91,8 @@ public final class EventWriter: @unchecked Sendable {
         self.path = path
         openedFile = FileIdentity.of(path)
         try Migrator.prepare(connection)
+        // A WAL that a checkpoint has emptied is cut back to this size when writing restarts.
+        try connection.execute("PRAGMA journal_size_limit=\(Self.walSizeLimit)")
         pending.reserveCapacity(min(configuration.capacity, 4_096))
         spill = SpillFile(databasePath: path)
         let unwritten = recoverSpill()
@@ -330,6 +338,9 @@ public final class EventWriter: @unchecked Sendable {
     private func run(carrying recovered: [WriteOperation]) {
         var retryDelay = configuration.retryDelay
         var carried = recovered
+        var lastCheckpoint = ContinuousClock.now
+        // An outage has ended: once its backlog is written, the WAL is emptied and truncated.
+        var truncateAfterBacklog = false
         // An unwritable stretch, recorded as one `store_error` event by the first commit after it.
         var outage: Outage?
         while true {
@@ -372,6 +383,7 @@ public final class EventWriter: @unchecked Sendable {
             let runsBefore = currentRun
             do {
                 try commit(batch, dropped: dropped, outage: outage)
+                if outage != nil { truncateAfterBacklog = true }
                 outage = nil
                 let elapsed = ContinuousClock.now - started
                 retryDelay = configuration.retryDelay
@@ -388,6 +400,17 @@ public final class EventWriter: @unchecked Sendable {
                 statistics.lastCommitMicroseconds = Int(elapsed.seconds * 1_000_000)
                 condition.unlock()
                 for case .barrier(let completion) in batch { completion(true) }
+                condition.lock()
+                let backlogWritten = pending.count < configuration.maximumBatch
+                condition.unlock()
+                if truncateAfterBacklog && backlogWritten {
+                    truncateAfterBacklog = false
+                    checkpoint("TRUNCATE")
+                    lastCheckpoint = .now
+                } else if ContinuousClock.now - lastCheckpoint >= Self.checkpointInterval {
+                    checkpoint("PASSIVE")
+                    lastCheckpoint = .now
+                }
             } catch {
                 let storeError = error as? StoreError ?? StoreError(.sqlite, "\(error)")
                 currentRun = runsBefore
@@ -430,6 +453,20 @@ public final class EventWriter: @unchecked Sendable {
         condition.unlock()
         for case .barrier(let completion) in leftovers { completion(false) }
         for handler in handlers { handler() }
+    }
+
+    /// Copies the WAL into the database: `PASSIVE` as far as readers allow, never waiting;
+    /// `TRUNCATE` all of it and the WAL file cut to nothing, waiting up to the busy timeout for
+    /// readers. A checkpoint that cannot finish now is no error: the next one goes on.
+    private func checkpoint(_ mode: String) {
+        try? connection.execute("PRAGMA wal_checkpoint(\(mode))")
+    }
+
+    /// The size of the database's WAL file in bytes (0 when there is none).
+    public var walBytes: Int {
+        var info = stat()
+        guard stat(path + "-wal", &info) == 0 else { return 0 }
+        return Int(info.st_size)
     }
 
     /// A stretch of time in which no batch could be committed.
