@@ -28,6 +28,8 @@ final class SQLiteConnection: Connection {
     let path: String
     let mode: Mode
     private(set) var handle: OpaquePointer?
+    /// A private copy of a read-only database and its write-ahead log, removed on close.
+    private var scratchFolder: String?
     private var statements: [String: SQLiteStatement] = [:]
     /// Statements handed out since the last `releaseStatements()`.
     private var inUse: [SQLiteStatement] = []
@@ -43,10 +45,26 @@ final class SQLiteConnection: Connection {
         case .readWrite: flags |= SQLITE_OPEN_READWRITE
         case .readOnly: flags |= SQLITE_OPEN_READONLY
         }
+        // A WAL database on read-only media (a mounted backup) cannot be read the usual way:
+        // SQLite wants to create its `-shm` index beside it. With none there and no way to make
+        // one, it is opened as immutable: nothing can change it anyway.
+        // When it has a write-ahead log with records not yet in the file, immutable would not
+        // read them: the file and its log are read from a private copy instead.
+        var name = path
+        if mode == .readOnly && Self.cannotCreateBeside(path) && access(path + "-shm", F_OK) != 0 {
+            if Self.size(of: path + "-wal") > 0 {
+                let copy = try Self.privateCopy(of: path)
+                scratchFolder = copy.folder
+                name = copy.path
+            } else {
+                name = "file:\(Self.uriEscaped(path))?immutable=1"
+                flags |= SQLITE_OPEN_URI
+            }
+        }
         // The database holds the control plane: create it readable by its owner only.
         let oldMask = umask(0o077)
         var db: OpaquePointer?
-        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        let rc = sqlite3_open_v2(name, &db, flags, nil)
         umask(oldMask)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
@@ -71,9 +89,98 @@ final class SQLiteConnection: Connection {
             sqlite3_close_v2(handle)
             self.handle = nil
         }
+        if let scratchFolder {
+            for suffix in ["", "-wal", "-shm"] { unlink(scratchFolder + "/lb.sqlite3" + suffix) }
+            rmdir(scratchFolder)
+            self.scratchFolder = nil
+        }
+    }
+
+    private static func size(of path: String) -> Int {
+        var info = stat()
+        return stat(path, &info) == 0 ? Int(info.st_size) : 0
+    }
+
+    /// Copies `path` and its `-wal` into a new private folder under the temporary directory.
+    private static func privateCopy(of path: String) throws -> (folder: String, path: String) {
+        let base = (getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp") + "/lb-readonly-XXXXXX"
+        var template = Array(base.utf8CString)
+        guard let made = mkdtemp(&template) else {
+            throw StoreError(.readOnly, "cannot read database \(path) on read-only media: no folder for a copy of it "
+                             + "and its write-ahead log")
+        }
+        let folder = String(cString: made)
+        let copy = folder + "/lb.sqlite3"
+        for suffix in ["", "-wal"] {
+            guard copyFile(path + suffix, to: copy + suffix) else {
+                for made in ["", "-wal"] { unlink(copy + made) }
+                rmdir(folder)
+                throw StoreError(.readOnly, "cannot read database \(path) on read-only media: copying it and its "
+                                 + "write-ahead log to \(folder) failed")
+            }
+        }
+        return (folder, copy)
+    }
+
+    private static func copyFile(_ source: String, to destination: String) -> Bool {
+        let input = open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { return false }
+        defer { Glibc.close(input) }
+        let output = open(destination, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard output >= 0 else { return false }
+        defer { Glibc.close(output) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = read(input, &buffer, buffer.count)
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else { return false }
+            if count == 0 { return true }
+            var offset = 0
+            while offset < count {
+                let written = buffer.withUnsafeBytes { write(output, $0.baseAddress! + offset, count - offset) }
+                if written < 0 && errno == EINTR { continue }
+                guard written > 0 else { return false }
+                offset += written
+            }
+        }
+    }
+
+    /// Whether no file can be made in `path`'s folder (a read-only file system, or no permission).
+    private static func cannotCreateBeside(_ path: String) -> Bool {
+        access(folder(of: path), W_OK) != 0
+    }
+
+    private static func folder(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// Whether `path` lies on a file system mounted read-only.
+    private static func onReadOnlyFileSystem(_ path: String) -> Bool {
+        var info = statvfs()
+        return statvfs(folder(of: path), &info) == 0 && (info.f_flag & UInt(ST_RDONLY)) != 0
+    }
+
+    /// `path` as the path of a `file:` URI: `%`, `?` and `#` escaped.
+    private static func uriEscaped(_ path: String) -> String {
+        var escaped = ""
+        for character in path {
+            switch character {
+            case "%": escaped += "%25"
+            case "?": escaped += "%3f"
+            case "#": escaped += "%23"
+            default: escaped.append(character)
+            }
+        }
+        return escaped
     }
 
     private static func checkPath(_ path: String, mode: Mode) throws {
+        // Writing needs the folder too: SQLite keeps its `-wal` and `-shm` files beside the database.
+        if mode != .readOnly && onReadOnlyFileSystem(path) {
+            throw StoreError(.readOnly, "database \(path) is on a read-only file system; it can be read "
+                             + "(lbctl's read commands) but not written")
+        }
         var info = stat()
         if stat(path, &info) == 0 {
             if (info.st_mode & S_IFMT) == S_IFDIR {
