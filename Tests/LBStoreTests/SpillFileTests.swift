@@ -98,6 +98,31 @@ import Testing
         #expect(counts[.retry] == 10 && counts[.attempt] == 1)
     }
 
+    @Test func aSpillOfAnotherDatabaseFileIsKeptAsideNotWrittenIntoTheNewOne() throws {
+        let folder = try TemporaryDirectory()
+        let path = folder.path("lb.sqlite3")
+        let backend = try Store(path: path).addBackend(url: "http://127.0.0.1:9001", actor: "t")
+        let locker = try SQLiteConnection(path: path, mode: .readWrite)
+        try locker.execute("BEGIN EXCLUSIVE")
+        let first = try EventWriter(path: path, configuration: Self.quick)
+        _ = first.record(Event(at: .now(), kind: .failure, backendID: backend.id, detail: "connection refused"))
+        first.close()
+        #expect(first.currentStatistics.spilled >= 1)
+        try locker.execute("COMMIT")
+        locker.close()
+        // The database is deleted and made anew: its backend ids are not the spilled ones'.
+        for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
+        _ = try Store(path: path).addBackend(url: "http://127.0.0.1:9999", actor: "t")
+        let reported = Mutex<[String]>([])
+        let next = try EventWriter(path: path, onError: { error in reported.withLock { $0.append(error.message) } })
+        next.close()
+        #expect(next.recoveredFromSpill == nil)
+        #expect(try Store(path: path).events(EventQuery(kinds: [.failure])).isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path(""))
+                .filter { $0.contains("-spill.other-database-") }.count == 1)
+        #expect(reported.withLock { $0.contains { $0.contains("belongs to another database file") } })
+    }
+
     @Test func anUnreadableSpillFileIsMovedAsideAndReportedNeverOverwritten() throws {
         let folder = try TemporaryDirectory()
         let path = folder.path("lb.sqlite3")

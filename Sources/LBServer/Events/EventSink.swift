@@ -41,6 +41,7 @@ final class EventSink: Sendable {
 
     private let noBackendLog = LogThrottle(intervalMilliseconds: 10_000)
     private let connectionLimitLog = LogThrottle(intervalMilliseconds: 10_000)
+    private let ejectionHeldLog = LogThrottle(intervalMilliseconds: 10_000)
 
     /// A request found no backend to go to; logged at most every ten seconds, saying whether none
     /// was alive or the live ones were all at their connection limit.
@@ -150,9 +151,11 @@ final class EventSink: Sendable {
     /// Outlier detection would have ejected `backend`, but `limit` backends already are: it stays
     /// in service, and its count of failures in a row starts again.
     func ejectionHeld(_ backend: BackendRuntime, limit: Int, percent: Int, evidence: [Evidence]) {
-        logger.warning("outlier detection may not eject more backends at once; leaving the backend in service",
-                       metadata: ["backend": "\(backend.url.text)", "ejected": "\(limit)",
-                                  "max_ejected_percent": "\(percent)"])
+        if let count = ejectionHeldLog.occurrence() {
+            logger.warning("outlier detection may not eject more backends at once; leaving the backend in service",
+                           metadata: ["backend": "\(backend.url.text)", "ejected": "\(limit)",
+                                      "max_ejected_percent": "\(percent)", "held_since_last_report": "\(count)"])
+        }
         record(Event(at: .now(), kind: .guardHeld, backendID: backend.id,
                      detail: "not ejected as an outlier: \(limit) backend(s) already are "
                          + "(max_ejected_percent=\(percent)); left in service",

@@ -267,6 +267,15 @@ public final class EventWriter: @unchecked Sendable {
             errorHandler(StoreError(.sqlite, "the spill file of the last stop cannot be read (\(error)); kept as \(aside)"))
             return []
         }
+        // Records of another database (the file deleted and made anew since) would be written
+        // against backends they never named: kept aside for an operator instead.
+        if !namesBackendsOfThisDatabase(contents) {
+            let aside = "\(spill.path).other-database-\(Timestamp.now().milliseconds)"
+            rename(spill.path, aside)
+            errorHandler(StoreError(.orphaned, "the spill file of the last stop belongs to another database file than "
+                                    + "\(path) (its backends are not this one's); kept as \(aside)"))
+            return []
+        }
         recoveredFromSpill = (contents.operations.count, contents.writtenAt, false)
         do {
             try commit(contents.operations, dropped: 0, outage: nil)
@@ -290,6 +299,19 @@ public final class EventWriter: @unchecked Sendable {
             spillOutstanding = true
             return contents.operations
         }
+    }
+
+    /// Whether every backend the spilled records name is in this database and was added before
+    /// they were spilled (a database made anew at the path numbers its own backends from 1). A
+    /// database that cannot be read now gets the benefit of the doubt; its writes will tell.
+    private func namesBackendsOfThisDatabase(_ contents: SpillFile.Contents) -> Bool {
+        for id in contents.backendIDs {
+            guard let statement = try? connection.statement("SELECT added_at FROM backends WHERE id = ?") else { return true }
+            defer { connection.releaseStatements() }
+            guard (try? statement.bind(.integer(id))) != nil, let found = try? statement.step() else { return true }
+            guard found, statement.int64(0) <= contents.writtenAt.milliseconds else { return false }
+        }
+        return true
     }
 
     /// Keeps `unwritten` (and an account of the outage) in the spill file at the close; returns

@@ -4,7 +4,7 @@ import Foundation
 /// read-only or its disk full at the stop), kept in a side file next to the database,
 /// `DATABASE-spill`, until the next writer on that database commits them first of all.
 ///
-/// JSON Lines: a header line (`{"spill":1,"written_at":MS,"records":N}`), then one record a line,
+/// JSON Lines: a header line (`{"records":N,"spill":1,"written_at":MS}`), then one record a line,
 /// in the order they were queued. Written to a temporary file, fsynced, renamed over the spill
 /// file and the directory fsynced, so a crash leaves the old file or the new one, never half of
 /// one. A spill file that is already there (its records not yet committed) is kept: the new
@@ -23,6 +23,18 @@ struct SpillFile {
     struct Contents {
         var writtenAt: Timestamp
         var operations: [WriteOperation]
+
+        /// The backends the records name.
+        var backendIDs: Set<Int64> {
+            Set(operations.compactMap { operation in
+                switch operation {
+                case .event(let event): event.backendID
+                case .check(let check): check.backendID
+                case .health(let backendID, _, _), .checksStopped(let backendID): backendID
+                default: nil
+                }
+            })
+        }
     }
 
     /// The records kept in the file, or nil when there is none. Throws when it cannot be read or
