@@ -83,4 +83,56 @@ import Testing
         #expect(shutdown.at <= startup.at)
         #expect(try store.events(EventQuery(kinds: [.statusChange])).last { $0.backendURL == b.url }?.data?.cause == .restore)
     }
+
+    @Test(.enabled(if: getuid() == 0, "mounting a small file system needs root (CI runs as root)"))
+    func aStopOnAFullDiskSpillsIntoTheRoomItKeptAndTheNextStartWritesIt() throws {
+        let folder = try TemporaryFolder()
+        let disk = folder.url.appendingPathComponent("disk").path
+        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+        #expect(try runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=32m", "tmpfs", disk]) == 0)
+        defer { _ = try? runTool("/bin/umount", ["-l", disk]) }
+        let database = disk + "/lb.sqlite3"
+        let a = try TestBackend(name: "a", group: group)
+        let b = try TestBackend(name: "b", group: group)
+        defer { a.stop(); b.stop() }
+        let arguments = ["--backends", "\(a.url),\(b.url)", "--db", database, "--health-interval", "1m",
+                         "--health-down-interval", "1m"]
+        let first = try ServerProcess(lbserver: arguments, folder: folder.url)
+        defer { first.stop() }
+        let port = try first.waitUntilListening()
+        let store = try Store(path: database, mode: .existing)
+        #expect(waitUntil { (try? store.backends().allSatisfy { $0.health == .up }) == true })
+        #expect(FileManager.default.fileExists(atPath: database + "-spill.reserve"))
+
+        // The disk fills up to the last byte; b dies and traffic marks it down meanwhile.
+        let filler = disk + "/filler"
+        _ = FileManager.default.createFile(atPath: filler, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: filler))
+        for size in [1 << 20, 4 << 10, 512] {
+            while (try? handle.write(contentsOf: Data(count: size))) != nil {}
+        }
+        try? handle.close()
+        b.stop()
+        for _ in 0..<6 { #expect(try httpRequest(port: port).status == 200) }
+        #expect(waitUntil { first.stderr.contains("cannot write the event log") })
+        first.signal(SIGTERM)
+        #expect(first.waitForExit(timeout: .seconds(15)) == 0)
+        let stopLine = try #require(first.stderr.split(separator: "\n").last { $0.contains("msg=\"stopped") })
+        #expect(stopLine.contains("events_dropped=0") && stopLine.contains("events_spilled="), "\(stopLine)")
+        #expect(FileManager.default.fileExists(atPath: database + "-spill"))
+
+        // Room again: the next start writes it all before restoring, and keeps room anew.
+        try FileManager.default.removeItem(atPath: filler)
+        let second = try ServerProcess(lbserver: arguments, folder: folder.url)
+        defer { second.stop() }
+        let secondPort = try second.waitUntilListening()
+        #expect(try (0..<4).allSatisfy { _ in try httpRequest(port: secondPort).text == "a" })
+        #expect(waitUntil { ((try? store.events(EventQuery(kinds: [.startup])))?.count ?? 0) == 2 })
+        let startup = try #require(try store.events(EventQuery(kinds: [.startup])).last?.detail)
+        #expect(startup.contains("previous_stop=clean") && startup.contains("spill_recovered="), "\(startup)")
+        #expect(startup.contains("restored_down=\(b.url)"), "\(startup)")
+        #expect(try store.events(EventQuery(kinds: [.failure])).filter { $0.backendURL == b.url }.count >= 4)
+        #expect(FileManager.default.fileExists(atPath: database + "-spill.reserve"))
+        #expect(!FileManager.default.fileExists(atPath: database + "-spill"))
+    }
 }

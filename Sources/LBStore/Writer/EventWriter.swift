@@ -96,6 +96,7 @@ public final class EventWriter: @unchecked Sendable {
         pending.reserveCapacity(min(configuration.capacity, 4_096))
         spill = SpillFile(databasePath: path)
         let unwritten = recoverSpill()
+        spill.makeReserve()
         let thread = Thread { [self] in self.run(carrying: unwritten) }
         thread.name = "lb-event-writer"
         thread.start()
@@ -429,6 +430,8 @@ public final class EventWriter: @unchecked Sendable {
                     truncateAfterBacklog = false
                     checkpoint("TRUNCATE")
                     lastCheckpoint = .now
+                    // A full disk may have taken the spill's reserve: made again once there is room.
+                    spill.makeReserve()
                 } else if ContinuousClock.now - lastCheckpoint >= Self.checkpointInterval {
                     checkpoint("PASSIVE")
                     lastCheckpoint = .now

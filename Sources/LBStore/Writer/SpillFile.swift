@@ -75,8 +75,29 @@ struct SpillFile {
             kept += 1
         }
         let header = try encoder.encode(Header(spill: 1, writtenAt: Timestamp.now().milliseconds, records: records))
-        try Self.writeDurably(header + Data([UInt8(ascii: "\n")]) + body, to: path)
+        let contents = header + Data([UInt8(ascii: "\n")]) + body
+        do {
+            try Self.writeDurably(contents, to: path)
+        } catch let error as StoreError where error.kind == .full && unlink(reservePath) == 0 {
+            // The disk the database filled is this one too: the reserve makes the room.
+            try Self.writeDurably(contents, to: path)
+        }
         return kept
+    }
+
+    /// Room kept on the database's disk for a spill: a file of `reserveBytes` made beforehand,
+    /// removed when the disk is full at a stop so the spill can be written. Made at each start
+    /// and after each outage, when it is missing and the disk has room; never an error.
+    var reservePath: String { path + ".reserve" }
+    static let reserveBytes = 16 << 20
+
+    func makeReserve() {
+        guard access(reservePath, F_OK) != 0 else { return }
+        let fd = open(reservePath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        let allocated = posix_fallocate(fd, 0, off_t(Self.reserveBytes)) == 0 && fsync(fd) == 0
+        close(fd)
+        if !allocated { unlink(reservePath) }
     }
 
     /// Removes the file once its records are committed, and makes that removal durable.
@@ -88,7 +109,11 @@ struct SpillFile {
     private static func writeDurably(_ data: Data, to path: String) throws {
         let temporary = path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StoreError(.sqlite, "cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            let code = errno
+            throw StoreError(code == ENOSPC || code == EDQUOT ? .full : .sqlite,
+                             "cannot create \(temporary): \(String(cString: strerror(code)))")
+        }
         var failure: Int32 = 0
         data.withUnsafeBytes { raw in
             var offset = 0
@@ -105,9 +130,10 @@ struct SpillFile {
         if failure == 0 && fsync(fd) != 0 { failure = errno }
         close(fd)
         guard failure == 0, rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(failure == 0 ? errno : failure))
+            let code = failure == 0 ? errno : failure
             unlink(temporary)
-            throw StoreError(.sqlite, "cannot write \(path): \(reason)")
+            throw StoreError(code == ENOSPC || code == EDQUOT ? .full : .sqlite,
+                             "cannot write \(path): \(String(cString: strerror(code)))")
         }
         syncDirectory(of: path)
     }
