@@ -119,6 +119,7 @@ import Testing
         #expect(why.stdout.contains("threshold 3") && why.stdout.contains("ejected until ")
                 && why.stdout.contains("ejection 1 in a row"), "\(why.stdout)")
         #expect(why.stdout.components(separatedBy: "answered 503").count - 1 >= 3, "\(why.stdout)")
+        #expect(why.stdout.contains("Ended by: nothing yet; the ejection ends at "), "\(why.stdout)")
     }
 
     @Test func atMostTheConfiguredShareIsEjectedAndTheHoldingIsRecorded() throws {

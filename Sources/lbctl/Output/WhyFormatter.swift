@@ -54,6 +54,9 @@ struct WhyFormatter {
             // A restart that restores the same state ends this period's cause, not the state.
             let heading = ending.stateAfter == period.state.rawValue ? "Carried over by" : "Ended by"
             output += "\n" + explanation(ending, heading: heading, fleet: report.views.count > 1)
+        } else if let until = cause.change.event.data?.ejectedUntil, until > now.milliseconds {
+            // An outlier ejection has its end set: nothing but the end, or a failing check, changes it.
+            output += "\nEnded by: nothing yet; the ejection ends at \(TimeText.rfc3339(Timestamp(milliseconds: until))).\n"
         } else {
             output += "\nEnded by: nothing yet; it lasts.\n"
         }
