@@ -92,8 +92,6 @@ final class OutlierDetector: Sendable {
     /// A try on `backend` failed (`evidence` is its record); returns whether that ejected it.
     @discardableResult
     func tryFailed(_ backend: BackendRuntime, evidence: Evidence, now: NIODeadline = .now()) -> Bool {
-        let enabled = enabledBackends()
-        let markedDownByTraffic = trafficMarkDowns?.recentlyMarkedDown(now: now) ?? []
         let outcome = state.withLockedValue { state -> Outcome in
             var record = state.records[backend.id] ?? Record()
             defer {
@@ -111,9 +109,11 @@ final class OutlierDetector: Sendable {
             // A backend already out of service takes no traffic to judge; its run goes on, and
             // the failure after it is back ejects it.
             guard record.count >= threshold, backend.isAlive, !backend.isEjected(at: now) else { return .counted }
-            let limit = Self.limit(enabledBackends: enabled, percent: settings.maxEjectedPercent)
+            // Only here, at the threshold, not for every failure of a storm. (The traffic guard's
+            // lock is taken inside this one; it never takes this one inside its own.)
+            let limit = Self.limit(enabledBackends: enabledBackends(), percent: settings.maxEjectedPercent)
             // Out already: the ejected ones and those traffic marked down lately, this one aside.
-            var out = markedDownByTraffic
+            var out = trafficMarkDowns?.recentlyMarkedDown(now: now) ?? []
             for (id, other) in state.records where other.ejectedUntil.map({ $0 > now }) == true { out.insert(id) }
             out.remove(backend.id)
             let ejected = out.count
