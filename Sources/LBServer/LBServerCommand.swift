@@ -11,7 +11,7 @@ public struct LBServerMain: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "lbserver",
         abstract: "HTTP/1.1 load balancer whose registry, health history and event log live in SQLite.",
-        subcommands: [LBServerCommand.self, RespondCommand.self],
+        subcommands: [LBServerCommand.self, ReloadCommand.self, RespondCommand.self],
         defaultSubcommand: LBServerCommand.self)
 
     public init() {}
@@ -70,6 +70,7 @@ struct LBServerCommand: AsyncParsableCommand {
         do {
             let command = self
             try await Self.serve(configuration: configuration, group: eventLoopGroup, logger: logger,
+                                 replacing: lifecycle.replace,
                                  reloadConfiguration: { try command.makeConfiguration() })
         } catch {
             try? await eventLoopGroup.shutdownGracefully()
@@ -81,14 +82,40 @@ struct LBServerCommand: AsyncParsableCommand {
     /// Opens the daemon and runs its service group until it has stopped; a start-up failure,
     /// before or while binding, is one line on stderr and exit status 1.
     private static func serve(configuration: ServerConfiguration, group: MultiThreadedEventLoopGroup,
-                              logger: Logger,
+                              logger: Logger, replacing: Bool,
                               reloadConfiguration: @escaping @Sendable () throws -> ServerConfiguration) async throws {
+        let predecessor = replacing ? try await findPredecessor(configuration, logger: logger) : nil
         do {
             let balancer = try await LoadBalancer.open(configuration: configuration, group: group, logger: logger,
-                                                       reloadConfiguration: reloadConfiguration)
+                                                       reloadConfiguration: reloadConfiguration,
+                                                       predecessor: predecessor)
             try await balancer.serviceGroup(gracefulShutdownSignals: [.sigterm, .sigint]).run()
         } catch let error as StartupError {
+            // The predecessor goes on serving on the sockets it lent.
+            predecessor?.abandon()
             FileHandle.standardError.write(Data("lbserver: \(error.description)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    /// `--replace`: the daemon on the control socket, which lends its listening sockets; nil (with
+    /// a notice) when none runs there. One that refuses stops this start with exit status 1.
+    private static func findPredecessor(_ configuration: ServerConfiguration, logger: Logger) async throws -> Predecessor? {
+        let path = configuration.controlSocketPath
+        do {
+            let predecessor = try await NIOThreadPool.singleton.runIfActive {
+                try Predecessor.contact(path: path, version: InstanceName.version)
+            }
+            if let predecessor {
+                logger.notice("taking over from the running lbserver; it serves until this one is ready",
+                              metadata: ["replaced_pid": "\(predecessor.pid)", "control_socket": "\(path)"])
+            } else {
+                logger.notice("--replace: no lbserver answers on the control socket; starting as usual",
+                              metadata: ["control_socket": "\(path)"])
+            }
+            return predecessor
+        } catch {
+            FileHandle.standardError.write(Data("lbserver: cannot take over from the running lbserver: \(error)\n".utf8))
             throw ExitCode(1)
         }
     }

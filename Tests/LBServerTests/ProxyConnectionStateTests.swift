@@ -110,10 +110,23 @@ import Testing
                 == .none)
     }
 
-    @Test func shutdownClosesAnIdleConnectionAndTheNextAnswerOfABusyOne() {
+    @Test func shutdownClosesAnIdleConnectionAfterALingerAndTheNextAnswerOfABusyOne() {
         var idle = Machine()
-        #expect(idle.quiesce() == .close)
+        #expect(idle.quiesce() == .lingerThenClose)
+        #expect(idle.state == .idle)
+        let closes = idle.lingerEnded()
+        #expect(closes)
         #expect(idle.state == .closing)
+
+        // A request that arrives during the linger is answered, with the connection's close.
+        var lingering = Machine()
+        #expect(lingering.quiesce() == .lingerThenClose)
+        lingering.requestHeadArrived(keepAlive: true)
+        let closesWhileServing = lingering.lingerEnded()
+        #expect(!closesWhileServing)
+        _ = lingering.requestEnded()
+        #expect(lingering.responseHeadArrived(connectionReusable: true) == false)
+        #expect(lingering.responseEnded() == .flushAndClose)
 
         var busy = Machine()
         busy.requestHeadArrived(keepAlive: true)
@@ -139,7 +152,7 @@ import Testing
     enum Event: CaseIterable {
         case head, headClose, body, requestEnd, responseHead, responseHeadNotReusable, switching, responseEnd,
              tryFailed, localAnswerNoBody, localAnswerWithBody, refuse, headDeadline, idleDeadline, bodyDeadline,
-             quiesce, connectionLost
+             quiesce, lingerEnd, connectionLost
 
         func isLegal(in state: Machine.State) -> Bool {
             switch (self, state) {
@@ -152,7 +165,8 @@ import Testing
             case (.tryFailed, .serving(let s)):
                 return [.awaiting, .relaying, .switchingProtocols].contains(s.response)
             case (.refuse, .idle), (.refuse, .serving): return true
-            case (.headDeadline, _), (.idleDeadline, _), (.bodyDeadline, _), (.quiesce, _), (.connectionLost, _): return true
+            case (.headDeadline, _), (.idleDeadline, _), (.bodyDeadline, _), (.quiesce, _), (.lingerEnd, _),
+                 (.connectionLost, _): return true
             default: return false
             }
         }
@@ -175,6 +189,7 @@ import Testing
             case .idleDeadline: _ = machine.headOrIdleDeadlinePassed(awaitingHead: false)
             case .bodyDeadline: _ = machine.bodyDeadlinePassed()
             case .quiesce: _ = machine.quiesce()
+            case .lingerEnd: _ = machine.lingerEnded()
             case .connectionLost: machine.connectionLost()
             }
         }
@@ -230,8 +245,12 @@ import Testing
         }
         // Shutdown is never forgotten, and a connection that is shutting down never goes idle again.
         if before.quiescing { #expect(after.quiescing, "\(what)", sourceLocation: sourceLocation) }
-        if after.quiescing, before.state != .idle || event != .quiesce {
-            #expect(after.state != .idle, "\(what)", sourceLocation: sourceLocation)
+        if after.quiescing {
+            // Idle only while lingering after the shutdown began, never idle again after a request.
+            if after.state == .idle { #expect(before.state == .idle, "\(what)", sourceLocation: sourceLocation) }
+            if event == .lingerEnd, before.state == .idle {
+                #expect(after.state == .closing, "\(what)", sourceLocation: sourceLocation)
+            }
             if let serving = after.serving { #expect(!serving.keepAlive, "\(what)", sourceLocation: sourceLocation) }
         }
         if let was = before.serving, let now = after.serving {

@@ -162,10 +162,26 @@ import Testing
         #expect(proxy.backends[0].isAlive)
     }
 
-    @Test func shutdownClosesAnIdleConnectionAtOnce() throws {
+    @Test func shutdownClosesAnIdleConnectionAfterALinger() throws {
         let proxy = try EmbeddedProxy()
         proxy.client.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         proxy.loop.run()
+        // Open a moment longer for a request already on its way.
+        #expect(proxy.client.isActive)
+        proxy.loop.advanceTime(by: ProxyHandler.shutdownLinger)
+        #expect(!proxy.client.isActive)
+    }
+
+    @Test func aRequestArrivingDuringTheShutdownLingerIsAnsweredThenTheConnectionCloses() throws {
+        let proxy = try EmbeddedProxy()
+        proxy.client.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        proxy.loop.run()
+        try proxy.send(Self.get)
+        try proxy.upstream(0).send(Self.ok)
+        proxy.loop.run()
+        let answer = proxy.received()
+        #expect(answer.hasPrefix("HTTP/1.1 200 OK\r\n"))
+        #expect(answer.contains("Connection: close\r\n"))
         #expect(!proxy.client.isActive)
     }
 

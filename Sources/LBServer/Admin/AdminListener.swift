@@ -1,7 +1,8 @@
 import NIOCore
 import ServiceLifecycle
 
-/// The admin port (`--admin`) as a Service: binds in `run()` once the traffic listener is bound
+/// The admin port (`--admin`) as a Service: binds in `run()` (or takes the socket a replaced
+/// daemon handed over) once the traffic listener is bound
 /// (so a port in use on both is reported for the traffic port, as it always was), serves status,
 /// page and metrics until the graceful shutdown or cancellation, then closes.
 ///
@@ -10,18 +11,20 @@ final class AdminListener: Service, Sendable {
     private let host: String
     private let port: Int
     private let group: EventLoopGroup
+    private let sockets: ListenerSockets
     private let startsAfter: Milestone<SocketAddress>
     private let bound: Milestone<SocketAddress>
     private let metrics: @Sendable () -> [UInt8]
     private let report: @Sendable () -> StatusReport
 
     /// Binds after `startsAfter` is reached and reaches `bound` with the address it bound.
-    init(host: String, port: Int, group: EventLoopGroup, startsAfter: Milestone<SocketAddress>,
+    init(host: String, port: Int, group: EventLoopGroup, sockets: ListenerSockets, startsAfter: Milestone<SocketAddress>,
          bound: Milestone<SocketAddress>, metrics: @escaping @Sendable () -> [UInt8],
          report: @escaping @Sendable () -> StatusReport) {
         self.host = host
         self.port = port
         self.group = group
+        self.sockets = sockets
         self.startsAfter = startsAfter
         self.bound = bound
         self.metrics = metrics
@@ -33,7 +36,8 @@ final class AdminListener: Service, Sendable {
         guard (try? await startsAfter.value()) != nil else { return }
         let channel: Channel
         do {
-            channel = try await AdminHandler.bind(host: host, port: port, group: group, metrics: metrics, report: report)
+            let socket = try sockets.admin(host: host, port: port).socket
+            channel = try await AdminHandler.serve(on: socket, group: group, metrics: metrics, report: report)
         } catch {
             throw StartupError(.adminListener, "cannot listen on \(host):\(port) for --admin: \(TrafficListener.describe(error))")
         }

@@ -56,17 +56,16 @@ final class AdminHandler: ChannelInboundHandler {
     }
 
     /// Binds the admin listener on `host:port`.
-    static func bind(host: String, port: Int, group: EventLoopGroup,
-                     metrics: @escaping @Sendable () -> [UInt8],
-                     report: @escaping @Sendable () -> StatusReport) async throws -> Channel {
+    static func serve(on socket: ListeningSocket, group: EventLoopGroup,
+                      metrics: @escaping @Sendable () -> [UInt8],
+                      report: @escaping @Sendable () -> StatusReport) async throws -> Channel {
         try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(AdminHandler(report: report, metrics: metrics))
                 }
             }
-            .bind(host: host, port: port).get()
+            .withBoundSocket(socket.descriptor).get()
     }
 }

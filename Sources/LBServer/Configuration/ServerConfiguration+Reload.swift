@@ -8,4 +8,12 @@ extension ServerConfiguration {
             setting.reload == .atRestart && setting.differs(old, new) ? setting.key : nil
         }
     }
+
+    /// The config keys of the settings that differ between `old` and `new` and that a reload
+    /// applies in place, in the table's order.
+    static func settingsApplied(from old: ServerConfiguration, to new: ServerConfiguration) -> [String] {
+        Settings.all.compactMap { setting in
+            setting.reload == .applied && setting.differs(old, new) ? setting.key : nil
+        }
+    }
 }

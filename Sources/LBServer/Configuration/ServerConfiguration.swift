@@ -34,6 +34,8 @@ struct ServerConfiguration: Sendable {
     var backendTLS = BackendTLSSettings()
     /// The admin listener (`/status`); off unless given.
     var admin: HostAndPort?
+    /// The control socket's path (`lbserver --replace`, `lbserver reload`); nil: the default.
+    var controlSocket: String?
     /// Restored state older than this is not routed on; a check round decides first.
     var stateMaxAge: TimeAmount = .minutes(10)
     /// Weight and admin state the configuration file declares per backend URL (flags declare none).
@@ -46,6 +48,16 @@ struct ServerConfiguration: Sendable {
 
     /// The outbox's file: `--outbox`, else `lb-outbox-INSTANCE.sqlite3` in the working directory.
     var outboxFile: String { outboxPath ?? "lb-outbox-\(instanceName).sqlite3" }
+
+    /// The control socket: `control_socket`, else beside the local database file (the SQLite
+    /// database, or with PostgreSQL the outbox, which is the instance's own), so that a daemon
+    /// started with the same settings finds the one running; with SQLite and `--instance`, the
+    /// instance's name is part of it, as several may share one file.
+    var controlSocketPath: String {
+        if let controlSocket { return controlSocket }
+        guard case .file(let path)? = try? StoreLocation(parsing: databasePath) else { return outboxFile + ".control" }
+        return instance.map { "\(path).\($0).control" } ?? path + ".control"
+    }
 
     /// The host of the traffic listener.
     var listenHost: String { listen.host }

@@ -309,6 +309,21 @@ enum Settings {
         // The default follows --instance: it reads as its pattern, not as the file it names now.
         format: { $0 }, read: { $0.outboxPath ?? "lb-outbox-INSTANCE.sqlite3" }, write: { $0.outboxPath = $1 })
 
+    static let controlSocket = Setting(
+        key: "control_socket", flag: "control-socket",
+        help: "The Unix socket on which a new lbserver started with --replace takes over this one's listening sockets, "
+            + "and lbserver reload asks for a reload; only this daemon's user and root may use it",
+        defaultNote: "DATABASE.control, DATABASE.INSTANCE.control with --instance, OUTBOX.control with PostgreSQL",
+        placeholder: "path",
+        parse: { text throws(SettingProblem) in
+            guard !text.isEmpty, text.utf8.count <= UnixStreamSocket.maximumPathLength else {
+                throw SettingProblem(reason: .mustBe("a file path of at most \(UnixStreamSocket.maximumPathLength) bytes"), given: text)
+            }
+            return text
+        },
+        // The default follows the database: it reads as its pattern, not as the file it names now.
+        format: { $0 }, read: { $0.controlSocket ?? "DATABASE.control" }, write: { $0.controlSocket = $1 })
+
     static let registryPollInterval = Setting(
         key: "registry_poll_interval", flag: "registry-poll-interval",
         help: "How often the registry is read for changes made with lbctl; with a postgres:// database "
@@ -431,7 +446,7 @@ enum Settings {
         tunnelIdleTimeout, upgradeProtocols,
         backends, algorithm, hashKey, slowStart,
         logLevel, logFormat, accessLog,
-        database, instance, outbox, registryPollInterval, stateMaxAge, discardEvents,
+        database, instance, outbox, controlSocket, registryPollInterval, stateMaxAge, discardEvents,
         tls, tlsCert, tlsKey, tlsClientCA, backendCA, backendCert, backendKey,
         gracePeriod,
     ]

@@ -320,8 +320,10 @@ struct ProxyConnectionState {
 
     /// What to do when the server starts shutting down.
     enum QuiesceAction: Equatable {
-        /// Idle: close now.
-        case close
+        /// Idle: stay open a moment for a request the client may have sent already (answered with
+        /// `Connection: close`), then close (`lingerEnded`). Closing at once would lose such a
+        /// request, which the client sees as a reset, as HAProxy's `idle-close-on-response` knows.
+        case lingerThenClose
         /// Finish the request in progress, then close (its answer says so if it has not begun).
         case closeAfterThisRequest
         case none
@@ -331,8 +333,7 @@ struct ProxyConnectionState {
         quiescing = true
         switch state {
         case .idle:
-            state = .closing
-            return .close
+            return .lingerThenClose
         case .serving(var serving):
             serving.keepAlive = false
             state = .serving(serving)
@@ -340,6 +341,14 @@ struct ProxyConnectionState {
         case .closing, .tunnelled:
             return .none
         }
+    }
+
+    /// The linger after the shutdown began is over: true when the connection is still idle and
+    /// closes now (one whose request arrived meanwhile closes after its answer).
+    mutating func lingerEnded() -> Bool {
+        guard quiescing, case .idle = state else { return false }
+        state = .closing
+        return true
     }
 
     /// The client left or the connection failed: whatever was in progress is abandoned.

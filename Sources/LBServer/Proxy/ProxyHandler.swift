@@ -101,6 +101,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The first line of HTTP/2's connection preface (RFC 9113 §3.4).
     static let prefaceLine = Array("PRI * HTTP/2.0\r\n".utf8)
+    /// How long an idle connection stays open once the server stops accepting (shutdown or
+    /// handover), for a request already on its way: about a round trip's worth, many times over.
+    static let shutdownLinger: TimeAmount = .milliseconds(500)
 
     /// The connection speaks HTTP/2 with prior knowledge: this handler leaves, the HTTP/2
     /// pipeline takes its place and reads the bytes from the preface on.
@@ -177,8 +180,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         switch state.quiesce() {
-        case .close:
-            context.close(promise: nil)
+        case .lingerThenClose:
+            let linger = min(idleTimeout ?? Self.shutdownLinger, Self.shutdownLinger)
+            context.eventLoop.assumeIsolated().scheduleTask(in: linger) { [self] in
+                if state.lingerEnded() { self.context?.close(promise: nil) }
+            }
         case .closeAfterThisRequest, .none:
             // The answer in progress says `Connection: close` if it has not begun.
             break

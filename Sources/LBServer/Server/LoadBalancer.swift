@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// The daemon. `open` does what must come before serving, off Swift concurrency's threads: opens
@@ -24,7 +25,7 @@ final class LoadBalancer: Sendable {
     private let sink: EventSink
     private let registry: BackendRegistry
     private let group: MultiThreadedEventLoopGroup
-    private let checker: HealthChecker
+    let checker: HealthChecker
     private let pools: UpstreamPools
     private let watcher: RegistryWatcher
     private let limiter: ConnectionLimiter
@@ -37,6 +38,19 @@ final class LoadBalancer: Sendable {
     private let hangups: UnixSignalsSequence
     /// Builds the configuration again (defaults, file, flags) for a SIGHUP reload.
     private let reloadConfiguration: (@Sendable () throws -> ServerConfiguration)?
+    /// The daemon this one took over from (`--replace`), until it is released.
+    let predecessor: Predecessor?
+    /// The listening sockets: inherited from the predecessor, bound, and offered to a successor.
+    let sockets: ListenerSockets
+    /// Reached with the successor's pid once this daemon handed its sockets over and drains.
+    let handedOver = Milestone<Int32>()
+    /// Reached once the predecessor, if any, let go: the control socket may then be taken.
+    let predecessorReleased = Milestone<Void>()
+    /// The group `serviceGroup` made, which a handover stops.
+    let runningGroup = Mutex<ServiceGroup?>(nil)
+    /// The configuration the last successful reload read (at first, the one started with): what
+    /// the next reload's changes are counted from.
+    private let lastLoaded: Mutex<ServerConfiguration>
 
     /// The traffic listener's address, once bound (the port is the OS's choice when 0 was asked for).
     let listening = Milestone<SocketAddress>()
@@ -85,6 +99,7 @@ final class LoadBalancer: Sendable {
     static func open(configuration: ServerConfiguration, group: MultiThreadedEventLoopGroup, logger: Logger,
                      reloadConfiguration: (@Sendable () throws -> ServerConfiguration)? = nil,
                      hangupSignals: [UnixSignal] = [.sighup],
+                     predecessor: Predecessor? = nil,
                      threadPool: NIOThreadPool = .singleton) async throws -> LoadBalancer {
         let metrics = DaemonMetrics()
         // Certificates first: a bad file stops the start before anything is opened.
@@ -200,7 +215,7 @@ final class LoadBalancer: Sendable {
             configuration: configuration, group: group, logger: logger, reloadConfiguration: reloadConfiguration,
             store: opened.store, outbox: opened.outbox, notifications: opened.notifications, forwarding: forwarding,
             writer: writer, sink: sink, registry: registry, checker: checker, trafficMarkDowns: trafficMarkDowns, outliers: outliers, metrics: metrics,
-            accessLog: accessLog, tls: tls, backendTLS: backendTLS, hangups: hangups,
+            accessLog: accessLog, tls: tls, backendTLS: backendTLS, hangups: hangups, predecessor: predecessor,
             restored: Restored(saved: saved, registryVersion: opened.registryVersion, differences: opened.differences,
                                startedAt: started, path: startupPath, stateAgeMilliseconds: stateAge))
     }
@@ -230,7 +245,7 @@ final class LoadBalancer: Sendable {
                  reloadConfiguration: (@Sendable () throws -> ServerConfiguration)?, store: Store,
                  outbox: Store?, notifications: RegistryNotifications?, forwarding: ForwarderService?, writer: EventWriter, sink: EventSink, registry: BackendRegistry, checker: HealthChecker,
                  trafficMarkDowns: TrafficMarkDownGuard, outliers: OutlierDetector?, metrics: DaemonMetrics, accessLog: AccessLog?, tls: ServerTLS?, backendTLS: BackendTLS,
-                 hangups: UnixSignalsSequence,
+                 hangups: UnixSignalsSequence, predecessor: Predecessor?,
                  restored: Restored) {
         self.configuration = configuration
         self.group = group
@@ -246,6 +261,9 @@ final class LoadBalancer: Sendable {
         self.tls = tls
         self.hangups = hangups
         self.restored = restored
+        self.predecessor = predecessor
+        lastLoaded = Mutex(configuration)
+        sockets = ListenerSockets(inheritedTraffic: predecessor?.traffic, inheritedAdmin: predecessor?.admin)
         let pools = UpstreamPools(group: group, settings: configuration.proxy, backendTLS: backendTLS)
         self.pools = pools
         limiter = ConnectionLimiter(maximum: configuration.proxy.maxConnections,
@@ -288,7 +306,7 @@ final class LoadBalancer: Sendable {
         if let forwarding { services.append(.init(service: forwarding)) }
         services += [
             .init(service: EventWriterService(writer: writer, sink: sink, registry: registry, logger: logger,
-                                              started: started,
+                                              started: started, handedOver: handedOver,
                                               stopsAfter: [listenerStopped, watcherStopped, checkerStopped])),
         ]
         if let accessLog { services.append(.init(service: accessLog)) }
@@ -297,7 +315,7 @@ final class LoadBalancer: Sendable {
         if let admin = configuration.admin {
             // A failed bind stops the group at once (the default): nothing was accepted yet.
             services.append(.init(service: AdminListener(
-                host: admin.host, port: admin.port, group: group, startsAfter: listening, bound: adminListening,
+                host: admin.host, port: admin.port, group: group, sockets: sockets, startsAfter: listening, bound: adminListening,
                 metrics: { [metrics, registry, limiter, writer] in
                     metrics.scrape(backends: registry.all, openConnections: limiter.openConnections,
                                    writer: writer.currentStatistics, walBytes: writer.walBytes)
@@ -306,7 +324,7 @@ final class LoadBalancer: Sendable {
         }
         let listener = TrafficListener(
             host: configuration.listenHost, port: configuration.listenPort, group: group, logger: logger,
-            gracePeriod: configuration.gracePeriod, limiter: limiter,
+            gracePeriod: configuration.gracePeriod, limiter: limiter, sockets: sockets,
             initializeConnection: { [context, tls, headerTimeout = configuration.proxy.headerTimeout,
                                      idleTimeout = configuration.proxy.clientIdleTimeout] channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -318,8 +336,12 @@ final class LoadBalancer: Sendable {
             onListening: { [self] address in try await announce(listeningOn: address) })
         services.append(.init(service: StopReportingService(base: listener, stopped: listenerStopped)))
         // With no signal trapped (in-process tests) the reloader ends at once; the daemon goes on.
-        services.append(.init(service: Reloader(hangups: hangups, reload: { [self] in await reload() }),
+        services.append(.init(service: Reloader(hangups: hangups, reload: { [self] in _ = await reload() }),
                               successTerminationBehavior: .ignore))
+        // Last, so the first to stop: a stopping daemon hands nothing over.
+        services.append(.init(service: ControlService(
+            path: configuration.controlSocketPath, logger: logger, startsAfter: predecessorReleased,
+            handlers: controlHandlers)))
         return services
     }
 
@@ -330,7 +352,9 @@ final class LoadBalancer: Sendable {
         var group = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: gracefulShutdownSignals,
                                               cancellationSignals: [], logger: logger)
         group.maximumGracefulShutdownDuration = .nanoseconds(configuration.gracePeriod.nanoseconds)
-        return ServiceGroup(configuration: group)
+        let serviceGroup = ServiceGroup(configuration: group)
+        runningGroup.withLock { $0 = serviceGroup }
+        return serviceGroup
     }
 
     /// The traffic listener is bound: waits for the admin listener, records the start, starts the
@@ -341,6 +365,9 @@ final class LoadBalancer: Sendable {
         let saved = restored.saved
         let down = registry.all.filter { $0.currentHealth == .down }.map(\.url.text)
         let cleanStop = saved.lastStart.map { start in saved.lastCleanStop.map { $0 >= start } ?? false } ?? true
+        // Taken over from a running daemon: its stop is this start, neither clean nor unclean.
+        let previousStop = predecessor.map { "handover replaced_pid=\($0.pid)" }
+            ?? (saved.lastStart == nil ? "first start" : cleanStop ? "clean" : "unclean")
         writer.recordStart(at: restored.startedAt, listen: localAddressDescription)
         // This instance's own view of each backend starts with what it restored or checked; later
         // changes are written as they happen (`EventSink.statusChange`).
@@ -361,13 +388,15 @@ final class LoadBalancer: Sendable {
             "\(restored.path == "stale" ? "checked_down" : "restored_down")=\(down.isEmpty ? "none" : down.joined(separator: ","))",
             "cursor=\(saved.cursor)",
             "algorithm=\(configuration.balancing.algorithm.rawValue)",
-            "previous_stop=\(saved.lastStart == nil ? "first start" : cleanStop ? "clean" : "unclean")",
+            "previous_stop=\(previousStop)",
             "state=\(restored.path) state_age=\(ageText)",
             "config_differences=\(differences.isEmpty ? "none" : differences.map { "\($0.url):\($0.field):\($0.winner)" }.joined(separator: ","))",
         ] + (spillText.map { [$0] } ?? [])).joined(separator: " "), data: EventData(stateAgeMs: restored.stateAgeMilliseconds, path: restored.path,
-                                                 differences: differences)))
+                                                 differences: differences, replacedPID: predecessor.map { Int($0.pid) })))
         checker.track(registry.all)
         started.reach(())
+        if let predecessor { await release(predecessor) }
+        predecessorReleased.reach(())
         logger.info("listening", metadata: [
             "address": "\(localAddressDescription)", "backends": "\(registry.all.count)",
             "database": "\(configuration.databasePath)", "threads": "\(max(1, configuration.threads))",
@@ -422,23 +451,28 @@ final class LoadBalancer: Sendable {
     private struct ReloadOutcome: Sendable {
         var backends: Int
         var registryChanges: [ConfigDifference]
+        /// Config keys whose new values were applied in place.
+        var applied: [String]
         /// Config keys whose new values take effect only after a restart.
         var needRestart: [String]
     }
 
-    /// SIGHUP: reads the configuration again and brings the registry in line with the backends it
-    /// declares (the registry watcher then applies that as it does an `lbctl` change), without
-    /// touching a connection. Other settings that changed are named as needing a restart. A bad
-    /// file changes nothing and is logged with its line.
-    func reload() async {
+    /// SIGHUP or `lbserver reload`: reads the configuration again and brings the registry in line
+    /// with the backends it declares (the registry watcher then applies that as it does an `lbctl`
+    /// change), without touching a connection. Other settings that changed are named as needing a
+    /// restart. A bad file changes nothing and is logged with its line. Either way the outcome is
+    /// recorded as a `reload` event and returned.
+    func reload() async -> ReloadResult {
         guard let reloadConfiguration else {
             logger.notice("SIGHUP: no configuration to reload")
-            return
+            return ReloadResult(refusal: "this lbserver has no configuration to read again")
         }
         let running = configuration
+        let previous = lastLoaded.withLock { $0 }
         let path = configuration.databasePath
         let registry = self.registry
         let tls = self.tls
+        let result: ReloadResult
         do {
             // Reading the file and the registry transaction block: never on an event loop.
             let outcome = try await NIOThreadPool.singleton.runIfActive { () throws -> ReloadOutcome in
@@ -446,8 +480,12 @@ final class LoadBalancer: Sendable {
                 // Certificates first: a file that cannot be used fails the whole reload, and the
                 // listener keeps serving the ones it has. Turning TLS on or off needs a restart.
                 var needRestart = ServerConfiguration.settingsNeedingRestart(from: running, to: new)
+                var applied = ServerConfiguration.settingsApplied(from: previous, to: new)
+                    .filter { $0 != Settings.backends.key }
                 if let tls, new.tls.isEnabled {
                     try tls.reload(new.tls)
+                    // Certificate files are read again even when their paths are the same.
+                    if !applied.contains("tls") { applied.append("tls") }
                 } else if (tls != nil) != new.tls.isEnabled {
                     needRestart.append("tls")
                 }
@@ -460,21 +498,65 @@ final class LoadBalancer: Sendable {
                     registry.setOptions(new.backendOptions)
                     Self.warnOfUnverifiedBackends(new.backendOptions, logger: self.logger)
                 }
-                return ReloadOutcome(backends: new.backends.count, registryChanges: differences, needRestart: needRestart)
+                if !new.backends.isEmpty {
+                    let before = Set(previous.backends.map(\.text))
+                    let after = Set(new.backends.map(\.text))
+                    applied += new.backends.map(\.text).filter { !before.contains($0) }.map { "added:\($0)" }
+                    applied += previous.backends.map(\.text).filter { !after.contains($0) }.map { "removed:\($0)" }
+                }
+                self.lastLoaded.withLock { $0 = new }
+                return ReloadOutcome(backends: new.backends.count, registryChanges: differences, applied: applied,
+                                     needRestart: needRestart)
             }
+            let registryText = outcome.registryChanges.map { "\($0.field):\($0.url)" }
+            result = ReloadResult(refusal: nil, applied: outcome.applied + registryText, needsRestart: outcome.needRestart)
             logger.notice("configuration reloaded", metadata: [
                 "backends": "\(outcome.backends)",
                 "tls_certificates": "\(tls?.certificates.count ?? 0)",
-                "registry_changes": "\(outcome.registryChanges.isEmpty ? "none" : outcome.registryChanges.map { "\($0.url):\($0.field)" }.joined(separator: ","))",
+                "applied": "\(result.applied.isEmpty ? "none" : result.applied.joined(separator: ","))",
             ])
             if !outcome.needRestart.isEmpty {
                 logger.warning("changed settings take effect at the next restart",
-                               metadata: ["settings": "\(outcome.needRestart.joined(separator: ","))"])
+                               metadata: ["settings": "\(outcome.needRestart.joined(separator: ","))",
+                                          "use": "lbserver --replace to restart without dropping a connection"])
             }
         } catch {
-            let reason = (error as? StartupError)?.description ?? (error as? StoreError)?.message ?? "\(error)"
+            let reason = (error as? StartupError)?.description ?? (error as? StoreError)?.message
+                ?? (error as? ConfigurationError)?.description ?? "\(error)"
+            result = ReloadResult(refusal: reason, refusedFile: error is ConfigurationError)
             logger.error("reload failed; keeping the running configuration", metadata: ["error": "\(reason)"])
         }
+        writer.record(result.event(at: .now()))
+        return result
+    }
+}
+
+/// A reload's outcome: applied (with what it applied and what waits for a restart) or refused.
+struct ReloadResult: Sendable {
+    /// Why the new configuration was refused; nil when it was applied.
+    var refusal: String?
+    /// Refused because the configuration file could not be read or said something wrong.
+    var refusedFile = false
+    var applied: [String] = []
+    var needsRestart: [String] = []
+
+    /// The `reload` event that records it.
+    func event(at now: Timestamp) -> Event {
+        let list = { (items: [String]) in items.isEmpty ? "none" : items.joined(separator: ",") }
+        if let refusal {
+            return Event(at: now, kind: .reload, detail: "refused: \(refusal)",
+                         data: EventData(outcome: "refused", reason: refusal))
+        }
+        return Event(at: now, kind: .reload, detail: "ok applied=\(list(applied)) needs_restart=\(list(needsRestart))",
+                     data: EventData(outcome: "ok", applied: applied, needsRestart: needsRestart))
     }
 
+    /// The control socket's answer to `lbserver reload`.
+    var controlAnswer: ControlMessage {
+        if let refusal {
+            return ControlMessage("refused", [("file_error", String(refusedFile)), ("reason", refusal)])
+        }
+        return ControlMessage("ok", [("applied", applied.joined(separator: ",")),
+                                     ("needs_restart", needsRestart.joined(separator: ","))])
+    }
 }

@@ -4,7 +4,8 @@ import NIOExtras
 import NIOPosix
 import ServiceLifecycle
 
-/// The traffic port as a Service: binds in `run()` (as Hummingbird's `Server` does), serves until
+/// The traffic port as a Service: binds in `run()` (as Hummingbird's `Server` does), or takes the
+/// socket a replaced daemon handed over (`ListenerSockets`), serves until
 /// the graceful shutdown, then stops accepting and waits for every open connection to finish its
 /// request. The group's maximum graceful shutdown duration (`--grace-period`) bounds that wait: at
 /// its end the group cancels, and the connections still open are left to the event loops'
@@ -18,6 +19,7 @@ final class TrafficListener: Service, Sendable {
     private let logger: Logger
     private let gracePeriod: TimeAmount
     private let limiter: ConnectionLimiter
+    private let sockets: ListenerSockets
     private let initializeConnection: @Sendable (Channel) -> EventLoopFuture<Void>
     private let onListening: @Sendable (SocketAddress) async throws -> Void
 
@@ -25,7 +27,7 @@ final class TrafficListener: Service, Sendable {
     /// the socket is bound, before this service waits for the shutdown (it may throw
     /// `CancellationError` when the group is cancelled meanwhile).
     init(host: String, port: Int, group: EventLoopGroup, logger: Logger, gracePeriod: TimeAmount,
-         limiter: ConnectionLimiter,
+         limiter: ConnectionLimiter, sockets: ListenerSockets,
          initializeConnection: @escaping @Sendable (Channel) -> EventLoopFuture<Void>,
          onListening: @escaping @Sendable (SocketAddress) async throws -> Void) {
         self.host = host
@@ -34,6 +36,7 @@ final class TrafficListener: Service, Sendable {
         self.logger = logger
         self.gracePeriod = gracePeriod
         self.limiter = limiter
+        self.sockets = sockets
         self.initializeConnection = initializeConnection
         self.onListening = onListening
     }
@@ -60,7 +63,9 @@ final class TrafficListener: Service, Sendable {
             await withGracefulShutdownHandler {
                 // Ends when the quiescing helper closes the socket, or a cancellation does.
                 try? await channel.closeFuture.get()
-            } onGracefulShutdown: { [logger, gracePeriod] in
+            } onGracefulShutdown: { [logger, gracePeriod, sockets] in
+                // No successor may take the socket now: it is about to close here.
+                sockets.stopOffering()
                 draining.reach(())
                 logger.info("shutting down: no new connections, finishing requests in flight",
                             metadata: ["grace_period": "\(gracePeriod)"])
@@ -81,11 +86,13 @@ final class TrafficListener: Service, Sendable {
         let limiter = self.limiter
         let initializeConnection = self.initializeConnection
         do {
+            let socket = try sockets.traffic(host: host, port: port).socket
             return try await ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: 1024)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelOption(.backlog, value: ListeningSocket.backlog)
                 .serverChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
+                    // NIO listened again with its default backlog when it took the socket.
+                    socket.restoreBacklog()
+                    return channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
                     }
                 }
@@ -98,7 +105,7 @@ final class TrafficListener: Service, Sendable {
                     }
                     return initializeConnection(channel)
                 }
-                .bind(host: host, port: port)
+                .withBoundSocket(socket.descriptor)
                 .get()
         } catch {
             throw StartupError(.listener, "cannot listen on \(host):\(port): \(Self.describe(error))")

@@ -2,12 +2,12 @@ import Foundation
 
 /// Which file a path names: its device and inode. A database opened at a path and the file at
 /// that path now differ when the file was deleted, renamed or replaced since.
-struct FileIdentity: Equatable, Sendable {
-    let device: UInt64
-    let inode: UInt64
+public struct FileIdentity: Equatable, Sendable {
+    public let device: UInt64
+    public let inode: UInt64
 
     /// The identity of the file at `path`, or nil when there is none.
-    static func of(_ path: String) -> FileIdentity? {
+    public static func of(_ path: String) -> FileIdentity? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
         return FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))

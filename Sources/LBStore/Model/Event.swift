@@ -30,6 +30,9 @@ public enum EventKind: String, CaseIterable, Sendable, Codable {
     /// enabled backends within one health-down interval; it stayed up for the checks to judge. Also
     /// (cause `outlier`) when outlier detection would have ejected more than its share at once.
     case guardHeld = "guard_held"
+    /// The daemon read its configuration again (SIGHUP or `lbserver reload`): what it applied, or
+    /// why it refused the new configuration and kept the running one.
+    case reload
 }
 
 /// One entry of the event log, as written by the daemon or `lbctl`.

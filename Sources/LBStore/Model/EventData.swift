@@ -11,7 +11,10 @@ import Foundation
 ///   `threshold` (the rise or fall count in effect, or the failures in a row that eject),
 ///   `evidence`, for `restore` `state_age_ms`, and for an outlier ejection `ejected_until` (Unix
 ///   ms) and `ejections` (its number among the backend's recent ones).
-/// - `startup`: `path` (`first`, `fresh`, `stale`), `state_age_ms`, `differences`.
+/// - `startup`: `path` (`first`, `fresh`, `stale`), `state_age_ms`, `differences`, and when it took
+///   over from a running daemon (`lbserver --replace`) `replaced_pid`.
+/// - `reload`: `outcome` (`ok`, `refused`), `reason` (why refused), `applied` (the settings and
+///   registry changes it applied), `needs_restart` (changed settings it could not apply).
 /// - `suspect_request`: `cause` (`request`), `method`, `target`, `backend_ids` (every backend it
 ///   failed on, the spared one last), `evidence`.
 /// - `guard_held`: `cause` (`traffic`, or `outlier` when outlier detection may not eject more),
@@ -56,13 +59,25 @@ public struct EventData: Codable, Hashable, Sendable {
     /// For an outlier ejection: how many recent ejections of the backend it makes, this one counted
     /// (its length is that many base ejections, up to the maximum).
     public var ejections: Int?
+    /// For a start by handover: the process id of the daemon it replaced.
+    public var replacedPID: Int?
+    /// For a reload: `ok` or `refused`.
+    public var outcome: String?
+    /// For a refused reload: why, as the operator was told.
+    public var reason: String?
+    /// For a reload: what it applied (`setting` keys, `backend:URL:field` registry changes).
+    public var applied: [String]?
+    /// For a reload: the changed settings that take effect only at the next (handover) restart.
+    public var needsRestart: [String]?
 
     public init(action: String? = nil, from: String? = nil, to: String? = nil, actor: String? = nil,
                 command: String? = nil, origin: String? = nil, weight: Int? = nil, cause: EventCause? = nil,
                 threshold: Int? = nil, evidence: [Evidence]? = nil, stateAgeMs: Int64? = nil, path: String? = nil,
                 differences: [ConfigDifference]? = nil, method: String? = nil, target: String? = nil,
                 backendIDs: [Int64]? = nil, requestIDs: [String]? = nil, clients: [String]? = nil,
-                lastAt: Int64? = nil, via: String? = nil, ejectedUntil: Int64? = nil, ejections: Int? = nil) {
+                lastAt: Int64? = nil, via: String? = nil, ejectedUntil: Int64? = nil, ejections: Int? = nil,
+                replacedPID: Int? = nil, outcome: String? = nil, reason: String? = nil, applied: [String]? = nil,
+                needsRestart: [String]? = nil) {
         self.action = action
         self.from = from
         self.to = to
@@ -85,6 +100,11 @@ public struct EventData: Codable, Hashable, Sendable {
         self.via = via
         self.ejectedUntil = ejectedUntil
         self.ejections = ejections
+        self.replacedPID = replacedPID
+        self.outcome = outcome
+        self.reason = reason
+        self.applied = applied
+        self.needsRestart = needsRestart
     }
 
     enum CodingKeys: String, CodingKey {
@@ -98,6 +118,9 @@ public struct EventData: Codable, Hashable, Sendable {
         case via
         case ejectedUntil = "ejected_until"
         case ejections
+        case replacedPID = "replaced_pid"
+        case outcome, reason, applied
+        case needsRestart = "needs_restart"
     }
 
     /// The JSON text stored in `events.data`.

@@ -1,5 +1,6 @@
 import CSQLite
 import Foundation
+import Synchronization
 
 /// The single writer of the daemon's high-rate records: events, check results, health and the
 /// round-robin cursor.
@@ -45,6 +46,8 @@ public final class EventWriter: @unchecked Sendable {
     private var pendingSince: ContinuousClock.Instant?
     private var droppedSinceLastWrite = 0
     private var isClosed = false
+    /// Set by `retire()`: the daemon handed over to a successor, which owns the shared state now.
+    private let isRetired = Atomic<Bool>(false)
     private var isFinished = false
     /// Called on the writer thread once it has finished (`close(then:)`).
     private var finishHandlers: [@Sendable () -> Void] = []
@@ -126,7 +129,10 @@ public final class EventWriter: @unchecked Sendable {
 
     /// Queues the round-robin cursor to be saved.
     @discardableResult
-    public func recordCursor(_ cursor: Int64, at now: Timestamp = .now()) -> Bool { enqueue(.cursor(cursor, at: now)) }
+    public func recordCursor(_ cursor: Int64, at now: Timestamp = .now()) -> Bool {
+        guard !isRetired.load(ordering: .relaxed) else { return false }
+        return enqueue(.cursor(cursor, at: now))
+    }
 
     /// Queues the daemon's start time; `listen`, the address it is bound to (a port the OS chose
     /// included), goes into its row of `instances` in place of the configured one.
@@ -138,11 +144,24 @@ public final class EventWriter: @unchecked Sendable {
     /// Queues a mark that the daemon's saved state is current now (its age at the next start is
     /// measured from the latest such mark).
     @discardableResult
-    public func recordHeartbeat(at now: Timestamp = .now()) -> Bool { enqueue(.heartbeat(now)) }
+    public func recordHeartbeat(at now: Timestamp = .now()) -> Bool {
+        guard !isRetired.load(ordering: .relaxed) else { return false }
+        return enqueue(.heartbeat(now))
+    }
 
     /// Queues the daemon's clean stop time.
     @discardableResult
-    public func recordCleanStop(at now: Timestamp = .now()) -> Bool { enqueue(.stoppedCleanly(now)) }
+    public func recordCleanStop(at now: Timestamp = .now()) -> Bool {
+        guard !isRetired.load(ordering: .relaxed) else { return false }
+        return enqueue(.stoppedCleanly(now))
+    }
+
+    /// The daemon handed over to a successor that shares this database and instance name: from now
+    /// on the balancer's saved state (cursor, heartbeat, clean stop) and the instance's row are the
+    /// successor's, and this writer leaves them alone. Events and check results are still written.
+    public func retire() {
+        isRetired.store(true, ordering: .relaxed)
+    }
 
     /// Calls `completion` on the writer thread once everything queued so far is committed (true),
     /// or the attempt to commit it failed (false). Never blocks the caller.

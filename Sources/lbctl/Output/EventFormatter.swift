@@ -97,7 +97,7 @@ struct EventFormatter {
         case .retry, .guardHeld, .refused: return .yellow
         case .statusChange: return .magenta
         case .adminChange: return .cyan
-        case .startup, .shutdown: return .blue
+        case .startup, .shutdown, .reload: return .blue
         case .attempt: return nil
         }
     }

@@ -7,6 +7,7 @@ struct DatabaseOptions: ParsableArguments {
     @Option(Settings.database) var db: String?
     @Option(Settings.instance) var instance: String?
     @Option(Settings.outbox) var outbox: String?
+    @Option(Settings.controlSocket) var controlSocket: String?
     @Option(Settings.registryPollInterval) var registryPollInterval: TimeAmount?
     @Flag(name: Settings.discardEvents.flagName, help: Settings.discardEvents.flagHelp) var discardEvents = false
 
@@ -15,6 +16,7 @@ struct DatabaseOptions: ParsableArguments {
         Settings.database.apply(db, to: &configuration)
         Settings.instance.apply(instance, to: &configuration)
         Settings.outbox.apply(outbox, to: &configuration)
+        Settings.controlSocket.apply(controlSocket, to: &configuration)
         Settings.registryPollInterval.apply(registryPollInterval, to: &configuration)
         if discardEvents { Settings.discardEvents.apply(true, to: &configuration) }
     }

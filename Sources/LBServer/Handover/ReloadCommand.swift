@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+
+/// `lbserver reload`: checks the configuration file, asks the running daemon (on its control
+/// socket) to read its configuration again, waits for its answer, and exits with it: 0 when the
+/// daemon applied the new configuration, 65 when the file is bad (checked here first, or refused
+/// by the daemon), 1 when the daemon refused it for another reason (a certificate it cannot use,
+/// a database it cannot write), 69 when no daemon answers. Made for systemd's `ExecReload=`, so
+/// that `systemctl reload` fails when the reload did.
+struct ReloadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reload",
+        abstract: "Make the running lbserver read its configuration again; exit non-zero if it refused.",
+        discussion: """
+            The daemon is found on its control socket: give the same --config, --db, --instance, \
+            --outbox or --control-socket it was started with. The daemon reads the file it was started \
+            with; --config here is checked first, so give the same path. The outcome is recorded in \
+            the database as a reload event. Exit status: 0 applied, 65 bad configuration file, \
+            1 refused for another reason, 69 no lbserver answers on the control socket.
+            """)
+
+    @Option(help: ArgumentHelp("The daemon's YAML config file, checked before the daemon is asked.", valueName: "file"))
+    var config: String?
+
+    @OptionGroup(title: "Finding the daemon") var database: DatabaseOptions
+
+    @Option(help: ArgumentHelp("How long to wait for the daemon's answer (60s, 2m).", valueName: "duration"))
+    var timeout = "60s"
+
+    func run() async throws {
+        var configuration = ServerConfiguration()
+        if let environment = ProcessInfo.processInfo.environment["LB_DB"], !environment.isEmpty {
+            configuration.databasePath = environment
+        }
+        if let config {
+            do {
+                try ConfigFile.load(path: config, into: &configuration)
+            } catch {
+                Self.fail("\(error.description) (the running daemon was not asked)")
+                throw ExitCode(65)
+            }
+        }
+        database.apply(to: &configuration)
+        let path = configuration.controlSocketPath
+        let wait: TimeAmount
+        do {
+            wait = try TimeAmount(settingText: timeout, atLeast: .milliseconds(1))
+        } catch {
+            throw ValidationError("--timeout: \(error.message(subject: "--timeout", isFlag: true))")
+        }
+        let timeoutMilliseconds = Int(wait.nanoseconds / 1_000_000)
+        let answer: ControlMessage
+        do {
+            let connection = try UnixStreamSocket.connect(path: path, timeoutMilliseconds: timeoutMilliseconds)
+            defer { connection.close() }
+            try connection.send(ControlMessage("reload").line)
+            guard let line = try connection.receiveLine()?.line else {
+                throw ControlSocketError("the daemon closed the control socket without an answer")
+            }
+            answer = ControlMessage(parsing: line)
+        } catch {
+            Self.fail("no running lbserver answered on \(path): \(error)")
+            throw ExitCode(69)
+        }
+        switch answer.verb {
+        case "ok":
+            let applied = answer["applied"].flatMap { $0.isEmpty ? nil : $0 } ?? "nothing changed"
+            var text = "lbserver reloaded: applied \(applied.replacingOccurrences(of: ",", with: ", "))"
+            if let later = answer["needs_restart"], !later.isEmpty {
+                text += "; takes a restart (lbserver --replace): \(later.replacingOccurrences(of: ",", with: ", "))"
+            }
+            print(text)
+        default:
+            let reason = answer["reason"] ?? "no reason given"
+            Self.fail("reload refused, the running configuration stays: \(reason)")
+            // The daemon's own reading of the file failed: the same status as a bad file here.
+            throw ExitCode(answer["file_error"] == "true" ? 65 : 1)
+        }
+    }
+
+    private static func fail(_ message: String) {
+        FileHandle.standardError.write(Data("lbserver: \(message)\n".utf8))
+    }
+}
