@@ -135,4 +135,66 @@ import Testing
         #expect(reloads[0].data?.reason?.hasPrefix(config) == true, "\(reloads[0].data?.reason ?? "")")
         #expect(reloads[1].data?.applied == ["added:\(b.url)"])
     }
+
+    @Test func reloadRestartsByHandoverIntoTheBinaryNowInstalledAndForSettingsThatNeedIt() throws {
+        let folder = try TemporaryFolder()
+        let a = try TestBackend(name: "a", group: group)
+        defer { a.stop() }
+        // The daemon runs from a path of its own, where an "upgrade" is installed later.
+        let installed = folder.url.appendingPathComponent("bin/lbserver").path
+        try FileManager.default.createDirectory(atPath: folder.url.appendingPathComponent("bin").path,
+                                                withIntermediateDirectories: true)
+        let real = ServerProcess.productsFolder.appendingPathComponent("lbserver").path
+        try FileManager.default.copyItem(atPath: real, toPath: installed)
+        let config = folder.url.appendingPathComponent("lb.yaml").path
+        try "backends:\n  - \(a.url)\nthreads: 2\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let old = try ServerProcess(lbserver: ["--config", config, "--db", folder.database], folder: folder.url,
+                                    executable: installed)
+        defer { old.stop() }
+        let port = try old.waitUntilListening()
+        var successors: [Int32] = []
+        defer { for pid in successors { kill(pid, SIGKILL) } }
+
+        let load = RequestLoad(port: port)
+        defer { load.stop() }
+        #expect(waitUntil(timeout: .seconds(20)) { load.answeredCount >= 300 })
+        // The new binary: a program at the same path that leaves a mark and runs lbserver.
+        let mark = folder.url.appendingPathComponent("upgraded").path
+        try FileManager.default.removeItem(atPath: installed)
+        try "#!/bin/sh\necho $$ >> \(mark)\nexec \(real) \"$@\"\n".write(toFile: installed, atomically: true, encoding: .utf8)
+        chmod(installed, 0o755)
+        let upgrade = try runProduct("lbserver", ["reload", "--upgrade", "--config", config, "--db", folder.database],
+                                     folder: folder.url)
+        #expect(upgrade.status == 0, "\(upgrade.stderr)")
+        let restarted = try #require(upgrade.stdout.split(separator: " ").last.flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) },
+                                     "\(upgrade.stdout)")
+        successors.append(restarted)
+        #expect(upgrade.stdout.contains("restarted by handover as pid"), "\(upgrade.stdout)")
+        #expect(old.waitForExit(timeout: .seconds(30)) == 0)
+        #expect(try String(contentsOfFile: mark, encoding: .utf8).contains(String(restarted)), "the installed program ran")
+        let afterUpgrade = load.answeredCount
+        #expect(waitUntil(timeout: .seconds(20)) { load.answeredCount >= afterUpgrade + 300 })
+
+        // A setting that needs a new process: the reload restarts by itself, and says so.
+        try "backends:\n  - \(a.url)\nthreads: 1\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let threads = try runProduct("lbserver", ["reload", "--config", config, "--db", folder.database], folder: folder.url)
+        #expect(threads.status == 0, "\(threads.stderr)\n\(old.stderr)")
+        #expect(threads.stdout.contains("by a restart threads; restarted by handover as pid"), "\(threads.stdout)")
+        if let pid = threads.stdout.split(separator: " ").last.flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
+            successors.append(pid)
+        }
+        #expect(waitUntil { kill(restarted, 0) != 0 }, "the upgraded daemon drained and exited")
+        let afterRestart = load.answeredCount
+        #expect(waitUntil(timeout: .seconds(20)) { load.answeredCount >= afterRestart + 300 }, "\(old.stderr)")
+        load.stop()
+        #expect(load.failureList.isEmpty, "\(load.failureList.count) failed: \(load.failureList.prefix(5))")
+
+        let store = try Store(path: folder.database, mode: .existing)
+        #expect(waitUntil { ((try? store.events(EventQuery(kinds: [.reload])))?.count ?? 0) == 2 })
+        let reloads = try store.events(EventQuery(kinds: [.reload]))
+        #expect(reloads.map { $0.data?.restartedPID } == successors.map { Int($0) })
+        #expect(reloads.last?.data?.needsRestart == ["threads"])
+        #expect(try store.events(EventQuery(kinds: [.startup])).count == 3)
+        #expect(try store.events(EventQuery(kinds: [.shutdown])).isEmpty)
+    }
 }

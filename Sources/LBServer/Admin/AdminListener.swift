@@ -38,6 +38,7 @@ final class AdminListener: Service, Sendable {
         do {
             let socket = try sockets.admin(host: host, port: port).socket
             channel = try await AdminHandler.serve(on: socket, group: group, metrics: metrics, report: report)
+            sockets.accepting(on: channel)
         } catch {
             throw StartupError(.adminListener, "cannot listen on \(host):\(port) for --admin: \(TrafficListener.describe(error))")
         }

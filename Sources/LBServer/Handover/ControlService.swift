@@ -26,12 +26,13 @@ final class ControlService: Service, Sendable {
     struct Handlers: Sendable {
         /// The sockets and the fields of the `ok` answer for the successor `pid`, or why not.
         var offer: @Sendable (_ successor: Int32) -> Result<HandoverOffer, ControlRefusal>
-        /// The successor serves: stop accepting and drain.
-        var release: @Sendable (_ successor: Int32) -> Void
+        /// The successor is ready: stop accepting (done when this returns), then drain.
+        var release: @Sendable (_ successor: Int32) async -> Void
         /// The successor went away before it served: the daemon goes on as before.
         var abandon: @Sendable (_ successor: Int32, _ why: String) -> Void
-        /// A reload, its answer (`ok` or `refused`, with the outcome in words).
-        var reload: @Sendable () async -> ControlMessage
+        /// A reload (the request says whether it may restart by handover: `restart=`), and its
+        /// answer (`ok` or `refused`, with the outcome).
+        var reload: @Sendable (_ request: ControlMessage) async -> ControlMessage
     }
 
     /// The successor gets at most this long from the offer to its `release`.
@@ -48,6 +49,9 @@ final class ControlService: Service, Sendable {
     /// Set once a successor took over: the socket path is its own from then on.
     private let released = Atomic<Bool>(false)
     private let acceptEnded = Milestone<Void>()
+    /// Requests being served: the service ends only after them, so that a reload's event is
+    /// recorded before the event writer closes.
+    private let requestsInFlight = Atomic<Int>(0)
 
     init(path: String, logger: Logger, startsAfter: Milestone<Void>, handlers: Handlers) {
         self.path = path
@@ -77,6 +81,11 @@ final class ControlService: Service, Sendable {
         await shutdownRequested()
         stopListening()
         await acceptEnded.valueIgnoringCancellation()
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(10)
+        while requestsInFlight.load(ordering: .sequentiallyConsistent) > 0 && clock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
         // After a handover the path is the successor's (its file may even have this one's inode
         // number, freed and reused); otherwise remove the file unless someone replaced it.
         if !released.load(ordering: .sequentiallyConsistent), let identity, FileIdentity.of(path) == identity {
@@ -103,7 +112,11 @@ final class ControlService: Service, Sendable {
                 continue
             }
             let box = ConnectionBox(connection)
-            let worker = Thread { [self] in serve(box.take(), peer: peer.pid) }
+            requestsInFlight.add(1, ordering: .sequentiallyConsistent)
+            let worker = Thread { [self] in
+                serve(box.take(), peer: peer.pid)
+                requestsInFlight.subtract(1, ordering: .sequentiallyConsistent)
+            }
             worker.name = "lb-control-request"
             worker.start()
         }
@@ -118,7 +131,8 @@ final class ControlService: Service, Sendable {
         case "handover":
             handOver(on: connection, to: Int32(message["pid"] ?? "") ?? peer)
         case "reload":
-            let answer = Self.waitFor(handlers.reload)
+            let answer = Self.waitFor { [handlers] in await handlers.reload(message) }
+                ?? ControlMessage("refused", [("reason", "no answer")])
             try? connection.send(answer.line)
         default:
             try? connection.send(ControlMessage("refused", [("reason", "unknown request \(message.verb)")]).line)
@@ -165,15 +179,16 @@ final class ControlService: Service, Sendable {
         }
         released = true
         self.released.store(true, ordering: .sequentiallyConsistent)
-        // Stop answering first: the successor binds this path as soon as it reads the answer.
+        // Stop answering first: the successor binds this path as soon as it reads the answer; and
+        // let go (systemd hears of the new main process) before the successor says it is ready.
         stopListening()
+        Self.waitFor { [handlers] in await handlers.release(successor) }
         try? connection.send(ControlMessage("released", [("pid", String(getpid()))]).line)
-        handlers.release(successor)
     }
 
     /// Runs `body` on Swift concurrency and blocks this (dedicated) thread until it returns.
-    private static func waitFor(_ body: @escaping @Sendable () async -> ControlMessage) -> ControlMessage {
-        let result = Mutex<ControlMessage?>(nil)
+    private static func waitFor<Result: Sendable>(_ body: @escaping @Sendable () async -> Result) -> Result? {
+        let result = Mutex<Result?>(nil)
         let done = DispatchSemaphore(value: 0)
         Task {
             let answer = await body()
@@ -181,7 +196,7 @@ final class ControlService: Service, Sendable {
             done.signal()
         }
         done.wait()
-        return result.withLock { $0 } ?? ControlMessage("refused", [("reason", "no answer")])
+        return result.withLock { $0 }
     }
 }
 

@@ -1,3 +1,4 @@
+import NIOCore
 import Synchronization
 
 /// The daemon's listening sockets: those it inherited from the daemon it replaces, those it bound,
@@ -8,6 +9,11 @@ import Synchronization
 /// inherited, or the address changed) a new one is bound. A socket is offered from the moment its
 /// listener serves it until the daemon starts to drain (`stopOffering`), after which its
 /// descriptor may be closed.
+///
+/// Two processes never accept on one socket at once: the predecessor stops accepting
+/// (`stopAccepting`) before its successor starts, and the connections that arrive meanwhile wait
+/// in the kernel's queue. (Both would be woken for each connection, and the one that lost the
+/// race would find nothing to accept, which SwiftNIO's debug builds assert never happens.)
 final class ListenerSockets: Sendable {
     private struct State {
         var inheritedTraffic: ListeningSocket?
@@ -15,6 +21,8 @@ final class ListenerSockets: Sendable {
         var traffic: ListeningSocket?
         var admin: ListeningSocket?
         var offering = true
+        /// The listeners' server channels, once they accept.
+        var channels: [Channel] = []
     }
 
     private let state: Mutex<State>
@@ -66,6 +74,21 @@ final class ListenerSockets: Sendable {
             guard state.offering, let traffic = state.traffic?.duplicate() else { return nil }
             return (traffic, state.admin?.duplicate())
         }
+    }
+
+    /// A listener accepts on `channel`.
+    func accepting(on channel: Channel) {
+        state.withLock { $0.channels.append(channel) }
+    }
+
+    /// Stops accepting on every listener (the successor accepts from now on); connections already
+    /// accepted are served as before, and the sockets close with the drain.
+    func stopAccepting() async {
+        let channels = state.withLock { state -> [Channel] in
+            state.offering = false
+            return state.channels
+        }
+        for channel in channels { try? await channel.setOption(.autoRead, value: false) }
     }
 
     /// The daemon drains: its sockets are about to close and are no longer offered.

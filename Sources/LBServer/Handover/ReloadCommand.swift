@@ -25,8 +25,17 @@ struct ReloadCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Finding the daemon") var database: DatabaseOptions
 
+    @Flag(help: ArgumentHelp(
+        "Also restart by handover, for a new binary: the program now at the daemon's path takes over with the "
+            + "same arguments, and the daemon drains. Without it, a restart happens only when a changed setting "
+            + "needs one (listen, threads, database, ...)."))
+    var upgrade = false
+
+    @Flag(help: "Apply only what can be applied in place; name the settings that need a restart.")
+    var noRestart = false
+
     @Option(help: ArgumentHelp("How long to wait for the daemon's answer (60s, 2m).", valueName: "duration"))
-    var timeout = "60s"
+    var timeout = "6m"
 
     func run() async throws {
         var configuration = ServerConfiguration()
@@ -54,7 +63,8 @@ struct ReloadCommand: AsyncParsableCommand {
         do {
             let connection = try UnixStreamSocket.connect(path: path, timeoutMilliseconds: timeoutMilliseconds)
             defer { connection.close() }
-            try connection.send(ControlMessage("reload").line)
+            let restart: RestartPolicy = upgrade ? .always : noRestart ? .never : .whenNeeded
+            try connection.send(ControlMessage("reload", [("restart", restart.rawValue)]).line)
             guard let line = try connection.receiveLine()?.line else {
                 throw ControlSocketError("the daemon closed the control socket without an answer")
             }
@@ -67,8 +77,13 @@ struct ReloadCommand: AsyncParsableCommand {
         case "ok":
             let applied = answer["applied"].flatMap { $0.isEmpty ? nil : $0 } ?? "nothing changed"
             var text = "lbserver reloaded: applied \(applied.replacingOccurrences(of: ",", with: ", "))"
-            if let later = answer["needs_restart"], !later.isEmpty {
-                text += "; takes a restart (lbserver --replace): \(later.replacingOccurrences(of: ",", with: ", "))"
+            let later = answer["needs_restart"] ?? ""
+            if let restarted = answer["restarted"], !restarted.isEmpty {
+                text += later.isEmpty ? "" : ", and by a restart \(later.replacingOccurrences(of: ",", with: ", "))"
+                text += "; restarted by handover as pid \(restarted)"
+            } else if !later.isEmpty {
+                text += "; not applied, needs a restart (lbserver reload without --no-restart): "
+                    + later.replacingOccurrences(of: ",", with: ", ")
             }
             print(text)
         default:

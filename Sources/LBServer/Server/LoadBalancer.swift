@@ -48,6 +48,10 @@ final class LoadBalancer: Sendable {
     let predecessorReleased = Milestone<Void>()
     /// The group `serviceGroup` made, which a handover stops.
     let runningGroup = Mutex<ServiceGroup?>(nil)
+    /// systemd's readiness protocol; silent unless systemd started the daemon as `Type=notify`.
+    let notifier = SystemdNotifier()
+    /// How to start a successor for a restart by handover, from this process's command line.
+    let successor = Successor.fromCommandLine()
     /// The configuration the last successful reload read (at first, the one started with): what
     /// the next reload's changes are counted from.
     private let lastLoaded: Mutex<ServerConfiguration>
@@ -301,13 +305,14 @@ final class LoadBalancer: Sendable {
         let listenerStopped = Milestone<Void>()
         let watcherStopped = Milestone<Void>()
         let checkerStopped = Milestone<Void>()
+        let controlStopped = Milestone<Void>()
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         // Before the writer, so stopped after it: its last pass sends the writer's last records.
         if let forwarding { services.append(.init(service: forwarding)) }
         services += [
             .init(service: EventWriterService(writer: writer, sink: sink, registry: registry, logger: logger,
                                               started: started, handedOver: handedOver,
-                                              stopsAfter: [listenerStopped, watcherStopped, checkerStopped])),
+                                              stopsAfter: [listenerStopped, watcherStopped, checkerStopped, controlStopped])),
         ]
         if let accessLog { services.append(.init(service: accessLog)) }
         services.append(.init(service: StopReportingService(base: checker, stopped: checkerStopped)))
@@ -333,15 +338,21 @@ final class LoadBalancer: Sendable {
                                                 idleTimeout: idleTimeout))
                 }
             },
+            beforeAccepting: { [self] in
+                // The predecessor stops accepting before this daemon starts to.
+                if let predecessor { await release(predecessor) }
+                predecessorReleased.reach(())
+            },
             onListening: { [self] address in try await announce(listeningOn: address) })
         services.append(.init(service: StopReportingService(base: listener, stopped: listenerStopped)))
         // With no signal trapped (in-process tests) the reloader ends at once; the daemon goes on.
         services.append(.init(service: Reloader(hangups: hangups, reload: { [self] in _ = await reload() }),
                               successTerminationBehavior: .ignore))
         // Last, so the first to stop: a stopping daemon hands nothing over.
-        services.append(.init(service: ControlService(
+        services.append(.init(service: StopReportingService(base: ControlService(
             path: configuration.controlSocketPath, logger: logger, startsAfter: predecessorReleased,
-            handlers: controlHandlers)))
+            handlers: controlHandlers), stopped: controlStopped)))
+        services.append(.init(service: SystemdService(notifier: notifier, eventLoops: group, handedOver: handedOver)))
         return services
     }
 
@@ -395,8 +406,7 @@ final class LoadBalancer: Sendable {
                                                  differences: differences, replacedPID: predecessor.map { Int($0.pid) })))
         checker.track(registry.all)
         started.reach(())
-        if let predecessor { await release(predecessor) }
-        predecessorReleased.reach(())
+        notifier.notify([("READY", "1"), ("MAINPID", String(getpid())), ("STATUS", statusLine)])
         logger.info("listening", metadata: [
             "address": "\(localAddressDescription)", "backends": "\(registry.all.count)",
             "database": "\(configuration.databasePath)", "threads": "\(max(1, configuration.threads))",
@@ -408,6 +418,11 @@ final class LoadBalancer: Sendable {
             FileHandle.standardOutput.write(Data("lbserver admin listening on \(ip):\(port)\n".utf8))
         }
         FileHandle.standardOutput.write(Data("lbserver listening on \(localAddressDescription)\n".utf8))
+    }
+
+    /// What systemd shows as the service's status.
+    var statusLine: String {
+        "serving on \(localAddressDescription), \(registry.all.count) backend(s), database \(configuration.databasePath)"
     }
 
     var localAddressDescription: String {
@@ -460,9 +475,23 @@ final class LoadBalancer: Sendable {
     /// SIGHUP or `lbserver reload`: reads the configuration again and brings the registry in line
     /// with the backends it declares (the registry watcher then applies that as it does an `lbctl`
     /// change), without touching a connection. Other settings that changed are named as needing a
-    /// restart. A bad file changes nothing and is logged with its line. Either way the outcome is
-    /// recorded as a `reload` event and returned.
-    func reload() async -> ReloadResult {
+    /// restart, unless `restart` asks for a restart by handover (`lbserver reload`). A bad file
+    /// changes nothing and is logged with its line. Either way the outcome is recorded as a
+    /// `reload` event and returned; systemd hears `RELOADING=1`, then `READY=1`.
+    func reload(restart: RestartPolicy = .never) async -> ReloadResult {
+        notifier.notify([("RELOADING", "1"), ("MONOTONIC_USEC", String(SystemdNotifier.monotonicMicroseconds))])
+        var result = await reloadInPlace()
+        if result.refusal == nil, restart == .always || (restart == .whenNeeded && !result.needsRestart.isEmpty) {
+            result = await restartByHandover(after: result)
+        }
+        writer.record(result.event(at: .now()))
+        // After a handover the successor is the main process and says READY itself.
+        if !handedOver.isReached { notifier.notify([("READY", "1"), ("STATUS", statusLine)]) }
+        return result
+    }
+
+    /// Reads the configuration again and applies what can be applied in place.
+    private func reloadInPlace() async -> ReloadResult {
         guard let reloadConfiguration else {
             logger.notice("SIGHUP: no configuration to reload")
             return ReloadResult(refusal: "this lbserver has no configuration to read again")
@@ -526,9 +555,16 @@ final class LoadBalancer: Sendable {
             result = ReloadResult(refusal: reason, refusedFile: error is ConfigurationError)
             logger.error("reload failed; keeping the running configuration", metadata: ["error": "\(reason)"])
         }
-        writer.record(result.event(at: .now()))
         return result
     }
+}
+
+/// Whether a reload restarts the daemon by handover: never (SIGHUP), when a changed setting
+/// needs a new process (`lbserver reload`), or always (`lbserver reload --upgrade`).
+enum RestartPolicy: String, Sendable {
+    case never
+    case whenNeeded = "when-needed"
+    case always
 }
 
 /// A reload's outcome: applied (with what it applied and what waits for a restart) or refused.
@@ -539,6 +575,8 @@ struct ReloadResult: Sendable {
     var refusedFile = false
     var applied: [String] = []
     var needsRestart: [String] = []
+    /// The process that took over when the reload restarted by handover.
+    var restartedAs: Int32?
 
     /// The `reload` event that records it.
     func event(at now: Timestamp) -> Event {
@@ -547,8 +585,11 @@ struct ReloadResult: Sendable {
             return Event(at: now, kind: .reload, detail: "refused: \(refusal)",
                          data: EventData(outcome: "refused", reason: refusal))
         }
-        return Event(at: now, kind: .reload, detail: "ok applied=\(list(applied)) needs_restart=\(list(needsRestart))",
-                     data: EventData(outcome: "ok", applied: applied, needsRestart: needsRestart))
+        let restarted = restartedAs.map { " restarted_pid=\($0)" } ?? ""
+        return Event(at: now, kind: .reload,
+                     detail: "ok applied=\(list(applied)) needs_restart=\(list(needsRestart))\(restarted)",
+                     data: EventData(outcome: "ok", applied: applied, needsRestart: needsRestart,
+                                     restartedPID: restartedAs.map(Int.init)))
     }
 
     /// The control socket's answer to `lbserver reload`.
@@ -557,6 +598,7 @@ struct ReloadResult: Sendable {
             return ControlMessage("refused", [("file_error", String(refusedFile)), ("reason", refusal)])
         }
         return ControlMessage("ok", [("applied", applied.joined(separator: ",")),
-                                     ("needs_restart", needsRestart.joined(separator: ","))])
+                                     ("needs_restart", needsRestart.joined(separator: ",")),
+                                     ("restarted", restartedAs.map(String.init) ?? "")])
     }
 }

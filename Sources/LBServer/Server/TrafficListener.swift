@@ -22,13 +22,16 @@ final class TrafficListener: Service, Sendable {
     private let sockets: ListenerSockets
     private let initializeConnection: @Sendable (Channel) -> EventLoopFuture<Void>
     private let onListening: @Sendable (SocketAddress) async throws -> Void
+    private let beforeAccepting: @Sendable () async -> Void
 
-    /// `initializeConnection` sets up an accepted connection's pipeline; `onListening` runs once
-    /// the socket is bound, before this service waits for the shutdown (it may throw
-    /// `CancellationError` when the group is cancelled meanwhile).
+    /// `initializeConnection` sets up an accepted connection's pipeline; `beforeAccepting` runs
+    /// once the socket is had and before anything is accepted on it (a takeover's release of the
+    /// predecessor); `onListening` runs once the socket accepts, before this service waits for
+    /// the shutdown (it may throw `CancellationError` when the group is cancelled meanwhile).
     init(host: String, port: Int, group: EventLoopGroup, logger: Logger, gracePeriod: TimeAmount,
          limiter: ConnectionLimiter, sockets: ListenerSockets,
          initializeConnection: @escaping @Sendable (Channel) -> EventLoopFuture<Void>,
+         beforeAccepting: @escaping @Sendable () async -> Void = {},
          onListening: @escaping @Sendable (SocketAddress) async throws -> Void) {
         self.host = host
         self.port = port
@@ -39,6 +42,7 @@ final class TrafficListener: Service, Sendable {
         self.sockets = sockets
         self.initializeConnection = initializeConnection
         self.onListening = onListening
+        self.beforeAccepting = beforeAccepting
     }
 
     func run() async throws {
@@ -85,9 +89,15 @@ final class TrafficListener: Service, Sendable {
     private func bind(quiesce: ServerQuiescingHelper) async throws -> Channel {
         let limiter = self.limiter
         let initializeConnection = self.initializeConnection
+        let socket: ListeningSocket
         do {
-            let socket = try sockets.traffic(host: host, port: port).socket
-            return try await ServerBootstrap(group: group)
+            socket = try sockets.traffic(host: host, port: port).socket
+        } catch {
+            throw StartupError(.listener, "cannot listen on \(host):\(port): \(Self.describe(error))")
+        }
+        await beforeAccepting()
+        do {
+            let channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: ListeningSocket.backlog)
                 .serverChannelInitializer { channel in
                     // NIO listened again with its default backlog when it took the socket.
@@ -107,6 +117,8 @@ final class TrafficListener: Service, Sendable {
                 }
                 .withBoundSocket(socket.descriptor)
                 .get()
+            sockets.accepting(on: channel)
+            return channel
         } catch {
             throw StartupError(.listener, "cannot listen on \(host):\(port): \(Self.describe(error))")
         }

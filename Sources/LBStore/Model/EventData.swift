@@ -14,7 +14,8 @@ import Foundation
 /// - `startup`: `path` (`first`, `fresh`, `stale`), `state_age_ms`, `differences`, and when it took
 ///   over from a running daemon (`lbserver --replace`) `replaced_pid`.
 /// - `reload`: `outcome` (`ok`, `refused`), `reason` (why refused), `applied` (the settings and
-///   registry changes it applied), `needs_restart` (changed settings it could not apply).
+///   registry changes it applied), `needs_restart` (changed settings it could not apply in place),
+///   `restarted_pid` (the daemon that took over when it restarted by handover).
 /// - `suspect_request`: `cause` (`request`), `method`, `target`, `backend_ids` (every backend it
 ///   failed on, the spared one last), `evidence`.
 /// - `guard_held`: `cause` (`traffic`, or `outlier` when outlier detection may not eject more),
@@ -69,6 +70,8 @@ public struct EventData: Codable, Hashable, Sendable {
     public var applied: [String]?
     /// For a reload: the changed settings that take effect only at the next (handover) restart.
     public var needsRestart: [String]?
+    /// For a reload that restarted by handover: the process id of the daemon that took over.
+    public var restartedPID: Int?
 
     public init(action: String? = nil, from: String? = nil, to: String? = nil, actor: String? = nil,
                 command: String? = nil, origin: String? = nil, weight: Int? = nil, cause: EventCause? = nil,
@@ -77,7 +80,7 @@ public struct EventData: Codable, Hashable, Sendable {
                 backendIDs: [Int64]? = nil, requestIDs: [String]? = nil, clients: [String]? = nil,
                 lastAt: Int64? = nil, via: String? = nil, ejectedUntil: Int64? = nil, ejections: Int? = nil,
                 replacedPID: Int? = nil, outcome: String? = nil, reason: String? = nil, applied: [String]? = nil,
-                needsRestart: [String]? = nil) {
+                needsRestart: [String]? = nil, restartedPID: Int? = nil) {
         self.action = action
         self.from = from
         self.to = to
@@ -105,6 +108,7 @@ public struct EventData: Codable, Hashable, Sendable {
         self.reason = reason
         self.applied = applied
         self.needsRestart = needsRestart
+        self.restartedPID = restartedPID
     }
 
     enum CodingKeys: String, CodingKey {
@@ -121,6 +125,7 @@ public struct EventData: Codable, Hashable, Sendable {
         case replacedPID = "replaced_pid"
         case outcome, reason, applied
         case needsRestart = "needs_restart"
+        case restartedPID = "restarted_pid"
     }
 
     /// The JSON text stored in `events.data`.

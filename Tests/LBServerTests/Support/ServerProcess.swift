@@ -28,13 +28,16 @@ final class ServerProcess: @unchecked Sendable {
 
     /// Starts `lbserver` with `arguments`; `--listen 127.0.0.1:0` is added unless given. With a
     /// `wrapper` (a program and its arguments), that program is started with lbserver's path and
-    /// arguments after its own, and is expected to `exec` lbserver in the same process.
-    init(lbserver arguments: [String], folder: URL, wrapper: [String] = []) throws {
+    /// arguments after its own, and is expected to `exec` lbserver in the same process. With an
+    /// `executable`, that copy of lbserver runs instead of the build folder's; `environment` adds
+    /// to the test's own.
+    init(lbserver arguments: [String], folder: URL, wrapper: [String] = [], executable: String? = nil,
+         environment: [String: String] = [:]) throws {
         var arguments = arguments
         if !arguments.contains("--listen") && !arguments.contains("--port") {
             arguments += ["--listen", "127.0.0.1:0"]
         }
-        let lbserver = Self.productsFolder.appendingPathComponent("lbserver")
+        let lbserver = executable.map { URL(fileURLWithPath: $0) } ?? Self.productsFolder.appendingPathComponent("lbserver")
         if let program = wrapper.first {
             process.executableURL = URL(fileURLWithPath: program)
             process.arguments = Array(wrapper.dropFirst()) + [lbserver.path] + arguments
@@ -43,6 +46,9 @@ final class ServerProcess: @unchecked Sendable {
             process.arguments = arguments
         }
         process.currentDirectoryURL = folder
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         stderrPath = folder.appendingPathComponent("lbserver-\(UUID().uuidString.prefix(8)).log").path
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
