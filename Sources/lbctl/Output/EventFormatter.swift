@@ -96,7 +96,7 @@ struct EventFormatter {
         case .failure, .rejected, .dropped, .storeError, .suspectRequest: return .red
         case .retry, .guardHeld, .refused: return .yellow
         case .statusChange: return .magenta
-        case .adminChange: return .cyan
+        case .adminChange, .prune: return .cyan
         case .startup, .shutdown: return .blue
         case .attempt: return nil
         }
