@@ -28,6 +28,33 @@ import Testing
 
     static let window = TimeRange(start: Timestamp(milliseconds: 105), end: Timestamp(milliseconds: 400))
 
+    @Test func aDaemonsLastSignOfLifeIsItsLatestEventOrCheckBetweenTwoInstants() throws {
+        let folder = try TemporaryDirectory()
+        let path = folder.path("lb.sqlite3")
+        let store = try Store(path: path)
+        let backend = try store.addBackend(url: "http://127.0.0.1:9001", actor: "t", at: Timestamp(milliseconds: 0))
+        let identity = InstanceIdentity(name: "lb-a", host: "h", pid: 1, listen: "127.0.0.1:8080", version: "test")
+        let writer = try EventWriter(path: path, instance: identity)
+        writer.record(Event(at: Timestamp(milliseconds: 100), kind: .failure, backendID: backend.id))
+        for at in [150, 250, 900] as [Int64] {
+            writer.record(CheckResult(backendID: backend.id, at: Timestamp(milliseconds: at), passed: true, latencyMilliseconds: 1))
+        }
+        #expect(writer.flush())
+        writer.close()
+        // lbctl's own rows name no instance and say nothing of a daemon.
+        try store.setAdminState(.drained, url: backend.url, actor: "alice", at: Timestamp(milliseconds: 500))
+
+        func last(_ instance: String?, _ start: Int64, _ end: Int64) throws -> Int64? {
+            try store.lastActivity(of: instance, after: Timestamp(milliseconds: start), before: Timestamp(milliseconds: end))?
+                .milliseconds
+        }
+        // The checks make one run, 150 to 900, which counts by its last check.
+        #expect(try last("lb-a", 0, 120) == 100)
+        #expect(try last("lb-a", 0, 1_000) == 900)
+        #expect(try last("lb-b", 0, 1_000) == nil)
+        #expect(try last(nil, 0, 1_000) == nil)
+    }
+
     @Test(arguments: StoreEngine.allCases)
     func countsPerBackendAndByDetailPrefixStayInsideTheWindow(_ engine: StoreEngine) throws {
         let folder = try TemporaryDirectory()

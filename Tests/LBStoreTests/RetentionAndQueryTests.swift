@@ -25,10 +25,36 @@ import Testing
         #expect(result.events == 1_001)
         #expect(result.healthRuns == 10)
         let remaining = try store.events(EventQuery())
-        #expect(remaining.count == 1_500)
+        // The 1 500 newer failures, and the prune's own marker.
+        #expect(remaining.count == 1_501)
         #expect(remaining.first?.at == Timestamp(milliseconds: 1_000))
+        let marker = try #require(remaining.last)
+        #expect(marker.kind == .prune)
+        #expect(marker.data == EventData(actor: "lbctl", cutoff: 1_000, events: 1_001, healthRuns: 10))
         // The backend itself is kept.
         #expect(try store.backends().count == 1)
+    }
+
+    @Test(arguments: StoreEngine.allCases)
+    func aPruneNeverDeletesItsOwnMarkerEvenWhenTheCutoffIsLaterThanIt(_ engine: StoreEngine) throws {
+        let folder = try TemporaryDirectory()
+        let store = try engine.makeStore(in: folder)
+        for index in 0..<5 {
+            try store.record(Event(at: Timestamp(milliseconds: Int64(index) * 1_000), kind: .failure))
+        }
+        let first = try store.prune(olderThan: Timestamp(milliseconds: 2_500), actor: "alice", command: "lbctl prune",
+                                    at: Timestamp(milliseconds: 2_000))
+        #expect(first == PruneResult(events: 3, healthRuns: 0))
+        // A second prune past everything: the first marker goes with the rest, its own stays.
+        let second = try store.prune(olderThan: Timestamp(milliseconds: 10_000), actor: "bob",
+                                     at: Timestamp(milliseconds: 9_000))
+        #expect(second == PruneResult(events: 3, healthRuns: 0))
+        let remaining = try store.events(EventQuery())
+        #expect(remaining.map(\.kind) == [.prune])
+        #expect(remaining.first?.at == Timestamp(milliseconds: 9_000))
+        #expect(remaining.first?.detail == "older than 1970-01-01T00:00:10.000Z: 3 events, 0 health runs by=bob")
+        #expect(remaining.first?.data == EventData(actor: "bob", cutoff: 10_000, events: 3, healthRuns: 0))
+        #expect(remaining.first?.data?.json == #"{"actor":"bob","cutoff":10000,"events":3,"health_runs":0}"#)
     }
 
     @Test(arguments: StoreEngine.allCases)

@@ -8,6 +8,10 @@ import Testing
         #expect(Evidence.Source.allCases.map(\.rawValue) == ["check", "request", "admin"])
         #expect(ConfigDifference.Field.allCases.map(\.rawValue) == ["registered", "origin", "weight", "admin_state"])
         #expect("\(ConfigDifference.Field.adminState):\(BackendOrigin.runtime)" == "admin_state:runtime")
+        #expect(EventKind.allCases.map(\.rawValue) == [
+            "failure", "retry", "attempt", "status_change", "admin_change", "rejected", "refused", "startup", "shutdown",
+            "dropped", "store_error", "suspect_request", "guard_held", "prune", "reload",
+        ])
     }
 
     @Test(arguments: [

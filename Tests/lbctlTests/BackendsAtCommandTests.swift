@@ -66,11 +66,12 @@ import Testing
         let rows = try Self.rows(folder, path, at: -55)
         #expect(Set(rows.keys) == [Self.urls.a, Self.urls.b, Self.urls.e, Self.urls.f, Self.urls.g, Self.urls.h])
         let keys: Set = ["url", "health", "health_since", "admin_state", "weight", "added_at", "origin", "uptime_24h",
-                         "failures_24h", "removed_at", "at", "admin_state_since", "weight_since", "instances"]
+                         "failures_24h", "removed_at", "at", "admin_state_since", "weight_since", "instances", "stale"]
         for row in rows.values {
             #expect(Set(row.keys) == keys)
             #expect((row["instances"] as? [Any])?.isEmpty == true, "a single node's record names no instance")
             #expect(row["at"] as? String == "2026-11-20T01:05:00.000Z")
+            #expect(row["stale"] is NSNull, "a view of the past is not about now")
         }
         #expect(Self.state(rows[Self.urls.a]) == Self.expected("unknown", since: -60, "enabled", since: -60, weight: 2,
                                                                 since: -60, origin: "config", added: -60))
@@ -128,8 +129,9 @@ import Testing
         let path = try Self.seed(in: folder)
         let c = Self.urls.c
         #expect(try Self.rows(folder, path, at: 29)[c] == nil)
+        // Disabled: not checked, whatever its health was.
         #expect(Self.state(try Self.rows(folder, path, at: 31)[c]) ==
-            Self.expected("unknown", since: 30, "disabled", since: 30, weight: 1, since: 30, origin: "config", added: 30))
+            Self.expected("not_checked", since: 30, "disabled", since: 30, weight: 1, since: 30, origin: "config", added: 30))
         #expect(Self.state(try Self.rows(folder, path, at: 41)[c]) ==
             Self.expected("unknown", since: 30, "enabled", since: 40, weight: 1, since: 30, origin: "config", added: 30))
     }
@@ -142,10 +144,11 @@ import Testing
         #expect(Self.state(try Self.rows(folder, path, at: -35)[d]) ==
             Self.expected("unknown", since: -40, "enabled", since: -40, weight: 2, since: -40, origin: "runtime", added: -40))
         #expect(Self.state(try Self.rows(folder, path, at: -25)[d])["health_since"] == "-30")
+        // Disabled from -20: not checked since, whatever status change the old rows record.
         #expect(Self.state(try Self.rows(folder, path, at: -15)[d]) ==
-            Self.expected("down", since: -30, "disabled", since: -20, weight: 2, since: -40, origin: "runtime", added: -40))
+            Self.expected("not_checked", since: -20, "disabled", since: -20, weight: 2, since: -40, origin: "runtime", added: -40))
         #expect(Self.state(try Self.rows(folder, path, at: -5)[d]) ==
-            Self.expected("up", since: -10, "disabled", since: -20, weight: 2, since: -40, origin: "runtime", added: -40))
+            Self.expected("not_checked", since: -20, "disabled", since: -20, weight: 2, since: -40, origin: "runtime", added: -40))
     }
 
     @Test func uptimeAndFailuresCoverThe24HoursBeforeTheInstant() throws {

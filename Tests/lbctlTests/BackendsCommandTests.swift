@@ -1,6 +1,7 @@
 import Foundation
-import LBStore
 import Testing
+@testable import LBStore
+@testable import lbctl
 
 @Suite struct BackendsCommandTests {
     /// Two backends: one up with half a day's passing checks and three recent failures (one more
@@ -63,7 +64,7 @@ import Testing
         let rows = try JSONDocument.array(result.standardOutput)
         #expect(rows.count == 2)
         let expectedKeys: Set = ["url", "health", "health_since", "admin_state", "weight", "added_at", "origin",
-                                 "uptime_24h", "failures_24h", "removed_at", "instances"]
+                                 "uptime_24h", "failures_24h", "removed_at", "instances", "stale"]
         for row in rows { #expect(Set(row.keys) == expectedKeys) }
         // No daemon has run on this database: no instance has a view.
         #expect(rows.allSatisfy { ($0["instances"] as? [Any])?.isEmpty == true })
@@ -81,6 +82,94 @@ import Testing
         #expect(rows[1]["weight"] as? Int == 3)
         #expect(rows[1]["uptime_24h"] is NSNull)
         #expect(rows[1]["failures_24h"] as? Int == 0)
+    }
+
+    /// Registers a daemon named `name` whose last heartbeat was `secondsAgo` ago, stopped cleanly then when `stopped`.
+    static func daemon(_ name: String, in path: String, secondsAgo: Int64, stopped: Bool = false) throws {
+        let store = try Store(path: path, mode: .existing)
+        let at = Timestamp.now().adding(milliseconds: -secondsAgo * 1_000)
+        try store.withConnection { connection in
+            try Store.registerInstance(InstanceIdentity(name: name, host: "h", pid: 4242, listen: "127.0.0.1:8080",
+                                                        version: "test"), at: at, in: connection)
+            if stopped {
+                try connection.statement("UPDATE instances SET stopped_at = ? WHERE name = ?")
+                    .bind(.integer(at.milliseconds), .text(name)).run()
+            }
+        }
+    }
+
+    @Test func withoutARunningDaemonTheHealthIsSaidToBeAsItWasThen() throws {
+        let folder = try TestFolder()
+        let path = folder.path("lb.sqlite3")
+        _ = try Self.seed(path)
+        func backends(_ arguments: [String] = []) throws -> (warning: [String], stale: [Any?]) {
+            let result = try folder.lbctl.run(["--db", path, "backends"] + arguments)
+            #expect(result.status == 0, "\(result.standardError)")
+            let json = try JSONDocument.array(try folder.lbctl.run(["--db", path, "backends", "--json"]).standardOutput)
+            return (result.errorLines, json.map { $0["stale"] })
+        }
+
+        let never = try backends()
+        #expect(never.warning == ["lbctl: warning: no lbserver has recorded a heartbeat in this database: the health "
+                                  + "shown was not checked by a running lbserver"])
+        #expect(never.stale.allSatisfy { ($0 as? [String: Any])?["state"] as? String == "never" })
+
+        try Self.daemon("lb-a", in: path, secondsAgo: 40)
+        let lost = try backends()
+        #expect(lost.warning == ["lbctl: warning: lbserver last seen 40s ago: not running? the health shown is as it was then"]
+                || lost.warning == ["lbctl: warning: lbserver last seen 41s ago: not running? the health shown is as it was then"],
+                "\(lost.warning)")
+        let row = try #require(lost.stale.first as? [String: Any])
+        #expect(row["instance"] as? String == "lb-a" && row["state"] as? String == "lost")
+        #expect(TimeParsing.timestamp(fromRFC3339: row["last_seen"] as? String ?? "") != nil)
+        // --json keeps its lines: the warning goes to standard error only.
+        #expect(try folder.lbctl.run(["--db", path, "backends", "--json"]).standardOutput.hasPrefix("[\n  {"))
+
+        try Self.daemon("lb-a", in: path, secondsAgo: 300, stopped: true)
+        #expect(try backends().warning == ["lbctl: warning: lbserver stopped 5m 00s ago: the health shown is as it was then"])
+
+        try Self.daemon("lb-b", in: path, secondsAgo: 60)
+        let fleet = try backends()
+        #expect(fleet.warning.first?.hasPrefix("lbctl: warning: no lbserver of 2 is running; the last, lb-b, last seen 1m 0")
+                == true, "\(fleet.warning)")
+
+        // One fresh heartbeat is enough: the health is being kept current.
+        try Self.daemon("lb-c", in: path, secondsAgo: 1)
+        let live = try backends()
+        #expect(live.warning.isEmpty)
+        #expect(live.stale.allSatisfy { $0 is NSNull })
+        // A view of the past is not about now.
+        #expect(try folder.lbctl.run(["--db", path, "backends", "--at", "1h"]).errorLines.isEmpty)
+    }
+
+    @Test func aDisabledBackendShowsNotCheckedInsteadOfItsLastHealth() throws {
+        let folder = try TestFolder()
+        let path = folder.path("lb.sqlite3")
+        let (a, _) = try Self.seed(path)
+        let disabledAt = Timestamp.now().adding(milliseconds: -600_000)
+        try Store(path: path).setAdminState(.disabled, url: a.url, actor: "alice", at: disabledAt)
+        try Self.daemon("lb-a", in: path, secondsAgo: 1)
+
+        let table = try folder.lbctl.run(["--db", path, "backends"])
+        let row = try #require(table.standardOutput.split(separator: "\n").first { $0.hasPrefix(a.url) })
+        #expect(row.contains("not checked") && row.contains("disabled") && !row.contains(" up "), "\(row)")
+        #expect(row.contains("(10m 00s ago)") || row.contains("(10m 01s ago)"), "\(row)")
+
+        let rows = try JSONDocument.array(try folder.lbctl.run(["--db", path, "backends", "--json"]).standardOutput)
+        #expect(rows[0]["health"] as? String == "not_checked")
+        #expect(rows[0]["health_since"] as? String == TimeText.rfc3339(disabledAt))
+        #expect(rows[0]["admin_state"] as? String == "disabled")
+        #expect(rows[1]["health"] as? String == "unknown")
+
+        let csv = try folder.lbctl.run(["--db", path, "backends", "--csv"]).standardOutput
+        #expect(csv.contains("\(a.url),not_checked,"))
+
+        // As it stood: up before the disable, not checked after it.
+        let before = try JSONDocument.array(try folder.lbctl.run(["--db", path, "backends", "--json", "--at", "15m"]).standardOutput)
+        #expect(before[0]["health"] as? String == "unknown")
+        let after = try JSONDocument.array(try folder.lbctl.run(["--db", path, "backends", "--json", "--at", "5m"]).standardOutput)
+        #expect(after[0]["health"] as? String == "not_checked")
+        #expect(after[0]["health_since"] as? String == TimeText.rfc3339(disabledAt))
     }
 
     @Test func removedBackendsAreListedOnlyWithAll() throws {

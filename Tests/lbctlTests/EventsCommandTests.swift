@@ -62,7 +62,7 @@ import Testing
         let events = try JSONDocument.array(result.standardOutput)
         #expect(events.count == 1)
         let event = try #require(events.first)
-        #expect(Set(event.keys) == ["id", "at", "kind", "backend", "request_id", "attempt", "detail", "count", "instance"])
+        #expect(Set(event.keys) == ["id", "at", "kind", "backend", "request_id", "attempt", "detail", "count", "instance", "data"])
         #expect(event["id"] is Int)
         #expect(event["at"] as? String == "2026-11-20T02:30:02.000Z")
         #expect(event["kind"] as? String == "rejected")
@@ -115,6 +115,33 @@ import Testing
         #expect(csv.contains(",503 no backend available,4812,\n"))
         let refusedOnly = try folder.lbctl.run(["--db", path, "events", "--kind", "refused", "--json"] + window)
         #expect(try JSONDocument.array(refusedOnly.standardOutput).count == 1)
+    }
+
+    @Test func theJSONCarriesTheStructuredDataWhyReadsAndNullWithoutIt() throws {
+        let folder = try TestFolder()
+        let path = folder.path("lb.sqlite3")
+        let store = try Store(path: path)
+        let backend = try store.addBackend(url: "http://127.0.0.1:9001", actor: "alice", command: "lbctl add http://127.0.0.1:9001",
+                                           at: Self.at(minutes: 0))
+        try store.record(Event(at: Self.at(minutes: 1), kind: .statusChange, backendID: backend.id, requestID: "r1",
+                               detail: "up->down cause=traffic",
+                               data: EventData(from: "up", to: "down", cause: .traffic, threshold: 3,
+                                               evidence: [Evidence(at: Self.at(minutes: 1), source: .request, requestID: "r1",
+                                                                   attempt: 1, error: "connection refused")])))
+        try store.record(Event(at: Self.at(minutes: 2), kind: .failure, backendID: backend.id, detail: "old row"))
+        let window = ["--since", "2026-11-20T02:00:00Z", "--until", "2026-11-20T02:10:00Z"]
+        for arguments in [["events", "--json"] + window, ["events", "--json", "--limit", "5"]] {
+            let json = try JSONDocument.array(try folder.lbctl.run(["--db", path] + arguments).standardOutput)
+            #expect(json.count == 3)
+            let add = try #require(json[0]["data"] as? [String: Any])
+            #expect(add["actor"] as? String == "alice" && add["command"] as? String == "lbctl add http://127.0.0.1:9001")
+            let change = try #require(json[1]["data"] as? [String: Any])
+            #expect(change["cause"] as? String == "traffic" && change["threshold"] as? Int == 3)
+            let evidence = try #require(change["evidence"] as? [[String: Any]])
+            #expect(evidence.first?["request_id"] as? String == "r1")
+            #expect(evidence.first?["error"] as? String == "connection refused")
+            #expect(json[2]["data"] is NSNull)
+        }
     }
 
     @Test func aLimitKeepsTheNewestAndNoWindowMeansTheNewestHundred() throws {

@@ -17,6 +17,10 @@ import Testing
                   backendURL: "http://127.0.0.1:9001", requestID: "r\"1", attempt: 2, detail: "tab\there\nand é"),
             Event(id: 8, at: Timestamp(milliseconds: 0), kind: .rejected),
             Event(id: 9, at: Timestamp(milliseconds: 5), kind: .refused, detail: "400 bare LF in the head", count: 1_234),
+            Event(id: 10, at: Timestamp(milliseconds: 6), kind: .statusChange, backendID: 2, backendURL: "http://b:1",
+                  detail: "up->down", data: EventData(from: "up", to: "down", cause: .traffic, threshold: 3,
+                                                      evidence: [Evidence(at: Timestamp(milliseconds: 5), source: .request,
+                                                                          requestID: "r\"2", error: "refused é/x")])),
         ]
         for event in events {
             #expect(EventFormatter.compactJSON(event) == EventFormatter.json(event).compact)

@@ -1,6 +1,7 @@
 import Foundation
 import LBStore
 import Testing
+@testable import lbctl
 
 @Suite struct HistoryCommandTests {
     /// Checks every minute from 02:00: passing until 02:20, failing until 02:30, passing to 02:59.
@@ -46,13 +47,50 @@ import Testing
         let lines = table.standardOutput.split(separator: "\n").map(String.init)
         #expect(lines[0].hasPrefix("FROM"))
         #expect(lines[1].contains("pass") && lines[2].contains("fail") && lines[2].contains("connection refused"))
-        #expect(lines.last == "\(backend.url): uptime 83.05% over 1h 00m (2026-11-20T02:00:00Z to 2026-11-20T03:00:00Z), 60 checks")
+        #expect(lines.last == "\(backend.url): uptime 83.05% over 59m 00s observed (2026-11-20T02:00:00Z to "
+                + "2026-11-20T02:59:00Z) in the 1h 00m asked for, 60 checks")
+        #expect(json["observed_from"] as? String == "2026-11-20T02:00:00.000Z")
+        #expect(json["observed_to"] as? String == "2026-11-20T02:59:00.000Z")
 
         let csv = try folder.lbctl.run(["--db", path, "history", backend.url, "--csv"] + window)
         let rows = csv.standardOutput.split(separator: "\n")
         #expect(rows.count == 4)
         #expect(rows[0] == "first_at,last_at,passed,count,latency_min_ms,latency_avg_ms,latency_max_ms,last_error")
         #expect(rows[2].hasPrefix("2026-11-20T02:20:00.000Z,2026-11-20T02:29:00.000Z,false,10,"))
+    }
+
+    @Test func aBackendCheckedFor80SecondsHasItsUptimeOver80SecondsNotTheDay() throws {
+        let folder = try TestFolder()
+        let path = folder.path("lb.sqlite3")
+        let store = try Store(path: path)
+        let now = Timestamp.now()
+        let backend = try store.addBackend(url: "http://127.0.0.1:9001", actor: "t", at: now.adding(milliseconds: -81_000))
+        let writer = try EventWriter(path: path)
+        for second in stride(from: 80, through: 0, by: -20) {
+            writer.record(CheckResult(backendID: backend.id, at: now.adding(milliseconds: -Int64(second) * 1_000),
+                                      passed: true, latencyMilliseconds: 1))
+        }
+        #expect(writer.flush())
+        writer.close()
+        let table = try folder.lbctl.run(["--db", path, "history", backend.url])
+        #expect(table.status == 0, "\(table.standardError)")
+        let summary = try #require(table.standardOutput.split(separator: "\n").last)
+        #expect(summary.hasPrefix("\(backend.url): uptime 100.00% over 1m 20s observed (\(TimeText.seconds(now.adding(milliseconds: -80_000))) to "))
+        #expect(summary.hasSuffix(" in the 24h 00m asked for, 5 checks"))
+        let json = try JSONDocument.object(try folder.lbctl.run(["--db", path, "history", backend.url, "--json"]).standardOutput)
+        #expect(json["observed_from"] as? String == TimeText.rfc3339(now.adding(milliseconds: -80_000)))
+        #expect(json["observed_to"] as? String == TimeText.rfc3339(now))
+    }
+
+    @Test func aWindowWithoutChecksObservedNothing() throws {
+        let folder = try TestFolder()
+        let path = folder.path("lb.sqlite3")
+        let backend = try Self.seed(path)
+        let json = try JSONDocument.object(try folder.lbctl.run(["--db", path, "history", backend.url, "--json", "--since",
+                                                                 "2026-11-20T01:00:00Z", "--until", "2026-11-20T01:30:00Z"])
+            .standardOutput)
+        #expect(json["checks"] as? Int == 0)
+        #expect(json["observed_from"] is NSNull && json["observed_to"] is NSNull)
     }
 
     @Test func aRemovedBackendsHistoryIsStillThere() throws {

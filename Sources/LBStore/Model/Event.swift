@@ -30,6 +30,9 @@ public enum EventKind: String, CaseIterable, Sendable, Codable {
     /// enabled backends within one health-down interval; it stayed up for the checks to judge. Also
     /// (cause `outlier`) when outlier detection would have ejected more than its share at once.
     case guardHeld = "guard_held"
+    /// `lbctl prune` deleted the records older than a cutoff: the marker that tells later readers
+    /// (the audit) that nothing before it is left. Its data holds the cutoff and what went.
+    case prune
     /// The daemon read its configuration again (SIGHUP or `lbserver reload`): what it applied, or
     /// why it refused the new configuration and kept the running one.
     case reload

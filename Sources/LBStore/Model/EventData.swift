@@ -21,6 +21,8 @@ import Foundation
 /// - `guard_held`: `cause` (`traffic`, or `outlier` when outlier detection may not eject more),
 ///   `threshold` (how many backends traffic may mark down in one health-down interval, or how
 ///   many may be ejected at once), `evidence` (the failed tries).
+/// - `prune`: `cutoff` (Unix ms: everything older was deleted), `events` and `health_runs` (how
+///   many rows went), `actor` and `command`.
 /// - `failure`: `via`, how the client's request came (`HTTP/1.1`, `HTTP/2 over TLSv1.3`).
 /// - `rejected`, `refused` (coalesced): `request_ids` and `clients`, the first few request ids and
 ///   distinct client addresses of the occurrences the row stands for, and `last_at` (Unix ms) when
@@ -72,6 +74,12 @@ public struct EventData: Codable, Hashable, Sendable {
     public var needsRestart: [String]?
     /// For a reload that restarted by handover: the process id of the daemon that took over.
     public var restartedPID: Int?
+    /// For `prune`: the cutoff, Unix milliseconds; events and health runs older were deleted.
+    public var cutoff: Int64?
+    /// For `prune`: how many events it deleted.
+    public var events: Int?
+    /// For `prune`: how many health runs it deleted.
+    public var healthRuns: Int?
 
     public init(action: String? = nil, from: String? = nil, to: String? = nil, actor: String? = nil,
                 command: String? = nil, origin: String? = nil, weight: Int? = nil, cause: EventCause? = nil,
@@ -80,7 +88,8 @@ public struct EventData: Codable, Hashable, Sendable {
                 backendIDs: [Int64]? = nil, requestIDs: [String]? = nil, clients: [String]? = nil,
                 lastAt: Int64? = nil, via: String? = nil, ejectedUntil: Int64? = nil, ejections: Int? = nil,
                 replacedPID: Int? = nil, outcome: String? = nil, reason: String? = nil, applied: [String]? = nil,
-                needsRestart: [String]? = nil, restartedPID: Int? = nil) {
+                needsRestart: [String]? = nil, restartedPID: Int? = nil,
+                cutoff: Int64? = nil, events: Int? = nil, healthRuns: Int? = nil) {
         self.action = action
         self.from = from
         self.to = to
@@ -109,6 +118,9 @@ public struct EventData: Codable, Hashable, Sendable {
         self.applied = applied
         self.needsRestart = needsRestart
         self.restartedPID = restartedPID
+        self.cutoff = cutoff
+        self.events = events
+        self.healthRuns = healthRuns
     }
 
     enum CodingKeys: String, CodingKey {
@@ -126,6 +138,8 @@ public struct EventData: Codable, Hashable, Sendable {
         case outcome, reason, applied
         case needsRestart = "needs_restart"
         case restartedPID = "restarted_pid"
+        case cutoff, events
+        case healthRuns = "health_runs"
     }
 
     /// The JSON text stored in `events.data`.

@@ -58,6 +58,16 @@ public struct HealthHistory: Hashable, Sendable {
     /// In a fleet (runs from more than one daemon): each daemon's own uptime and checks, by name.
     /// `runs` then interleave theirs, and `uptime` is the passing share of all their checked time.
     public var instances: [InstanceUptime] = []
+
+    /// The part of `range` the checks saw, over which `uptime` is measured: from the window's start,
+    /// or the first check when the backend was first checked later (it was added later, or older
+    /// runs were pruned), to the last check in it. Nil without a check in the window.
+    public var observed: TimeRange? {
+        guard let firstAt = runs.map(\.firstAt).min(), let lastAt = runs.map(\.lastAt).max() else { return nil }
+        let start = max(range.start, firstAt)
+        let end = min(range.end, lastAt)
+        return end >= start ? TimeRange(start: start, end: end) : nil
+    }
 }
 
 /// One daemon's uptime of a backend over a window, from its own checks.

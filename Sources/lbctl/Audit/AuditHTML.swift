@@ -38,7 +38,9 @@ struct AuditHTML {
             .state.up { background: \(LaneState.up.fill); } .state.down { background: \(LaneState.down.fill); }
             .state.drained { background: \(LaneState.drained.fill); color: #1d2329; }
             .state.disabled { background: \(LaneState.disabled.fill); }
-            .state.unknown, .state.not_registered { background: \(LaneState.unknown.fill); color: #1d2329; }
+            .state.unknown, .state.not_registered, .state.no_record { background: \(LaneState.unknown.fill); color: #1d2329; }
+            .state.no_balancer { background: #8e7cc3; }
+            .note { background: #fff8e1; border-left: 4px solid #f2a900; padding: 6px 10px; font-size: 13px; margin: 8px 0; }
             .kind-status_change { color: #8b0000; font-weight: bold; } .kind-admin_change { color: #1f4fa8; font-weight: bold; }
             .timeline-picture { overflow-x: auto; border: 1px solid #e3e6ea; border-radius: 6px; padding: 8px 0; }
             </style>
@@ -47,9 +49,10 @@ struct AuditHTML {
             <h1>\(title.htmlEscaped)</h1>
             <p class="meta">Window \(TimeText.rfc3339(range.start)) to \(TimeText.rfc3339(range.end)) (\(TimeText.duration(milliseconds: range.durationMilliseconds)), times in UTC).
             Database <code>\(report.databasePath.htmlEscaped)</code>, generated \(TimeText.rfc3339(report.generatedAt)) by lbctl audit.</p>
-            <div class="cards">
 
             """
+        for note in report.coverageNotes { html += "<p class=\"note\">Note: \(note.htmlEscaped).</p>\n" }
+        html += "<div class=\"cards\">\n"
         let downBackends = report.lanes.filter { $0.downtimeMilliseconds > 0 }.count
         let totalDowntime = report.lanes.reduce(Int64(0)) { $0 + $1.downtimeMilliseconds }
         html += card("failures", String(counts.failures), bad: counts.failures > 0)
@@ -58,9 +61,12 @@ struct AuditHTML {
         html += card("requests affected", String(report.requests.count), bad: report.requests.count > 0)
         html += card("backends that went down", "\(downBackends) of \(report.lanes.count)", bad: downBackends > 0)
         html += card("downtime, all backends", TimeText.duration(milliseconds: totalDowntime), bad: totalDowntime > 0)
+        html += card("outages: no backend could take traffic", AuditText.total(report.outages), bad: !report.outages.isEmpty)
+        html += card("no balancer running", AuditText.total(report.coverage.noBalancer), bad: false)
         html += "</div>\n<h2>Timeline</h2>\n<div class=\"timeline-picture\">\n"
         html += AuditTimelineSVG(report: report).render()
         html += "</div>\n"
+        html += spansSection()
         html += backendsSection()
         html += failuresSection()
         html += timelineSection()
@@ -75,6 +81,36 @@ struct AuditHTML {
 
     private func state(_ state: LaneState) -> String {
         "<span class=\"state \(state.rawValue)\">\(state.label)</span>"
+    }
+
+    /// The outages, with what each backend was when it began, and the spans without a balancer.
+    private func spansSection() -> String {
+        var html = ""
+        if !report.outages.isEmpty {
+            html += "<h2>Outages: no backend could take traffic</h2>\n<table>\n"
+                + "<tr><th>from</th><th>to</th><th>duration</th><th>backends</th></tr>\n"
+            for outage in report.outages {
+                html += "<tr><td class=\"mono\">\(TimeText.rfc3339(outage.start))</td>"
+                    + "<td class=\"mono\">\(TimeText.rfc3339(outage.end))</td>"
+                    + "<td class=\"number\">\(TimeText.duration(milliseconds: outage.durationMilliseconds))</td><td>"
+                    + report.registeredStates(at: outage.start)
+                        .map { "<code>\($0.url.htmlEscaped)</code> \(state($0.state))" }.joined(separator: " ")
+                    + "</td></tr>\n"
+            }
+            html += "</table>\n"
+        }
+        if !report.coverage.noBalancer.isEmpty {
+            html += "<h2>No balancer running</h2>\n<p>No lbserver ran: backends were neither up nor down, "
+                + "and this time is not counted as downtime.</p>\n<table>\n"
+                + "<tr><th>from</th><th>to</th><th>duration</th></tr>\n"
+            for span in report.coverage.noBalancer {
+                html += "<tr><td class=\"mono\">\(TimeText.rfc3339(span.start))</td>"
+                    + "<td class=\"mono\">\(TimeText.rfc3339(span.end))</td>"
+                    + "<td class=\"number\">\(TimeText.duration(milliseconds: span.durationMilliseconds))</td></tr>\n"
+            }
+            html += "</table>\n"
+        }
+        return html
     }
 
     private func backendsSection() -> String {

@@ -39,6 +39,21 @@ extension AuditReport {
                 ])
             })),
             ("timeline", .array(timeline.map(EventFormatter.json))),
+            ("first_record", .optional(coverage.firstRecord.map(TimeText.rfc3339))),
+            ("pruned_before", .optional(coverage.prunedBefore.map(TimeText.rfc3339))),
+            ("prune", coverage.prune.map(EventFormatter.json) ?? .null),
+            ("no_record", coverage.noRecord.map(Self.span) ?? .null),
+            ("no_balancer", .array(coverage.noBalancer.map(Self.span))),
+            ("outages", .array(outages.map(Self.span))),
+        ])
+    }
+
+    /// `{"from", "to", "duration_ms"}`.
+    private static func span(_ range: TimeRange) -> JSONValue {
+        .object([
+            ("from", .string(TimeText.rfc3339(range.start))),
+            ("to", .string(TimeText.rfc3339(range.end))),
+            ("duration_ms", .integer(range.durationMilliseconds)),
         ])
     }
 }

@@ -32,9 +32,15 @@ struct AuditReport: Sendable {
     /// Failures, retries and rejections per backend (nil: the balancer) in `binCount` slices.
     var bins: [EventBin]
     var binCount: Int
+    /// Where the record begins, what a prune removed, and when no balancer ran.
+    var coverage: AuditCoverage
+    /// The spans in which backends were registered and a balancer ran but none could take a new
+    /// request (each down, drained or disabled): outages, oldest first.
+    var outages: [TimeRange]
 
     /// Kinds listed in the timeline.
-    static let timelineKinds: [EventKind] = [.statusChange, .adminChange, .startup, .shutdown, .dropped, .storeError]
+    static let timelineKinds: [EventKind] = [.statusChange, .adminChange, .startup, .shutdown, .dropped, .storeError,
+                                             .prune]
     /// Kinds whose request ids count as affected.
     static let affectingKinds: [EventKind] = [.failure, .retry, .rejected]
 
@@ -48,13 +54,15 @@ struct AuditReport: Sendable {
         for event in timeline where event.kind == .statusChange || event.kind == .adminChange {
             if let id = event.backendID { changesByBackend[id, default: []].append(event) }
         }
+        let coverage = try AuditCoverage.load(from: store, range: range, now: now)
         var lanes: [BackendLane] = []
         for backend in try store.backends(includeRemoved: true) {
             let changes = changesByBackend[backend.id] ?? []
             let initial = try initialCondition(of: backend, at: range.start, changes: changes, store: store)
             let touched = !changes.isEmpty || failuresByBackend[backend.id] != nil || retriesByBackend[backend.id] != nil
             guard initial.isRegistered || touched else { continue }
-            lanes.append(BackendLane(backend: backend, range: range, initial: initial, changes: changes))
+            lanes.append(BackendLane(backend: backend, range: range, initial: initial, changes: changes,
+                                     overlays: coverage.overlays))
         }
         let kindCounts = try store.eventCounts(in: range)
         let counts = Counts(failures: kindCounts[.failure] ?? 0, retries: kindCounts[.retry] ?? 0,
@@ -68,7 +76,63 @@ struct AuditReport: Sendable {
             requests: try store.requestIDs(in: range, kinds: affectingKinds, sampleSize: sampleSize),
             timeline: timeline,
             bins: try store.eventHistogram(kinds: affectingKinds, in: range, binCount: binCount),
-            binCount: binCount)
+            binCount: binCount, coverage: coverage, outages: outages(of: lanes))
+    }
+
+    /// Each registered backend's lane state at `instant`, in lane order: what an outage was made of.
+    func registeredStates(at instant: Timestamp) -> [(url: String, state: LaneState)] {
+        lanes.compactMap { lane in
+            guard let segment = lane.segments.first(where: { $0.range.start <= instant && instant < $0.range.end }),
+                  segment.state != .notRegistered
+            else { return nil }
+            return (lane.backend.url, segment.state)
+        }
+    }
+
+    /// What the report says about the record itself before anything else: the window starts before
+    /// the oldest record, or a prune deleted part of it. One sentence each.
+    var coverageNotes: [String] {
+        var notes: [String] = []
+        if let noRecord = coverage.noRecord {
+            if let first = coverage.firstRecord {
+                notes.append("the window starts before the oldest record (\(TimeText.seconds(first))): nothing is known "
+                             + "of its first \(TimeText.duration(milliseconds: noRecord.durationMilliseconds))")
+            } else {
+                notes.append("the database holds no record: nothing is known of this window")
+            }
+        }
+        if let cutoff = coverage.prunedBefore, cutoff > range.start, let marker = coverage.prune {
+            let data = marker.data
+            notes.append("records before \(TimeText.seconds(cutoff)) were pruned at \(TimeText.seconds(marker.at))"
+                         + (data?.actor.map { " by \($0)" } ?? "")
+                         + " (\(data?.events ?? 0) events, \(data?.healthRuns ?? 0) health runs deleted)")
+        }
+        return notes
+    }
+
+    /// The spans in which at least one lane is registered, none is in a span the record cannot
+    /// speak for (no record, no balancer), and none takes traffic, merged, oldest first.
+    static func outages(of lanes: [BackendLane]) -> [TimeRange] {
+        let boundaries = Set(lanes.flatMap { $0.segments.flatMap { [$0.range.start, $0.range.end] } }).sorted()
+        var cursors = Array(repeating: 0, count: lanes.count)
+        var outages: [TimeRange] = []
+        for (start, end) in zip(boundaries, boundaries.dropFirst()) {
+            // Each lane's segment holding [start, end): segments are in order, so a cursor moves forward only.
+            let states = lanes.indices.compactMap { index -> LaneState? in
+                let segments = lanes[index].segments
+                while cursors[index] < segments.count && segments[cursors[index]].range.end <= start { cursors[index] += 1 }
+                return cursors[index] < segments.count ? segments[cursors[index]].state : nil
+            }
+            let registered = states.contains { $0 != .notRegistered }
+            let unknowable = states.contains { $0 == .noRecord || $0 == .noBalancer }
+            guard registered, !unknowable, !states.contains(where: \.takesTraffic) else { continue }
+            if let last = outages.last, last.end == start {
+                outages[outages.count - 1].end = end
+            } else {
+                outages.append(TimeRange(start: start, end: end))
+            }
+        }
+        return outages
     }
 
     /// Where a backend stood when the window opened, from the last changes before it, else from

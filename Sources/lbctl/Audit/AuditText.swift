@@ -11,7 +11,9 @@ struct AuditText {
         let title = "Post-incident report: \(TimeText.seconds(report.range.start)) to \(TimeText.seconds(report.range.end))"
             + " (\(TimeText.duration(milliseconds: report.range.durationMilliseconds)), times in UTC)"
         output += TextStyle.bold.apply(to: title, enabled: colour) + "\n"
-        output += "database \(report.databasePath), generated \(TimeText.rfc3339(report.generatedAt))\n\n"
+        output += "database \(report.databasePath), generated \(TimeText.rfc3339(report.generatedAt))\n"
+        for note in report.coverageNotes { output += TextStyle.yellow.apply(to: "note: \(note)", enabled: colour) + "\n" }
+        output += "\n"
 
         output += heading("Summary")
         let counts = report.counts
@@ -21,6 +23,9 @@ struct AuditText {
             ["503 answers", .init("\(counts.serviceUnavailable)", style: counts.serviceUnavailable > 0 ? .red : nil)],
             ["all balancer error answers (502/503/504)", .init(String(counts.rejected))],
             ["requests affected", .init(String(report.requests.count))],
+            ["outages (no backend could take traffic)", .init(Self.total(report.outages),
+                                                              style: report.outages.isEmpty ? nil : .red)],
+            ["no balancer running", .init(Self.total(report.coverage.noBalancer))],
             ["first failure", .init(describe(report.firstFailure))],
             ["last failure", .init(describe(report.lastFailure))],
         ]
@@ -55,6 +60,28 @@ struct AuditText {
             ], colour: colour).render(rows)
         }
         output += "\n"
+
+        if !report.outages.isEmpty {
+            output += heading("Outages: no backend could take traffic")
+            output += TableFormatter(columns: [.init("FROM"), .init("TO"), .init("DURATION", .right), .init("BACKENDS")],
+                                     colour: colour)
+                .render(report.outages.map { outage in
+                    [.init(TimeText.seconds(outage.start)), .init(TimeText.seconds(outage.end)),
+                     .init(TimeText.duration(milliseconds: outage.durationMilliseconds), style: .red),
+                     .init(report.registeredStates(at: outage.start).map { "\($0.url) \($0.state.label)" }
+                        .joined(separator: ", "))]
+                })
+            output += "\n"
+        }
+        if !report.coverage.noBalancer.isEmpty {
+            output += heading("No balancer running (neither up nor down, not counted as downtime)")
+            output += TableFormatter(columns: [.init("FROM"), .init("TO"), .init("DURATION", .right)], colour: colour)
+                .render(report.coverage.noBalancer.map { span in
+                    [.init(TimeText.seconds(span.start)), .init(TimeText.seconds(span.end)),
+                     .init(TimeText.duration(milliseconds: span.durationMilliseconds))]
+                })
+            output += "\n"
+        }
 
         output += heading("Timeline: status changes, operator actions, restarts")
         if report.timeline.isEmpty {
@@ -91,8 +118,15 @@ struct AuditText {
         case .up: return .green
         case .down: return .red
         case .drained: return .yellow
-        case .disabled, .notRegistered: return .dim
+        case .disabled, .notRegistered, .noBalancer, .noRecord: return .dim
         case .unknown: return nil
         }
+    }
+
+    /// "none", or "1 span, 17m 00s" / "2 spans, 3m 10s in all".
+    static func total(_ spans: [TimeRange]) -> String {
+        guard !spans.isEmpty else { return "none" }
+        let duration = TimeText.duration(milliseconds: spans.reduce(0) { $0 + $1.durationMilliseconds })
+        return spans.count == 1 ? "1 span, \(duration)" : "\(spans.count) spans, \(duration) in all"
     }
 }

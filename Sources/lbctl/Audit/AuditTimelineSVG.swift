@@ -13,12 +13,15 @@ struct AuditTimelineSVG {
     private let rightMargin = 30.0
     private let axisHeight = 34.0
     private let balancerLaneHeight = 50.0
-    private let laneHeight = 80.0
-    /// From a lane's top to its bar: room for action labels, then markers.
-    private let barOffset = 30.0
+    private let laneHeight = 92.0
+    /// From a lane's top to its bar: room for two rows of action labels, then markers.
+    private let barOffset = 42.0
     private let barHeight = 22.0
     private let densityHeight = 16.0
-    private let legendHeight = 84.0
+    /// Baselines of the rows of action labels above a bar, from the bar's top.
+    private let actionLabelRows = [-17.0, -29.0]
+    /// Baselines of the rows of labels in the balancer's lane, from its top.
+    private let balancerLabelRows = [15.0, 27.0]
 
     private var plotLeft: Double { labelWidth }
     private var plotWidth: Double { width - labelWidth - rightMargin }
@@ -34,6 +37,8 @@ struct AuditTimelineSVG {
         static let grid = "#e3e6ea"
         static let frame = "#9aa3ad"
         static let muted = "#5f6b7a"
+        static let outage = "#c62828"
+        static let stopped = "#5e4a9c"
     }
 
     /// The `<svg>` element.
@@ -42,6 +47,7 @@ struct AuditTimelineSVG {
         let lanesTop = axisHeight + 10
         let lanesBottom = lanesTop + balancerLaneHeight + Double(report.lanes.count) * laneHeight
         let legendTop = lanesBottom + axisHeight + 6
+        let (legendSVG, legendHeight) = legend(top: legendTop)
         let height = legendTop + legendHeight
         let scale = max(1, densityTotals().values.max() ?? 1)
         let label = "Timeline of backend states from \(TimeText.rfc3339(report.range.start)) to \(TimeText.rfc3339(report.range.end))"
@@ -51,14 +57,20 @@ struct AuditTimelineSVG {
             + "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
         svg += "<defs><pattern id=\"absent\" width=\"8\" height=\"8\" patternUnits=\"userSpaceOnUse\" "
             + "patternTransform=\"rotate(45)\"><rect width=\"8\" height=\"8\" fill=\"#f4f5f7\"/>"
-            + "<line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"8\" stroke=\"#d5d9df\" stroke-width=\"3\"/></pattern></defs>\n"
+            + "<line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"8\" stroke=\"#d5d9df\" stroke-width=\"3\"/></pattern>"
+            + "<pattern id=\"stopped\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" "
+            + "patternTransform=\"rotate(-45)\"><rect width=\"6\" height=\"6\" fill=\"#e6e0f3\"/>"
+            + "<line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"#8e7cc3\" stroke-width=\"2\"/></pattern>"
+            + "<pattern id=\"norecord\" width=\"10\" height=\"10\" patternUnits=\"userSpaceOnUse\">"
+            + "<rect width=\"10\" height=\"10\" fill=\"#ffffff\"/><circle cx=\"5\" cy=\"5\" r=\"1.2\" fill=\"#9aa3ad\"/>"
+            + "</pattern></defs>\n"
         svg += rect(0, 0, width, height, fill: "#ffffff") + "\n"
         svg += gridAndAxis(axis, top: lanesTop, bottom: lanesBottom)
         svg += balancerLane(top: lanesTop, scale: scale)
         for (index, lane) in report.lanes.enumerated() {
             svg += backendLane(lane, top: lanesTop + balancerLaneHeight + Double(index) * laneHeight, scale: scale)
         }
-        svg += legend(top: legendTop)
+        svg += legendSVG
         svg += "</svg>\n"
         return svg
     }
@@ -68,11 +80,16 @@ struct AuditTimelineSVG {
     private func gridAndAxis(_ axis: TimeAxis, top: Double, bottom: Double) -> String {
         var svg = "<g class=\"axis\">\n"
         svg += text(10, axisHeight - 12, "time (UTC)", fill: Colour.muted) + "\n"
+        // Centred on its tick, or moved left at the right edge so the border does not cut it; one
+        // that would then run into its neighbour is left out.
+        var labels = LabelRows(rows: 1, within: plotLeft / 2...(width - 2))
         for tick in axis.ticks {
             let x = self.x(tick.at)
             svg += line(x, top - 6, x, bottom + 6, stroke: Colour.grid) + "\n"
-            svg += text(x, axisHeight - 12, tick.label, anchor: "middle") + "\n"
-            svg += text(x, bottom + 22, tick.label, anchor: "middle") + "\n"
+            let labelWidth = LabelRows.width(of: tick.label, size: 12)
+            guard let place = labels.place(at: x - labelWidth / 2, width: labelWidth) else { continue }
+            svg += text(place.x, axisHeight - 12, tick.label) + "\n"
+            svg += text(place.x, bottom + 22, tick.label) + "\n"
         }
         for x in [plotLeft, plotLeft + plotWidth] {
             svg += line(x, top - 6, x, bottom + 6, stroke: Colour.frame) + "\n"
@@ -80,7 +97,8 @@ struct AuditTimelineSVG {
         return svg + "</g>\n"
     }
 
-    /// The balancer's own row: its error answers and its restarts, which name no backend.
+    /// The balancer's own row: its error answers, its restarts, the spans without a balancer and
+    /// the outages, which name no backend.
     private func balancerLane(top: Double, scale: Int) -> String {
         let counts = report.counts
         var svg = "<g class=\"lane balancer\">\n"
@@ -88,26 +106,51 @@ struct AuditTimelineSVG {
         svg += text(10, top + 34, "\(counts.serviceUnavailable) × 503, \(counts.rejected) error answers in all",
                     fill: Colour.muted, size: 11) + "\n"
         svg += rect(plotLeft, top + 6, plotWidth, balancerLaneHeight - 14, fill: "#f7f8fa") + "\n"
+        for span in report.coverage.noBalancer {
+            svg += rect(x(span.start), top + 6, max(0.5, x(span.end) - x(span.start)), balancerLaneHeight - 14,
+                        fill: LaneState.noBalancer.fill,
+                        title: "no balancer running \(TimeText.seconds(span.start)) to \(TimeText.seconds(span.end)) "
+                            + "(\(TimeText.duration(milliseconds: span.durationMilliseconds)))") + "\n"
+        }
+        for outage in report.outages {
+            svg += rect(x(outage.start), top + 2, max(1, x(outage.end) - x(outage.start)), 5, fill: Colour.outage,
+                        title: "outage: no backend could take traffic \(TimeText.seconds(outage.start)) to "
+                            + "\(TimeText.seconds(outage.end)) (\(TimeText.duration(milliseconds: outage.durationMilliseconds)))")
+                + "\n"
+        }
         svg += density(backendID: nil, baseline: top + balancerLaneHeight - 10, height: balancerLaneHeight - 18,
                        scale: scale)
+        var labels = LabelRows(rows: balancerLabelRows.count, within: (plotLeft + 1)...(plotLeft + plotWidth))
+        func label(_ content: String, at instant: Timestamp, fill: String) -> String {
+            let size = 10
+            let width = LabelRows.width(of: content, size: Double(size))
+            guard let place = labels.place(at: x(instant) + 3, width: width) else { return "" }
+            return text(place.x, top + balancerLabelRows[place.row], content, fill: fill, size: size)
+        }
+        // Placed in order of importance: the outages, the restarts, then the spans the hatching shows anyway.
+        for outage in report.outages { svg += label("outage", at: outage.start, fill: Colour.outage) + "\n" }
         for event in report.timeline where event.backendID == nil {
             let x = self.x(event.at)
             let colour = event.kind == .shutdown ? "#333333" : event.kind == .startup ? Colour.action : Colour.failure
             svg += "<g><title>\(tooltip(event))</title>"
             svg += line(x, top + 4, x, top + balancerLaneHeight - 8, stroke: colour, width: 2, dash: "4 2")
-            svg += text(x + 3, top + 15, event.kind.rawValue, fill: colour, size: 10) + "</g>\n"
+            svg += label(event.kind.rawValue, at: event.at, fill: colour) + "</g>\n"
         }
+        for span in report.coverage.noBalancer { svg += label("no balancer", at: span.start, fill: Colour.stopped) + "\n" }
         return svg + "</g>\n"
     }
 
     private func backendLane(_ lane: BackendLane, top: Double, scale: Int) -> String {
         let url = lane.backend.url
-        let shortURL = url.count > 36 ? String(url.prefix(35)) + "…" : url
+        var shortURL = url
+        // Cut to the label column, so the name never runs into the lane.
+        while shortURL.count > 8 && 10 + LabelRows.width(of: shortURL, size: 12, bold: true) > labelWidth - 10 {
+            shortURL = String(shortURL.dropLast(2)) + "…"
+        }
         let failures = report.failuresByBackend[lane.backend.id] ?? 0
         let barTop = top + barOffset
         var svg = "<g class=\"lane\">\n"
-        svg += "<text x=\"10\" y=\"\(f(barTop + 15))\" font-weight=\"bold\"><title>\(url.htmlEscaped)</title>"
-            + "\(shortURL.htmlEscaped)</text>\n"
+        svg += text(10, barTop + 15, shortURL, weight: "bold", title: url) + "\n"
         svg += text(10, barTop + 32, "down \(TimeText.duration(milliseconds: lane.downtimeMilliseconds)), "
                     + "\(failures) failures", fill: Colour.muted, size: 11) + "\n"
         for segment in lane.segments {
@@ -125,10 +168,11 @@ struct AuditTimelineSVG {
     }
 
     /// Status changes as triangles with a line through the bar; operator actions as diamonds with
-    /// a short label above, dropped where it would run into the previous one (the title has it).
+    /// a short label above, on the first of two rows where it overlaps no other, else left out
+    /// (the title has it).
     private func markers(_ changes: [Event], barTop: Double) -> String {
         var svg = ""
-        var lastLabelEnd = -Double.infinity
+        var labels = LabelRows(rows: actionLabelRows.count, within: plotLeft...(plotLeft + plotWidth))
         for event in changes {
             let x = self.x(event.at)
             svg += "<g><title>\(tooltip(event))</title>"
@@ -142,10 +186,8 @@ struct AuditTimelineSVG {
                 svg += path("M\(f(x)) \(f(barTop - 13)) L\(f(x + 5)) \(f(barTop - 8)) L\(f(x)) \(f(barTop - 3)) "
                             + "L\(f(x - 5)) \(f(barTop - 8)) Z", fill: Colour.action)
                 let label = Self.shortLabel(ChangeDetail.adminChange(event.detail))
-                let labelStart = x - 4
-                if labelStart > lastLabelEnd + 4 {
-                    svg += text(labelStart, barTop - 17, label, fill: Colour.actionText, size: 10)
-                    lastLabelEnd = labelStart + Double(label.count) * 6.2
+                if let place = labels.place(at: x - 4, width: LabelRows.width(of: label, size: 10)) {
+                    svg += text(place.x, barTop + actionLabelRows[place.row], label, fill: Colour.actionText, size: 10)
                 }
             }
             svg += "</g>\n"
@@ -180,34 +222,53 @@ struct AuditTimelineSVG {
         return svg
     }
 
-    private func legend(top: Double) -> String {
+    /// The key, laid out left to right and wrapped, so no entry runs into the next; and its height.
+    private func legend(top: Double) -> (String, Double) {
         var svg = "<g class=\"legend\">\n"
+        let rowHeight = 24.0
+        var row = top + 11
         var x = 10.0
-        for state in [LaneState.up, .down, .drained, .disabled, .unknown, .notRegistered] {
-            svg += rect(x, top, 22, 14, fill: state.fill, stroke: Colour.frame)
-            svg += text(x + 28, top + 11, state.label) + "\n"
-            x += 50 + Double(state.label.count) * 7
+        // One entry: a swatch `swatchWidth` wide drawn by `swatch(x, baseline)`, then its words.
+        func entry(_ words: String, swatchWidth: Double = 22, swatch: (Double, Double) -> String) {
+            let entryWidth = swatchWidth + 6 + LabelRows.width(of: words, size: 12)
+            if x > 10 && x + entryWidth > width - 10 {
+                x = 10
+                row += rowHeight
+            }
+            svg += swatch(x, row) + text(x + swatchWidth + 6, row, words) + "\n"
+            x += entryWidth + 20
         }
-        var row = top + 30
-        svg += path("M5 \(f(row - 5)) L15 \(f(row - 5)) L10 \(f(row + 4)) Z", fill: Colour.wentDown)
-        svg += text(22, row + 4, "status change (to down)") + "\n"
-        svg += path("M200 \(f(row - 5)) L210 \(f(row - 5)) L205 \(f(row + 4)) Z", fill: Colour.cameUp)
-        svg += text(217, row + 4, "status change (to up)") + "\n"
-        svg += path("M390 \(f(row - 6)) L395 \(f(row - 1)) L390 \(f(row + 4)) L385 \(f(row - 1)) Z", fill: Colour.action)
-        svg += text(402, row + 4, "operator action (add, drain, enable, disable, remove, weight)") + "\n"
-        svg += line(830, row - 7, 830, row + 6, stroke: Colour.action, width: 2, dash: "4 2")
-        svg += text(838, row + 4, "balancer start / stop") + "\n"
-        row += 26
-        let slice = TimeText.duration(milliseconds: sliceMilliseconds)
-        svg += text(10, row + 4, "bars under a lane, per \(slice) slice:", fill: Colour.muted) + "\n"
-        x = 250
-        for (label, colour) in [("failures", Colour.failure), ("retries", Colour.retry),
+        func newRow() {
+            x = 10
+            row += rowHeight
+        }
+        for state in LaneState.allCases {
+            entry(state.label) { x, baseline in rect(x, baseline - 11, 22, 14, fill: state.fill, stroke: Colour.frame) }
+        }
+        entry("outage: no backend could take traffic") { x, baseline in rect(x, baseline - 8, 22, 5, fill: Colour.outage) }
+        newRow()
+        for (words, colour) in [("status change (to down)", Colour.wentDown), ("status change (to up)", Colour.cameUp)] {
+            entry(words, swatchWidth: 10) { x, baseline in
+                path("M\(f(x)) \(f(baseline - 9)) L\(f(x + 10)) \(f(baseline - 9)) L\(f(x + 5)) \(f(baseline)) Z",
+                     fill: colour)
+            }
+        }
+        entry("operator action (add, drain, enable, disable, remove, weight)", swatchWidth: 10) { x, baseline in
+            path("M\(f(x + 5)) \(f(baseline - 10)) L\(f(x + 10)) \(f(baseline - 5)) L\(f(x + 5)) \(f(baseline)) "
+                 + "L\(f(x)) \(f(baseline - 5)) Z", fill: Colour.action)
+        }
+        entry("balancer start / stop", swatchWidth: 4) { x, baseline in
+            line(x + 2, baseline - 11, x + 2, baseline + 2, stroke: Colour.action, width: 2, dash: "4 2")
+        }
+        newRow()
+        let intro = "bars under a lane, per \(TimeText.duration(milliseconds: sliceMilliseconds)) slice:"
+        svg += text(x, row, intro, fill: Colour.muted) + "\n"
+        x += LabelRows.width(of: intro, size: 12) + 20
+        for (words, colour) in [("failures", Colour.failure), ("retries", Colour.retry),
                                 ("balancer error answers (503…)", Colour.rejected)] {
-            svg += rect(x, row - 6, 8, 12, fill: colour)
-            svg += text(x + 14, row + 4, label) + "\n"
-            x += 40 + Double(label.count) * 7
+            entry(words, swatchWidth: 8) { x, baseline in rect(x, baseline - 10, 8, 12, fill: colour) }
         }
-        return svg + "</g>\n"
+        return (svg + "</g>\n", row - top + 16)
     }
 
     // MARK: Helpers
@@ -249,9 +310,10 @@ struct AuditTimelineSVG {
     }
 
     private func text(_ x: Double, _ y: Double, _ content: String, anchor: String = "start", fill: String = "#1d2329",
-                      size: Int = 12, weight: String = "normal") -> String {
+                      size: Int = 12, weight: String = "normal", title: String? = nil) -> String {
         "<text x=\"\(f(x))\" y=\"\(f(y))\" text-anchor=\"\(anchor)\" fill=\"\(fill)\" font-size=\"\(size)\" "
-            + "font-weight=\"\(weight)\">\(content.htmlEscaped)</text>"
+            + "font-weight=\"\(weight)\">" + (title.map { "<title>\($0.htmlEscaped)</title>" } ?? "")
+            + "\(content.htmlEscaped)</text>"
     }
 
     private func path(_ data: String, fill: String) -> String {

@@ -9,6 +9,8 @@ extension LaneState {
         case .disabled: return "#5f6b7a"
         case .unknown: return "#c5ccd6"
         case .notRegistered: return "url(#absent)"
+        case .noBalancer: return "url(#stopped)"
+        case .noRecord: return "url(#norecord)"
         }
     }
 }

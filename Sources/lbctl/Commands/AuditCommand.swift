@@ -10,6 +10,9 @@ struct AuditCommand: ParsableCommand {
         discussion: """
             A timeline of status changes and operator actions, each backend's downtime, counts of \
             failures, retries and 503s, the first and last failure, and the request ids affected. \
+            Outages (no backend could take traffic) are named; spans with no lbserver running are \
+            "no balancer", neither up nor down; a window that starts before the oldest record, or \
+            reaches before a prune's cutoff, says so. \
             --html FILE writes one self-contained page with an SVG timeline (no scripts, no network).
             """)
 

@@ -11,7 +11,9 @@ struct BackendsCommand: ParsableCommand {
             With --at T, the registry as it stood at T, rebuilt from the event log: the backends \
             registered then, the health, admin state and weight of each at that instant and since when, \
             with uptime and failures over the 24 hours before T. T must lie between the database's \
-            first record and now.
+            first record and now. A disabled backend is not checked: its health shows as "not checked". \
+            Without a running lbserver (no fresh heartbeat) a warning on standard error says since \
+            when the health shown has not been kept current.
             """)
 
     @OptionGroup var database: DatabaseOptions
@@ -33,11 +35,16 @@ struct BackendsCommand: ParsableCommand {
             summaries = try BackendSummary.load(from: store, includeRemoved: all, now: now)
         }
         let reference = instant ?? now
+        // Only a running lbserver checks backends: without one, the health is as it was left.
+        let freshness = instant == nil ? HealthFreshness(try store.instances(), now: now) : .live
+        if !summaries.isEmpty, let warning = freshness.warning(now: now) { Terminal.writeError("lbctl: \(warning)") }
         switch format {
         case .table:
             if let instant { Terminal.write("registry at \(TimeText.rfc3339(instant)) (\(TimeText.ago(instant, now: now)))\n") }
             Terminal.write(BackendSummaryFormatter(colour: Terminal.wantsColour, now: reference).table(summaries))
-        case .json: Terminal.write(JSONValue.lines(summaries.map(BackendSummaryFormatter.json)))
+        case .json:
+            let stale = freshness.json(now: now)
+            Terminal.write(JSONValue.lines(summaries.map { BackendSummaryFormatter.json($0, stale: stale) }))
         case .csv: Terminal.write(BackendSummaryFormatter.csv(summaries, past: instant != nil))
         }
     }

@@ -11,6 +11,16 @@ struct BackendSummary: Sendable {
     /// The health each running daemon sees, by instance name: now, those `lbctl instances` lists
     /// as running; for `--at`, those the log has running then, each with its latest status change.
     var views: [InstanceHealth] = []
+    /// Since when the backend is not checked (it is disabled: no daemon checks it), nil while it
+    /// is. Its stored health is then only what the checks said before they stopped.
+    var uncheckedSince: Timestamp?
+
+    /// The health to show: the checks' verdict, or `not_checked` for a backend nobody checks.
+    var shownHealth: String { uncheckedSince == nil ? backend.health.rawValue : Self.notChecked }
+    /// Since when `shownHealth` holds.
+    var shownHealthSince: Timestamp { uncheckedSince ?? backend.healthSince }
+
+    static let notChecked = "not_checked"
 
     /// The fleet's health when more than one running daemon has a view: the health most of them
     /// see, and on how many of how many ("up on 2 of 3"); nil with one daemon or none.
@@ -34,8 +44,16 @@ struct BackendSummary: Sendable {
         let views = try store.healthByInstance().mapValues { $0.filter { running.contains($0.instance) } }
         let histories = try store.healthHistories(in: window)
         return try store.backends(includeRemoved: includeRemoved).map { backend in
-            return BackendSummary(backend: backend, uptime: histories[backend.id]?.uptime, failures: failures[backend.id] ?? 0,
-                                  views: views[backend.id] ?? [])
+            guard backend.adminState == .disabled else {
+                return BackendSummary(backend: backend, uptime: histories[backend.id]?.uptime,
+                                      failures: failures[backend.id] ?? 0, views: views[backend.id] ?? [])
+            }
+            // Unchecked since the change that disabled it, or since its (re-)add declared it disabled.
+            let disabledAt = try [RecordedChange.ActionName.adminState, RecordedChange.ActionName.add].compactMap { action in
+                try store.adminChanges(backend.id, action: action, before: .end(of: now), limit: 1).first?.at
+            }.max()
+            return BackendSummary(backend: backend, uptime: histories[backend.id]?.uptime,
+                                  failures: failures[backend.id] ?? 0, uncheckedSince: disabledAt ?? backend.addedAt)
         }
     }
 
@@ -57,6 +75,10 @@ struct BackendSummary: Sendable {
                                                        from: store),
                   past.isRegistered || includeRemoved
             else { return nil }
+            guard past.adminState != .disabled else {
+                return BackendSummary(backend: past.backend, uptime: histories[row.id]?.uptime,
+                                      failures: failures[row.id] ?? 0, past: past, uncheckedSince: past.adminStateSince)
+            }
             let views = try past.views(of: running, prefetched: prefetched, from: store)
             return BackendSummary(backend: past.backend, uptime: histories[row.id]?.uptime, failures: failures[row.id] ?? 0,
                                   past: past, views: views.map { $0.instanceHealth(since: past.addedAt) })

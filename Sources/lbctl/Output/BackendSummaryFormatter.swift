@@ -23,9 +23,10 @@ struct BackendSummaryFormatter {
         guard !summaries.isEmpty else { return "no backends in the registry\n" }
         let rows = summaries.map { summary -> [TableFormatter.Cell] in
             let backend = summary.backend
+            let since = summary.shownHealthSince
             let relative = summary.past == nil
-                ? TimeText.ago(backend.healthSince, now: now)
-                : TimeText.duration(milliseconds: now.milliseconds - backend.healthSince.milliseconds) + " before"
+                ? TimeText.ago(since, now: now)
+                : TimeText.duration(milliseconds: now.milliseconds - since.milliseconds) + " before"
             var admin = backend.adminState.rawValue
             if let past = summary.past, past.adminState != .enabled {
                 admin += " since \(TimeText.seconds(past.adminStateSince))"
@@ -35,8 +36,9 @@ struct BackendSummaryFormatter {
                 summary.fleetHealth.map { fleet in
                     .init("\(fleet.health.rawValue) on \(fleet.agreeing) of \(fleet.of)",
                           style: fleet.agreeing == fleet.of ? Self.style(of: fleet.health) : .yellow)
-                } ?? .init(backend.health.rawValue, style: Self.style(of: backend.health)),
-                .init("\(TimeText.seconds(backend.healthSince)) (\(relative))"),
+                } ?? (summary.uncheckedSince == nil ? .init(backend.health.rawValue, style: Self.style(of: backend.health))
+                      : .init("not checked", style: .dim)),
+                .init("\(TimeText.seconds(since)) (\(relative))"),
                 .init(admin, style: Self.style(of: backend.adminState)),
                 .init(String(backend.weight)),
                 .init(TimeText.percent(summary.uptime)),
@@ -47,12 +49,13 @@ struct BackendSummaryFormatter {
         return TableFormatter(columns: Self.columns, colour: colour).render(rows)
     }
 
-    static func json(_ summary: BackendSummary) -> JSONValue {
+    /// One row; `stale` is `HealthFreshness.json` (null for a row rebuilt for an instant).
+    static func json(_ summary: BackendSummary, stale: JSONValue = .null) -> JSONValue {
         let backend = summary.backend
         var members: [(String, JSONValue)] = [
             ("url", .string(backend.url)),
-            ("health", .string(backend.health.rawValue)),
-            ("health_since", .string(TimeText.rfc3339(backend.healthSince))),
+            ("health", .string(summary.shownHealth)),
+            ("health_since", .string(TimeText.rfc3339(summary.shownHealthSince))),
             ("admin_state", .string(backend.adminState.rawValue)),
             ("weight", .integer(Int64(backend.weight))),
             ("added_at", .string(TimeText.rfc3339(backend.addedAt))),
@@ -68,6 +71,7 @@ struct BackendSummaryFormatter {
             .object([("instance", .string(view.instance)), ("health", .string(view.health.rawValue)),
                      ("health_since", .string(TimeText.rfc3339(view.since)))])
         })))
+        members.append(("stale", stale))
         return .object(members)
     }
 
@@ -80,7 +84,7 @@ struct BackendSummaryFormatter {
     static func csv(_ summaries: [BackendSummary], past: Bool = false) -> String {
         CSV.line(fieldNames + (past ? pastFieldNames : [])) + summaries.map { summary in
             let backend = summary.backend
-            let fields = [backend.url, backend.health.rawValue, TimeText.rfc3339(backend.healthSince),
+            let fields = [backend.url, summary.shownHealth, TimeText.rfc3339(summary.shownHealthSince),
                           backend.adminState.rawValue, String(backend.weight), TimeText.rfc3339(backend.addedAt),
                           backend.origin.rawValue, summary.uptime.map { String($0) }, String(summary.failures),
                           backend.removedAt.map(TimeText.rfc3339)]

@@ -1,10 +1,11 @@
 import LBStore
 
 /// Prints events as a table, JSON or CSV. The JSON shape is a contract (see the README):
-/// `{"id","at","kind","backend","request_id","attempt","detail","count","instance"}`, where `count`
-/// is how many occurrences a coalesced row (`rejected`, `refused`) stands for, 1 for any other, and
-/// `instance` the daemon that recorded it (null for lbctl's own records and older rows); the table
-/// shows it as "×N" after the detail of a row that stands for more than one.
+/// `{"id","at","kind","backend","request_id","attempt","detail","count","instance","data"}`, where
+/// `count` is how many occurrences a coalesced row (`rejected`, `refused`) stands for, 1 for any
+/// other, `instance` the daemon that recorded it (null for lbctl's own records and older rows), and
+/// `data` the structured facts `why` reads, as stored (`EventData`), or null; the table shows the
+/// count as "×N" after the detail of a row that stands for more than one.
 struct EventFormatter {
     var colour: Bool
 
@@ -47,6 +48,7 @@ struct EventFormatter {
             ("detail", .optional(event.detail)),
             ("count", .integer(Int64(event.count))),
             ("instance", .optional(event.instance)),
+            ("data", event.data.map { .raw($0.json) } ?? .null),
         ])
     }
 
@@ -72,6 +74,8 @@ struct EventFormatter {
         text += String(event.count)
         text += ",\"instance\":"
         appendJSON(event.instance, to: &text)
+        text += ",\"data\":"
+        text += event.data?.json ?? "null"
         text += "}"
         return text
     }
@@ -96,7 +100,7 @@ struct EventFormatter {
         case .failure, .rejected, .dropped, .storeError, .suspectRequest: return .red
         case .retry, .guardHeld, .refused: return .yellow
         case .statusChange: return .magenta
-        case .adminChange: return .cyan
+        case .adminChange, .prune: return .cyan
         case .startup, .shutdown, .reload: return .blue
         case .attempt: return nil
         }

@@ -17,7 +17,14 @@ struct HealthHistoryFormatter {
         let window = "\(TimeText.duration(milliseconds: history.range.durationMilliseconds)) "
             + "(\(TimeText.seconds(history.range.start)) to \(TimeText.seconds(history.range.end)))"
         guard !history.runs.isEmpty else { return "\(url): no health checks recorded in the \(window)\n" }
-        var summary = "\(url): uptime \(TimeText.percent(history.uptime)) over \(window), \(history.checks) checks\n"
+        // Uptime is measured over what the checks saw, which may be far less than the window asked
+        // for: a backend added 80 s ago has 80 s of history, not 24 h.
+        let observed = history.observed.map { span in
+            "\(TimeText.duration(milliseconds: span.durationMilliseconds)) observed "
+                + "(\(TimeText.seconds(span.start)) to \(TimeText.seconds(span.end)))"
+        } ?? "no time observed"
+        var summary = "\(url): uptime \(TimeText.percent(history.uptime)) over \(observed) in the "
+            + "\(TimeText.duration(milliseconds: history.range.durationMilliseconds)) asked for, \(history.checks) checks\n"
         // A fleet: each daemon's own series, side by side in time.
         let fleet = !history.instances.isEmpty
         for instance in history.instances {
@@ -42,6 +49,8 @@ struct HealthHistoryFormatter {
             ("url", .string(url)),
             ("from", .string(TimeText.rfc3339(history.range.start))),
             ("to", .string(TimeText.rfc3339(history.range.end))),
+            ("observed_from", .optional(history.observed.map { TimeText.rfc3339($0.start) })),
+            ("observed_to", .optional(history.observed.map { TimeText.rfc3339($0.end) })),
             ("uptime", .optional(history.uptime)),
             ("checks", .integer(Int64(history.checks))),
             ("runs", .array(history.runs.map { run in

@@ -9,6 +9,8 @@ enum JSONValue: Equatable, Sendable {
     case string(String)
     case array([JSONValue])
     case object([(String, JSONValue)])
+    /// JSON text already serialised elsewhere (an event's stored `data`), written as it is.
+    case raw(String)
 
     static func == (lhs: JSONValue, rhs: JSONValue) -> Bool { lhs.compact == rhs.compact }
 
@@ -52,6 +54,7 @@ enum JSONValue: Equatable, Sendable {
             // JSON has no NaN or infinity.
             output += value.isFinite ? String(value) : "null"
         case .string(let value): JSONValue.writeString(value, to: &output)
+        case .raw(let text): output += text
         case .array(let elements):
             writeContainer(elements.map { (nil as String?, $0) }, open: "[", close: "]", to: &output,
                            indent: indent, level: level)
