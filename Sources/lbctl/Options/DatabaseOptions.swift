@@ -6,7 +6,8 @@ import LBStore
 struct DatabaseOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
         "The database: an SQLite file, or a postgres://USER@HOST/DATABASE URL (password from PGPASSWORD, "
-            + "a password_file or PGPASSFILE). Default: $LB_DB, else lb.sqlite3 in the working directory.",
+            + "a password_file or PGPASSFILE). Default: $LB_DB, else lb.sqlite3 in the working directory, else the "
+            + "installed daemon's /var/lib/lb/lb.sqlite3.",
         valueName: "path|url"))
     var db: String?
 
@@ -15,12 +16,20 @@ struct DatabaseOptions: ParsableArguments {
     /// The options as `--db location` sets them, for a command that names its databases itself.
     init(db location: String) { db = location }
 
-    /// `--db`, else a non-empty `LB_DB`, else `lb.sqlite3` (the daemon's default too).
+    /// The installed daemon's database (scripts/install, the .deb, the systemd unit).
+    static let systemDatabase = "/var/lib/lb/lb.sqlite3"
+
+    /// `--db`, else a non-empty `LB_DB`, else `lb.sqlite3` in the working directory (the daemon's
+    /// default too) when there is one, else the installed daemon's database when there is that.
     var path: String {
+        Self.resolve(db, environment: ProcessInfo.processInfo.environment, fileExists: FileManager.default.fileExists(atPath:))
+    }
+
+    /// The rule of `path`, with the environment and the file system given.
+    static func resolve(_ db: String?, environment: [String: String], fileExists: (String) -> Bool) -> String {
         if let db { return db }
-        if let fromEnvironment = ProcessInfo.processInfo.environment["LB_DB"], !fromEnvironment.isEmpty {
-            return fromEnvironment
-        }
+        if let fromEnvironment = environment["LB_DB"], !fromEnvironment.isEmpty { return fromEnvironment }
+        if !fileExists("lb.sqlite3"), fileExists(systemDatabase) { return systemDatabase }
         return "lb.sqlite3"
     }
 
