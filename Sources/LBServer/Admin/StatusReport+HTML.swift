@@ -10,6 +10,8 @@ extension StatusReport {
     func html(generatedAt now: Timestamp = .now()) -> String {
         let up = backends.filter { $0.health == "up" }.count
         let down = backends.filter { $0.health == "down" }.count
+        let notChecked = backends.filter { !$0.checked }.count
+        let unknown = backends.count - up - down - notChecked
         let outOfRotation = backends.filter { $0.adminState != "enabled" }.count
         let available = backends.filter { $0.health != "down" && $0.adminState == "enabled" }
         // Backups wait while a primary can serve; they count as serving only when none can.
@@ -69,6 +71,7 @@ extension StatusReport {
         .badge { display: inline-block; padding: 1px 9px; border-radius: 999px; font-size: 12px; font-weight: 600; }
         .h-up { background: #e3f4ea; color: var(--up); } .h-down { background: #fbe5e5; color: var(--down); }
         .h-unknown { background: #eceff2; color: var(--muted); }
+        .h-not_checked { background: #fff; color: var(--muted); border: 1px dashed #b8c0c8; }
         .a-enabled { background: #eceff2; color: #3b4754; } .a-drained { background: #fdf0d8; color: var(--warn); }
         .a-backup { background: #e6eefb; color: #2f5fb3; }
         .a-disabled { background: #e4e6ea; color: #5f6b7a; text-decoration: line-through; }
@@ -94,7 +97,7 @@ extension StatusReport {
         <div class="tile"><small>serving</small><b class="\(servingClass)">\(serving) of \(backends.count)</b>
         <small>\(servingNote)</small></div>
         <div class="tile"><small>health</small><b><span class="ok">\(up) up</span> · <span class="\(down > 0 ? "bad" : "")">\(down) down</span></b>
-        <small>\(backends.count - up - down) unknown</small></div>
+        <small>\(unknown) unknown · \(notChecked) not checked</small></div>
         <div class="tile"><small>out of rotation</small><b class="\(outOfRotation > 0 ? "warn" : "")">\(outOfRotation)</b>
         <small>drained or disabled</small></div>
         <div class="tile"><small>client connections</small><b>\(openConnections)</b><small>open now</small></div>
@@ -141,9 +144,9 @@ extension StatusReport {
             strip += "<i class=\"\(check.passed ? "p" : "f")\" title=\"\(title.htmlEscaped)\"></i>"
         }
         let passed = checks.filter(\.passed).count
-        let caption = checks.isEmpty
-            ? "no checks yet"
-            : "\(passed) of the last \(checks.count) checks passed"
+        let caption = !backend.checked
+            ? "not checked while \(backend.adminState)"
+            : checks.isEmpty ? "no checks yet" : "\(passed) of the last \(checks.count) checks passed"
         let inRotation = backend.adminState == "enabled"
         // Why a down backend is down, as its last check saw it; the strip's cells say the rest.
         var reason = ""
@@ -152,10 +155,11 @@ extension StatusReport {
         } else if backend.health == "down", let last = checks.last, !last.passed, let error = last.error {
             reason = "<div class=\"note bad\">\(error.htmlEscaped)</div>"
         }
+        let healthText = backend.health == "not_checked" ? "not checked" : backend.health
         return """
-        <tr class="\(inRotation ? "" : "out")"><td class="url">\(backend.url.htmlEscaped)</td>
-        <td><span class="badge h-\(backend.health.htmlEscaped)">\(backend.health.htmlEscaped)</span>\(reason)</td>
-        <td><span class="badge a-\(backend.adminState.htmlEscaped)">\(backend.adminState.htmlEscaped)</span>\(backend.backup ? " <span class=\"badge a-backup\">backup</span>" : "")</td>
+        <tr class="\(inRotation ? "" : "out")" data-backend="\(backend.url.htmlEscaped)"><td class="url">\(backend.url.htmlEscaped)</td>
+        <td><span class="badge health h-\(backend.health.htmlEscaped)">\(healthText.htmlEscaped)</span>\(reason)</td>
+        <td><span class="badge admin a-\(backend.adminState.htmlEscaped)">\(backend.adminState.htmlEscaped)</span>\(backend.backup ? " <span class=\"badge a-backup\">backup</span>" : "")</td>
         <td class="num">\(backend.weight)</td><td class="num">\(backend.inFlight)\(backend.maxConnections.map { " / \($0)" } ?? "")</td>
         <td><div class="strip">\(strip)</div><div class="strip-caption"><span>\(caption)</span><span>oldest → newest</span></div></td></tr>
 

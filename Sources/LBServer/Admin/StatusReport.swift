@@ -27,7 +27,10 @@ struct StatusReport: Encodable {
 
     struct BackendStatus: Encodable {
         var url: String
+        /// `up`, `down`, `unknown`, or `not_checked` (disabled: the daemon does not check it).
         var health: String
+        /// False for a backend the checks skip (disabled).
+        var checked: Bool
         var adminState: String
         var weight: Int
         var inFlight: Int

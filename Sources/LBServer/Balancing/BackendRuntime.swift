@@ -25,6 +25,8 @@ final class BackendRuntime: Sendable {
     let inFlight = Atomic<Int>(0)
     /// The last health-check results, for the status page.
     let recentChecks = RecentChecks()
+    /// What the proxy counted of it (tries, answers, failures, latency), for `/metrics`.
+    let stats = BackendStats()
     /// When it last came back into service (down->up), in `NIODeadline` uptime nanoseconds, for
     /// slow start; 0 when it never did or its ramp is over.
     private let cameBackAt = Atomic<UInt64>(0)
@@ -108,6 +110,19 @@ final class BackendRuntime: Sendable {
     }
 
     var currentHealth: Health { Health.allCases[health.load(ordering: .relaxed)] }
+
+    /// Whether the health checker checks it: every backend but a disabled one.
+    var isChecked: Bool { adminState != .disabled }
+
+    /// Its health as the views report it: a backend that is not checked has none to report.
+    var reportedHealth: ReportedHealth {
+        guard isChecked else { return .notChecked }
+        switch currentHealth {
+        case .up: return .up
+        case .down: return .down
+        case .unknown: return .unknown
+        }
+    }
 
     /// Moves to `newHealth`; returns the previous health if it changed, nil if it already was so.
     /// Exactly one of several racing callers sees the change, so it is reported once.

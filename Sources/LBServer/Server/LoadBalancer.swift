@@ -400,22 +400,25 @@ final class LoadBalancer: Sendable {
                             lastError: statistics.lastError, eventsWritten: statistics.written,
                             eventsDropped: statistics.dropped, eventsQueued: statistics.pending,
                             failedBatches: statistics.failedBatches, walBytes: writer.walBytes),
-            backends: registry.all.map { backend in
-                .init(url: backend.url.text, health: backend.currentHealth.rawValue,
-                      adminState: backend.adminState.rawValue, weight: backend.weight,
-                      inFlight: backend.inFlight.load(ordering: .relaxed),
-                      backup: backend.isBackup, maxConnections: backend.maxConnections,
-                      ejectedUntil: backend.ejectedUntil.flatMap { until in
-                          let left = until - NIODeadline.now()
-                          guard left > .zero else { return nil }
-                          return Timestamp(milliseconds: Timestamp.now().milliseconds + left.nanoseconds / 1_000_000).rfc3339
-                      },
-                      recentChecks: backend.recentChecks.checks.map { check in
-                          .init(at: check.at.rfc3339, passed: check.passed,
-                                latencyMs: (check.latencyMilliseconds * 1000).rounded() / 1000,
-                                error: check.error)
-                      })
-            })
+            backends: registry.all.map(Self.backendStatus))
+    }
+
+    /// One backend's line of `/status`: its state and recent checks.
+    private static func backendStatus(_ backend: BackendRuntime) -> StatusReport.BackendStatus {
+        .init(url: backend.url.text, health: backend.reportedHealth.rawValue, checked: backend.isChecked,
+              adminState: backend.adminState.rawValue, weight: backend.weight,
+              inFlight: backend.inFlight.load(ordering: .relaxed),
+              backup: backend.isBackup, maxConnections: backend.maxConnections,
+              ejectedUntil: backend.ejectedUntil.flatMap { until in
+                  let left = until - NIODeadline.now()
+                  guard left > .zero else { return nil }
+                  return Timestamp(milliseconds: Timestamp.now().milliseconds + left.nanoseconds / 1_000_000).rfc3339
+              },
+              recentChecks: backend.recentChecks.checks.map { check in
+                  .init(at: check.at.rfc3339, passed: check.passed,
+                        latencyMs: (check.latencyMilliseconds * 1000).rounded() / 1000,
+                        error: check.error)
+              })
     }
 
     /// What a reload changed.
