@@ -176,6 +176,48 @@ import Testing
         #expect(!page.text.contains("src=\"http") && !page.text.contains("href=\"http"))
     }
 
+    /// A backend found down says since when and why in `/status`; restarted on a fresh state, the
+    /// daemon restores it down and keeps the time it went down, not the restart's.
+    @Test func aDownBackendSaysSinceWhenAndWhyAcrossARestart() throws {
+        let folder = try TemporaryFolder()
+        let a = try TestBackend(name: "a", group: group)
+        let b = try TestBackend(name: "b", group: group)
+        defer { a.stop(); b.stop() }
+        b.stop()
+        struct Status: Decodable {
+            struct Backend: Decodable { var url: String; var health: String; var down: Down? }
+            struct Down: Decodable, Equatable { var since: String; var cause: String; var detail: String }
+            var backends: [Backend]
+        }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        func down(of server: ServerProcess) -> Status.Down? {
+            guard let body = try? httpRequest(port: server.adminPort, "GET", "/status").body,
+                  let status = try? decoder.decode(Status.self, from: Data(body)) else { return nil }
+            return status.backends.first { $0.url == b.url && $0.health == "down" }?.down
+        }
+        let arguments = ["--backends", "\(a.url),\(b.url)", "--db", folder.database, "--admin", "127.0.0.1:0",
+                         "--health-interval", "200ms", "--health-down-interval", "200ms"]
+        let first = try ServerProcess(lbserver: arguments, folder: folder.url)
+        defer { first.stop() }
+        try first.waitUntilListening()
+        var found: Status.Down?
+        #expect(waitUntil { found = down(of: first); return found != nil })
+        #expect(found?.cause == "check")
+        #expect(found?.detail.hasPrefix("check failed") == true && found?.detail.contains("connection refused") == true,
+                "\(String(describing: found))")
+        first.signal(SIGTERM)
+        #expect(first.waitForExit() == 0)
+
+        let second = try ServerProcess(lbserver: arguments, folder: folder.url)
+        defer { second.stop() }
+        try second.waitUntilListening()
+        var restored: Status.Down?
+        #expect(waitUntil { restored = down(of: second); return restored != nil })
+        #expect(restored?.cause == "restore" && restored?.since == found?.since, "\(String(describing: restored))")
+        #expect(restored?.detail.contains("by check") == true, "\(String(describing: restored))")
+    }
+
     /// The samples of a Prometheus text exposition, keyed by name with labels as written.
     static func samples(_ text: String) -> [String: Double] {
         var samples: [String: Double] = [:]

@@ -4,8 +4,8 @@ import NIOCore
 import Testing
 @testable import LBServer
 
-/// The metrics' parts as plain values: a backend's counts and their quantiles, the exposition's
-/// escaping, `/proc` parsing.
+/// The metrics' parts as plain values: a backend's counts and their quantiles, the last minute's
+/// window, the exposition's escaping, `/proc` parsing, and the page's strip drawn to time.
 struct MetricsValueTests {
     @Test func backendStatsCountByClassAndPlaceLatenciesInTheirBuckets() {
         let stats = BackendStats()
@@ -44,6 +44,30 @@ struct MetricsValueTests {
         #expect(BackendStats.Snapshot().latencyQuantile(0.5) == nil)
     }
 
+    @Test func theLastMinuteIsTheDifferenceFromTheOldestSampleWithinIt() {
+        let history = LoadHistory(windowSeconds: 60)
+        var totals = BackendStats.Snapshot()
+        #expect(history.lastMinute(current: totals, at: 0) == nil)
+        let second: UInt64 = 1_000_000_000
+        // 10 requests a second, 1 failure a second, for 90 seconds: only the last 60 count.
+        for tick in 0...90 {
+            totals.requests = tick * 10
+            totals.failures = tick
+            history.record(totals, at: UInt64(tick) * second)
+        }
+        let minute = history.lastMinute(current: totals, at: 90 * second)
+        #expect(minute?.seconds == 60)
+        #expect(minute?.requestsPerSecond == 10)
+        #expect(minute?.errorsPerSecond == 1)
+        #expect(minute?.p50 == nil)
+        // Just after a start, what there is: 5 seconds' worth.
+        let young = LoadHistory()
+        young.record(BackendStats.Snapshot(), at: 0)
+        var later = BackendStats.Snapshot()
+        later.requests = 50
+        #expect(young.lastMinute(current: later, at: 5 * second)?.requestsPerSecond == 10)
+    }
+
     @Test func theExpositionEscapesLabelValuesAndWritesEveryFamilysHelpAndType() {
         var text = PrometheusText()
         text.family("lb_test_total", .counter, help: "A back\\slash\nand a line.")
@@ -79,5 +103,51 @@ struct MetricsValueTests {
         let current = try #require(ProcessStats.current())
         #expect(current.residentMemoryBytes > 0 && current.openFileDescriptors > 2 && current.maxFileDescriptors > 0)
         #expect(abs(current.startTimeSeconds - Date().timeIntervalSince1970) < 24 * 3600)
+    }
+
+    @Test func theStripPlacesChecksByTheirTimeNotEvenly() {
+        let now = Timestamp(milliseconds: 1_000_000)
+        func check(_ secondsAgo: Int64, passed: Bool) -> StatusReport.RecentCheck {
+            StatusReport.RecentCheck(at: "t", passed: passed, latencyMs: 1, error: passed ? nil : "refused",
+                                     atMilliseconds: now.milliseconds - secondsAgo * 1000)
+        }
+        // Three checks 20 s apart, then one 2 s before now: the last two are close together.
+        let strip = StatusReport.strip([check(60, passed: true), check(40, passed: true), check(20, passed: false),
+                                        check(2, passed: false)], now: now)
+        let positions = strip.cells.components(separatedBy: "left:").dropFirst().map { $0.prefix { $0 != "%" } }
+        #expect(positions == ["0.0", "33.3", "66.7", "96.7"])
+        #expect(strip.span == "last 1m 0s → now")
+        #expect(StatusReport.strip([], now: now).cells.isEmpty)
+    }
+
+    @Test func aDisabledBackendIsShownNotCheckedAndADownOneWithItsCause() {
+        func backend(_ url: String, health: String, admin: String, down: StatusReport.Down? = nil) -> StatusReport.BackendStatus {
+            StatusReport.BackendStatus(url: url, health: health, checked: admin != "disabled", adminState: admin, weight: 1,
+                                       inFlight: 0, backup: false, recentChecks: [],
+                                       lastMinute: .init(seconds: 60, requestsPerSecond: 12.5, errorsPerSecond: 0.5,
+                                                         p50Ms: 1.25, p99Ms: 40),
+                                       down: down)
+        }
+        let now = Timestamp(milliseconds: 1_764_720_000_000)
+        let report = StatusReport(
+            listen: "127.0.0.1:8080", startedAt: "s", algorithm: "round-robin", openConnections: 0,
+            database: .init(path: "lb.sqlite3", writable: true, eventsWritten: 0, eventsDropped: 0, eventsQueued: 0,
+                            failedBatches: 0, walBytes: 0),
+            backends: [backend("http://a", health: "not_checked", admin: "disabled"),
+                       backend("http://b", health: "down", admin: "enabled",
+                               down: .init(since: "2025-12-02T23:56:48.000Z", cause: "check",
+                                           detail: "check failed 2 time(s), fall=2: connection refused",
+                                           sinceMilliseconds: now.milliseconds - 192_000))])
+        let page = report.html(generatedAt: now)
+        #expect(page.contains("<span class=\"badge health h-not_checked\">not checked</span>"))
+        #expect(page.contains("not checked while disabled"))
+        #expect(page.contains("down since 2025-12-02 23:56:48 UTC (3m 12s ago)<br>check failed 2 time(s), fall=2: connection refused"))
+        #expect(page.contains("1 not checked"))
+        #expect(page.contains("<td class=\"num rps\">13</td>") && page.contains("<td class=\"num eps bad\">0.5</td>"))
+        #expect(page.contains(">1.3 ms</td>") && page.contains(">40 ms</td>"))
+        let json = report.json()
+        #expect(json.contains("\"health\" : \"not_checked\"") && json.contains("\"checked\" : false"))
+        #expect(json.contains("\"detail\" : \"check failed 2 time(s), fall=2: connection refused\""))
+        #expect(!json.contains("since_milliseconds") && !json.contains("at_milliseconds"))
     }
 }

@@ -189,13 +189,17 @@ final class EventSink: Sendable {
         /// For an outlier ejection (and its restore): when it ends, and how many recent ejections it makes.
         var ejectedUntil: Timestamp? = nil
         var ejections: Int? = nil
+        /// For restore causes: since when it has been down, as the change the restore carries on
+        /// recorded it.
+        var since: Timestamp? = nil
     }
 
     /// A backend's health changed. The record (with its cause and evidence) is committed before
     /// the change is logged, so the log never reports a change the database does not hold
-    /// (unless the database is failing).
+    /// (unless the database is failing). The backend keeps the change for `/status` and the page.
     func statusChange(_ backend: BackendRuntime, from old: Health, to new: Health, cause: Cause,
                       requestID: String? = nil, at now: Timestamp = .now()) {
+        backend.noteStatusChange(.init(health: new, since: cause.since ?? now, cause: cause.kind, summary: cause.summary))
         record(Event(at: now, kind: .statusChange, backendID: backend.id, requestID: requestID,
                      detail: "\(old.rawValue)->\(new.rawValue) cause=\(cause.summary)",
                      data: EventData(from: old.rawValue, to: new.rawValue, cause: cause.kind,

@@ -179,7 +179,8 @@ final class LoadBalancer: Sendable {
                     kind: .restore, summary: summary, threshold: nil,
                     evidence: [Evidence(at: record.healthSince, source: down.source,
                                         requestID: down.requestID, error: down.evidenceText)],
-                    stateAgeMilliseconds: stateAge, ejectedUntil: ejection?.until, ejections: ejection?.ejections),
+                    stateAgeMilliseconds: stateAge, ejectedUntil: ejection?.until, ejections: ejection?.ejections,
+                    since: record.healthSince),
                     at: started)
             }
         }
@@ -303,6 +304,8 @@ final class LoadBalancer: Sendable {
                                    writer: writer.currentStatistics, walBytes: writer.walBytes)
                 },
                 report: { [self] in statusReport() })))
+            // The page's last minute per backend; nothing else reads it.
+            services.append(.init(service: LoadSampler(backends: { [registry] in registry.all })))
         }
         let listener = TrafficListener(
             host: configuration.listenHost, port: configuration.listenPort, group: group, logger: logger,
@@ -403,22 +406,40 @@ final class LoadBalancer: Sendable {
             backends: registry.all.map(Self.backendStatus))
     }
 
-    /// One backend's line of `/status`: its state and recent checks.
+    /// One backend's line of `/status`: its state, recent checks, last minute, and why it is down.
     private static func backendStatus(_ backend: BackendRuntime) -> StatusReport.BackendStatus {
-        .init(url: backend.url.text, health: backend.reportedHealth.rawValue, checked: backend.isChecked,
-              adminState: backend.adminState.rawValue, weight: backend.weight,
-              inFlight: backend.inFlight.load(ordering: .relaxed),
-              backup: backend.isBackup, maxConnections: backend.maxConnections,
-              ejectedUntil: backend.ejectedUntil.flatMap { until in
-                  let left = until - NIODeadline.now()
-                  guard left > .zero else { return nil }
-                  return Timestamp(milliseconds: Timestamp.now().milliseconds + left.nanoseconds / 1_000_000).rfc3339
-              },
-              recentChecks: backend.recentChecks.checks.map { check in
-                  .init(at: check.at.rfc3339, passed: check.passed,
-                        latencyMs: (check.latencyMilliseconds * 1000).rounded() / 1000,
-                        error: check.error)
-              })
+        let health = backend.reportedHealth
+        let now = NIODeadline.now()
+        let lastMinute = backend.loadHistory.lastMinute(current: backend.stats.snapshot(), at: now.uptimeNanoseconds)
+        func milliseconds(_ seconds: Double?) -> Double? { seconds.map { ($0 * 1_000_000).rounded() / 1000 } }
+        func rate(_ value: Double) -> Double { (value * 100).rounded() / 100 }
+        // The change that took it down; a later one to down (a restore) says since when itself.
+        let down: StatusReport.Down? = health == .down ? backend.lastStatusChange.flatMap { change in
+            change.health == .down
+                ? StatusReport.Down(since: change.since.rfc3339, cause: change.cause.rawValue, detail: change.summary,
+                                    sinceMilliseconds: change.since.milliseconds)
+                : nil
+        } : nil
+        return .init(url: backend.url.text, health: health.rawValue, checked: backend.isChecked,
+                     adminState: backend.adminState.rawValue, weight: backend.weight,
+                     inFlight: backend.inFlight.load(ordering: .relaxed),
+                     backup: backend.isBackup, maxConnections: backend.maxConnections,
+                     ejectedUntil: backend.ejectedUntil.flatMap { until in
+                         let left = until - now
+                         guard left > .zero else { return nil }
+                         return Timestamp(milliseconds: Timestamp.now().milliseconds + left.nanoseconds / 1_000_000).rfc3339
+                     },
+                     recentChecks: backend.recentChecks.checks.map { check in
+                         .init(at: check.at.rfc3339, passed: check.passed,
+                               latencyMs: (check.latencyMilliseconds * 1000).rounded() / 1000,
+                               error: check.error, atMilliseconds: check.at.milliseconds)
+                     },
+                     lastMinute: lastMinute.map { minute in
+                         .init(seconds: (minute.seconds * 10).rounded() / 10, requestsPerSecond: rate(minute.requestsPerSecond),
+                               errorsPerSecond: rate(minute.errorsPerSecond),
+                               p50Ms: milliseconds(minute.p50), p99Ms: milliseconds(minute.p99))
+                     },
+                     down: down)
     }
 
     /// What a reload changed.
