@@ -43,15 +43,16 @@ import Testing
             metrics = Self.samples(response.text)
             return (metrics["lb_client_connections"] ?? 0) >= 1 && (metrics["lb_events_written_total"] ?? 0) > 0
         })
-        #expect(metrics["lb_http_responses_total{class=\"2xx\"}"] == Double(twoHundreds))
-        #expect(metrics["lb_http_responses_total{class=\"4xx\"}"] == 1)
-        #expect(metrics["lb_http_responses_total{class=\"5xx\"}"] == 1)
-        #expect(metrics["lb_http_responses_total{class=\"3xx\"}"] == 0)
+        #expect(metrics["lb_http_responses_total{code=\"2xx\"}"] == Double(twoHundreds))
+        #expect(metrics["lb_http_responses_total{code=\"4xx\"}"] == 1)
+        #expect(metrics["lb_http_responses_total{code=\"5xx\"}"] == 1)
+        #expect(metrics["lb_http_responses_total{code=\"3xx\"}"] == 0)
         #expect(metrics["lb_http_request_duration_seconds_count"] == Double(statuses.count))
         #expect((metrics["lb_http_request_duration_seconds_sum"] ?? 0) > 0)
-        #expect(metrics["lb_retries_total"] == 2)
-        #expect(metrics["lb_backend_failures_total"] == Double(try store.events(EventQuery(kinds: [.failure])).count))
-        #expect(metrics["lb_backend_failures_total"] == 2)
+        #expect(metrics["lb_backend_retries_total{backend=\"\(a.url)\"}"] == 2)
+        #expect(metrics["lb_backend_failures_total{backend=\"\(a.url)\"}"]
+                    == Double(try store.events(EventQuery(kinds: [.failure])).count))
+        #expect(metrics["lb_backend_failures_total{backend=\"\(a.url)\"}"] == 2)
         #expect(metrics["lb_backend_up{backend=\"\(a.url)\"}"] == 1)
         #expect(metrics["lb_events_dropped_total"] == 0)
         #expect(metrics["lb_database_writable"] == 1)
@@ -90,7 +91,7 @@ import Testing
         }
         let name = "lb_http_request_duration_seconds"
         var metrics = try scrape()
-        #expect(metrics["lb_http_responses_total{class=\"2xx\"}"] == 16)
+        #expect(metrics["lb_http_responses_total{code=\"2xx\"}"] == 16)
         #expect(metrics["\(name)_count"] == 16)
         #expect(metrics["\(name)_bucket{le=\"+Inf\"}"] == 16)
         // Every request waited 30 ms at the backend: none is below 25 ms, and the sum shows it.
@@ -104,10 +105,12 @@ import Testing
 
         for _ in 0..<4 { #expect(try connections[0].request().status == 200) }
         metrics = try scrape()
-        #expect(metrics["lb_http_responses_total{class=\"2xx\"}"] == 20)
+        #expect(metrics["lb_http_responses_total{code=\"2xx\"}"] == 20)
         #expect(metrics["\(name)_count"] == 20)
     }
 
+    /// lbctl and the daemon agree on every backend the daemon checks; a disabled one, which it
+    /// does not check, it reports as not checked rather than the health it had.
     @Test func theStatusPageListsEveryBackendAndAgreesWithLbctl() throws {
         let folder = try TemporaryFolder()
         let a = try TestBackend(name: "a", group: group)
@@ -139,7 +142,7 @@ import Testing
         let expected = [Row(url: a.url, health: "up", adminState: "enabled"),
                         Row(url: b.url, health: "down", adminState: "enabled"),
                         Row(url: c.url, health: "up", adminState: "drained"),
-                        Row(url: d.url, health: "up", adminState: "disabled")]
+                        Row(url: d.url, health: "not_checked", adminState: "disabled")]
         var fromStatus: [Row] = []
         var fromLbctl: [Row] = []
         var status: Status?
@@ -154,12 +157,9 @@ import Testing
             status = decoded
             fromStatus = decoded.backends.map { Row(url: $0.url, health: $0.health, adminState: $0.adminState) }
             fromLbctl = rows
-            // lbctl shows no health for a backend nobody checks (disabled); the rest must agree.
-            let checkedByStatus = fromStatus.map { row in
-                row.adminState == "disabled" ? Row(url: row.url, health: "not_checked", adminState: row.adminState) : row
-            }
+            // Both say "not_checked" for the disabled backend, which nobody checks.
             return fromStatus.sorted { $0.url < $1.url } == expected.sorted { $0.url < $1.url }
-                && fromLbctl.sorted { $0.url < $1.url } == checkedByStatus.sorted { $0.url < $1.url }
+                && fromLbctl.sorted { $0.url < $1.url } == fromStatus.sorted { $0.url < $1.url }
         }, "status \(fromStatus) lbctl \(fromLbctl)")
         let byURL = Dictionary(uniqueKeysWithValues: (status?.backends ?? []).map { ($0.url, $0) })
         #expect(byURL[a.url]?.recentChecks.contains { $0.passed } == true)
@@ -170,9 +170,51 @@ import Testing
         #expect(page.status == 200)
         #expect(page.header("content-type")?.hasPrefix("text/html") == true)
         for url in urls { #expect(page.text.contains(url)) }
-        for word in ["drained", "disabled", "down", "connection refused"] { #expect(page.text.contains(word)) }
+        for word in ["drained", "disabled", "down", "connection refused", "not checked"] { #expect(page.text.contains(word)) }
         // Self-contained: nothing is fetched from anywhere else.
         #expect(!page.text.contains("src=\"http") && !page.text.contains("href=\"http"))
+    }
+
+    /// A backend found down says since when and why in `/status`; restarted on a fresh state, the
+    /// daemon restores it down and keeps the time it went down, not the restart's.
+    @Test func aDownBackendSaysSinceWhenAndWhyAcrossARestart() throws {
+        let folder = try TemporaryFolder()
+        let a = try TestBackend(name: "a", group: group)
+        let b = try TestBackend(name: "b", group: group)
+        defer { a.stop(); b.stop() }
+        b.stop()
+        struct Status: Decodable {
+            struct Backend: Decodable { var url: String; var health: String; var down: Down? }
+            struct Down: Decodable, Equatable { var since: String; var cause: String; var detail: String }
+            var backends: [Backend]
+        }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        func down(of server: ServerProcess) -> Status.Down? {
+            guard let body = try? httpRequest(port: server.adminPort, "GET", "/status").body,
+                  let status = try? decoder.decode(Status.self, from: Data(body)) else { return nil }
+            return status.backends.first { $0.url == b.url && $0.health == "down" }?.down
+        }
+        let arguments = ["--backends", "\(a.url),\(b.url)", "--db", folder.database, "--admin", "127.0.0.1:0",
+                         "--health-interval", "200ms", "--health-down-interval", "200ms"]
+        let first = try ServerProcess(lbserver: arguments, folder: folder.url)
+        defer { first.stop() }
+        try first.waitUntilListening()
+        var found: Status.Down?
+        #expect(waitUntil { found = down(of: first); return found != nil })
+        #expect(found?.cause == "check")
+        #expect(found?.detail.hasPrefix("check failed") == true && found?.detail.contains("connection refused") == true,
+                "\(String(describing: found))")
+        first.signal(SIGTERM)
+        #expect(first.waitForExit() == 0)
+
+        let second = try ServerProcess(lbserver: arguments, folder: folder.url)
+        defer { second.stop() }
+        try second.waitUntilListening()
+        var restored: Status.Down?
+        #expect(waitUntil { restored = down(of: second); return restored != nil })
+        #expect(restored?.cause == "restore" && restored?.since == found?.since, "\(String(describing: restored))")
+        #expect(restored?.detail.contains("by check") == true, "\(String(describing: restored))")
     }
 
     /// The samples of a Prometheus text exposition, keyed by name with labels as written.

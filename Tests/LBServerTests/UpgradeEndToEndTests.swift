@@ -110,7 +110,7 @@ import Testing
 
         // While open, it is a client connection; when the client leaves, the tunnel closes.
         let metrics = try httpRequest(port: server.adminPort, "GET", "/metrics").text
-        #expect(metrics.contains("lb_http_responses_total{class=\"1xx\"} 1"))
+        #expect(metrics.contains("lb_http_responses_total{code=\"1xx\"} 1"))
         connection.hangUp()
         #expect(waitUntil {
             guard let text = try? httpRequest(port: server.adminPort, "GET", "/metrics").text else { return false }

@@ -3,13 +3,15 @@ import LBStore
 
 extension StatusReport {
     /// The status page served at `/` on the admin listener: one self-contained HTML document
-    /// (inline CSS, no external resources) with the backend table and each backend's recent checks
-    /// as a strip. A few lines of script fetch the page again every few seconds and swap the
-    /// content in, so the page stays current without a reload flicker; without script it is
-    /// still complete, only static.
+    /// (inline CSS, no external resources) with the backend table (each backend's last minute,
+    /// why a down one is down) and each backend's recent checks as a strip drawn to time. A few
+    /// lines of script fetch the page again every few seconds and swap the content in, so the page
+    /// stays current without a reload flicker; without script it is still complete, only static.
     func html(generatedAt now: Timestamp = .now()) -> String {
         let up = backends.filter { $0.health == "up" }.count
         let down = backends.filter { $0.health == "down" }.count
+        let notChecked = backends.filter { !$0.checked }.count
+        let unknown = backends.count - up - down - notChecked
         let outOfRotation = backends.filter { $0.adminState != "enabled" }.count
         let available = backends.filter { $0.health != "down" && $0.adminState == "enabled" }
         // Backups wait while a primary can serve; they count as serving only when none can.
@@ -21,10 +23,10 @@ extension StatusReport {
             : (standingBy > 0 ? "backups only: no primary can serve" : "enabled and not down")
         var rows = ""
         for backend in backends {
-            rows += row(for: backend)
+            rows += row(for: backend, now: now)
         }
         if backends.isEmpty {
-            rows = "<tr><td colspan=\"6\" class=\"empty\">No backends in the registry. Add one with "
+            rows = "<tr><td colspan=\"10\" class=\"empty\">No backends in the registry. Add one with "
                 + "<code>lbctl add URL</code>.</td></tr>"
         }
         let databaseState = database.writable
@@ -64,19 +66,24 @@ extension StatusReport {
         tr:last-child td { border-bottom: 0; }
         tr.out td.url, tr.out td.num { color: var(--muted); }
         td.url { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 13px; }
-        td.num { text-align: right; font-variant-numeric: tabular-nums; }
+        td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+        .note.down { max-width: 300px; }
         th.num { text-align: right; }
-        .badge { display: inline-block; padding: 1px 9px; border-radius: 999px; font-size: 12px; font-weight: 600; }
+        .badge { display: inline-block; padding: 1px 9px; border-radius: 999px; font-size: 12px; font-weight: 600;
+                 white-space: nowrap; }
+        td.health { min-width: 220px; }
         .h-up { background: #e3f4ea; color: var(--up); } .h-down { background: #fbe5e5; color: var(--down); }
         .h-unknown { background: #eceff2; color: var(--muted); }
+        .h-not_checked { background: #fff; color: var(--muted); border: 1px dashed #b8c0c8; }
         .a-enabled { background: #eceff2; color: #3b4754; } .a-drained { background: #fdf0d8; color: var(--warn); }
         .a-backup { background: #e6eefb; color: #2f5fb3; }
         .a-disabled { background: #e4e6ea; color: #5f6b7a; text-decoration: line-through; }
-        .strip { display: flex; gap: 2px; align-items: stretch; height: 20px; }
-        .strip i { display: block; width: 6px; border-radius: 1px; background: #edf0f3; }
+        .strip { position: relative; height: 20px; width: 300px; background: #edf0f3; border-radius: 2px; }
+        .strip i { position: absolute; top: 0; bottom: 0; width: 4px; margin-left: -2px; border-radius: 1px; }
         .strip i.p { background: var(--up); } .strip i.f { background: var(--down); }
         .strip-caption { display: flex; justify-content: space-between; color: var(--muted); font-size: 11px;
-                         width: 478px; margin-top: 2px; }
+                         width: 300px; margin-top: 2px; }
+        td.dim { color: var(--muted); }
         .ok { color: var(--up); } .bad { color: var(--down); } .warn { color: var(--warn); }
         .note { margin-top: 4px; font-size: 12px; }
         .empty { color: var(--muted); text-align: center; padding: 24px; }
@@ -94,7 +101,7 @@ extension StatusReport {
         <div class="tile"><small>serving</small><b class="\(servingClass)">\(serving) of \(backends.count)</b>
         <small>\(servingNote)</small></div>
         <div class="tile"><small>health</small><b><span class="ok">\(up) up</span> · <span class="\(down > 0 ? "bad" : "")">\(down) down</span></b>
-        <small>\(backends.count - up - down) unknown</small></div>
+        <small>\(unknown) unknown · \(notChecked) not checked</small></div>
         <div class="tile"><small>out of rotation</small><b class="\(outOfRotation > 0 ? "warn" : "")">\(outOfRotation)</b>
         <small>drained or disabled</small></div>
         <div class="tile"><small>client connections</small><b>\(openConnections)</b><small>open now</small></div>
@@ -103,7 +110,11 @@ extension StatusReport {
         </div>
         <table>
         <thead><tr><th>Backend</th><th>Health</th><th>Admin state</th><th class="num">Weight</th>
-        <th class="num">In flight</th><th>Recent checks</th></tr></thead>
+        <th class="num">In flight</th><th class="num" title="requests per second over the last minute">Req/s</th>
+        <th class="num" title="failed tries and 5xx answers per second over the last minute">Err/s</th>
+        <th class="num" title="median latency of its answers over the last minute">p50</th>
+        <th class="num" title="99th percentile latency of its answers over the last minute">p99</th>
+        <th>Recent checks</th></tr></thead>
         <tbody>
         \(rows)
         </tbody>
@@ -131,35 +142,82 @@ extension StatusReport {
         """
     }
 
-    private func row(for backend: BackendStatus) -> String {
-        let capacity = 60
-        let checks = backend.recentChecks.suffix(capacity)
-        var strip = String(repeating: "<i></i>", count: capacity - checks.count)
-        for check in checks {
-            let what = check.passed ? "passed" : "failed: \(check.error ?? "")"
-            let title = "\(check.at) \(what) (\(Self.milliseconds(check.latencyMs)))"
-            strip += "<i class=\"\(check.passed ? "p" : "f")\" title=\"\(title.htmlEscaped)\"></i>"
-        }
+    private func row(for backend: BackendStatus, now: Timestamp) -> String {
+        let checks = backend.recentChecks
         let passed = checks.filter(\.passed).count
-        let caption = checks.isEmpty
-            ? "no checks yet"
-            : "\(passed) of the last \(checks.count) checks passed"
+        let caption = !backend.checked
+            ? "not checked while \(backend.adminState)"
+            : checks.isEmpty ? "no checks yet" : "\(passed) of the last \(checks.count) checks passed"
+        let strip = Self.strip(checks, now: now)
         let inRotation = backend.adminState == "enabled"
-        // Why a down backend is down, as its last check saw it; the strip's cells say the rest.
+        // Why a down backend is down: the status change the daemon recorded, as `lbctl why` has it.
         var reason = ""
         if let until = backend.ejectedUntil {
             reason = "<div class=\"note bad\">ejected as an outlier until \(until.htmlEscaped)</div>"
-        } else if backend.health == "down", let last = checks.last, !last.passed, let error = last.error {
-            reason = "<div class=\"note bad\">\(error.htmlEscaped)</div>"
         }
+        if let down = backend.down {
+            let since = Self.sinceText(down.since, at: down.sinceMilliseconds, now: now)
+            reason += "<div class=\"note bad down\" title=\"\(down.since.htmlEscaped) (cause: \(down.cause.htmlEscaped))\">"
+                + "down since \(since.htmlEscaped)<br>\(down.detail.htmlEscaped)</div>"
+        } else if backend.health == "down", let last = checks.last, !last.passed, let error = last.error {
+            reason += "<div class=\"note bad down\">\(error.htmlEscaped)</div>"
+        }
+        let minute = backend.lastMinute
+        func figure(_ value: Double?, unit: String = "") -> String {
+            guard let value else { return "–" }
+            return Self.decimal(value) + unit
+        }
+        let healthText = backend.health == "not_checked" ? "not checked" : backend.health
         return """
-        <tr class="\(inRotation ? "" : "out")"><td class="url">\(backend.url.htmlEscaped)</td>
-        <td><span class="badge h-\(backend.health.htmlEscaped)">\(backend.health.htmlEscaped)</span>\(reason)</td>
-        <td><span class="badge a-\(backend.adminState.htmlEscaped)">\(backend.adminState.htmlEscaped)</span>\(backend.backup ? " <span class=\"badge a-backup\">backup</span>" : "")</td>
+        <tr class="\(inRotation ? "" : "out")" data-backend="\(backend.url.htmlEscaped)"><td class="url">\(backend.url.htmlEscaped)</td>
+        <td class="health"><span class="badge health h-\(backend.health.htmlEscaped)">\(healthText.htmlEscaped)</span>\(reason)</td>
+        <td><span class="badge admin a-\(backend.adminState.htmlEscaped)">\(backend.adminState.htmlEscaped)</span>\(backend.backup ? " <span class=\"badge a-backup\">backup</span>" : "")</td>
         <td class="num">\(backend.weight)</td><td class="num">\(backend.inFlight)\(backend.maxConnections.map { " / \($0)" } ?? "")</td>
-        <td><div class="strip">\(strip)</div><div class="strip-caption"><span>\(caption)</span><span>oldest → newest</span></div></td></tr>
+        <td class="num rps">\(figure(minute?.requestsPerSecond))</td>
+        <td class="num eps\((minute?.errorsPerSecond ?? 0) > 0 ? " bad" : "")">\(figure(minute?.errorsPerSecond))</td>
+        <td class="num p50">\(figure(minute?.p50Ms, unit: " ms"))</td><td class="num p99">\(figure(minute?.p99Ms, unit: " ms"))</td>
+        <td><div class="strip">\(strip.cells)</div><div class="strip-caption"><span>\(caption)</span><span>\(strip.span)</span></div></td></tr>
 
         """
+    }
+
+    /// The checks as cells placed by time on a line from the oldest (at least a minute back) to
+    /// `now`, so a pause between checks shows as a gap; and the caption of its span.
+    static func strip(_ checks: [RecentCheck], now: Timestamp) -> (cells: String, span: String) {
+        guard let oldest = checks.map(\.atMilliseconds).min() else { return ("", "") }
+        let end = max(now.milliseconds, checks.map(\.atMilliseconds).max() ?? 0)
+        let start = min(oldest, end - 60_000)
+        let width = Double(end - start)
+        var cells = ""
+        for check in checks {
+            let what = check.passed ? "passed" : "failed: \(check.error ?? "")"
+            let title = "\(check.at) \(what) (\(Self.milliseconds(check.latencyMs)))"
+            let left = (Double(check.atMilliseconds - start) / width * 1000).rounded() / 10
+            cells += "<i class=\"\(check.passed ? "p" : "f")\" style=\"left:\(left)%\" title=\"\(title.htmlEscaped)\"></i>"
+        }
+        return (cells, "last \(Self.duration(milliseconds: end - start)) → now")
+    }
+
+    /// `04:10:28 UTC (3m 12s ago)`, the date added when it is not today's (UTC).
+    static func sinceText(_ rfc3339: String, at milliseconds: Int64, now: Timestamp) -> String {
+        let day: Int64 = 86_400_000
+        let date = rfc3339.prefix(10), time = rfc3339.dropFirst(11).prefix(8)
+        let when = milliseconds / day == now.milliseconds / day ? "\(time) UTC" : "\(date) \(time) UTC"
+        return "\(when) (\(duration(milliseconds: max(0, now.milliseconds - milliseconds))) ago)"
+    }
+
+    /// `45s`, `3m 12s`, `2h 5m`, `3d 4h`.
+    static func duration(milliseconds: Int64) -> String {
+        let seconds = milliseconds / 1000
+        if seconds < 60 { return "\(seconds)s" }
+        if seconds < 3600 { return "\(seconds / 60)m \(seconds % 60)s" }
+        if seconds < 86_400 { return "\(seconds / 3600)h \(seconds % 3600 / 60)m" }
+        return "\(seconds / 86_400)d \(seconds % 86_400 / 3600)h"
+    }
+
+    /// One decimal below 10, none above: `0.4`, `12`, `1530`.
+    static func decimal(_ value: Double) -> String {
+        value < 10 ? "\((value * 10).rounded() / 10)" : "\(Int(value.rounded()))"
     }
 
     private static func milliseconds(_ value: Double) -> String {

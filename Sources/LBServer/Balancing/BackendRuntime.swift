@@ -25,6 +25,13 @@ final class BackendRuntime: Sendable {
     let inFlight = Atomic<Int>(0)
     /// The last health-check results, for the status page.
     let recentChecks = RecentChecks()
+    /// What the proxy counted of it (tries, answers, failures, latency), for `/metrics`.
+    let stats = BackendStats()
+    /// `stats` sampled each second, for the status page's last minute.
+    let loadHistory = LoadHistory()
+    /// Its last status change as this daemon recorded it (`EventSink.statusChange`): since when
+    /// and why it has its health. Rare, so a mutex.
+    private let lastChange = Mutex<StatusChange?>(nil)
     /// When it last came back into service (down->up), in `NIODeadline` uptime nanoseconds, for
     /// slow start; 0 when it never did or its ramp is over.
     private let cameBackAt = Atomic<UInt64>(0)
@@ -108,6 +115,39 @@ final class BackendRuntime: Sendable {
     }
 
     var currentHealth: Health { Health.allCases[health.load(ordering: .relaxed)] }
+
+    /// Whether the health checker checks it: every backend but a disabled one.
+    var isChecked: Bool { adminState != .disabled }
+
+    /// Its health as the views report it: a backend that is not checked has none to report.
+    var reportedHealth: ReportedHealth {
+        guard isChecked else { return .notChecked }
+        switch currentHealth {
+        case .up: return .up
+        case .down: return .down
+        case .unknown: return .unknown
+        }
+    }
+
+    /// A health change as the event log recorded it, kept for `/status` and the page.
+    struct StatusChange: Sendable, Equatable {
+        var health: Health
+        /// Since when it has this health: the change's time, or for a restored state the
+        /// time of the change the restore carries on.
+        var since: Timestamp
+        /// `check`, `traffic`, `outlier`, `restore`, ...
+        var cause: EventCause
+        /// The cause in one line, as the event's detail says it (and `lbctl why` shows it).
+        var summary: String
+    }
+
+    /// Keeps `change` as its last status change.
+    func noteStatusChange(_ change: StatusChange) {
+        lastChange.withLock { $0 = change }
+    }
+
+    /// Its last status change, nil before any in this daemon's life.
+    var lastStatusChange: StatusChange? { lastChange.withLock { $0 } }
 
     /// Moves to `newHealth`; returns the previous health if it changed, nil if it already was so.
     /// Exactly one of several racing callers sees the change, so it is reported once.

@@ -13,7 +13,7 @@ import NIOCore
 final class EventSink: Sendable {
     let writer: EventWriter
     let logger: Logger
-    /// Counts failures and retries for `/metrics` as they are recorded.
+    /// The daemon's metrics (a failure or retry is counted on its backend's `stats`).
     let metrics: DaemonMetrics
     /// Benchmark only (`--discard-events`): events are neither built nor queued, so a run can
     /// measure what recording them costs. Metrics, log lines, health check results and a
@@ -65,7 +65,7 @@ final class EventSink: Sendable {
     @discardableResult
     func failure(_ backend: BackendRuntime, requestID: String, attempt: Int, error: String, via: String? = nil) -> Evidence {
         let now = Timestamp.now()
-        metrics.failures.increment()
+        backend.stats.countFailure()
         record(Event(at: now, kind: .failure, backendID: backend.id, requestID: requestID,
                      attempt: attempt, detail: error, data: via.map { EventData(via: $0) }))
         return Evidence(at: now, source: .request, requestID: requestID, attempt: attempt, error: error)
@@ -73,7 +73,7 @@ final class EventSink: Sendable {
 
     /// The same backend is about to be tried again.
     func retry(_ backend: BackendRuntime, requestID: String, attempt: Int, retry: Int) {
-        metrics.retries.increment()
+        backend.stats.countRetry()
         record(Event(at: .now(), kind: .retry, backendID: backend.id, requestID: requestID,
                      attempt: attempt, detail: "retry \(retry) on the same backend"))
     }
@@ -189,13 +189,17 @@ final class EventSink: Sendable {
         /// For an outlier ejection (and its restore): when it ends, and how many recent ejections it makes.
         var ejectedUntil: Timestamp? = nil
         var ejections: Int? = nil
+        /// For restore causes: since when it has been down, as the change the restore carries on
+        /// recorded it.
+        var since: Timestamp? = nil
     }
 
     /// A backend's health changed. The record (with its cause and evidence) is committed before
     /// the change is logged, so the log never reports a change the database does not hold
-    /// (unless the database is failing).
+    /// (unless the database is failing). The backend keeps the change for `/status` and the page.
     func statusChange(_ backend: BackendRuntime, from old: Health, to new: Health, cause: Cause,
                       requestID: String? = nil, at now: Timestamp = .now()) {
+        backend.noteStatusChange(.init(health: new, since: cause.since ?? now, cause: cause.kind, summary: cause.summary))
         record(Event(at: now, kind: .statusChange, backendID: backend.id, requestID: requestID,
                      detail: "\(old.rawValue)->\(new.rawValue) cause=\(cause.summary)",
                      data: EventData(from: old.rawValue, to: new.rawValue, cause: cause.kind,

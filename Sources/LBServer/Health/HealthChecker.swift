@@ -46,7 +46,7 @@ final class HealthChecker: Sendable {
         eventLoop.execute { [self] in
             let state = self.state.value
             guard !state.stopped else { return }
-            let wanted = backends.filter { $0.adminState != .disabled }
+            let wanted = backends.filter(\.isChecked)
             let wantedIDs = Set(wanted.map(\.id))
             for (id, entry) in state.entries where !wantedIDs.contains(id) {
                 entry.scheduled?.cancel()
@@ -80,7 +80,7 @@ final class HealthChecker: Sendable {
     /// its result (no rise or fall count: this is the round that decides after a stale restart).
     /// Returns when the round is over, at most the check timeout later.
     func checkAllOnce(_ backends: [BackendRuntime]) async {
-        let checked = backends.filter { $0.adminState != .disabled }
+        let checked = backends.filter(\.isChecked)
         let rounds = checked.map { backend in
             HealthProbe.run(settings.probe, against: backend, timeout: settings.timeout, tls: backendTLS, on: eventLoop)
                 .map { [sink] outcome in

@@ -150,7 +150,7 @@ final class OutlierDetector: Sendable {
             }
             let length = until - now
             let wallUntil = Timestamp(milliseconds: Timestamp.now().milliseconds + length.nanoseconds / 1_000_000)
-            sink.metrics.ejections.increment()
+            sink.metrics.countEjection()
             sink.statusChange(backend, from: previous, to: .down, cause: EventSink.Cause(
                 kind: .outlier,
                 summary: "outlier: \(evidence.count) failed tries in a row (\(Self.summary(of: evidence))); "

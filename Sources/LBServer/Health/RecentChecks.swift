@@ -15,35 +15,21 @@ final class RecentChecks: Sendable {
         var error: String?
     }
 
-    private struct Ring {
-        var checks: [Check] = []
-        var next = 0
-    }
-
     let capacity: Int
-    private let ring = Mutex(Ring())
+    private let ring: Mutex<Ring<Check>>
 
     init(capacity: Int = 60) {
         self.capacity = max(1, capacity)
+        ring = Mutex(Ring(capacity: capacity))
     }
 
     /// Adds a result, forgetting the oldest once `capacity` are held.
     func append(_ check: Check) {
-        ring.withLock { ring in
-            if ring.checks.count < capacity {
-                ring.checks.append(check)
-            } else {
-                ring.checks[ring.next] = check
-            }
-            ring.next = (ring.next + 1) % capacity
-        }
+        ring.withLock { $0.append(check) }
     }
 
     /// The results held, oldest first.
     var checks: [Check] {
-        ring.withLock { ring in
-            guard ring.checks.count == capacity else { return ring.checks }
-            return Array(ring.checks[ring.next...] + ring.checks[..<ring.next])
-        }
+        ring.withLock { $0.elements }
     }
 }

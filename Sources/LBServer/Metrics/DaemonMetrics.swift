@@ -1,44 +1,18 @@
-import CoreMetrics
 import LBStore
 import NIOConcurrencyHelpers
 import NIOCore
-import Prometheus
 import Synchronization
 
-/// The daemon's metrics, kept in a registry of its own and served as Prometheus text on the admin
-/// listener's `/metrics`.
+/// The daemon's metrics, served as Prometheus text on the admin listener's `/metrics`.
 ///
-/// The hot path touches only its event loop's `RequestStats` (responses by class and the
-/// request duration histogram, found once per client connection); each scrape adds the loops'
-/// totals up. Gauges that mirror state the daemon already keeps in atomics (backend health, open
-/// connections, the writer's counters) are also brought up to date when `/metrics` is scraped,
-/// never per request. Safe from any thread.
+/// Nothing is kept here that the daemon keeps elsewhere: each scrape reads the event loops'
+/// `RequestStats` (responses by class and the request duration histogram), each backend's
+/// `BackendStats` and state, the writer's statistics and `/proc`, and writes every family with its
+/// HELP and TYPE (`PrometheusText`). The request path touches only atomics. Safe from any thread;
+/// a scrape reads files (`/proc`, the WAL's size), so it runs on the thread pool.
 final class DaemonMetrics: Sendable {
-    private let registry: PrometheusCollectorRegistry
-    private let factory: PrometheusMetricsFactory
-    /// Responses by status class: index 0 is 1xx, 4 is 5xx.
-    private let responsesByClass: [CoreMetrics.Counter]
-    let retries: CoreMetrics.Counter
-    let failures: CoreMetrics.Counter
     /// Backends ejected by outlier detection.
-    let ejections: CoreMetrics.Counter
-    private let eventsWritten: CoreMetrics.Counter
-    private let eventsDropped: CoreMetrics.Counter
-    private let clientConnections: CoreMetrics.Gauge
-    private let databaseCommitSeconds: CoreMetrics.Gauge
-    private let databaseWritable: CoreMetrics.Gauge
-    private let databaseWALBytes: CoreMetrics.Gauge
-
-    /// What the scrape last saw of values kept elsewhere as totals, and the per-backend gauges.
-    private struct ScrapeState {
-        var written = 0
-        var dropped = 0
-        var backendUp: [String: CoreMetrics.Gauge] = [:]
-        var backendEjected: [String: CoreMetrics.Gauge] = [:]
-        /// Responses by class already added to `responsesByClass`.
-        var responses = [Int](repeating: 0, count: 5)
-    }
-    private let scrapeState = Mutex(ScrapeState())
+    private let ejections = Atomic<Int>(0)
     /// One per event loop that has served a client connection. Event loops ask for theirs at the
     /// same moment, so this lock is contended: a pthread mutex (NIO's lock), which ThreadSanitizer
     /// follows. Behind a `Synchronization.Mutex` it reported the array as raced in 3 of 6 runs of
@@ -48,22 +22,11 @@ final class DaemonMetrics: Sendable {
 
     static let requestDurationName = "lb_http_request_duration_seconds"
 
-    init() {
-        let registry = PrometheusCollectorRegistry()
-        let factory = PrometheusMetricsFactory(registry: registry)
-        self.registry = registry
-        self.factory = factory
-        responsesByClass = (1...5).map { CoreMetrics.Counter(label: "lb_http_responses_total", dimensions: [("class", "\($0)xx")],
-                                                 factory: factory) }
-        retries = CoreMetrics.Counter(label: "lb_retries_total", factory: factory)
-        failures = CoreMetrics.Counter(label: "lb_backend_failures_total", factory: factory)
-        ejections = CoreMetrics.Counter(label: "lb_outlier_ejections_total", factory: factory)
-        eventsWritten = CoreMetrics.Counter(label: "lb_events_written_total", factory: factory)
-        eventsDropped = CoreMetrics.Counter(label: "lb_events_dropped_total", factory: factory)
-        clientConnections = CoreMetrics.Gauge(label: "lb_client_connections", factory: factory)
-        databaseCommitSeconds = CoreMetrics.Gauge(label: "lb_database_last_commit_seconds", factory: factory)
-        databaseWritable = CoreMetrics.Gauge(label: "lb_database_writable", factory: factory)
-        databaseWALBytes = CoreMetrics.Gauge(label: "lb_database_wal_bytes", factory: factory)
+    init() {}
+
+    /// Counts a backend ejected by outlier detection.
+    func countEjection() {
+        ejections.wrappingAdd(1, ordering: .relaxed)
     }
 
     /// The per-request metrics of `eventLoop`, made on first use; a client connection asks once
@@ -82,52 +45,118 @@ final class DaemonMetrics: Sendable {
         loopStats.withLockedValue { all in all.reduce(RequestStats.Snapshot()) { $0 + $1.snapshot() } }
     }
 
-    /// The gauge `label{backend="url"}` kept in `gauges`, made on first use.
-    private func gauge(_ label: String, backend url: String, in gauges: inout [String: CoreMetrics.Gauge]) -> CoreMetrics.Gauge {
-        if let existing = gauges[url] { return existing }
-        let made = CoreMetrics.Gauge(label: label, dimensions: [("backend", url)], factory: factory)
-        gauges[url] = made
-        return made
+    /// Every family as Prometheus text. Called by the admin listener for each scrape, on the
+    /// thread pool.
+    func scrape(backends: [BackendRuntime], openConnections: Int, writer: WriterStatistics, walBytes: Int = 0,
+                process: ProcessStats? = ProcessStats.current()) -> [UInt8] {
+        var text = PrometheusText()
+        text.family("lb_build_info", .gauge, help: "Always 1; the label says which lbserver build runs.")
+        text.sample("lb_build_info", ["version": InstanceName.version], 1)
+
+        let totals = requestTotals()
+        text.family("lb_http_responses_total", .counter,
+                    help: "Response heads sent to clients by status class, the balancer's own answers "
+                        + "(408, 414, 502, 503, ...) included.")
+        for (index, count) in totals.responses.enumerated() {
+            text.sample("lb_http_responses_total", ["code": "\(index + 1)xx"], count)
+        }
+        text.family(Self.requestDurationName, .histogram, help: "Time from a request's head to its response's end.")
+        text.histogram(Self.requestDurationName, bounds: RequestStats.bucketBounds, buckets: totals.buckets,
+                       sumNanoseconds: totals.sumNanoseconds)
+        text.single("lb_client_connections", .gauge, help: "Client connections open now.", openConnections)
+        text.single("lb_outlier_ejections_total", .counter, help: "Backends ejected by outlier detection.",
+                    ejections.load(ordering: .relaxed))
+
+        writeBackends(backends, into: &text)
+        writeEventLog(writer, walBytes: walBytes, into: &text)
+        if let process { writeProcess(process, into: &text) }
+        return text.bytes
     }
 
-    /// Brings the mirrored gauges and totals up to date and returns the whole registry as
-    /// Prometheus text. Called by the admin listener for each scrape.
-    func scrape(backends: [BackendRuntime], openConnections: Int, writer: WriterStatistics, walBytes: Int = 0) -> [UInt8] {
-        let totals = requestTotals()
-        scrapeState.withLock { state in
-            for (index, total) in totals.responses.enumerated() where total > state.responses[index] {
-                responsesByClass[index].increment(by: total - state.responses[index])
-                state.responses[index] = total
-            }
-            if writer.written > state.written { eventsWritten.increment(by: writer.written - state.written) }
-            if writer.dropped > state.dropped { eventsDropped.increment(by: writer.dropped - state.dropped) }
-            state.written = max(state.written, writer.written)
-            state.dropped = max(state.dropped, writer.dropped)
-            var seen = Set<String>()
-            for backend in backends {
-                let url = backend.url.text
-                seen.insert(url)
-                // 1 while up; 0 while down or not yet checked.
-                gauge("lb_backend_up", backend: url, in: &state.backendUp).record(backend.currentHealth == .up ? 1 : 0)
-                gauge("lb_backend_ejected", backend: url, in: &state.backendEjected).record(backend.isEjected() ? 1 : 0)
-            }
-            // A removed backend's series go away rather than freezing at their last values.
-            for gauges in [\ScrapeState.backendUp, \ScrapeState.backendEjected] {
-                for (url, gauge) in state[keyPath: gauges] where !seen.contains(url) {
-                    gauge.destroy()
-                    state[keyPath: gauges][url] = nil
-                }
+    /// The per-backend families, labelled `backend` (its URL), with the snapshots taken once.
+    private func writeBackends(_ backends: [BackendRuntime], into text: inout PrometheusText) {
+        let all = backends.map { ($0, $0.url.text, $0.stats.snapshot()) }
+        func counter(_ name: String, _ help: String, _ value: (BackendStats.Snapshot) -> Int) {
+            text.family(name, .counter, help: help)
+            for (_, url, stats) in all { text.sample(name, ["backend": url], value(stats)) }
+        }
+        func gauge(_ name: String, _ help: String, _ value: (BackendRuntime) -> Int) {
+            text.family(name, .gauge, help: help)
+            for (backend, url, _) in all { text.sample(name, ["backend": url], value(backend)) }
+        }
+        counter("lb_backend_requests_total", "Tries sent to the backend; a retry is a try of its own.") { $0.requests }
+        text.family("lb_backend_responses_total", .counter, help: "Answers the backend gave, by status class.")
+        for (_, url, stats) in all {
+            for (index, count) in stats.responses.enumerated() {
+                text.sample("lb_backend_responses_total", ["backend": url, "code": "\(index + 1)xx"], count)
             }
         }
-        clientConnections.record(openConnections)
-        databaseCommitSeconds.record(Double(writer.lastCommitMicroseconds) / 1_000_000)
-        databaseWritable.record(writer.isFailing ? 0 : 1)
-        databaseWALBytes.record(walBytes)
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(4096)
-        registry.emit(into: &buffer)
-        totals.emitDurationHistogram(named: Self.requestDurationName,
-                                     help: "Time from a request's head to its response's end.", into: &buffer)
-        return buffer
+        counter("lb_backend_failures_total",
+                "Tries that failed on the transport: refused, reset, timed out, or an invalid answer.") { $0.failures }
+        counter("lb_backend_retries_total", "Tries repeated on the backend after one failed.") { $0.retries }
+        let latency = "lb_backend_response_duration_seconds"
+        text.family(latency, .histogram, help: "Time from a try's start to the end of the backend's answer.")
+        for (_, url, stats) in all {
+            text.histogram(latency, [("backend", url)], bounds: BackendStats.bucketBounds, buckets: stats.buckets,
+                           sumNanoseconds: stats.latencySumNanoseconds)
+        }
+        gauge("lb_backend_in_flight", "Requests being proxied to the backend now.") { $0.inFlight.load(ordering: .relaxed) }
+        text.family("lb_backend_up", .gauge,
+                    help: "1 while checks find the backend up, 0 while down; absent while its health is unknown "
+                        + "or it is not checked (disabled).")
+        for (backend, url, _) in all {
+            switch backend.reportedHealth {
+            case .up: text.sample("lb_backend_up", ["backend": url], 1)
+            case .down: text.sample("lb_backend_up", ["backend": url], 0)
+            case .unknown, .notChecked: break
+            }
+        }
+        // State sets: one series per state, 1 for the one it is in.
+        func stateSet(_ name: String, _ help: String, states: [String], current: (BackendRuntime) -> String) {
+            text.family(name, .gauge, help: help)
+            for (backend, url, _) in all {
+                let now = current(backend)
+                for state in states { text.sample(name, ["backend": url, "state": state], state == now ? 1 : 0) }
+            }
+        }
+        stateSet("lb_backend_health",
+                 "1 for the backend's health as the daemon knows it (up, down, unknown, not_checked), 0 for the others.",
+                 states: ReportedHealth.allCases.map(\.rawValue)) { $0.reportedHealth.rawValue }
+        stateSet("lb_backend_admin_state", "1 for the backend's admin state (enabled, drained, disabled), 0 for the others.",
+                 states: AdminState.allCases.map(\.rawValue)) { $0.adminState.rawValue }
+        gauge("lb_backend_weight", "The backend's weight for weighted balancing.") { $0.weight }
+        gauge("lb_backend_ejected", "1 while outlier detection keeps the backend out.") { $0.isEjected() ? 1 : 0 }
+    }
+
+    /// The event log's health: what was written, dropped and is waiting, and whether it can be written.
+    private func writeEventLog(_ writer: WriterStatistics, walBytes: Int, into text: inout PrometheusText) {
+        text.single("lb_events_written_total", .counter, help: "Records committed to the event log.", writer.written)
+        text.single("lb_events_dropped_total", .counter,
+                    help: "Records lost because the writer's queue was full (a coalesced row counts its occurrences).",
+                    writer.dropped)
+        text.single("lb_events_queued", .gauge, help: "Records waiting to be written, a batch held for its next try included.",
+                    writer.pending)
+        text.single("lb_event_batches_failed_total", .counter, help: "Batches whose transaction failed and was tried again.",
+                    writer.failedBatches)
+        text.single("lb_database_writable", .gauge,
+                    help: "1 while the event log can be written; 0 while it is failing (locked, read-only, full, moved).",
+                    writer.isFailing ? 0 : 1)
+        text.single("lb_database_last_commit_seconds", .gauge, help: "How long the event writer's last batch commit took.",
+                    Double(writer.lastCommitMicroseconds) / 1_000_000)
+        text.single("lb_database_wal_bytes", .gauge, help: "The size of the database's write-ahead log.", walBytes)
+    }
+
+    /// The `process_*` families every Prometheus client library exports.
+    private func writeProcess(_ process: ProcessStats, into text: inout PrometheusText) {
+        text.single("process_cpu_seconds_total", .counter, help: "Total user and system CPU time spent in seconds.",
+                    process.cpuSeconds)
+        text.single("process_resident_memory_bytes", .gauge, help: "Resident memory size in bytes.",
+                    process.residentMemoryBytes)
+        text.single("process_virtual_memory_bytes", .gauge, help: "Virtual memory size in bytes.",
+                    process.virtualMemoryBytes)
+        text.single("process_open_fds", .gauge, help: "Number of open file descriptors.", process.openFileDescriptors)
+        text.single("process_max_fds", .gauge, help: "Maximum number of open file descriptors.", process.maxFileDescriptors)
+        text.single("process_start_time_seconds", .gauge, help: "Start time of the process since the Unix epoch in seconds.",
+                    process.startTimeSeconds)
     }
 }

@@ -1,6 +1,4 @@
-import Atomics
 import NIOCore
-import Prometheus
 
 /// The per-request metrics of one event loop: responses by status class and the request
 /// duration histogram.
@@ -10,8 +8,7 @@ import Prometheus
 /// swift-prometheus's shared histogram and counters instead costs a lock, sixteen 128-bit
 /// comparisons and an existential call or two per request: about 0.4 µs of a request's
 /// 7 µs of user CPU in `scripts/bench`.
-final class RequestStats: @unchecked Sendable {
-    // @unchecked: the slots are only touched through atomics; each is written by one thread.
+final class RequestStats: Sendable {
 
     /// The histogram's upper bounds, in nanoseconds. Proxying on loopback takes well under a
     /// millisecond, so the buckets start at 250 µs rather than Prometheus's usual 5 ms.
@@ -44,18 +41,14 @@ final class RequestStats: @unchecked Sendable {
     private static let slotCount = sumSlot + 1
 
     let eventLoop: EventLoop
-    /// One block of counters, written by the loop and read by scrapes: swift-atomics' storage,
-    /// since an array of `Synchronization.Atomic` cannot exist (an `Atomic` cannot be copied).
-    private let slots: UnsafeMutablePointer<UnsafeAtomic<Int>.Storage>
+    /// One block of counters, written by the loop and read by scrapes.
+    private let slots = CounterSlots(count: RequestStats.slotCount)
 
     init(eventLoop: EventLoop) {
         self.eventLoop = eventLoop
-        slots = .allocate(capacity: Self.slotCount)
-        slots.initialize(repeating: UnsafeAtomic<Int>.Storage(0), count: Self.slotCount)
     }
 
     deinit {
-        slots.deinitialize(count: Self.slotCount)
         slots.deallocate()
     }
 
@@ -82,37 +75,14 @@ final class RequestStats: @unchecked Sendable {
     @inline(__always)
     private func add(_ amount: Int, to slot: Int) {
         assert(eventLoop.inEventLoop, "RequestStats written off its event loop")
-        let counter = UnsafeAtomic<Int>(at: slots + slot)
-        counter.store(counter.load(ordering: .relaxed) &+ amount, ordering: .relaxed)
+        slots.addAsOnlyWriter(amount, to: slot)
     }
 
     /// The totals so far; safe from any thread. A request recorded meanwhile may be in the
     /// buckets and not yet in the sum.
     func snapshot() -> Snapshot {
-        func value(_ slot: Int) -> Int { UnsafeAtomic<Int>(at: slots + slot).load(ordering: .relaxed) }
+        let value = slots.value
         return Snapshot(responses: Self.responseSlots.map(value), buckets: Self.bucketSlots.map(value),
                         sumNanoseconds: value(Self.sumSlot))
-    }
-}
-
-extension RequestStats.Snapshot {
-    /// Appends the duration histogram in Prometheus's text format, its numbers written the way
-    /// swift-prometheus writes its own histograms.
-    func emitDurationHistogram(named name: String, help: String, into buffer: inout [UInt8]) {
-        func line(_ text: String) {
-            buffer.append(contentsOf: text.utf8)
-            buffer.append(UInt8(ascii: "\n"))
-        }
-        line("# HELP \(name) \(help)")
-        line("# TYPE \(name) histogram")
-        var cumulative = 0
-        for (bound, count) in zip(RequestStats.bucketBounds, buckets) {
-            cumulative += count
-            line("\(name)_bucket{le=\"\(Duration.nanoseconds(bound).bucketRepresentation)\"} \(cumulative)")
-        }
-        let total = count
-        line("\(name)_bucket{le=\"+Inf\"} \(total)")
-        line("\(name)_sum \(Duration.nanoseconds(sumNanoseconds).bucketRepresentation)")
-        line("\(name)_count \(total)")
     }
 }

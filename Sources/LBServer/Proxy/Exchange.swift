@@ -32,6 +32,11 @@ final class Exchange {
     var upstream: UpstreamConnection?
     /// True while a try counts in its backend's in-flight gauge.
     var tryActive = false
+    /// When the current try started, for its backend's latency: the request's start for the
+    /// first, the clock's reading for each later one.
+    var tryStartedAt: NIODeadline
+    /// Tries started so far.
+    var triesStarted = 0
 
     /// The protocol a client asked to switch to (`Upgrade`, with `Connection: upgrade`); the
     /// request is forwarded with both, and a `101` answer turns the connection into a tunnel.
@@ -44,6 +49,7 @@ final class Exchange {
     init(head: RequestHead, requestID: String, backend: BackendRuntime, startedAt: NIODeadline) {
         self.head = head
         self.startedAt = startedAt
+        self.tryStartedAt = startedAt
         self.requestID = requestID
         self.backend = backend
     }

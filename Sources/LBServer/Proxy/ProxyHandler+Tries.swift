@@ -9,6 +9,10 @@ extension ProxyHandler {
         let tryGeneration = generation
         exchange.tryActive = true
         exchange.backend.inFlight.wrappingAdd(1, ordering: .relaxed)
+        exchange.backend.stats.countRequest()
+        // The first try starts with the request; a later one (after a failure, maybe a delay) now.
+        if exchange.triesStarted > 0 { exchange.tryStartedAt = .now() }
+        exchange.triesStarted += 1
         if let connection = pool.takeIdle(exchange.backend, now: readStartedAt) {
             attach(connection, to: exchange)
             return

@@ -27,6 +27,7 @@ extension ProxyHandler: UpstreamDelegate {
         shared.outliers?.answered(exchange.backend, status: head.status, requestID: exchange.requestID,
                                   attempt: exchange.tries.attempt)
         stats?.countResponse(status: head.status)
+        exchange.backend.stats.countResponse(status: head.status)
         exchange.responseStatus = head.status
         var capacity = head.bytes.readableBytes + 160
         if case .length(let length) = head.framing, length <= ResponseRelay.coalescedBodyBytes { capacity += length }
@@ -106,6 +107,7 @@ extension ProxyHandler: UpstreamDelegate {
         }
         endTry(exchange)
         stats?.recordRequest(startedAt: exchange.startedAt, endedAt: endedAt)
+        exchange.backend.stats.recordLatency(from: exchange.tryStartedAt, to: endedAt)
         logAccess(exchange)
         switch action {
         case .flushAndClose:
@@ -136,6 +138,7 @@ extension ProxyHandler: UpstreamDelegate {
         state.switchingProtocols()
         exchange.responseStatus = 101
         stats?.countResponse(status: 101)
+        exchange.backend.stats.countResponse(status: 101)
         var buffer = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 160)
         head.writeForwarded(into: &buffer, options: .init(clientMinorVersion: exchange.head.minorVersion, keepAlive: true,
                                                           removeChunking: false, requestID: exchange.requestID))
@@ -148,7 +151,9 @@ extension ProxyHandler: UpstreamDelegate {
         guard let connection = exchange.upstream else { return }
         exchange.upstream = nil
         endTry(exchange)
-        stats?.recordRequest(startedAt: exchange.startedAt)
+        let now = NIODeadline.now()
+        stats?.recordRequest(startedAt: exchange.startedAt, endedAt: now)
+        exchange.backend.stats.recordLatency(from: exchange.tryStartedAt, to: now)
         logAccess(exchange)
         self.exchange = nil
         deadline?.cancel()

@@ -198,7 +198,8 @@ final class LoadBalancer: Sendable {
                     kind: .restore, summary: summary, threshold: nil,
                     evidence: [Evidence(at: record.healthSince, source: down.source,
                                         requestID: down.requestID, error: down.evidenceText)],
-                    stateAgeMilliseconds: stateAge, ejectedUntil: ejection?.until, ejections: ejection?.ejections),
+                    stateAgeMilliseconds: stateAge, ejectedUntil: ejection?.until, ejections: ejection?.ejections,
+                    since: record.healthSince),
                     at: started)
             }
         }
@@ -326,6 +327,8 @@ final class LoadBalancer: Sendable {
                                    writer: writer.currentStatistics, walBytes: writer.walBytes)
                 },
                 report: { [self] in statusReport() })))
+            // The page's last minute per backend; nothing else reads it.
+            services.append(.init(service: LoadSampler(backends: { [registry] in registry.all })))
         }
         let listener = TrafficListener(
             host: configuration.listenHost, port: configuration.listenPort, group: group, logger: logger,
@@ -444,22 +447,43 @@ final class LoadBalancer: Sendable {
                             lastError: statistics.lastError, eventsWritten: statistics.written,
                             eventsDropped: statistics.dropped, eventsQueued: statistics.pending,
                             failedBatches: statistics.failedBatches, walBytes: writer.walBytes),
-            backends: registry.all.map { backend in
-                .init(url: backend.url.text, health: backend.currentHealth.rawValue,
-                      adminState: backend.adminState.rawValue, weight: backend.weight,
-                      inFlight: backend.inFlight.load(ordering: .relaxed),
-                      backup: backend.isBackup, maxConnections: backend.maxConnections,
-                      ejectedUntil: backend.ejectedUntil.flatMap { until in
-                          let left = until - NIODeadline.now()
-                          guard left > .zero else { return nil }
-                          return Timestamp(milliseconds: Timestamp.now().milliseconds + left.nanoseconds / 1_000_000).rfc3339
-                      },
-                      recentChecks: backend.recentChecks.checks.map { check in
-                          .init(at: check.at.rfc3339, passed: check.passed,
-                                latencyMs: (check.latencyMilliseconds * 1000).rounded() / 1000,
-                                error: check.error)
-                      })
-            })
+            backends: registry.all.map(Self.backendStatus))
+    }
+
+    /// One backend's line of `/status`: its state, recent checks, last minute, and why it is down.
+    private static func backendStatus(_ backend: BackendRuntime) -> StatusReport.BackendStatus {
+        let health = backend.reportedHealth
+        let now = NIODeadline.now()
+        let lastMinute = backend.loadHistory.lastMinute(current: backend.stats.snapshot(), at: now.uptimeNanoseconds)
+        func milliseconds(_ seconds: Double?) -> Double? { seconds.map { ($0 * 1_000_000).rounded() / 1000 } }
+        func rate(_ value: Double) -> Double { (value * 100).rounded() / 100 }
+        // The change that took it down; a later one to down (a restore) says since when itself.
+        let down: StatusReport.Down? = health == .down ? backend.lastStatusChange.flatMap { change in
+            change.health == .down
+                ? StatusReport.Down(since: change.since.rfc3339, cause: change.cause.rawValue, detail: change.summary,
+                                    sinceMilliseconds: change.since.milliseconds)
+                : nil
+        } : nil
+        return .init(url: backend.url.text, health: health.rawValue, checked: backend.isChecked,
+                     adminState: backend.adminState.rawValue, weight: backend.weight,
+                     inFlight: backend.inFlight.load(ordering: .relaxed),
+                     backup: backend.isBackup, maxConnections: backend.maxConnections,
+                     ejectedUntil: backend.ejectedUntil.flatMap { until in
+                         let left = until - now
+                         guard left > .zero else { return nil }
+                         return Timestamp(milliseconds: Timestamp.now().milliseconds + left.nanoseconds / 1_000_000).rfc3339
+                     },
+                     recentChecks: backend.recentChecks.checks.map { check in
+                         .init(at: check.at.rfc3339, passed: check.passed,
+                               latencyMs: (check.latencyMilliseconds * 1000).rounded() / 1000,
+                               error: check.error, atMilliseconds: check.at.milliseconds)
+                     },
+                     lastMinute: lastMinute.map { minute in
+                         .init(seconds: (minute.seconds * 10).rounded() / 10, requestsPerSecond: rate(minute.requestsPerSecond),
+                               errorsPerSecond: rate(minute.errorsPerSecond),
+                               p50Ms: milliseconds(minute.p50), p99Ms: milliseconds(minute.p99))
+                     },
+                     down: down)
     }
 
     /// What a reload changed.
