@@ -85,6 +85,21 @@ import Testing
         #expect(try httpRequest(port: port).text == "a")
     }
 
+    @Test func anAdminPortTheReplacementDoesNotHaveIsClosedNotLeftHanging() throws {
+        let folder = try TemporaryFolder()
+        let old = try ServerProcess(lbserver: ["--db", folder.database, "--admin", "127.0.0.1:0"], folder: folder.url)
+        defer { old.stop() }
+        let port = try old.waitUntilListening()
+        let adminPort = old.adminPort
+        let new = try ServerProcess(lbserver: ["--db", folder.database, "--listen", "127.0.0.1:\(port)", "--replace"],
+                                    folder: folder.url)
+        defer { new.stop() }
+        try new.waitUntilListening()
+        #expect(old.waitForExit(timeout: .seconds(30)) == 0)
+        // Nobody holds the old admin socket: a connection is refused, not queued for ever.
+        #expect(throws: TestClientError.self) { try HTTPTestConnection(port: adminPort, timeoutSeconds: 2) }
+    }
+
     @Test func replaceWithNothingRunningStartsAsUsual() throws {
         let folder = try TemporaryFolder()
         let server = try ServerProcess(lbserver: ["--db", folder.database, "--replace"], folder: folder.url)

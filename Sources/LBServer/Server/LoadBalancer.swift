@@ -376,6 +376,9 @@ final class LoadBalancer: Sendable {
     private func announce(listeningOn address: SocketAddress) async throws {
         listening.reach(address)
         let admin = configuration.admin == nil ? nil : try await adminListening.value()
+        // A socket the predecessor handed over that no listener here took (it had an admin port,
+        // this daemon has none) closes now, or its port would stay bound and never answer.
+        sockets.closeUnused()
         let saved = restored.saved
         let down = registry.all.filter { $0.currentHealth == .down }.map(\.url.text)
         let cleanStop = saved.lastStart.map { start in saved.lastCleanStop.map { $0 >= start } ?? false } ?? true
