@@ -19,7 +19,7 @@ public struct LBCtl: ParsableCommand {
             """,
         subcommands: [
             BackendsCommand.self, AddCommand.self, RemoveCommand.self, EnableCommand.self, DrainCommand.self,
-            DisableCommand.self, WeightCommand.self, EventsCommand.self, HistoryCommand.self, AuditCommand.self,
+            DisableCommand.self, WeightCommand.self, SetCommand.self, EventsCommand.self, HistoryCommand.self, AuditCommand.self,
             WhyCommand.self, InstancesCommand.self, PruneCommand.self, InitCommand.self, MigrateCommand.self,
         ])
 

@@ -55,6 +55,7 @@ import Testing
             #expect(events.map(\.kind) == [.failure])
             #expect(events.first?.backendURL == "http://127.0.0.1:9001")
             #expect(try store.balancerState().cursor == 42)
+            #expect(backend.settings == BackendSettings())
         }
         if version >= 2 {
             let history = try store.healthHistory(backendID: 1, in: .all)
@@ -91,6 +92,31 @@ import Testing
                 try connection.execute("INSERT INTO events (at, kind, count) VALUES (10, 'rejected', 0)")
             }
         }
+    }
+
+    @Test func aRegistryFromBeforeTheSettingsTakesThemAndTheirChangesReachTheDaemons() throws {
+        let folder = try TemporaryDirectory()
+        let path = folder.path("old.sqlite3")
+        do {
+            let connection = try SQLiteConnection(path: path, mode: .readWriteCreate)
+            try Migrator.prepare(connection, to: 9)
+            try connection.execute("""
+                INSERT INTO backends (url, weight, health_since, added_at, origin, config_weight)
+                    VALUES ('http://127.0.0.1:9001', 3, 5, 5, 'config', 3);
+                """)
+            connection.close()
+        }
+        let store = try Store(path: path, mode: .existing)
+        // The configuration's backup mark, until now in the file only, is the registry's at the next start.
+        let differences = try store.reconcile(declared: [
+            DeclaredBackend(url: "http://127.0.0.1:9001", weight: 3, settings: [.backup: 1]),
+        ])
+        #expect(differences.map { "\($0.field)=\($0.winner)" } == ["backup=config"])
+        #expect(try store.backend(url: "http://127.0.0.1:9001")?.settings.backup == true)
+        // A setting's change moves the registry version, as a weight's does: daemons reload it.
+        let version = try store.registryVersion()
+        try store.setSettings([(.maxConnections, 10)], url: "http://127.0.0.1:9001", actor: "op")
+        #expect(try store.registryVersion() > version)
     }
 
     @Test func openingTwiceDoesNotMigrateAgain() throws {

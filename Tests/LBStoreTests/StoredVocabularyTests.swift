@@ -6,7 +6,9 @@ import Testing
     @Test func theRawValuesAreTheStoredStrings() {
         #expect(EventCause.allCases.map(\.rawValue) == ["check", "traffic", "admin", "restore", "request", "outlier"])
         #expect(Evidence.Source.allCases.map(\.rawValue) == ["check", "request", "admin"])
-        #expect(ConfigDifference.Field.allCases.map(\.rawValue) == ["registered", "origin", "weight", "admin_state"])
+        #expect(ConfigDifference.Field.allCases.map(\.rawValue) == ["registered", "origin", "weight", "admin_state", "backup",
+                                                                     "max_connections", "connect_timeout", "response_timeout",
+                                                                     "tls_verify"])
         #expect("\(ConfigDifference.Field.adminState):\(BackendOrigin.runtime)" == "admin_state:runtime")
         #expect(EventKind.allCases.map(\.rawValue) == [
             "failure", "retry", "attempt", "status_change", "admin_change", "rejected", "refused", "startup", "shutdown",

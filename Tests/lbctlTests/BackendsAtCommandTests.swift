@@ -66,7 +66,8 @@ import Testing
         let rows = try Self.rows(folder, path, at: -55)
         #expect(Set(rows.keys) == [Self.urls.a, Self.urls.b, Self.urls.e, Self.urls.f, Self.urls.g, Self.urls.h])
         let keys: Set = ["url", "health", "health_since", "admin_state", "weight", "added_at", "origin", "uptime_24h",
-                         "failures_24h", "removed_at", "at", "admin_state_since", "weight_since", "instances", "stale"]
+                         "failures_24h", "removed_at", "backup", "max_connections", "connect_timeout_ms", "response_timeout_ms",
+                         "tls_verify", "at", "admin_state_since", "weight_since", "instances", "stale"]
         for row in rows.values {
             #expect(Set(row.keys) == keys)
             #expect((row["instances"] as? [Any])?.isEmpty == true, "a single node's record names no instance")
@@ -212,7 +213,8 @@ import Testing
         #expect(b.contains("drained since 2026-11-20T02:05:00Z"))
         let csv = try folder.lbctl.run(["--db", path, "backends", "--at", IncidentLog.instant(7), "--csv"])
         #expect(csv.standardOutput.hasPrefix(
-            "url,health,health_since,admin_state,weight,added_at,origin,uptime_24h,failures_24h,removed_at,at,admin_state_since,weight_since\n"))
+            "url,health,health_since,admin_state,weight,added_at,origin,uptime_24h,failures_24h,removed_at,"
+            + "backup,max_connections,connect_timeout_ms,response_timeout_ms,tls_verify,at,admin_state_since,weight_since\n"))
     }
 
     @Test func anInstantInTheFutureOrBeforeTheFirstRecordIsRefusedWithOneLine() throws {

@@ -64,7 +64,8 @@ import Testing
         let rows = try JSONDocument.array(result.standardOutput)
         #expect(rows.count == 2)
         let expectedKeys: Set = ["url", "health", "health_since", "admin_state", "weight", "added_at", "origin",
-                                 "uptime_24h", "failures_24h", "removed_at", "instances", "stale"]
+                                 "uptime_24h", "failures_24h", "removed_at", "backup", "max_connections",
+                                 "connect_timeout_ms", "response_timeout_ms", "tls_verify", "instances", "stale"]
         for row in rows { #expect(Set(row.keys) == expectedKeys) }
         // No daemon has run on this database: no instance has a view.
         #expect(rows.allSatisfy { ($0["instances"] as? [Any])?.isEmpty == true })

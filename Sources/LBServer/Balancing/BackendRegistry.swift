@@ -11,8 +11,6 @@ final class BackendRegistry: Sendable {
         var byID: [Int64: BackendRuntime] = [:]
         var order: [Int64] = []
         var nextSlot = 0
-        /// Backup marks and limits from the configuration, by URL.
-        var options: [String: BackendOptions] = [:]
     }
 
     let balancer: any Balancer
@@ -26,7 +24,7 @@ final class BackendRegistry: Sendable {
     struct Changes: Sendable {
         var added: [BackendRuntime] = []
         var removed: [BackendRuntime] = []
-        /// Backends whose admin state or weight changed: (backend, description of the change).
+        /// Backends whose admin state, weight or settings changed: (backend, description of the change).
         var updated: [(BackendRuntime, String)] = []
         var isEmpty: Bool { added.isEmpty && removed.isEmpty && updated.isEmpty }
     }
@@ -50,7 +48,7 @@ final class BackendRegistry: Sendable {
                         notes.append("weight \(existing.weight)->\(record.weight)")
                         existing.weight = record.weight
                     }
-                    notes += existing.apply(state.options[existing.url.text] ?? BackendOptions())
+                    notes += existing.apply(record.settings)
                     if !notes.isEmpty { changes.updated.append((existing, notes.joined(separator: " "))) }
                     continue
                 }
@@ -58,7 +56,7 @@ final class BackendRegistry: Sendable {
                 let runtime = BackendRuntime(id: record.id, url: url, slot: state.nextSlot,
                                              health: record.health, weight: record.weight,
                                              adminState: record.adminState)
-                runtime.apply(state.options[url.text] ?? BackendOptions())
+                runtime.apply(record.settings)
                 state.nextSlot += 1
                 state.byID[record.id] = runtime
                 state.order.append(record.id)
@@ -73,23 +71,6 @@ final class BackendRegistry: Sendable {
         }
         balancer.replace(with: snapshot)
         return changes
-    }
-
-    /// Sets the configuration's backup marks and limits (by URL); swaps in a new snapshot when a
-    /// backup mark changed, since the balancer splits primaries from backups there.
-    func setOptions(_ options: [String: BackendOptions]) {
-        let snapshot = state.withLock { state -> BackendSnapshot? in
-            state.options = options
-            var backupChanged = false
-            for runtime in state.byID.values {
-                let wasBackup = runtime.isBackup
-                runtime.apply(options[runtime.url.text] ?? BackendOptions())
-                if runtime.isBackup != wasBackup { backupChanged = true }
-            }
-            guard backupChanged else { return nil }
-            return BackendSnapshot(state.order.compactMap { state.byID[$0] }.filter { $0.adminState == .enabled })
-        }
-        if let snapshot { balancer.replace(with: snapshot) }
     }
 
     /// Every live backend (any admin state), in registry order.

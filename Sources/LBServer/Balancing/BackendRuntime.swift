@@ -16,7 +16,7 @@ final class BackendRuntime: Sendable {
     private let storedWeight: Atomic<Int>
     private let storedAdminState: Atomic<Int>
     private let storedBackup = Atomic<Bool>(false)
-    /// Per-backend limits from the configuration; 0 means the global setting (or no limit).
+    /// Per-backend limits from the registry; 0 means the global setting (or no limit).
     private let storedMaxConnections = Atomic<Int>(0)
     private let storedConnectTimeout = Atomic<Int64>(0)
     private let storedResponseTimeout = Atomic<Int64>(0)
@@ -84,8 +84,8 @@ final class BackendRuntime: Sendable {
         return nanoseconds == 0 ? nil : .nanoseconds(nanoseconds)
     }
 
-    /// For an `https://` backend: whether its certificate is verified (the configuration file may
-    /// turn it off for this backend).
+    /// For an `https://` backend: whether its certificate is verified (the registry may turn it
+    /// off for this backend).
     var verifiesTLS: Bool { storedTLSVerify.load(ordering: .relaxed) }
 
     var maxConnections: Int? {
@@ -93,24 +93,34 @@ final class BackendRuntime: Sendable {
         return maximum == 0 ? nil : maximum
     }
 
-    /// Takes the configuration's options; returns what changed, for the log.
+    /// Takes the registry's settings for it; returns what changed, for the log.
     @discardableResult
-    func apply(_ options: BackendOptions) -> [String] {
+    func apply(_ settings: BackendSettings) -> [String] {
         var notes: [String] = []
-        if isBackup != options.backup {
-            notes.append("backup \(isBackup)->\(options.backup)")
-            isBackup = options.backup
+        if isBackup != settings.backup {
+            notes.append("backup \(isBackup)->\(settings.backup)")
+            isBackup = settings.backup
         }
-        if maxConnections != options.maxConnections {
-            notes.append("max_connections \(maxConnections.map(String.init) ?? "none")->\(options.maxConnections.map(String.init) ?? "none")")
-            storedMaxConnections.store(options.maxConnections ?? 0, ordering: .relaxed)
+        if maxConnections != settings.maxConnections {
+            notes.append("max_connections \(maxConnections.map(String.init) ?? "none")->\(settings.maxConnections.map(String.init) ?? "none")")
+            storedMaxConnections.store(settings.maxConnections ?? 0, ordering: .relaxed)
         }
-        if verifiesTLS != options.tlsVerify {
-            notes.append("tls_verify \(verifiesTLS)->\(options.tlsVerify)")
-            storedTLSVerify.store(options.tlsVerify, ordering: .relaxed)
+        if verifiesTLS != settings.tlsVerify {
+            notes.append("tls_verify \(verifiesTLS)->\(settings.tlsVerify)")
+            storedTLSVerify.store(settings.tlsVerify, ordering: .relaxed)
         }
-        storedConnectTimeout.store(options.connectTimeout?.nanoseconds ?? 0, ordering: .relaxed)
-        storedResponseTimeout.store(options.responseTimeout?.nanoseconds ?? 0, ordering: .relaxed)
+        let connect = settings.connectTimeoutMilliseconds.map { $0 * 1_000_000 } ?? 0
+        if storedConnectTimeout.load(ordering: .relaxed) != connect {
+            notes.append("connect_timeout \(BackendSetting.connectTimeout.text(connectTimeout.map { $0.nanoseconds / 1_000_000 }))->"
+                         + BackendSetting.connectTimeout.text(settings.connectTimeoutMilliseconds))
+            storedConnectTimeout.store(connect, ordering: .relaxed)
+        }
+        let response = settings.responseTimeoutMilliseconds.map { $0 * 1_000_000 } ?? 0
+        if storedResponseTimeout.load(ordering: .relaxed) != response {
+            notes.append("response_timeout \(BackendSetting.responseTimeout.text(responseTimeout.map { $0.nanoseconds / 1_000_000 }))->"
+                         + BackendSetting.responseTimeout.text(settings.responseTimeoutMilliseconds))
+            storedResponseTimeout.store(response, ordering: .relaxed)
+        }
         return notes
     }
 
@@ -205,7 +215,7 @@ final class BackendRuntime: Sendable {
         set { storedWeight.store(newValue, ordering: .relaxed) }
     }
 
-    /// A backup takes traffic only when no primary can (set by the configuration's `backup: true`).
+    /// A backup takes traffic only when no primary can (the registry's `backup` setting).
     var isBackup: Bool {
         get { storedBackup.load(ordering: .relaxed) }
         set { storedBackup.store(newValue, ordering: .relaxed) }

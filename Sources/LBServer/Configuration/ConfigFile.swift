@@ -125,7 +125,7 @@ struct ConfigFile {
             } catch {
                 throw refused(item, "backends", SettingProblem(reason: .sentence(error.description), given: text))
             }
-            guard extra.tlsVerify || url.isTLS else {
+            guard extra.tlsVerify != false || url.isTLS else {
                 throw refused(item, "backends.tls_verify", SettingProblem(
                     reason: .sentence("tls_verify is for https:// backends; \(url) is plain HTTP"), given: "false"))
             }

@@ -68,7 +68,8 @@ struct ServerConfiguration: Sendable {
     var declaredBackends: [DeclaredBackend] {
         backends.map { url in
             DeclaredBackend(url: url.text, weight: backendDeclarations[url.text]?.weight,
-                            adminState: backendDeclarations[url.text]?.adminState)
+                            adminState: backendDeclarations[url.text]?.adminState,
+                            settings: backendOptions[url.text]?.declaredSettings ?? [:])
         }
     }
 }

@@ -141,8 +141,6 @@ final class LoadBalancer: Sendable {
                              flushLoop: group.next())
         let balancer = configuration.balancing.makeBalancer(cursor: Int(truncatingIfNeeded: saved.cursor))
         let registry = BackendRegistry(balancer: balancer)
-        registry.setOptions(configuration.backendOptions)
-        Self.warnOfUnverifiedBackends(configuration.backendOptions, logger: logger)
         // Restored state older than --state-max-age is not routed on: every backend starts
         // unknown and one check round decides before the listener accepts.
         let stateAge = saved.savedAt.map { started.milliseconds - $0.milliseconds }
@@ -161,6 +159,7 @@ final class LoadBalancer: Sendable {
             unknown.health = .unknown
             return unknown
         } : records)
+        Self.warnOfUnverifiedBackends(registry.all, logger: logger)
 
         let checker = HealthChecker(eventLoop: group.next(), settings: configuration.health, sink: sink,
                                     backendTLS: backendTLS)
@@ -236,12 +235,13 @@ final class LoadBalancer: Sendable {
         return changes
     }
 
-    /// One warning per `https://` backend whose certificate the configuration file says not to
-    /// verify, at every start and reload: such a backend can be impersonated by anyone on the path.
-    static func warnOfUnverifiedBackends(_ options: [String: BackendOptions], logger: Logger) {
-        for (url, option) in options.sorted(by: { $0.key < $1.key }) where !option.tlsVerify {
+    /// One warning per `https://` backend whose certificate the registry says not to verify, at
+    /// the start and whenever one is added so or turned so: such a backend can be impersonated by
+    /// anyone on the path.
+    static func warnOfUnverifiedBackends(_ backends: [BackendRuntime], logger: Logger) {
+        for backend in backends where !backend.verifiesTLS && backend.url.isTLS {
             logger.warning("TLS verification is OFF for this backend (tls_verify: false): its certificate is not checked, and anyone on the path can pose as it",
-                           metadata: ["backend": "\(url)"])
+                           metadata: ["backend": "\(backend.url)"])
         }
     }
 
@@ -295,6 +295,8 @@ final class LoadBalancer: Sendable {
                 for (backend, change) in changes.updated {
                     logger.info("backend changed", metadata: ["backend": "\(backend.url)", "change": "\(change)"])
                 }
+                Self.warnOfUnverifiedBackends(changes.added + changes.updated.filter { $0.1.contains("tls_verify") }.map(\.0),
+                                              logger: logger)
                 checker.track(registry.all)
             })
     }
@@ -550,10 +552,6 @@ final class LoadBalancer: Sendable {
                 let differences = new.backends.isEmpty
                     ? [] : try Store(location: StoreLocation(parsing: path), mode: .existing)
                         .reconcile(declared: new.declaredBackends, occasion: "reload", instance: new.instanceName)
-                if !new.backends.isEmpty {
-                    registry.setOptions(new.backendOptions)
-                    Self.warnOfUnverifiedBackends(new.backendOptions, logger: self.logger)
-                }
                 if !new.backends.isEmpty {
                     let before = Set(previous.backends.map(\.text))
                     let after = Set(new.backends.map(\.text))

@@ -35,9 +35,12 @@ public struct Backend: Hashable, Sendable {
     /// Set when the backend was removed; its row stays so old events still name it.
     public var removedAt: Timestamp?
     public var origin: BackendOrigin
+    /// Its backup mark and own limits.
+    public var settings: BackendSettings
 
     public init(id: Int64, url: String, weight: Int, adminState: AdminState, health: Health,
-                healthSince: Timestamp, addedAt: Timestamp, removedAt: Timestamp?, origin: BackendOrigin) {
+                healthSince: Timestamp, addedAt: Timestamp, removedAt: Timestamp?, origin: BackendOrigin,
+                settings: BackendSettings = BackendSettings()) {
         self.id = id
         self.url = url
         self.weight = weight
@@ -47,6 +50,7 @@ public struct Backend: Hashable, Sendable {
         self.addedAt = addedAt
         self.removedAt = removedAt
         self.origin = origin
+        self.settings = settings
     }
 
     public var isRemoved: Bool { removedAt != nil }

@@ -6,7 +6,10 @@ import Foundation
 ///
 /// Which fields are set depends on the event's kind:
 /// - `admin_change`: `action` (`add`, `remove`, `admin_state`, `weight`, `origin`), `from`, `to`,
-///   `actor` (OS user or `lbserver`), `command` (the command line), and for `add` `weight`/`origin`.
+///   `actor` (OS user or `lbserver`), `command` (the command line), and for `add` `weight`/`origin`
+///   and `settings` (the `BackendSetting`s it set other than their defaults). A setting's change
+///   has the setting's name as its action (`backup`, `max_connections`, …) and its values as
+///   `BackendSetting.text` writes them (`true`, `100`, `500ms`, `none`).
 /// - `status_change`: `from`, `to`, `cause` (`check`, `traffic`, `admin`, `restore`, `outlier`),
 ///   `threshold` (the rise or fall count in effect, or the failures in a row that eject),
 ///   `evidence`, for `restore` `state_age_ms`, and for an outlier ejection `ejected_until` (Unix
@@ -38,6 +41,8 @@ public struct EventData: Codable, Hashable, Sendable {
     public var command: String?
     public var origin: String?
     public var weight: Int?
+    /// For `add`: the per-backend settings it set other than their defaults, by name, as text.
+    public var settings: [String: String]?
     public var cause: EventCause?
     public var threshold: Int?
     public var evidence: [Evidence]?
@@ -89,7 +94,8 @@ public struct EventData: Codable, Hashable, Sendable {
                 lastAt: Int64? = nil, via: String? = nil, ejectedUntil: Int64? = nil, ejections: Int? = nil,
                 replacedPID: Int? = nil, outcome: String? = nil, reason: String? = nil, applied: [String]? = nil,
                 needsRestart: [String]? = nil, restartedPID: Int? = nil,
-                cutoff: Int64? = nil, events: Int? = nil, healthRuns: Int? = nil) {
+                cutoff: Int64? = nil, events: Int? = nil, healthRuns: Int? = nil,
+                settings: [String: String]? = nil) {
         self.action = action
         self.from = from
         self.to = to
@@ -121,6 +127,7 @@ public struct EventData: Codable, Hashable, Sendable {
         self.cutoff = cutoff
         self.events = events
         self.healthRuns = healthRuns
+        self.settings = settings
     }
 
     enum CodingKeys: String, CodingKey {
@@ -140,6 +147,7 @@ public struct EventData: Codable, Hashable, Sendable {
         case restartedPID = "restarted_pid"
         case cutoff, events
         case healthRuns = "health_runs"
+        case settings
     }
 
     /// The JSON text stored in `events.data`.
@@ -207,6 +215,11 @@ public struct ConfigDifference: Codable, Hashable, Sendable {
         case origin
         case weight
         case adminState = "admin_state"
+        case backup
+        case maxConnections = "max_connections"
+        case connectTimeout = "connect_timeout"
+        case responseTimeout = "response_timeout"
+        case tlsVerify = "tls_verify"
 
         public var description: String { rawValue }
     }

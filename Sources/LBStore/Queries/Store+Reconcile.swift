@@ -1,16 +1,19 @@
 import CSQLite
 
 /// A backend as the daemon's configuration (`--backends` or the config file) declares it; a field
-/// left nil is not declared, and the registry's value stands.
+/// left nil (a setting left out of `settings`) is not declared, and the registry's value stands.
 public struct DeclaredBackend: Hashable, Sendable {
     public var url: String
     public var weight: Int?
     public var adminState: AdminState?
+    /// The per-backend settings it declares (backup, limits), as the registry stores them.
+    public var settings: [BackendSetting: Int64]
 
-    public init(url: String, weight: Int? = nil, adminState: AdminState? = nil) {
+    public init(url: String, weight: Int? = nil, adminState: AdminState? = nil, settings: [BackendSetting: Int64] = [:]) {
         self.url = url
         self.weight = weight
         self.adminState = adminState
+        self.settings = settings
     }
 }
 
@@ -21,8 +24,10 @@ extension Store {
     /// - a `config` backend no longer declared is removed (its history kept);
     /// - a `runtime` backend (added by `lbctl`) stays; declared, it becomes a `config` backend;
     /// - a declared backend that is missing is added;
-    /// - an operator's runtime change to a declared field (weight, admin state) holds until the
-    ///   configuration changes that same field; then the configuration wins.
+    /// - an operator's runtime change to a declared field (weight, admin state, a `BackendSetting`)
+    ///   holds until the configuration changes that same field; then the configuration wins. A
+    ///   setting the configuration declared and no longer does has changed too: it goes back to
+    ///   its default (as a weight or admin state left out does not: those keep their value).
     /// Every change is an `admin_change` event by `actor` with `command` saying why.
     @discardableResult
     public func reconcile(declared: [DeclaredBackend], actor: String = "lbserver", occasion: String = "startup",
@@ -64,18 +69,27 @@ extension Store {
         var backend: Backend
         var configWeight: Int?
         var configAdminState: AdminState?
+        /// What the configuration last declared of each setting (absent: not declared).
+        var configSettings: [BackendSetting: Int64]
     }
 
     private static func liveBackendsWithDeclarations(in connection: Connection) throws -> [DeclaredEntry] {
+        let configColumns = BackendSetting.allCases.map(\.configColumn).joined(separator: ", ")
         let statement = try connection.statement("""
-            SELECT \(backendColumns), config_weight, config_admin_state FROM backends
+            SELECT \(backendColumns), config_weight, config_admin_state, \(configColumns) FROM backends
             WHERE removed_at IS NULL ORDER BY id
             """)
+        let first = backendColumnCount
         var result: [DeclaredEntry] = []
         while try statement.step() {
+            var configSettings: [BackendSetting: Int64] = [:]
+            for (offset, setting) in BackendSetting.allCases.enumerated() {
+                configSettings[setting] = statement.optionalInt64(first + 2 + Int32(offset))
+            }
             result.append(DeclaredEntry(backend: backend(from: statement),
-                                        configWeight: statement.optionalInt64(9).map { Int($0) },
-                                        configAdminState: statement.optionalText(10).flatMap(AdminState.init(rawValue:))))
+                                        configWeight: statement.optionalInt64(first).map { Int($0) },
+                                        configAdminState: statement.optionalText(first + 1).flatMap(AdminState.init(rawValue:)),
+                                        configSettings: configSettings))
         }
         return result
     }
@@ -100,15 +114,20 @@ extension Store {
                 .bind(.text(declaration.url), .integer(Int64(weight)), .text(state.rawValue), .integer(now.milliseconds),
                       .integer(now.milliseconds)).run()
         }
+        guard let existing = try backend(url: declaration.url, in: connection) else { return }
+        // Added or brought back, it has the settings declared, else the defaults.
+        let settings = settingsAssignments(declared: declaration.settings)
+        try connection.statement("UPDATE backends SET config_weight = ?, config_admin_state = ?, \(settings.sql) WHERE id = ?")
+            .bind([.optional(declaration.weight.map(Int64.init)), .optional(declaration.adminState?.rawValue)]
+                  + settings.values + [.integer(existing.id)]).run()
         guard let added = try backend(url: declaration.url, in: connection) else { return }
-        try connection.statement("UPDATE backends SET config_weight = ?, config_admin_state = ? WHERE id = ?")
-            .bind(.optional(declaration.weight.map(Int64.init)), .optional(declaration.adminState?.rawValue),
-                  .integer(added.id)).run()
+        let declared = nonDefaultSettings(added.settings)
+        let settingsText = (declared ?? [:]).sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
         try insert(Event(at: now, kind: .adminChange, backendID: added.id,
-                         detail: "add weight=\(weight) origin=config by=\(actor)",
+                         detail: "add weight=\(weight) origin=config\(settingsText) by=\(actor)",
                          data: EventData(action: "add", to: state.rawValue, actor: actor,
                                          command: "\(occasion): declared by the configuration", origin: "config",
-                                         weight: weight),
+                                         weight: weight, settings: declared),
                          instance: instance),
                    into: connection)
     }
@@ -158,9 +177,29 @@ extension Store {
                                                     runtime: backend.adminState.rawValue, winner: .runtime))
             }
         }
-        try connection.statement("UPDATE backends SET config_weight = ?, config_admin_state = ? WHERE id = ?")
-            .bind(.optional(declaration.weight.map(Int64.init)), .optional(declaration.adminState?.rawValue),
-                  .integer(backend.id)).run()
+        for setting in BackendSetting.allCases {
+            let declared = declaration.settings[setting]
+            let current = backend.settings[setting]
+            guard let field = ConfigDifference.Field(rawValue: setting.rawValue) else { continue }
+            if declared != entry.configSettings[setting] {
+                // The configuration changed it (declared anew, changed, or left out: the default).
+                let target = declared ?? setting.defaultValue
+                guard target != current else { continue }
+                try connection.statement("UPDATE backends SET \(setting.column) = ? WHERE id = ?")
+                    .bind(.optional(target), .integer(backend.id)).run()
+                try record(setting.rawValue, from: setting.text(current), to: setting.text(target),
+                           why: "the configuration changed \(setting.rawValue)")
+                differences.append(ConfigDifference(url: backend.url, field: field, config: setting.text(target),
+                                                    runtime: setting.text(current), winner: .config))
+            } else if let declared, declared != current {
+                differences.append(ConfigDifference(url: backend.url, field: field, config: setting.text(declared),
+                                                    runtime: setting.text(current), winner: .runtime))
+            }
+        }
+        let configColumns = BackendSetting.allCases.map { "\($0.configColumn) = ?" }.joined(separator: ", ")
+        try connection.statement("UPDATE backends SET config_weight = ?, config_admin_state = ?, \(configColumns) WHERE id = ?")
+            .bind([.optional(declaration.weight.map(Int64.init)), .optional(declaration.adminState?.rawValue)]
+                  + BackendSetting.allCases.map { .optional(declaration.settings[$0]) } + [.integer(backend.id)]).run()
         return differences
     }
 }

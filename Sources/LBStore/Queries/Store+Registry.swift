@@ -1,17 +1,27 @@
 import CSQLite
 
 extension Store {
-    static let backendColumns =
-        "id, url, weight, admin_state, health, health_since, added_at, removed_at, origin"
+    /// A backend's columns as `backend(from:)` reads them: the fixed ones, then each
+    /// `BackendSetting`'s in `allCases` order.
+    static let backendColumns = "id, url, weight, admin_state, health, health_since, added_at, removed_at, origin, "
+        + BackendSetting.allCases.map(\.column).joined(separator: ", ")
+
+    /// How many columns `backendColumns` lists: a query that selects more reads them from here on.
+    static let backendColumnCount = Int32(9 + BackendSetting.allCases.count)
 
     static func backend(from statement: Statement) -> Backend {
-        Backend(id: statement.int64(0), url: statement.text(1), weight: statement.int(2),
-                adminState: AdminState(rawValue: statement.text(3)) ?? .enabled,
-                health: Health(rawValue: statement.text(4)) ?? .unknown,
-                healthSince: Timestamp(milliseconds: statement.int64(5)),
-                addedAt: Timestamp(milliseconds: statement.int64(6)),
-                removedAt: statement.optionalInt64(7).map(Timestamp.init(milliseconds:)),
-                origin: BackendOrigin(rawValue: statement.text(8)) ?? .runtime)
+        var settings = BackendSettings()
+        for (offset, setting) in BackendSetting.allCases.enumerated() {
+            settings[setting] = statement.optionalInt64(Int32(9 + offset))
+        }
+        return Backend(id: statement.int64(0), url: statement.text(1), weight: statement.int(2),
+                       adminState: AdminState(rawValue: statement.text(3)) ?? .enabled,
+                       health: Health(rawValue: statement.text(4)) ?? .unknown,
+                       healthSince: Timestamp(milliseconds: statement.int64(5)),
+                       addedAt: Timestamp(milliseconds: statement.int64(6)),
+                       removedAt: statement.optionalInt64(7).map(Timestamp.init(milliseconds:)),
+                       origin: BackendOrigin(rawValue: statement.text(8)) ?? .runtime,
+                       settings: settings)
     }
 
     /// The registry ordered by id; removed backends only when asked.
@@ -52,12 +62,15 @@ extension Store {
                     guard existing.isRemoved else {
                         throw StoreError(.invalidValue, "backend \(url) is already registered")
                     }
+                    // Brought back, it starts afresh: the settings it had go with its old registration.
+                    let settings = Store.settingsAssignments(declared: [:])
                     let statement = try connection.statement("""
                         UPDATE backends SET removed_at = NULL, weight = ?, admin_state = 'enabled',
-                            health = 'unknown', health_since = ?, added_at = ?, origin = ? WHERE id = ?
+                            health = 'unknown', health_since = ?, added_at = ?, origin = ?, \(settings.sql) WHERE id = ?
                         """)
-                    try statement.bind(.integer(Int64(weight)), .integer(now.milliseconds),
-                                       .integer(now.milliseconds), .text(origin.rawValue), .integer(existing.id))
+                    try statement.bind([.integer(Int64(weight)), .integer(now.milliseconds),
+                                        .integer(now.milliseconds), .text(origin.rawValue)] + settings.values
+                                       + [.integer(existing.id)])
                         .run()
                 } else {
                     let statement = try connection.statement("""

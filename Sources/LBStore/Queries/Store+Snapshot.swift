@@ -6,18 +6,22 @@ extension Store {
     public func snapshotRegistry(_ backends: [Backend]) throws {
         try withConnection { connection in
             try connection.transaction {
+                let settingColumns = BackendSetting.allCases.map(\.column)
                 let upsert = try connection.statement("""
-                    INSERT INTO backends (id, url, weight, admin_state, health, health_since, added_at, removed_at, origin)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO backends (id, url, weight, admin_state, health, health_since, added_at, removed_at, origin,
+                        \(settingColumns.joined(separator: ", ")))
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, \(settingColumns.map { _ in "?" }.joined(separator: ", ")))
                     ON CONFLICT (id) DO UPDATE SET url = excluded.url, weight = excluded.weight,
                         admin_state = excluded.admin_state, added_at = excluded.added_at,
-                        removed_at = excluded.removed_at, origin = excluded.origin
+                        removed_at = excluded.removed_at, origin = excluded.origin,
+                        \(settingColumns.map { "\($0) = excluded.\($0)" }.joined(separator: ", "))
                     """)
                 for backend in backends {
-                    try upsert.bind(.integer(backend.id), .text(backend.url), .integer(Int64(backend.weight)),
-                                    .text(backend.adminState.rawValue), .text(Health.unknown.rawValue),
-                                    .integer(Timestamp.now().milliseconds), .integer(backend.addedAt.milliseconds),
-                                    .optional(backend.removedAt?.milliseconds), .text(backend.origin.rawValue)).run()
+                    try upsert.bind([.integer(backend.id), .text(backend.url), .integer(Int64(backend.weight)),
+                                     .text(backend.adminState.rawValue), .text(Health.unknown.rawValue),
+                                     .integer(Timestamp.now().milliseconds), .integer(backend.addedAt.milliseconds),
+                                     .optional(backend.removedAt?.milliseconds), .text(backend.origin.rawValue)]
+                                    + BackendSetting.allCases.map { .optional(backend.settings[$0]) }).run()
                     upsert.reset()
                 }
                 // What the fleet no longer lists at all is marked removed here too.

@@ -154,5 +154,29 @@ enum PostgresSchema {
         [
             "CREATE INDEX health_runs_series ON health_runs(backend_id, instance, first_at, id)",
         ],
+        // 10: every per-backend setting lives in the registry: the backup mark and the backend's
+        // own limits, each beside the value the configuration last declared; a change of any is a
+        // registry change.
+        [
+            """
+            ALTER TABLE backends
+                ADD COLUMN backup BIGINT NOT NULL DEFAULT 0 CHECK (backup IN (0, 1)),
+                ADD COLUMN max_connections BIGINT CHECK (max_connections >= 1),
+                ADD COLUMN connect_timeout_ms BIGINT CHECK (connect_timeout_ms >= 1),
+                ADD COLUMN response_timeout_ms BIGINT CHECK (response_timeout_ms >= 1),
+                ADD COLUMN tls_verify BIGINT NOT NULL DEFAULT 1 CHECK (tls_verify IN (0, 1)),
+                ADD COLUMN config_backup BIGINT,
+                ADD COLUMN config_max_connections BIGINT,
+                ADD COLUMN config_connect_timeout_ms BIGINT,
+                ADD COLUMN config_response_timeout_ms BIGINT,
+                ADD COLUMN config_tls_verify BIGINT
+            """,
+            "DROP TRIGGER backends_changed ON backends",
+            """
+            CREATE TRIGGER backends_changed AFTER UPDATE OF url, weight, admin_state, removed_at, origin, backup,
+                    max_connections, connect_timeout_ms, response_timeout_ms, tls_verify ON backends
+                FOR EACH STATEMENT EXECUTE FUNCTION lb_registry_changed()
+            """,
+        ],
     ]
 }

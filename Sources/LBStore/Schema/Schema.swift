@@ -139,5 +139,26 @@ enum Schema {
         """
         CREATE INDEX health_runs_series ON health_runs(backend_id, instance, first_at);
         """,
+        // 10: every per-backend setting lives in the registry (`BackendSetting`): the backup mark
+        // and the backend's own limits, each beside the value the configuration last declared
+        // (NULL: not declared), under the rule weight and admin state follow. A change to any of
+        // them is a registry change the daemons reload.
+        """
+        ALTER TABLE backends ADD COLUMN backup INTEGER NOT NULL DEFAULT 0 CHECK (backup IN (0, 1));
+        ALTER TABLE backends ADD COLUMN max_connections INTEGER CHECK (max_connections >= 1);
+        ALTER TABLE backends ADD COLUMN connect_timeout_ms INTEGER CHECK (connect_timeout_ms >= 1);
+        ALTER TABLE backends ADD COLUMN response_timeout_ms INTEGER CHECK (response_timeout_ms >= 1);
+        ALTER TABLE backends ADD COLUMN tls_verify INTEGER NOT NULL DEFAULT 1 CHECK (tls_verify IN (0, 1));
+        ALTER TABLE backends ADD COLUMN config_backup INTEGER;
+        ALTER TABLE backends ADD COLUMN config_max_connections INTEGER;
+        ALTER TABLE backends ADD COLUMN config_connect_timeout_ms INTEGER;
+        ALTER TABLE backends ADD COLUMN config_response_timeout_ms INTEGER;
+        ALTER TABLE backends ADD COLUMN config_tls_verify INTEGER;
+        DROP TRIGGER backends_changed;
+        CREATE TRIGGER backends_changed AFTER UPDATE OF url, weight, admin_state, removed_at, origin, backup,
+                max_connections, connect_timeout_ms, response_timeout_ms, tls_verify ON backends BEGIN
+            UPDATE balancer_state SET registry_version = registry_version + 1 WHERE id = 1;
+        END;
+        """,
     ]
 }

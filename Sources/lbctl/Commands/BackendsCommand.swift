@@ -6,10 +6,11 @@ import LBStore
 struct BackendsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backends",
-        abstract: "List the backends: health and since when, admin state, weight, uptime and failures over 24 h.",
+        abstract: "List the backends: health and since when, admin state, weight, backup, uptime and failures over 24 h.",
         discussion: """
             With --at T, the registry as it stood at T, rebuilt from the event log: the backends \
-            registered then, the health, admin state and weight of each at that instant and since when, \
+            registered then, the health, admin state, weight and settings (backup, limits) of each at \
+            that instant and since when, \
             with uptime and failures over the 24 hours before T. T must lie between the database's \
             first record and now. A disabled backend is not checked: its health shows as "not checked". \
             Without a running lbserver (no fresh heartbeat) a warning on standard error says since \

@@ -1,12 +1,13 @@
 import LBStore
 
 /// One backend as the registry stood at an instant, rebuilt from the event log alone: whether it
-/// was registered, and its health, admin state, weight and origin then, each with the change that
+/// was registered, and its health, admin state, weight, origin and settings (backup, limits) then, each with the change that
 /// set it and since when. A change is in effect from the instant recorded on its event.
 ///
 /// Each field is the latest change of that field at or before the instant, within the backend's
 /// latest registration (an add resets health to `unknown` and sets the admin state, `enabled`
-/// unless the configuration declared another, the weight and the origin). When the add itself has
+/// unless the configuration declared another, the weight, the origin and the settings: their
+/// defaults unless the add names others). When the add itself has
 /// been pruned, a field no change before the instant names is read from the first change after it
 /// (its `from`), and only a field that no recorded change touches at all is taken from the registry
 /// row; `*Since` is then the log's first record.
@@ -29,13 +30,14 @@ struct PastBackendState: Sendable {
     var weight: Int
     var weightSince: Timestamp
     var origin: BackendOrigin
+    var settings: BackendSettings
     /// The removal, for a backend removed at the instant.
     var removal: RecordedChange?
 
     /// The row `lbctl backends` prints for it.
     var backend: Backend {
         Backend(id: backendID, url: url, weight: weight, adminState: adminState, health: health,
-                healthSince: healthSince, addedAt: addedAt, removedAt: removedAt, origin: origin)
+                healthSince: healthSince, addedAt: addedAt, removedAt: removedAt, origin: origin, settings: settings)
     }
 
     /// The state of `row`'s backend at `instant`, or nil when it had not been added yet.
@@ -88,7 +90,8 @@ struct PastBackendState: Sendable {
             backendID: row.id, url: row.url, instant: instant, isRegistered: removal == nil,
             addedAt: added?.event.at ?? (row.addedAt <= instant ? row.addedAt : firstRecord), removedAt: removal?.event.at,
             health: .unknown, healthSince: since, healthChange: nil, adminState: .enabled, adminStateSince: since,
-            adminChange: added, weight: row.weight, weightSince: since, origin: row.origin, removal: removal)
+            adminChange: added, weight: row.weight, weightSince: since, origin: row.origin, settings: row.settings,
+            removal: removal)
 
         if let change = inEffect(try lookup.latestStatus(before: cutoff)), let health = change.healthAfter {
             state.health = health
@@ -126,7 +129,30 @@ struct PastBackendState: Sendable {
         } else if case .origin(let from?, _)? = try before(Name.origin) {
             state.origin = from
         }
+
+        for setting in BackendSetting.allCases {
+            if let change = inEffect(try lookup.latest(setting.rawValue, before: cutoff)),
+               case .setting(_, _, let to) = change.action, let value = Self.value(of: setting, to) {
+                state.settings[setting] = value
+            } else if let added {
+                // Events written before the settings were recorded name none: the defaults held.
+                let named = added.event.data?.settings?[setting.rawValue].flatMap { Self.value(of: setting, $0) }
+                state.settings[setting] = named ?? setting.defaultValue
+            } else if case .setting(_, let from?, _)? = try before(setting.rawValue),
+                      let value = Self.value(of: setting, from) {
+                state.settings[setting] = value
+            }
+        }
         return state
+    }
+
+    /// A setting's value as an event wrote it: `.some(nil)` for `none`, nil for text it cannot be.
+    private static func value(of setting: BackendSetting, _ text: String) -> Int64?? {
+        do {
+            return .some(try setting.value(parsing: text))
+        } catch {
+            return nil
+        }
     }
 
     /// Each of `instances`' view of the backend at the instant: its latest status change since
@@ -159,7 +185,7 @@ struct PastBackendState: Sendable {
     /// The actions `load` looks up before the instant, which `Store.latestChanges` reads ahead.
     static let prefetchedActions = [RecordedChange.ActionName.add, RecordedChange.ActionName.remove,
                                     RecordedChange.ActionName.adminState, RecordedChange.ActionName.weight,
-                                    RecordedChange.ActionName.origin]
+                                    RecordedChange.ActionName.origin] + BackendSetting.allCases.map(\.rawValue)
 
     /// The index look-ups of one backend's changes, one row each; those before `prefetchedBefore`
     /// come from `prefetched` when it is there.

@@ -13,6 +13,8 @@ struct RecordedChange: Sendable {
         case adminState(from: AdminState?, to: AdminState)
         case weight(from: Int?, to: Int)
         case origin(from: BackendOrigin?, to: BackendOrigin)
+        /// A per-backend setting (backup, a limit), its values as `BackendSetting.text` writes them.
+        case setting(BackendSetting, from: String?, to: String)
         case health(from: Health?, to: Health)
         /// Not a change `lbctl` can follow (an unreadable or unknown record).
         case other
@@ -119,7 +121,8 @@ struct RecordedChange: Sendable {
             guard let to = arrow.1.flatMap(BackendOrigin.init(rawValue:)) else { return .other }
             return .origin(from: arrow.0.flatMap(BackendOrigin.init(rawValue:)), to: to)
         default:
-            return .other
+            guard let setting = BackendSetting(rawValue: word), let to = arrow.1 else { return .other }
+            return .setting(setting, from: arrow.0, to: to)
         }
     }
 

@@ -11,11 +11,14 @@ struct BackendSummaryFormatter {
 
     static let columns: [TableFormatter.Column] = [
         .init("URL"), .init("HEALTH"), .init("SINCE"), .init("ADMIN"), .init("WEIGHT", .right),
-        .init("UPTIME 24H", .right), .init("FAILURES 24H", .right), .init("ORIGIN"),
+        .init("BACKUP"), .init("UPTIME 24H", .right), .init("FAILURES 24H", .right), .init("ORIGIN"),
     ]
 
     static let fieldNames = ["url", "health", "health_since", "admin_state", "weight", "added_at", "origin",
-                             "uptime_24h", "failures_24h", "removed_at"]
+                             "uptime_24h", "failures_24h", "removed_at"] + settingFieldNames
+    /// The per-backend settings (`BackendSetting`, in its order): timeouts in milliseconds, null
+    /// for none (the daemon's own setting).
+    static let settingFieldNames = ["backup", "max_connections", "connect_timeout_ms", "response_timeout_ms", "tls_verify"]
     /// Added after `fieldNames` for a summary rebuilt for an instant.
     static let pastFieldNames = ["at", "admin_state_since", "weight_since"]
 
@@ -41,6 +44,7 @@ struct BackendSummaryFormatter {
                 .init("\(TimeText.seconds(since)) (\(relative))"),
                 .init(admin, style: Self.style(of: backend.adminState)),
                 .init(String(backend.weight)),
+                .init(backend.settings.backup ? "yes" : "no", style: backend.settings.backup ? .yellow : nil),
                 .init(TimeText.percent(summary.uptime)),
                 .init(String(summary.failures), style: summary.failures > 0 ? .red : nil),
                 .init(backend.origin.rawValue),
@@ -63,6 +67,11 @@ struct BackendSummaryFormatter {
             ("uptime_24h", .optional(summary.uptime)),
             ("failures_24h", .integer(Int64(summary.failures))),
             ("removed_at", .optional(backend.removedAt.map(TimeText.rfc3339))),
+            ("backup", .bool(backend.settings.backup)),
+            ("max_connections", .optional(backend.settings.maxConnections)),
+            ("connect_timeout_ms", backend.settings.connectTimeoutMilliseconds.map(JSONValue.integer) ?? .null),
+            ("response_timeout_ms", backend.settings.responseTimeoutMilliseconds.map(JSONValue.integer) ?? .null),
+            ("tls_verify", .bool(backend.settings.tlsVerify)),
         ]
         if let past = summary.past {
             members += zip(pastFieldNames, pastFields(past).map(JSONValue.string)).map { ($0, $1) }
@@ -87,7 +96,11 @@ struct BackendSummaryFormatter {
             let fields = [backend.url, summary.shownHealth, TimeText.rfc3339(summary.shownHealthSince),
                           backend.adminState.rawValue, String(backend.weight), TimeText.rfc3339(backend.addedAt),
                           backend.origin.rawValue, summary.uptime.map { String($0) }, String(summary.failures),
-                          backend.removedAt.map(TimeText.rfc3339)]
+                          backend.removedAt.map(TimeText.rfc3339), String(backend.settings.backup),
+                          backend.settings.maxConnections.map(String.init),
+                          backend.settings.connectTimeoutMilliseconds.map { String($0) },
+                          backend.settings.responseTimeoutMilliseconds.map { String($0) },
+                          String(backend.settings.tlsVerify)]
             return CSV.line(fields + (summary.past.map(pastFields) ?? []))
         }.joined()
     }
