@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LBStore
+import LBText
 import Logging
 import NIOCore
 import NIOPosix
@@ -11,6 +12,7 @@ public struct LBServerMain: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "lbserver",
         abstract: "HTTP/1.1 load balancer whose registry, health history and event log live in SQLite.",
+        version: ProductVersion.current,
         subcommands: [LBServerCommand.self, ReloadCommand.self, RespondCommand.self],
         defaultSubcommand: LBServerCommand.self)
 
