@@ -55,7 +55,8 @@ struct LBServerCommand: AsyncParsableCommand {
             configuration = try makeConfiguration()
         } catch {
             FileHandle.standardError.write(Data("lbserver: \(error.description)\n".utf8))
-            throw ExitCode(64)
+            // A bad file is bad data (65), as --check-config and lbserver reload say; a bad flag, usage (64).
+            throw ExitCode(error.file == nil ? 64 : 65)
         }
         let level = configuration.logLevel
         let format = configuration.logFormat
