@@ -41,7 +41,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // What the daemon and the CLI both write: JSON strings.
+        // What the daemon and the CLI both write: JSON strings, HTML text, the version.
         .target(name: "LBText"),
         // The daemon's code as a library; `lbserver-main` is its few-line executable.
         .target(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LBStore
+import LBText
 import Logging
 import NIOCore
 import NIOPosix
@@ -11,6 +12,7 @@ public struct LBServerMain: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "lbserver",
         abstract: "HTTP/1.1 load balancer whose registry, health history and event log live in SQLite.",
+        version: ProductVersion.current,
         subcommands: [LBServerCommand.self, ReloadCommand.self, RespondCommand.self],
         defaultSubcommand: LBServerCommand.self)
 
@@ -53,7 +55,8 @@ struct LBServerCommand: AsyncParsableCommand {
             configuration = try makeConfiguration()
         } catch {
             FileHandle.standardError.write(Data("lbserver: \(error.description)\n".utf8))
-            throw ExitCode(64)
+            // A bad file is bad data (65), as --check-config and lbserver reload say; a bad flag, usage (64).
+            throw ExitCode(error.file == nil ? 64 : 65)
         }
         let level = configuration.logLevel
         let format = configuration.logFormat

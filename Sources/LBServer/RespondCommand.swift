@@ -11,13 +11,16 @@ struct RespondCommand: AsyncParsableCommand {
         commandName: "respond",
         abstract: "Answer every HTTP request with a fixed status and body (a stand-in backend).")
 
-    @Option(help: "Address to listen on, HOST:PORT (port 0: the OS chooses).", transform: Self.address)
+    @Option(help: ArgumentHelp("Address to listen on, HOST:PORT (port 0: the OS chooses).", valueName: "host:port"),
+            transform: Self.address)
     var listen = HostAndPort(host: "127.0.0.1", port: 0)
 
-    @Option(help: "Response body.")
-    var body: String = "ok\n"
+    // Optional, with the default said in words: ArgumentParser would print "ok\n"'s newline raw
+    // into the help.
+    @Option(help: ArgumentHelp("Response body (default: ok and a newline).", valueName: "text"))
+    var body: String?
 
-    @Option(help: "Response status code.")
+    @Option(help: ArgumentHelp("Response status code.", valueName: "code"))
     var status: Int = 200
 
     mutating func run() async throws {
@@ -26,7 +29,7 @@ struct RespondCommand: AsyncParsableCommand {
         let channel: Channel
         do {
             channel = try await StaticResponder.bind(host: host, port: port, status: HTTPResponseStatus(statusCode: status),
-                                                     body: body, group: MultiThreadedEventLoopGroup.singleton)
+                                                     body: body ?? "ok\n", group: MultiThreadedEventLoopGroup.singleton)
         } catch {
             FileHandle.standardError.write(Data("lbserver respond: cannot listen on \(listen): \(error)\n".utf8))
             throw ExitCode(1)

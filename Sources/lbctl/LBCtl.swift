@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LBStore
+import LBText
 
 /// `lbctl`, the operator's command line over the load balancer's SQLite database: it reads the
 /// registry, the health history and the event log, changes the backend set, and writes the
@@ -17,6 +18,7 @@ public struct LBCtl: ParsableCommand {
             66 database missing, unreadable or not a load balancer database, 70 SQLite failure, \
             74 disk full, 75 database locked too long, 77 database read-only.
             """,
+        version: ProductVersion.current,
         subcommands: [
             BackendsCommand.self, AddCommand.self, RemoveCommand.self, EnableCommand.self, DrainCommand.self,
             DisableCommand.self, WeightCommand.self, SetCommand.self, EventsCommand.self, HistoryCommand.self, AuditCommand.self,

@@ -130,7 +130,7 @@ struct MetricsValueTests {
         }
         let now = Timestamp(milliseconds: 1_764_720_000_000)
         let report = StatusReport(
-            listen: "127.0.0.1:8080", startedAt: "s", algorithm: "round-robin", openConnections: 0,
+            listen: "127.0.0.1:8080", version: "test", startedAt: "s", algorithm: "round-robin", openConnections: 0,
             database: .init(path: "lb.sqlite3", writable: true, eventsWritten: 0, eventsDropped: 0, eventsQueued: 0,
                             failedBatches: 0, walBytes: 0),
             backends: [backend("http://a", health: "not_checked", admin: "disabled"),

@@ -49,7 +49,8 @@ import Testing
         #expect(try runTool("/usr/bin/dpkg-deb", ["--extract", deb, clean.path], folder: folder.url).status == 0)
         for path in ["usr/bin/lbserver", "usr/bin/lbctl", "etc/lb/lb.yaml", "lib/systemd/system/lbserver.service",
                      "usr/share/bash-completion/completions/lbctl", "usr/share/zsh/vendor-completions/_lbserver",
-                     "usr/share/fish/vendor_completions.d/lbctl.fish", "usr/share/doc/lbserver/README.md"] {
+                     "usr/share/fish/vendor_completions.d/lbctl.fish", "usr/share/doc/lbserver/README.md",
+                     "usr/share/man/man1/lbserver.1.gz", "usr/share/man/man1/lbctl.1.gz", "usr/share/man/man1/lbctl.why.1.gz"] {
             #expect(FileManager.default.fileExists(atPath: clean.appendingPathComponent(path).path), "\(path) missing")
         }
         let unit = try String(contentsOf: clean.appendingPathComponent("lib/systemd/system/lbserver.service"), encoding: .utf8)

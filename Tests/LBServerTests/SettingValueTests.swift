@@ -43,9 +43,16 @@ import Testing
         #expect(refused?.message(subject: "--admin", isFlag: true) == "--admin wants HOST:PORT or off, not ':9091'")
     }
 
-    @Test(arguments: [("250ms", 250), ("2s", 2_000), ("1h30m", 5_400_000), ("7d", 604_800_000), ("5", 5_000)])
+    @Test(arguments: [("250ms", 250), ("2s", 2_000), ("1h30m", 5_400_000), ("7d", 604_800_000), ("0", 0)])
     func durationsAreRead(text: String, milliseconds: Int64) throws {
         #expect(try TimeAmount(settingText: text) == .milliseconds(milliseconds))
+    }
+
+    /// A bare number was read as seconds; now the unit is asked for, the same words for flag and file.
+    @Test func aDurationWithoutAUnitIsRefusedWithTheUnitToAdd() throws {
+        let refused = try #require(problem(TimeAmount.self, "5"))
+        #expect(refused.message(subject: "--health-interval", isFlag: true) == "--health-interval: '5' has no unit; add a unit: 5s")
+        #expect(refused.message(subject: "health.interval", isFlag: false) == "health.interval: '5' has no unit; add a unit: 5s")
     }
 
     @Test(arguments: ["99999999999999999h", "9999999999h", "106752d", "99999999999999999999999s",

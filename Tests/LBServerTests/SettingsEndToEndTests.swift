@@ -35,9 +35,29 @@ import Testing
         let file = try runProduct("lbserver", ["--check-config", config], folder: folder.url)
         #expect(file.status == 65)
         #expect(file.stderr == "lbserver: \(config):2: admin wants HOST:PORT or off, not ':0'\n")
+        // A bad file is 65 when started too, as it is when checked (it was 64, a usage error).
         let start = try runProduct("lbserver", ["--config", config, "--db", folder.database], folder: folder.url)
-        #expect(start.status == 64)
+        #expect(start.status == 65)
+        #expect(start.stderr == "lbserver: \(config):2: admin wants HOST:PORT or off, not ':0'\n")
         #expect(!FileManager.default.fileExists(atPath: folder.database))
+    }
+
+    /// A bare number was taken as seconds (`interval: 10`); whether seconds or minutes were meant
+    /// is a guess not made: the flag and the file both ask for a unit. Zero needs none.
+    @Test func aDurationWithoutAUnitIsRefusedWithTheUnitToAdd() throws {
+        let folder = try TemporaryFolder()
+        let flag = try runProduct("lbserver", ["--health-interval", "10", "--db", folder.database], folder: folder.url)
+        #expect(flag.status == 64)
+        #expect(flag.stderr.contains("--health-interval: '10' has no unit; add a unit: 10s"), "\(flag.stderr)")
+        let config = try write("listen: 127.0.0.1:0\nhealth:\n  interval: 10\n", in: folder)
+        let check = try runProduct("lbserver", ["--check-config", config], folder: folder.url)
+        #expect(check.status == 65)
+        #expect(check.stderr == "lbserver: \(config):3: health.interval: '10' has no unit; add a unit: 10s\n")
+        let start = try runProduct("lbserver", ["--config", config, "--db", folder.database], folder: folder.url)
+        #expect(start.status == 65)
+        #expect(start.stderr == check.stderr)
+        let zero = try write("listen: 127.0.0.1:0\nslow_start: 0\n", in: folder)
+        #expect(try runProduct("lbserver", ["--check-config", zero], folder: folder.url).status == 0)
     }
 
     /// A duration past NIO's nanosecond count trapped when turned into a timer; it is a usage error

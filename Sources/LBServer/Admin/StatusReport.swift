@@ -84,6 +84,8 @@ struct StatusReport: Encodable {
     }
 
     var listen: String
+    /// This build's version (`lbserver --version`).
+    var version: String
     var startedAt: String
     var algorithm: String
     var openConnections: Int

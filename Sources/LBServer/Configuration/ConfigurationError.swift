@@ -1,6 +1,6 @@
 /// A configuration `lbserver` refuses: a flag's value, or a config file that cannot be read or
 /// says something wrong. Its description is the one line a user reads (`FILE:LINE: message` for
-/// the file); exit status 64 at start, 65 for `--check-config`.
+/// the file); exit status 64 for a flag, 65 for the file (at start as for `--check-config`).
 struct ConfigurationError: Error, CustomStringConvertible, Equatable, Sendable {
     enum Kind: Equatable, Sendable {
         /// A value its setting refuses, for the reason given (the same for a flag and a key).

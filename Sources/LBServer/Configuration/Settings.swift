@@ -29,7 +29,7 @@ enum Settings {
         key: "admin", flag: "admin",
         help: "Admin listener HOST:PORT serving / (status page), /status (JSON) and /metrics (Prometheus), "
             + "or off; keep it on loopback",
-        placeholder: "host:port",
+        placeholder: "host:port|off",
         parse: { text throws(SettingProblem) -> OffOr<HostAndPort> in
             guard text != "off" else { return .off }
             do throws(SettingProblem) {
@@ -265,7 +265,7 @@ enum Settings {
     static let accessLog = Setting(
         key: "access_log", flag: "access-log",
         help: "Write one line per request to FILE (appended), to standard output with -, or nowhere with off",
-        placeholder: "file",
+        placeholder: "file|-|off",
         parse: { text throws(SettingProblem) -> OffOr<String> in
             guard !text.isEmpty else { throw SettingProblem(reason: .mustBe("a file path, - or off"), given: text) }
             return text == "off" ? .off : .on(text)
@@ -301,7 +301,7 @@ enum Settings {
         key: "outbox", flag: "outbox",
         help: "With a postgres:// database: the local SQLite file this daemon records into first and restarts from; "
             + "its records are sent on to PostgreSQL in order, exactly once, whenever PostgreSQL can take them",
-        defaultNote: "lb-outbox-INSTANCE.sqlite3", placeholder: "path",
+        defaultNote: "lb-outbox-INSTANCE.sqlite3", placeholder: "file",
         parse: { text throws(SettingProblem) in
             guard !text.isEmpty, !text.contains("://") else { throw SettingProblem(reason: .mustBe("a file path"), given: text) }
             return text
@@ -314,7 +314,7 @@ enum Settings {
         help: "The Unix socket on which a new lbserver started with --replace takes over this one's listening sockets, "
             + "and lbserver reload asks for a reload; only this daemon's user and root may use it",
         defaultNote: "DATABASE.control, DATABASE.INSTANCE.control with --instance, OUTBOX.control with PostgreSQL",
-        placeholder: "path",
+        placeholder: "socket",
         parse: { text throws(SettingProblem) in
             guard !text.isEmpty, text.utf8.count <= UnixStreamSocket.maximumPathLength else {
                 throw SettingProblem(reason: .mustBe("a file path of at most \(UnixStreamSocket.maximumPathLength) bytes"), given: text)
@@ -369,7 +369,7 @@ enum Settings {
         onlyOneWay: "one half of a pair with --tls-key; the file lists the pairs under tls",
         help: "A certificate chain (PEM, the leaf first) of the traffic listener; repeat with --tls-key for each "
             + "certificate, the first the default",
-        defaultNote: "none", reload: .applied, placeholder: "path",
+        defaultNote: "none", reload: .applied, placeholder: "file",
         parse: { text throws(SettingProblem) in try [Self.path(text)] },
         format: { $0.joined(separator: ",") }, read: { $0.tls.certificates.map(\.certificate) },
         write: { configuration, paths in
@@ -383,7 +383,7 @@ enum Settings {
         key: nil, flag: "tls-key",
         onlyOneWay: "one half of a pair with --tls-cert; the file lists the pairs under tls",
         help: "The private key (PEM, not readable by other users) of the --tls-cert in the same place",
-        defaultNote: "none", reload: .applied, placeholder: "path",
+        defaultNote: "none", reload: .applied, placeholder: "file",
         parse: { text throws(SettingProblem) in try [Self.path(text)] },
         format: { $0.joined(separator: ",") }, read: { $0.tls.certificates.map(\.key) },
         write: { configuration, paths in
@@ -399,7 +399,7 @@ enum Settings {
     static let tlsClientCA = Setting(
         key: "tls_client_ca", flag: "tls-client-ca",
         help: "Require a client certificate issued by a CA of this PEM file on the traffic listener",
-        defaultNote: "none: no client certificate asked for", reload: .applied, placeholder: "path",
+        defaultNote: "none: no client certificate asked for", reload: .applied, placeholder: "file|off",
         parse: { text throws(SettingProblem) -> OffOr<String> in text == "off" ? .off : .on(try Self.path(text)) },
         format: { $0.value ?? "off" }, read: { OffOr($0.tls.clientCA) }, write: { $0.tls.clientCA = $1.value })
 
@@ -420,7 +420,7 @@ enum Settings {
     /// A file path that is unset by default.
     private static func optionalPath(key: String, flag: String, help: String, defaultNote: String,
                                      at keyPath: WritableKeyPath<ServerConfiguration, String?> & Sendable) -> Setting<String> {
-        Setting(key: key, flag: flag, help: help, defaultNote: defaultNote, placeholder: "path",
+        Setting(key: key, flag: flag, help: help, defaultNote: defaultNote, placeholder: "file",
                 parse: { text throws(SettingProblem) in try Self.path(text) },
                 format: { $0 }, read: { $0[keyPath: keyPath] ?? defaultNote }, write: { $0[keyPath: keyPath] = $1 })
     }

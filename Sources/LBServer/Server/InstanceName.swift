@@ -1,12 +1,14 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import LBText
 
 /// The names daemons record under (`--instance`), and this build's version, which each daemon
 /// writes into its row of `instances`.
 enum InstanceName {
-    /// What `lbserver --version` and `lbctl instances` say this build is.
-    static let version = "0.18.0-dev"
+    /// What `lbserver --version` and `lbctl instances` say this build is (kept in `LBText`, which
+    /// `lbctl` shares).
+    static var version: String { ProductVersion.current }
 
     /// 1 to 64 of letters, digits, `.`, `-` and `_`: safe in a log line, a metric label and a URL.
     static func isValid(_ name: String) -> Bool {

@@ -402,6 +402,7 @@ final class LoadBalancer: Sendable {
         }
         writer.record(Event(at: restored.startedAt, kind: .startup, detail: ([
             "listen=\(localAddressDescription)",
+            "version=\(InstanceName.version)",
             "backends=\(registry.all.count)",
             // After a stale state the start's own check round decided: found down, not restored.
             "\(restored.path == "stale" ? "checked_down" : "restored_down")=\(down.isEmpty ? "none" : down.joined(separator: ","))",
@@ -446,7 +447,7 @@ final class LoadBalancer: Sendable {
         let listen = "\(address?.ipAddress ?? configuration.listenHost):\(address?.port ?? 0)"
         let statistics = writer.currentStatistics
         return StatusReport(
-            listen: listen, startedAt: restored.startedAt.rfc3339, algorithm: configuration.balancing.algorithm.rawValue,
+            listen: listen, version: InstanceName.version, startedAt: restored.startedAt.rfc3339, algorithm: configuration.balancing.algorithm.rawValue,
             openConnections: limiter.openConnections,
             database: .init(path: configuration.databasePath, writable: !statistics.isFailing,
                             lastError: statistics.lastError, eventsWritten: statistics.written,

@@ -8,7 +8,8 @@ struct AddCommand: ParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
     @Argument(help: "The backend, http[s]://HOST[:PORT][/PATH].") var url: String
-    @Option(help: "Its share of the traffic relative to the others (0 or more).") var weight = 1
+    @Option(help: ArgumentHelp("Its share of the traffic relative to the others (0 or more).", valueName: "n"))
+    var weight = 1
 
     func validate() throws {
         guard weight >= 0 else { throw ValidationError("--weight must be 0 or more, not \(weight)") }

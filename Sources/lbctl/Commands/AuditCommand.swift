@@ -14,19 +14,27 @@ struct AuditCommand: ParsableCommand {
             "no balancer", neither up nor down; a window that starts before the oldest record, or \
             reaches before a prune's cutoff, says so. \
             --html FILE writes one self-contained page with an SVG timeline (no scripts, no network).
+
+            \(TimeArgument.helpText)
             """)
 
     @OptionGroup var database: DatabaseOptions
-    @Option(help: "Start of the window: an RFC 3339 instant or this long ago.") var from: String
-    @Option(help: "End of the window. Default: now.") var to: String?
+    // Optional to ArgumentParser only so that either name may give it; `validate` requires it.
+    @Option(name: TimeArgument.sinceNames, help: ArgumentHelp("Start of the window (required).", valueName: "time"))
+    var since: String?
+    @Option(name: TimeArgument.untilNames, help: ArgumentHelp("End of the window. Default: now.", valueName: "time"))
+    var until: String?
     @Option(help: ArgumentHelp("Also write the report as a self-contained HTML page to this file.", valueName: "file"))
     var html: String?
     @Flag(help: "Print JSON (shape in the README) instead of text.") var json = false
 
+    func validate() throws {
+        guard since != nil else { throw ValidationError("Missing expected argument '--since <time>' (or --from)") }
+    }
+
     func run() throws {
         let now = Timestamp.now()
-        let range = try TimeArgument.window(since: from, until: to, defaultStart: now, defaultEnd: now, now: now,
-                                            sinceOption: "--from", untilOption: "--to")
+        let range = try TimeArgument.window(since: since, until: until, defaultStart: now, defaultEnd: now, now: now)
         guard range.durationMilliseconds > 0 else {
             throw CLIError.malformed("the window \(TimeText.rfc3339(range.start)) to \(TimeText.rfc3339(range.end)) is empty")
         }

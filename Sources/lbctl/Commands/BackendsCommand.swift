@@ -15,11 +15,14 @@ struct BackendsCommand: ParsableCommand {
             first record and now. A disabled backend is not checked: its health shows as "not checked". \
             Without a running lbserver (no fresh heartbeat) a warning on standard error says since \
             when the health shown has not been kept current.
+
+            \(TimeArgument.helpText)
             """)
 
     @OptionGroup var database: DatabaseOptions
     @Flag(help: "Include removed backends (their history is kept).") var all = false
-    @Option(help: "The registry as it stood at this instant (RFC 3339) or this long ago (90s, 2h).") var at: String?
+    @Option(help: ArgumentHelp("The registry as it stood at this time (see below).", valueName: "time"))
+    var at: String?
     @Flag var format: OutputFormat = .table
 
     func run() throws {

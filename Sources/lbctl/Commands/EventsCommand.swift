@@ -9,8 +9,10 @@ struct EventsCommand: ParsableCommand {
         abstract: "Print the event log, newest last.",
         discussion: """
             With no --since, --until or --limit, the newest \(EventsCommand.defaultLimit) events are printed. \
-            KIND is one of: \(EventKind.allCases.map(\.rawValue).joined(separator: ", ")). \
+            An event kind is one of: \(EventKind.allCases.map(\.rawValue).joined(separator: ", ")). \
             With --follow and --json, each event is one JSON object on its own line.
+
+            \(TimeArgument.helpText)
             """)
 
     static let defaultLimit = 100
@@ -20,14 +22,14 @@ struct EventsCommand: ParsableCommand {
     static let followBatch = 10_000
 
     @OptionGroup var database: DatabaseOptions
-    @Option(help: "From this instant (RFC 3339) or this long ago (1h, 30m, 7d).") var since: String?
-    @Option(help: "Up to this instant or this long ago.") var until: String?
-    @Option(help: "Only events of this backend (removed ones too).") var backend: String?
-    @Option(name: .long, help: ArgumentHelp("Only events of this kind; repeat or separate with commas.", valueName: "kind"))
+    @Option(name: TimeArgument.sinceNames, help: ArgumentHelp("From this time.", valueName: "time")) var since: String?
+    @Option(name: TimeArgument.untilNames, help: ArgumentHelp("Up to this time.", valueName: "time")) var until: String?
+    @Option(help: ArgumentHelp("Only events of this backend (removed ones too).", valueName: "url")) var backend: String?
+    @Option(name: .long, help: ArgumentHelp("Only events of this kind; repeat or separate with commas.", valueName: "event-kind"))
     var kind: [String] = []
     @Option(help: ArgumentHelp("Only events this daemon recorded (its --instance name).", valueName: "name"))
     var instance: String?
-    @Option(help: "At most this many events: the newest of the window.") var limit: Int?
+    @Option(help: ArgumentHelp("At most this many events: the newest of the window.", valueName: "n")) var limit: Int?
     @Flag(help: "Keep printing new events as they are written, until interrupted.") var follow = false
     @Flag var format: OutputFormat = .table
 

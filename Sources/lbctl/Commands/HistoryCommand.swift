@@ -6,12 +6,18 @@ struct HistoryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "history",
         abstract: "Print a backend's health-check history (runs of equal results) and its uptime.",
-        discussion: "The window defaults to the last 24 hours.")
+        discussion: """
+            The window defaults to the last 24 hours.
+
+            \(TimeArgument.helpText)
+            """)
 
     @OptionGroup var database: DatabaseOptions
     @Argument(help: "The backend's URL (a removed backend's history is kept).") var url: String
-    @Option(help: "From this instant (RFC 3339) or this long ago. Default: 24h.") var since: String?
-    @Option(help: "Up to this instant or this long ago. Default: now.") var until: String?
+    @Option(name: TimeArgument.sinceNames, help: ArgumentHelp("From this time. Default: 24h ago.", valueName: "time"))
+    var since: String?
+    @Option(name: TimeArgument.untilNames, help: ArgumentHelp("Up to this time. Default: now.", valueName: "time"))
+    var until: String?
     @Flag var format: OutputFormat = .table
 
     func run() throws {

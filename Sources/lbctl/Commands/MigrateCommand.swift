@@ -17,7 +17,7 @@ struct MigrateCommand: ParsableCommand {
             the file before copying it.
             """)
 
-    @Option(help: ArgumentHelp("The single-node database to copy.", valueName: "path")) var from: String
+    @Option(help: ArgumentHelp("The single-node database to copy.", valueName: "file")) var from: String
     @Option(help: ArgumentHelp("The fleet's database, postgres://USER@HOST/DATABASE (created there if empty).",
                                valueName: "url")) var to: String
     @Flag(help: "Delete what the target holds before copying into it.") var replace = false

@@ -18,7 +18,8 @@ struct PruneCommand: ParsableCommand {
     static let minimumAge: Int64 = 86_400_000
 
     @OptionGroup var database: DatabaseOptions
-    @Option(name: .customLong("older-than"), help: "The age, for example 30d, 12h, 2w.") var olderThan: String
+    @Option(name: .customLong("older-than"), help: ArgumentHelp("The age, for example 30d, 12h, 2w.", valueName: "duration"))
+    var olderThan: String
     @Flag(help: "Print what would be deleted (counts and cutoff) and delete nothing.") var dryRun = false
     @Flag(help: "Allow an age under 1 day.") var force = false
 

@@ -7,17 +7,18 @@ struct WhyCommand: ParsableCommand {
         commandName: "why",
         abstract: "Explain a backend's down, drained or disabled period: its cause, evidence and end.",
         discussion: """
-            The period in effect at --at T (an RFC 3339 instant or this long ago, between the \
-            database's first record and now); without --at, the one in effect now, else the one \
+            The period in effect at --at T (a time between the database's first record and now); without --at, the one in effect now, else the one \
             that began last. Causes: check (the failing checks and the fall threshold), traffic (the \
             failed tries with their request ids), admin (who, when, which command), restore (the \
             state restored at startup and its age), outlier (the failed tries in a row that ejected \
             it, and until when). A backend never down, drained or disabled says so.
+
+            \(TimeArgument.helpText)
             """)
 
     @OptionGroup var database: DatabaseOptions
     @Argument(help: "The backend's URL (removed backends too).") var url: String
-    @Option(help: "The period in effect at this instant (RFC 3339) or this long ago (90s, 2h).") var at: String?
+    @Option(help: ArgumentHelp("The period in effect at this time (see below).", valueName: "time")) var at: String?
     @Flag(help: "Print JSON (shape in the README) instead of text.") var json = false
 
     func run() throws {

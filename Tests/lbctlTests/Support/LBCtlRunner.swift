@@ -65,9 +65,19 @@ struct LBCtlRunner {
     /// stops it by pid.
     func start(_ arguments: [String], environment: [String: String] = [:], standardOutput: URL,
                standardError: URL) throws -> Process {
-        let binary = try #require(Self.binary, "lbctl was not built next to the test binary")
         _ = FileManager.default.createFile(atPath: standardOutput.path, contents: nil)
         _ = FileManager.default.createFile(atPath: standardError.path, contents: nil)
+        let process = try prepare(arguments, environment: environment)
+        process.standardOutput = try FileHandle(forWritingTo: standardOutput)
+        process.standardError = try FileHandle(forWritingTo: standardError)
+        try process.run()
+        return process
+    }
+
+    /// `lbctl arguments`, not yet started, in the folder with the environment described above and
+    /// no standard input; the caller sets its output and runs it.
+    func prepare(_ arguments: [String], environment: [String: String] = [:]) throws -> Process {
+        let binary = try #require(Self.binary, "lbctl was not built next to the test binary")
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
@@ -78,9 +88,6 @@ struct LBCtlRunner {
         merged.merge(environment) { $1 }
         process.environment = merged
         process.standardInput = FileHandle.nullDevice
-        process.standardOutput = try FileHandle(forWritingTo: standardOutput)
-        process.standardError = try FileHandle(forWritingTo: standardError)
-        try process.run()
         return process
     }
 }

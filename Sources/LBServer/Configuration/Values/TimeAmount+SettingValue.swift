@@ -1,8 +1,9 @@
 import LBStore
 import NIOCore
 
-/// A duration setting: `250ms`, `2s`, `1h30m`, `7d` or a bare number of seconds, read by the same
-/// parser as `lbctl`'s durations. One too long for NIO's nanosecond count is refused, never a trap.
+/// A duration setting: `250ms`, `2s`, `1h30m`, `7d` (`0` alone needs no unit), read by the same
+/// parser as `lbctl`'s durations. A bare number is refused with the unit to add; one too long for
+/// NIO's nanosecond count is refused, never a trap.
 extension TimeAmount: BoundedSettingValue {
     static let placeholder = "duration"
     static let expected = "a duration such as 250ms, 2s or 1m"
@@ -16,6 +17,8 @@ extension TimeAmount: BoundedSettingValue {
         case .success, .failure(.tooLong):
             throw SettingProblem(reason: .duration("a duration of at most \(Self.longestMilliseconds / 86_400_000)d"),
                                  given: text)
+        case .failure(.noUnit):
+            throw SettingProblem(reason: .explained("'\(text)' has no unit; \(TimeParsing.unitHint(text))"), given: text)
         case .failure(.malformed):
             throw SettingProblem(reason: .duration(Self.expected), given: text)
         }
