@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
@@ -49,12 +50,16 @@ import Testing
     }
 }
 
-/// A stand-in for systemd's notification socket: a Unix datagram socket in the test's folder that
-/// keeps every message it receives, each as its `KEY=VALUE` fields.
-final class NotifySocket {
+/// A stand-in for systemd's notification socket: a Unix datagram socket in the test's folder, read
+/// at once by a thread of its own (as systemd does), that keeps every message it receives, each as
+/// its `KEY=VALUE` fields.
+final class NotifySocket: @unchecked Sendable {
+    // @unchecked Sendable: `messages` and `open` are guarded by `lock`.
     let path: String
     private let descriptor: Int32
-    private(set) var received: [[String: String]] = []
+    private let lock = NIOLock()
+    private var messages: [[String: String]] = []
+    private var open = true
     private var unread = 0
 
     init(path: String) throws {
@@ -72,21 +77,20 @@ final class NotifySocket {
         guard bound == 0 else { throw TestClientError(description: "cannot bind \(path): errno \(errno)") }
         var timeout = timeval(tv_sec: 0, tv_usec: 100_000)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let reader = Thread { [self] in read() }
+        reader.start()
     }
 
-    deinit { close(descriptor) }
+    deinit {
+        lock.withLock { open = false }
+        // The reader wakes within its receive timeout and stops; the descriptor is closed after.
+        Thread.sleep(forTimeInterval: 0.2)
+        close(descriptor)
+    }
 
-    /// The next message, after those already returned, that `matches`; waits up to `timeout`.
-    func next(timeout: Duration = .seconds(20), where matches: ([String: String]) -> Bool) -> [String: String]? {
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            while unread < received.count {
-                let message = received[unread]
-                unread += 1
-                if matches(message) { return message }
-            }
-            guard ContinuousClock.now < deadline else { return nil }
-            var buffer = [UInt8](repeating: 0, count: 4096)
+    private func read() {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while lock.withLock({ open }) {
             let count = recv(descriptor, &buffer, buffer.count, 0)
             guard count > 0 else { continue }
             var fields: [String: String] = [:]
@@ -94,7 +98,24 @@ final class NotifySocket {
                 let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
                 if parts.count == 2 { fields[parts[0]] = parts[1] }
             }
-            received.append(fields)
+            lock.withLock { messages.append(fields) }
+        }
+    }
+
+    /// Every message received so far.
+    var received: [[String: String]] { lock.withLock { messages } }
+
+    /// The next message, after those already returned, that `matches`; waits up to `timeout`.
+    func next(timeout: Duration = .seconds(20), where matches: ([String: String]) -> Bool) -> [String: String]? {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let pending = lock.withLock { Array(messages[unread...]) }
+            for message in pending {
+                unread += 1
+                if matches(message) { return message }
+            }
+            guard ContinuousClock.now < deadline else { return nil }
+            Thread.sleep(forTimeInterval: 0.01)
         }
     }
 }

@@ -46,6 +46,8 @@ final class ControlService: Service, Sendable {
     private let listening = Atomic<CInt>(-1)
     /// Set once a successor asked: a second one is refused until the first lets go.
     private let handingOver = Atomic<Int32>(0)
+    /// Set by the first `stopListening`.
+    private let stopRequested = Atomic<Bool>(false)
     /// Set once a successor took over: the socket path is its own from then on.
     private let released = Atomic<Bool>(false)
     private let acceptEnded = Milestone<Void>()
@@ -96,8 +98,13 @@ final class ControlService: Service, Sendable {
     /// Wakes the accept thread and makes later connections fail at once (`shutdown` on a listening
     /// socket does both on Linux), so that a successor finds the path free.
     private func stopListening() {
-        let descriptor = listening.exchange(-1, ordering: .sequentiallyConsistent)
+        guard stopRequested.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged
+        else { return }
+        let descriptor = listening.load(ordering: .sequentiallyConsistent)
         if descriptor >= 0 { shutdown(descriptor, Int32(SHUT_RDWR)) }
+        // Only now may the accept thread close the descriptor: closed before the shutdown, its
+        // number could have been reused by another socket, which the shutdown would then cut.
+        listening.store(-1, ordering: .sequentiallyConsistent)
     }
 
     private func acceptLoop(_ socket: UnixStreamSocket) {
