@@ -140,17 +140,9 @@ final class UnixStreamSocket {
         var control = [UInt8](repeating: 0, count: controlLength)
         let sent = bytes.withUnsafeMutableBytes { data -> Int in
             control.withUnsafeMutableBytes { controlBytes -> Int in
-                var vector = iovec(iov_base: data.baseAddress, iov_len: data.count)
-                return withUnsafeMutablePointer(to: &vector) { vectorPointer -> Int in
-                    var message = msghdr()
-                    message.msg_iov = vectorPointer
-                    message.msg_iovlen = 1
-                    if !descriptors.isEmpty {
-                        Self.writeRights(descriptors, into: controlBytes)
-                        message.msg_control = controlBytes.baseAddress
-                        message.msg_controllen = controlBytes.count
-                    }
-                    return sendmsg(descriptor, &message, Int32(MSG_NOSIGNAL))
+                if !descriptors.isEmpty { Self.writeRights(descriptors, into: controlBytes) }
+                return Self.withMessage(data, control: descriptors.isEmpty ? nil : controlBytes) { message in
+                    sendmsg(descriptor, &message, Int32(MSG_NOSIGNAL))
                 }
             }
         }
@@ -184,13 +176,7 @@ final class UnixStreamSocket {
             var control = [UInt8](repeating: 0, count: Self.controlSpace(8))
             let received = chunk.withUnsafeMutableBytes { data -> Int in
                 control.withUnsafeMutableBytes { controlBytes -> Int in
-                    var vector = iovec(iov_base: data.baseAddress, iov_len: data.count)
-                    return withUnsafeMutablePointer(to: &vector) { vectorPointer -> Int in
-                        var message = msghdr()
-                        message.msg_iov = vectorPointer
-                        message.msg_iovlen = 1
-                        message.msg_control = controlBytes.baseAddress
-                        message.msg_controllen = controlBytes.count
+                    Self.withMessage(data, control: controlBytes) { message in
                         let count = recvmsg(descriptor, &message, Int32(MSG_CMSG_CLOEXEC))
                         if count >= 0 {
                             receivedDescriptors += Self.readRights(from: UnsafeRawBufferPointer(
@@ -206,6 +192,24 @@ final class UnixStreamSocket {
                 throw .system("cannot read from", path: "the control socket")
             }
             buffered += chunk[..<received]
+        }
+    }
+
+    /// Calls `body` with a message header over `data` (one vector) and `control`, for `sendmsg`
+    /// and `recvmsg`.
+    private static func withMessage<Result>(_ data: UnsafeMutableRawBufferPointer,
+                                            control: UnsafeMutableRawBufferPointer?,
+                                            _ body: (inout msghdr) -> Result) -> Result {
+        var vector = iovec(iov_base: data.baseAddress, iov_len: data.count)
+        return withUnsafeMutablePointer(to: &vector) { vectorPointer in
+            var message = msghdr()
+            message.msg_iov = vectorPointer
+            message.msg_iovlen = 1
+            if let control {
+                message.msg_control = control.baseAddress
+                message.msg_controllen = control.count
+            }
+            return body(&message)
         }
     }
 
