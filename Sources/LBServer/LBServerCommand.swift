@@ -125,10 +125,7 @@ struct LBServerCommand: AsyncParsableCommand {
 
     /// Defaults, then the config file, then the flags given. Called again on SIGHUP.
     func makeConfiguration() throws(ConfigurationError) -> ServerConfiguration {
-        var configuration = ServerConfiguration()
-        if let environment = ProcessInfo.processInfo.environment["LB_DB"], !environment.isEmpty {
-            configuration.databasePath = environment
-        }
+        var configuration = ServerConfiguration.defaults()
         if let config = file.config { try ConfigFile.load(path: config, into: &configuration) }
         listener.apply(to: &configuration)
         try tls.apply(to: &configuration)

@@ -1,3 +1,4 @@
+import Foundation
 import LBStore
 import Logging
 import NIOCore
@@ -42,6 +43,13 @@ struct ServerConfiguration: Sendable {
     var backendDeclarations: [String: (weight: Int?, adminState: AdminState?)] = [:]
     /// Backup marks and per-backend limits the configuration file declares, by URL.
     var backendOptions: [String: BackendOptions] = [:]
+
+    /// The defaults, with the database a non-empty `LB_DB` names: where the file and flags start.
+    static func defaults(environment: [String: String] = ProcessInfo.processInfo.environment) -> ServerConfiguration {
+        var configuration = ServerConfiguration()
+        if let database = environment["LB_DB"], !database.isEmpty { configuration.databasePath = database }
+        return configuration
+    }
 
     /// The name this daemon records under: `--instance`, else the host name.
     var instanceName: String { instance ?? InstanceName.hostDefault }

@@ -38,10 +38,7 @@ struct ReloadCommand: AsyncParsableCommand {
     var timeout = "6m"
 
     func run() async throws {
-        var configuration = ServerConfiguration()
-        if let environment = ProcessInfo.processInfo.environment["LB_DB"], !environment.isEmpty {
-            configuration.databasePath = environment
-        }
+        var configuration = ServerConfiguration.defaults()
         if let config {
             do {
                 try ConfigFile.load(path: config, into: &configuration)
