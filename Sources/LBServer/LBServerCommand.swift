@@ -58,9 +58,7 @@ struct LBServerCommand: AsyncParsableCommand {
             // A bad file is bad data (65), as --check-config and lbserver reload say; a bad flag, usage (64).
             throw ExitCode(error.file == nil ? 64 : 65)
         }
-        let level = configuration.logLevel
-        let format = configuration.logFormat
-        LoggingSystem.bootstrap { _ in LineLogHandler(format: format, level: level) }
+        LineLogHandler.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
         let logger = Logger(label: "lbserver")
         if configuration.discardEvents {
             logger.warning("--discard-events: events are thrown away, not written (benchmark only)")

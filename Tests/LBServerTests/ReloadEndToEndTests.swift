@@ -4,13 +4,17 @@ import NIOCore
 import NIOPosix
 import Testing
 
-/// SIGHUP on the real daemon: the config file is read again, its backends reach the registry
-/// without a connection dropped, and a bad file changes nothing.
+/// SIGHUP and `lbserver reload` on the real daemon: the config file is read again, its backends
+/// reach the registry, and every setting that needs no new socket or process is applied in place:
+/// the same process goes on, a connection kept alive across the reload is not closed, and its next
+/// request already follows the new settings. A bad file changes nothing.
 @Suite(.serialized) struct ReloadEndToEndTests {
     let group = MultiThreadedEventLoopGroup.singleton
 
     private struct Status: Decodable {
-        struct Backend: Decodable { var url: String; var adminState: String; var weight: Int }
+        struct Check: Decodable { var at: String }
+        struct Backend: Decodable { var url: String; var adminState: String; var weight: Int; var recentChecks: [Check] }
+        var algorithm: String
         var backends: [Backend]
     }
 
@@ -73,5 +77,156 @@ import Testing
         #expect(server.process.isRunning)
         server.signal(SIGTERM)
         #expect(server.waitForExit() == 0)
+    }
+
+    /// Eight answers on `connection`, by backend name.
+    private func answers(_ connection: HTTPTestConnection) throws -> [String] {
+        try (0..<8).map { _ in try connection.request().text }
+    }
+
+    @Test func lbserverReloadAppliesEverySettingInPlaceAndTheNextRequestOnAKeptConnectionFollowsIt() throws {
+        let folder = try TemporaryFolder()
+        let a = try TestBackend(name: "a", group: group)
+        let b = try TestBackend(name: "b", group: group)
+        defer { a.stop(); b.stop() }
+        let config = folder.url.appendingPathComponent("lb.yaml").path
+        let firstLog = folder.url.appendingPathComponent("access-1.log").path
+        let secondLog = folder.url.appendingPathComponent("access-2.log").path
+        let backends = "backends:\n  - \(a.url)\n  - \(b.url)\n"
+        try """
+            \(backends)algorithm: round-robin
+            health:
+              interval: 1h
+            access_log: \(firstLog)
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let server = try ServerProcess(lbserver: ["--config", config, "--db", folder.database, "--admin", "127.0.0.1:0"],
+                                       folder: folder.url)
+        defer { server.stop() }
+        let port = try server.waitUntilListening()
+        let kept = try HTTPTestConnection(port: port)
+        #expect(Set(try answers(kept)) == ["a", "b"], "round robin takes turns")
+        let checksBefore = status(server)?.backends.map(\.recentChecks.count) ?? []
+        #expect(checksBefore.allSatisfy { $0 <= 1 }, "an hour apart: one check each, at the start")
+        let longTarget = "/" + String(repeating: "x", count: 300)
+
+        try """
+            \(backends)algorithm: hash
+            health:
+              interval: 100ms
+            max_request_line: 100
+            log_format: json
+            access_log: \(secondLog)
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let reload = try runProduct("lbserver", ["reload", "--config", config, "--db", folder.database], folder: folder.url)
+        #expect(reload.status == 0, "\(reload.stdout)\(reload.stderr)")
+        #expect(!reload.stdout.contains("restarted"), "\(reload.stdout)")
+
+        // The same connection, its next request: hashed (one backend for one client), and the
+        // new limit on the request line.
+        #expect(Set(try answers(kept)).count == 1, "the hash sends one client to one backend")
+        #expect(try kept.request("GET", longTarget).status == 414)
+        #expect(status(server)?.algorithm == "hash")
+        // Checks 100 ms apart from now on, not in an hour.
+        #expect(waitUntil { (status(server)?.backends.map(\.recentChecks.count).min() ?? 0) >= 4 })
+        // The log's lines in JSON from the reload on, and the access log in the new file.
+        #expect(waitUntil { server.stderr.contains("\"msg\":\"configuration reloaded\"") }, "\(server.stderr)")
+        let fresh = try HTTPTestConnection(port: port)
+        #expect(try fresh.request("GET", "/after-reload").status == 200)
+        #expect(waitUntil { ((try? String(contentsOfFile: secondLog, encoding: .utf8)) ?? "").contains("/after-reload") })
+        #expect(!(try String(contentsOfFile: firstLog, encoding: .utf8)).contains("/after-reload"))
+        #expect(try String(contentsOfFile: secondLog, encoding: .utf8).hasPrefix("{"), "JSON access log lines")
+
+        // One process all along, one reload event that names what it applied.
+        #expect(server.process.isRunning)
+        let store = try Store(path: folder.database, mode: .existing)
+        #expect(waitUntil { ((try? store.events(EventQuery(kinds: [.reload])))?.count ?? 0) == 1 })
+        let event = try #require(try store.events(EventQuery(kinds: [.reload])).first)
+        #expect(event.data?.outcome == "ok")
+        #expect(Set(event.data?.applied ?? []) == ["algorithm", "health.interval", "max_request_line",
+                                                   "log_format", "access_log"], "\(event.detail)")
+        #expect(event.data?.needsRestart == [], "\(event.detail)")
+        #expect(event.data?.restartedPID == nil)
+        #expect(try store.events(EventQuery(kinds: [.startup])).count == 1)
+        server.signal(SIGTERM)
+        #expect(server.waitForExit() == 0)
+    }
+
+    @Test func sighupAppliesTimeoutsAndTheConnectionCapInPlace() throws {
+        let folder = try TemporaryFolder()
+        let a = try TestBackend(name: "a", group: group)
+        defer { a.stop() }
+        let config = folder.url.appendingPathComponent("lb.yaml").path
+        try "backends:\n  - \(a.url)\nidle_timeout: 1h\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let server = try ServerProcess(lbserver: ["--config", config, "--db", folder.database], folder: folder.url)
+        defer { server.stop() }
+        let port = try server.waitUntilListening()
+        let kept = try HTTPTestConnection(port: port)
+        #expect(try kept.request().text == "a")
+        let other = try HTTPTestConnection(port: port)
+        #expect(try other.request().text == "a")
+
+        try "backends:\n  - \(a.url)\nidle_timeout: 300ms\nmax_connections: 2\n"
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        server.signal(SIGHUP)
+        let store = try Store(path: folder.database, mode: .existing)
+        #expect(waitUntil { ((try? store.events(EventQuery(kinds: [.reload])))?.count ?? 0) == 1 })
+        let event = try #require(try store.events(EventQuery(kinds: [.reload])).first)
+        #expect(Set(event.data?.applied ?? []) == ["idle_timeout", "max_connections"], "\(event.detail)")
+
+        // Two connections are open: a third is over the new cap and closed unanswered.
+        let third = try HTTPTestConnection(port: port, timeoutSeconds: 5)
+        #expect(waitUntil { third.isClosedByPeer() })
+        // The kept connection's next request is answered; idle after it, the connection closes
+        // after the new idle timeout, not the hour it began with.
+        #expect(try kept.request().text == "a")
+        let answered = ContinuousClock.now
+        #expect(waitUntil(timeout: .seconds(5)) { kept.isClosedByPeer() })
+        #expect(ContinuousClock.now - answered >= .milliseconds(250))
+        #expect(server.process.isRunning)
+        server.signal(SIGTERM)
+        #expect(server.waitForExit() == 0)
+    }
+
+    @Test func turningOutlierDetectionOffEndsEjectionsAndTurningItOnAgainEjectsAgain() throws {
+        let folder = try TemporaryFolder()
+        let a = try TestBackend(name: "a", group: group)
+        let b = try TestBackend(name: "b", behaviour: .raw(OutlierDetectionEndToEndTests.unavailable), group: group)
+        defer { a.stop(); b.stop() }
+        let config = folder.url.appendingPathComponent("lb.yaml").path
+        func write(_ outlier: String) throws {
+            try "backends:\n  - \(a.url)\n  - \(b.url)\nhealth:\n  interval: 100ms\n  down_interval: 100ms\n\(outlier)"
+                .write(toFile: config, atomically: true, encoding: .utf8)
+        }
+        try write("outlier:\n  failures: 3\n  5xx: \"on\"\n  base_ejection: 10m\n")
+        let server = try ServerProcess(lbserver: ["--config", config, "--db", folder.database], folder: folder.url)
+        defer { server.stop() }
+        let port = try server.waitUntilListening()
+        let store = try Store(path: folder.database, mode: .existing)
+        func health(_ url: String) -> Health? { try? store.backend(url: url)?.health }
+        func statusesOf(_ count: Int) throws -> [Int] { try (0..<count).map { _ in try httpRequest(port: port).status } }
+        #expect(waitUntil { health(a.url) == .up && health(b.url) == .up })
+        _ = try statusesOf(6)
+        #expect(waitUntil { health(b.url) == .down }, "three 503s in a row eject b")
+        #expect(try statusesOf(4).allSatisfy { $0 == 200 })
+
+        // Off: the ejection of ten minutes ends now, and b's 503s reach clients again.
+        try write("outlier:\n  failures: \"off\"\n")
+        server.signal(SIGHUP)
+        #expect(waitUntil { health(b.url) == .up }, "\(server.stderr)")
+        let ended = try #require(try store.events(EventQuery(kinds: [.statusChange])).last)
+        #expect(ended.detail?.contains("outlier detection turned off") == true, "\(ended.detail ?? "")")
+        #expect(try statusesOf(6).filter { $0 == 503 }.count == 3)
+
+        // On again, with a lower threshold: two 503s in a row eject b once more.
+        try write("outlier:\n  failures: 2\n  5xx: \"on\"\n  base_ejection: 10m\n")
+        server.signal(SIGHUP)
+        #expect(waitUntil { ((try? store.events(EventQuery(kinds: [.reload])))?.count ?? 0) == 2 })
+        _ = try statusesOf(4)
+        #expect(waitUntil { health(b.url) == .down })
+        let reloads = try store.events(EventQuery(kinds: [.reload]))
+        #expect(reloads.map { Set($0.data?.applied ?? []) }
+                    == [["outlier.failures", "outlier.5xx", "outlier.base_ejection"],
+                        ["outlier.failures", "outlier.5xx", "outlier.base_ejection"]], "\(reloads.map(\.detail))")
+        #expect(server.process.isRunning)
     }
 }

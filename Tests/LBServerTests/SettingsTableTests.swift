@@ -161,9 +161,10 @@ import Testing
         }
     }
 
-    @Test func reloadAppliesTheBackendsAndNamesEveryOtherChangedSetting() throws {
-        #expect(Settings.all.filter { $0.reload == .applied }.map(\.name)
-                == ["backends", "tls", "--tls-cert", "--tls-key", "tls_client_ca"])
+    @Test func reloadAppliesEverySettingButThoseThatNeedANewSocketOrProcessAndNamesThose() throws {
+        #expect(Settings.all.filter { $0.reload == .atRestart }.map(\.name)
+                == ["listen", "--port", "admin", "threads", "database", "instance", "outbox", "control_socket",
+                    "--discard-events", "grace_period"])
         let running = ServerConfiguration()
         for setting in Settings.all {
             var new = running

@@ -4,20 +4,38 @@ import Synchronization
 /// The daemon's in-memory copy of the registry: one `BackendRuntime` per live backend, and the
 /// snapshot of enabled backends that the balancer reads.
 ///
-/// Changed rarely (startup, a registry reload, an admin change), from any thread, under a mutex.
-/// The hot path never comes here; it reads the balancer's snapshot.
+/// Changed rarely (startup, a registry reload, an admin change, a reload that changes the
+/// algorithm), from any thread, under a mutex. The hot path never comes here; it reads the
+/// balancer's snapshot through the proxy context that holds the balancer.
 final class BackendRegistry: Sendable {
     private struct State {
         var byID: [Int64: BackendRuntime] = [:]
         var order: [Int64] = []
         var nextSlot = 0
+        var balancer: any Balancer
     }
 
-    let balancer: any Balancer
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     init(balancer: any Balancer) {
-        self.balancer = balancer
+        state = Mutex(State(balancer: balancer))
+    }
+
+    /// The balancer the registry's changes go to: the one requests are balanced by.
+    var balancer: any Balancer { state.withLock { $0.balancer } }
+
+    /// Makes `balancer` the one that gets the registry's changes, given the enabled backends at
+    /// once (a reload that changed the algorithm, the hash key or slow start). The old one gets no
+    /// more changes; a request that still holds it finishes on it.
+    func replaceBalancer(with balancer: any Balancer) {
+        state.withLock { state in
+            balancer.replace(with: Self.snapshot(state))
+            state.balancer = balancer
+        }
+    }
+
+    private static func snapshot(_ state: State) -> BackendSnapshot {
+        BackendSnapshot(state.order.compactMap { state.byID[$0] }.filter { $0.adminState == .enabled })
     }
 
     /// What changed in the last `apply`.
@@ -33,7 +51,7 @@ final class BackendRegistry: Sendable {
     /// a new snapshot. A new backend starts alive unless its recorded health is `down`.
     @discardableResult
     func apply(_ records: [Backend]) -> Changes {
-        let (changes, snapshot) = state.withLock { state -> (Changes, BackendSnapshot) in
+        state.withLock { state -> Changes in
             var changes = Changes()
             var seen = Set<Int64>()
             for record in records {
@@ -66,11 +84,10 @@ final class BackendRegistry: Sendable {
                 if let gone = state.byID.removeValue(forKey: id) { changes.removed.append(gone) }
             }
             state.order.removeAll { !seen.contains($0) }
-            let enabled = state.order.compactMap { state.byID[$0] }.filter { $0.adminState == .enabled }
-            return (changes, BackendSnapshot(enabled))
+            // Under the lock, so that a balancer swapped in meanwhile cannot miss this snapshot.
+            state.balancer.replace(with: Self.snapshot(state))
+            return changes
         }
-        balancer.replace(with: snapshot)
-        return changes
     }
 
     /// Every live backend (any admin state), in registry order.

@@ -47,52 +47,52 @@ enum Settings {
 
     static let maxConnections = Setting(
         key: "max_connections", flag: "max-connections", help: "Client connections open at once; more are closed as they arrive",
-        atLeast: 1, at: \.proxy.maxConnections)
+        reload: .applied, atLeast: 1, at: \.proxy.maxConnections)
 
     static let maxRequestLine = Setting(
         key: "max_request_line", flag: "max-request-line", help: "Longest request target in bytes; longer gets 414",
-        atLeast: 16, at: \.proxy.maxRequestLineBytes)
+        reload: .applied, atLeast: 16, at: \.proxy.maxRequestLineBytes)
 
     static let maxHeaderBytes = Setting(
         key: "max_header_bytes", flag: "max-header-bytes", help: "Largest request header block in bytes; larger gets 431",
-        atLeast: 256, at: \.proxy.maxHeaderBytes)
+        reload: .applied, atLeast: 256, at: \.proxy.maxHeaderBytes)
 
     static let maxHeaders = Setting(
         key: "max_headers", flag: "max-headers", help: "Most request header fields; more gets 431",
-        atLeast: 1, at: \.proxy.maxHeaders)
+        reload: .applied, atLeast: 1, at: \.proxy.maxHeaders)
 
     static let headerTimeout = Setting(
         key: "header_timeout", flag: "header-timeout",
         help: "Time a client has to send a complete request head; slower gets 408",
-        atLeast: .milliseconds(1), at: \.proxy.headerTimeout)
+        reload: .applied, atLeast: .milliseconds(1), at: \.proxy.headerTimeout)
 
     static let idleTimeout = Setting(
         key: "idle_timeout", flag: "idle-timeout", help: "A client connection idle this long is closed",
-        atLeast: .milliseconds(1), at: \.proxy.clientIdleTimeout)
+        reload: .applied, atLeast: .milliseconds(1), at: \.proxy.clientIdleTimeout)
 
     static let bodyTimeout = Setting(
         key: "body_timeout", flag: "body-timeout",
         help: "Longest pause while a client sends a request body; longer gets 408, or a close once the answer began",
-        atLeast: .milliseconds(1), at: \.proxy.bodyTimeout)
+        reload: .applied, atLeast: .milliseconds(1), at: \.proxy.bodyTimeout)
 
     // MARK: Health checks
 
     static let healthInterval = Setting(
         key: "health.interval", flag: "health-interval", help: "Time between health checks of a backend that is up",
-        atLeast: .milliseconds(1), at: \.health.interval)
+        reload: .applied, atLeast: .milliseconds(1), at: \.health.interval)
 
     static let healthDownInterval = Setting(
         key: "health.down_interval", flag: "health-down-interval",
         help: "Time between health checks of a backend that is down",
-        atLeast: .milliseconds(1), at: \.health.downInterval)
+        reload: .applied, atLeast: .milliseconds(1), at: \.health.downInterval)
 
     static let healthTimeout = Setting(
         key: "health.timeout", flag: "health-timeout", help: "Health check timeout",
-        atLeast: .milliseconds(1), at: \.health.timeout)
+        reload: .applied, atLeast: .milliseconds(1), at: \.health.timeout)
 
     static let healthPath = Setting(
         key: "health.path", flag: "health-path", help: "Check health with GET PATH expecting 2xx instead of a TCP connect",
-        defaultNote: "none: a TCP connect", placeholder: "path",
+        defaultNote: "none: a TCP connect", reload: .applied, placeholder: "path",
         parse: { text throws(SettingProblem) in
             guard text.hasPrefix("/") else { throw SettingProblem(reason: .rule("must start with /"), given: text) }
             return HealthSettings.Probe.http(path: text)
@@ -106,11 +106,11 @@ enum Settings {
 
     static let rise = Setting(
         key: "health.rise", flag: "rise", help: "Consecutive passing checks that bring a down backend up",
-        atLeast: 1, at: \.health.rise)
+        reload: .applied, atLeast: 1, at: \.health.rise)
 
     static let fall = Setting(
         key: "health.fall", flag: "fall", help: "Consecutive failing checks that take an up backend down",
-        atLeast: 1, at: \.health.fall)
+        reload: .applied, atLeast: 1, at: \.health.fall)
 
     // MARK: Outlier detection
 
@@ -118,7 +118,7 @@ enum Settings {
         key: "outlier.failures", flag: "outlier-failures",
         help: "Failed tries in a row (refused, reset, timed out, an invalid answer) that eject a backend "
             + "for a while, no check bringing it back before; off turns outlier detection off",
-        placeholder: "n|off",
+        reload: .applied, placeholder: "n|off",
         parse: { text throws(SettingProblem) -> OffOr<Int> in
             guard text != "off" else { return .off }
             guard let value = Int(text), value >= 1 else {
@@ -132,7 +132,7 @@ enum Settings {
     static let outlier5xx = Setting(
         key: "outlier.5xx", flag: "outlier-5xx",
         help: "Whether a 5xx answer counts as a failed try for outlier detection (on or off)",
-        placeholder: "on|off",
+        reload: .applied, placeholder: "on|off",
         parse: { text throws(SettingProblem) -> Bool in
             switch text {
             case "on", "true": return true
@@ -145,23 +145,23 @@ enum Settings {
     static let outlierWindow = Setting(
         key: "outlier.window", flag: "outlier-window",
         help: "A failed try more than this after the one before starts a new count of failures in a row",
-        atLeast: .milliseconds(1), at: \.outlier.window)
+        reload: .applied, atLeast: .milliseconds(1), at: \.outlier.window)
 
     static let outlierBaseEjection = Setting(
         key: "outlier.base_ejection", flag: "outlier-base-ejection",
         help: "How long a first ejection lasts; the n-th recent one lasts n times as long",
-        atLeast: .milliseconds(1), at: \.outlier.baseEjection)
+        reload: .applied, atLeast: .milliseconds(1), at: \.outlier.baseEjection)
 
     static let outlierMaxEjection = Setting(
         key: "outlier.max_ejection", flag: "outlier-max-ejection",
         help: "The longest an ejection lasts; a backend this long without one has one fewer recent ejection",
-        atLeast: .milliseconds(1), at: \.outlier.maxEjection)
+        reload: .applied, atLeast: .milliseconds(1), at: \.outlier.maxEjection)
 
     static let outlierMaxEjectedPercent = Setting(
         key: "outlier.max_ejected_percent", flag: "outlier-max-ejected-percent",
         help: "Largest share of the enabled backends ejected at once, in percent, rounded down "
             + "(50: never the only backend)",
-        placeholder: "percent",
+        reload: .applied, placeholder: "percent",
         parse: { text throws(SettingProblem) -> Int in
             guard let value = Int(text), (0...100).contains(value) else {
                 throw SettingProblem(reason: .mustBe("a whole number from 0 to 100"), given: text)
@@ -174,43 +174,43 @@ enum Settings {
 
     static let retries = Setting(
         key: "retries", flag: "retries", help: "Retries of the same backend after a transport failure",
-        atLeast: 0, at: \.proxy.retriesPerBackend)
+        reload: .applied, atLeast: 0, at: \.proxy.retriesPerBackend)
 
     static let retryDelay = Setting(
         key: "retry_delay", flag: "retry-delay", help: "Pause before each retry of the same backend",
-        atLeast: .zero, at: \.proxy.retryDelay)
+        reload: .applied, atLeast: .zero, at: \.proxy.retryDelay)
 
     static let attempts = Setting(
         key: "attempts", flag: "attempts", help: "Distinct backends tried for one request",
-        atLeast: 1, at: \.proxy.maximumAttempts)
+        reload: .applied, atLeast: 1, at: \.proxy.maximumAttempts)
 
     static let connectTimeout = Setting(
         key: "connect_timeout", flag: "connect-timeout", help: "Timeout for connecting to a backend",
-        atLeast: .milliseconds(1), at: \.proxy.connectTimeout)
+        reload: .applied, atLeast: .milliseconds(1), at: \.proxy.connectTimeout)
 
     static let responseTimeout = Setting(
         key: "response_timeout", flag: "response-timeout", help: "Timeout for a backend's response head",
-        atLeast: .milliseconds(1), at: \.proxy.responseTimeout)
+        reload: .applied, atLeast: .milliseconds(1), at: \.proxy.responseTimeout)
 
     static let replayBuffer = Setting(
         key: "replay_buffer", flag: "replay-buffer",
         help: "Request bodies up to this many bytes are kept so the request can be retried",
-        atLeast: 0, at: \.proxy.replayBufferBytes)
+        reload: .applied, atLeast: 0, at: \.proxy.replayBufferBytes)
 
     static let upstreamIdleConnections = Setting(
         key: "upstream_idle_connections", flag: "upstream-idle-connections",
         help: "Idle keep-alive connections kept per backend and thread for the next requests",
-        atLeast: 0, at: \.proxy.idleConnectionsPerBackend)
+        reload: .applied, atLeast: 0, at: \.proxy.idleConnectionsPerBackend)
 
     static let tunnelIdleTimeout = Setting(
         key: "tunnel_idle_timeout", flag: "tunnel-idle-timeout",
         help: "An upgraded connection (WebSocket tunnel) idle this long is closed",
-        atLeast: .milliseconds(1), at: \.proxy.tunnelIdleTimeout)
+        reload: .applied, atLeast: .milliseconds(1), at: \.proxy.tunnelIdleTimeout)
 
     static let upgradeProtocols = Setting(
         key: "upgrade_protocols", flag: "upgrade-protocols",
         help: "Comma-separated protocols a client may upgrade to through the proxy, or none",
-        defaultNote: "websocket; h2c never", placeholder: UpgradeProtocols.placeholder,
+        defaultNote: "websocket; h2c never", reload: .applied, placeholder: UpgradeProtocols.placeholder,
         parse: { text throws(SettingProblem) in try UpgradeProtocols(settingText: text).names },
         format: { UpgradeProtocols(names: $0).settingText }, at: \.proxy.upgradeProtocols)
 
@@ -240,32 +240,32 @@ enum Settings {
     static let algorithm = Setting(
         key: "algorithm", flag: "algorithm",
         help: "Balancing algorithm: \(BalancingAlgorithm.allCases.map(\.rawValue).joined(separator: ", "))",
-        at: \.balancing.algorithm)
+        reload: .applied, at: \.balancing.algorithm)
 
     static let hashKey = Setting(
         key: "hash_key", flag: "hash-key", help: "What --algorithm hash hashes: \(HashKey.forms)",
-        at: \.balancing.hashKey)
+        reload: .applied, at: \.balancing.hashKey)
 
     static let slowStart = Setting(
         key: "slow_start", flag: "slow-start",
         help: "Time a backend that came back up takes to ramp up to its full weight",
-        defaultNote: "0s: off", atLeast: .zero, at: \.balancing.slowStart)
+        defaultNote: "0s: off", reload: .applied, atLeast: .zero, at: \.balancing.slowStart)
 
     // MARK: Logging
 
     static let logLevel = Setting(
         key: "log_level", flag: "log-level", help: "Log level: \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))",
-        at: \.logLevel)
+        reload: .applied, at: \.logLevel)
 
     static let logFormat = Setting(
         key: "log_format", flag: "log-format",
         help: "Log line format: keyvalue (ts=… level=… msg=\"…\" key=value) or json (one object per line)",
-        at: \.logFormat)
+        reload: .applied, at: \.logFormat)
 
     static let accessLog = Setting(
         key: "access_log", flag: "access-log",
         help: "Write one line per request to FILE (appended), to standard output with -, or nowhere with off",
-        placeholder: "file|-|off",
+        reload: .applied, placeholder: "file|-|off",
         parse: { text throws(SettingProblem) -> OffOr<String> in
             guard !text.isEmpty else { throw SettingProblem(reason: .mustBe("a file path, - or off"), given: text) }
             return text == "off" ? .off : .on(text)
@@ -328,12 +328,12 @@ enum Settings {
         key: "registry_poll_interval", flag: "registry-poll-interval",
         help: "How often the registry is read for changes made with lbctl; with a postgres:// database "
             + "each change is also pushed at once (LISTEN/NOTIFY), and this poll is the fallback",
-        atLeast: .milliseconds(10), at: \.registryPollInterval)
+        reload: .applied, atLeast: .milliseconds(10), at: \.registryPollInterval)
 
     static let stateMaxAge = Setting(
         key: "state_max_age", flag: "state-max-age",
         help: "Restored health older than this is not trusted: every backend is checked before accepting",
-        atLeast: .zero, at: \.stateMaxAge)
+        reload: .applied, atLeast: .zero, at: \.stateMaxAge)
 
     static let discardEvents = Setting(
         key: nil, flag: "discard-events", onlyOneWay: "a benchmark's switch, never a deployment's",
@@ -420,7 +420,8 @@ enum Settings {
     /// A file path that is unset by default.
     private static func optionalPath(key: String, flag: String, help: String, defaultNote: String,
                                      at keyPath: WritableKeyPath<ServerConfiguration, String?> & Sendable) -> Setting<String> {
-        Setting(key: key, flag: flag, help: help, defaultNote: defaultNote, placeholder: "file",
+        // The backend TLS files, which a reload reads again.
+        Setting(key: key, flag: flag, help: help, defaultNote: defaultNote, reload: .applied, placeholder: "file",
                 parse: { text throws(SettingProblem) in try Self.path(text) },
                 format: { $0 }, read: { $0[keyPath: keyPath] ?? defaultNote }, write: { $0[keyPath: keyPath] = $1 })
     }

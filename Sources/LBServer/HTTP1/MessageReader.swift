@@ -28,11 +28,17 @@ struct MessageReader {
     private var state = State.head(scanned: 0)
     private var buffer: ByteBuffer?
     /// Longest first line before the head is refused (414 for a request target).
-    private let firstLineLimit: Int
+    private var firstLineLimit: Int
     /// Longest head before it is refused (431).
-    private let headLimit: Int
+    private var headLimit: Int
 
     init(firstLineLimit: Int, headLimit: Int) {
+        self.firstLineLimit = firstLineLimit
+        self.headLimit = headLimit
+    }
+
+    /// New limits for the heads read from now on (a reload's, between requests).
+    mutating func setLimits(firstLineLimit: Int, headLimit: Int) {
         self.firstLineLimit = firstLineLimit
         self.headLimit = headLimit
     }

@@ -12,9 +12,10 @@ enum HTTP2Pipeline {
     /// The largest header list a client may send (bytes, as HTTP/2 counts them).
     static let maximumHeaderListSize = 32 * 1024
 
-    /// `tlsVersion`: the connection's, which each stream's access log line gives.
-    static func configure(_ channel: Channel, context: ProxyContext, headerTimeout: TimeAmount,
-                          idleTimeout: TimeAmount?, tlsVersion: String?) throws {
+    /// `tlsVersion`: the connection's, which each stream's access log line gives. `live`: the
+    /// contexts a reload replaces; each stream takes its loop's current one when it opens.
+    static func configure(_ channel: Channel, context: ProxyContext, following live: LiveProxyContext? = nil,
+                          headerTimeout: TimeAmount, idleTimeout: TimeAmount?, tlsVersion: String?) throws {
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.initialSettings = [
             HTTP2Setting(parameter: .maxConcurrentStreams, value: maximumConcurrentStreams),
@@ -51,7 +52,7 @@ enum HTTP2Pipeline {
                     HTTP2StreamAdapter(),
                     // A stream serves one request: no idle time between requests to bound (the
                     // connection's idle time is the manager's).
-                    ProxyHandler(shared: context, headTimeout: headerTimeout, idleTimeout: nil,
+                    ProxyHandler(shared: context, following: live, headTimeout: headerTimeout, idleTimeout: nil,
                                  tlsVersion: tlsVersion, overHTTP2: true, clientAddress: clientAddress),
                 ])
             }

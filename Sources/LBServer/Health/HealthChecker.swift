@@ -8,14 +8,19 @@ import NIOCore
 /// Runs on one event loop; all of its state is touched only there.
 final class HealthChecker: Sendable {
     private let eventLoop: EventLoop
-    private let settings: HealthSettings
     private let sink: EventSink
     private let state: NIOLoopBoundBox<State>
 
     private final class State {
         var entries: [Int64: Entry] = [:]
         var stopped = false
+        /// Replaced by a reload (`update`).
+        var settings: HealthSettings
+        init(settings: HealthSettings) { self.settings = settings }
     }
+
+    /// The settings; read on the checker's loop.
+    private var settings: HealthSettings { state.value.settings }
 
     private final class Entry {
         let backend: BackendRuntime
@@ -25,6 +30,8 @@ final class HealthChecker: Sendable {
         /// status change.
         var recent: [Evidence] = []
         var scheduled: Scheduled<Void>?
+        /// When `scheduled` runs.
+        var due = NIODeadline.distantFuture
         var running = false
         init(backend: BackendRuntime) { self.backend = backend }
     }
@@ -35,9 +42,31 @@ final class HealthChecker: Sendable {
     init(eventLoop: EventLoop, settings: HealthSettings, sink: EventSink, backendTLS: BackendTLS? = nil) {
         self.backendTLS = backendTLS
         self.eventLoop = eventLoop
-        self.settings = settings
         self.sink = sink
-        self.state = NIOLoopBoundBox.makeBoxSendingValue(State(), eventLoop: eventLoop)
+        self.state = NIOLoopBoundBox.makeBoxSendingValue(State(settings: settings), eventLoop: eventLoop)
+    }
+
+    /// Checks by `settings` from now on (a reload's): a check due later than the new interval
+    /// (or down interval) from now is brought forward to it, so a shorter interval counts at
+    /// once; counts of passes and failures carry over to the new thresholds. Returns once applied.
+    func update(_ settings: HealthSettings) async {
+        try? await eventLoop.submit { [self] in
+            let state = self.state.value
+            state.settings = settings
+            guard !state.stopped else { return }
+            let now = NIODeadline.now()
+            for entry in state.entries.values where !entry.running {
+                let latest = now + (entry.backend.isAlive ? settings.interval : settings.downInterval)
+                if entry.due > latest { schedule(entry, at: latest) }
+            }
+        }.get()
+    }
+
+    /// The next check of `entry`, at `due` (on the checker's loop).
+    private func schedule(_ entry: Entry, at due: NIODeadline) {
+        entry.scheduled?.cancel()
+        entry.due = due
+        entry.scheduled = eventLoop.assumeIsolated().scheduleTask(deadline: due) { [self] in check(entry) }
     }
 
     /// Makes the checked set equal to `backends` (disabled ones are not checked); new backends
@@ -68,11 +97,8 @@ final class HealthChecker: Sendable {
         eventLoop.execute { [self] in
             let state = self.state.value
             guard !state.stopped, let entry = state.entries[backend.id], !entry.running else { return }
-            entry.scheduled?.cancel()
             entry.passes = 0
-            entry.scheduled = eventLoop.assumeIsolated().scheduleTask(in: settings.downInterval) { [self] in
-                check(entry)
-            }
+            schedule(entry, at: .now() + state.settings.downInterval)
         }
     }
 
@@ -81,6 +107,7 @@ final class HealthChecker: Sendable {
     /// Returns when the round is over, at most the check timeout later.
     func checkAllOnce(_ backends: [BackendRuntime]) async {
         let checked = backends.filter(\.isChecked)
+        guard let settings = try? await eventLoop.submit({ [state] in state.value.settings }).get() else { return }
         let rounds = checked.map { backend in
             HealthProbe.run(settings.probe, against: backend, timeout: settings.timeout, tls: backendTLS, on: eventLoop)
                 .map { [sink] outcome in
@@ -124,8 +151,8 @@ final class HealthChecker: Sendable {
                 let state = self.state.value
                 guard !state.stopped, state.entries[backend.id] === entry else { return }
                 record(outcome, for: entry)
-                let delay = backend.isAlive ? settings.interval : settings.downInterval
-                entry.scheduled = eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in check(entry) }
+                let delay = backend.isAlive ? state.settings.interval : state.settings.downInterval
+                schedule(entry, at: .now() + delay)
             }
     }
 
@@ -138,7 +165,8 @@ final class HealthChecker: Sendable {
                                           error: outcome.passed ? nil : outcome.error))
         entry.recent.append(Evidence(at: now, source: .check, error: outcome.passed ? nil : outcome.error,
                                      latencyMs: (outcome.latencyMilliseconds * 1000).rounded() / 1000))
-        if entry.recent.count > max(settings.rise, settings.fall) { entry.recent.removeFirst() }
+        // A loop: a reload may have lowered the thresholds.
+        while entry.recent.count > max(settings.rise, settings.fall) { entry.recent.removeFirst() }
         if outcome.passed {
             entry.passes += 1
             entry.failures = 0

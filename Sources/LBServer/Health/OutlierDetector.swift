@@ -1,6 +1,7 @@
 import LBStore
 import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// Passive outlier detection, as Envoy's consecutive-failure detector and HAProxy's
 /// `observe layer7` do it: what the proxy's own tries say about a backend, beside the checks.
@@ -22,8 +23,10 @@ import NIOCore
 /// Safe from any event loop. Every answer reads one atomic of its backend; the lock is taken
 /// only when a try failed or a run of failures ended, never per request otherwise.
 final class OutlierDetector: Sendable {
-    let settings: OutlierSettings
-    private let threshold: Int
+    /// The settings, which a reload may replace (`update`).
+    var settings: OutlierSettings { state.withLockedValue { $0.settings } }
+    /// `settings.countsServerErrors`, read for every 5xx answer without the lock.
+    private let countsServerErrors: Synchronization.Atomic<Bool>
     private let sink: EventSink
     /// Where ejections end.
     private let eventLoop: EventLoop
@@ -34,10 +37,13 @@ final class OutlierDetector: Sendable {
     /// Traffic's own mark-downs: the backends it took out lately count against the same cap, so
     /// the two together never take out more than their share.
     private let trafficMarkDowns: TrafficMarkDownGuard?
-    private let state = NIOLockedValueBox(State())
+    private let state: NIOLockedValueBox<State>
 
     private struct State {
         var records: [Int64: Record] = [:]
+        var settings: OutlierSettings
+        /// Failed tries in a row that eject.
+        var threshold: Int { max(1, settings.consecutiveFailures ?? 1) }
     }
 
     private struct Record {
@@ -56,12 +62,35 @@ final class OutlierDetector: Sendable {
          enabledBackends: @escaping @Sendable () -> Int,
          isInService: @escaping @Sendable (BackendRuntime) -> Bool, trafficMarkDowns: TrafficMarkDownGuard? = nil) {
         self.trafficMarkDowns = trafficMarkDowns
-        self.settings = settings
-        self.threshold = max(1, settings.consecutiveFailures ?? 1)
+        state = NIOLockedValueBox(State(settings: settings))
+        countsServerErrors = Synchronization.Atomic(settings.countsServerErrors)
         self.sink = sink
         self.eventLoop = eventLoop
         self.enabledBackends = enabledBackends
         self.isInService = isInService
+    }
+
+    /// Judges by `settings` from the next failure on (a reload's). Runs of failures and
+    /// ejections carry over; an ejection keeps the length it was given.
+    func update(_ settings: OutlierSettings) {
+        state.withLockedValue { $0.settings = settings }
+        countsServerErrors.store(settings.countsServerErrors, ordering: .relaxed)
+    }
+
+    /// Ends every ejection now (outlier detection was turned off by a reload): each of `backends`
+    /// that is ejected comes back as when its ejection ends, unless the checks found it failing.
+    func endAllEjections(of backends: [BackendRuntime]) {
+        for backend in backends {
+            guard let until = backend.ejectedUntil else { continue }
+            endEjection(of: backend, endingAt: until, why: "outlier detection turned off")
+        }
+        state.withLockedValue { state in
+            for id in state.records.keys {
+                state.records[id]?.count = 0
+                state.records[id]?.evidence.removeAll()
+            }
+        }
+        for backend in backends { backend.failuresInARow.store(0, ordering: .relaxed) }
     }
 
     /// The most backends ejected at once with `enabled` enabled.
@@ -70,7 +99,7 @@ final class OutlierDetector: Sendable {
     /// The backend answered with `status`: a 5xx counts as a failure when so configured, any
     /// other answer ends the backend's failures in a row.
     func answered(_ backend: BackendRuntime, status: Int, requestID: String, attempt: Int) {
-        if status >= 500 && settings.countsServerErrors {
+        if status >= 500 && countsServerErrors.load(ordering: .relaxed) {
             tryFailed(backend, evidence: Evidence(at: .now(), source: .request, requestID: requestID, attempt: attempt,
                                                   error: "answered \(status)"))
             return
@@ -92,7 +121,9 @@ final class OutlierDetector: Sendable {
     /// A try on `backend` failed (`evidence` is its record); returns whether that ejected it.
     @discardableResult
     func tryFailed(_ backend: BackendRuntime, evidence: Evidence, now: NIODeadline = .now()) -> Bool {
-        let outcome = state.withLockedValue { state -> Outcome in
+        let (outcome, settings, threshold) = state.withLockedValue { state -> (Outcome, OutlierSettings, Int) in
+            let settings = state.settings
+            let threshold = state.threshold
             var record = state.records[backend.id] ?? Record()
             defer {
                 state.records[backend.id] = record
@@ -105,10 +136,10 @@ final class OutlierDetector: Sendable {
             record.count += 1
             record.lastFailure = now
             record.evidence.append(evidence)
-            if record.evidence.count > threshold { record.evidence.removeFirst() }
+            while record.evidence.count > threshold { record.evidence.removeFirst() }
             // A backend already out of service takes no traffic to judge; its run goes on, and
             // the failure after it is back ejects it.
-            guard record.count >= threshold, backend.isAlive, !backend.isEjected(at: now) else { return .counted }
+            guard record.count >= threshold, backend.isAlive, !backend.isEjected(at: now) else { return (.counted, settings, threshold) }
             // Only here, at the threshold, not for every failure of a storm. (The traffic guard's
             // lock is taken inside this one; it never takes this one inside its own.)
             let limit = Self.limit(enabledBackends: enabledBackends(), percent: settings.maxEjectedPercent)
@@ -120,7 +151,7 @@ final class OutlierDetector: Sendable {
             let evidence = record.evidence
             record.count = 0
             record.evidence.removeAll()
-            guard ejected < limit else { return .held(limit: limit, evidence: evidence) }
+            guard ejected < limit else { return (.held(limit: limit, evidence: evidence), settings, threshold) }
             if let ended = record.lastEjectionEnded {
                 let quiet = Int((now - ended).nanoseconds / max(1, settings.maxEjection.nanoseconds))
                 record.ejections = max(0, record.ejections - quiet)
@@ -129,7 +160,7 @@ final class OutlierDetector: Sendable {
             let length = min(settings.baseEjection.nanoseconds * Int64(record.ejections), settings.maxEjection.nanoseconds)
             let until = now + .nanoseconds(length)
             record.ejectedUntil = until
-            return .eject(until: until, ejections: record.ejections, evidence: evidence)
+            return (.eject(until: until, ejections: record.ejections, evidence: evidence), settings, threshold)
         }
         switch outcome {
         case .counted:
@@ -182,12 +213,13 @@ final class OutlierDetector: Sendable {
     }
 
     private func scheduleEnd(of backend: BackendRuntime, at until: NIODeadline) {
-        eventLoop.scheduleTask(deadline: until) { [self] in endEjection(of: backend, endingAt: until) }
+        eventLoop.scheduleTask(deadline: until) { [self] in endEjection(of: backend, endingAt: until, why: nil) }
     }
 
     /// The ejection that was to end at `until` is over: the backend is back up, unless the checks
-    /// found it failing meanwhile, it left service, or it was ejected anew.
-    private func endEjection(of backend: BackendRuntime, endingAt until: NIODeadline) {
+    /// found it failing meanwhile, it left service, or it was ejected anew. `why`: why it ends
+    /// before its time.
+    private func endEjection(of backend: BackendRuntime, endingAt until: NIODeadline, why: String?) {
         guard backend.ejectedUntil == until else { return }
         backend.setEjection(until: nil)
         let ejections = state.withLockedValue { state -> Int in
@@ -204,7 +236,7 @@ final class OutlierDetector: Sendable {
         } ?? []
         sink.statusChange(backend, from: previous, to: .up, cause: EventSink.Cause(
             kind: .outlier,
-            summary: "outlier: ejection \(ejections) over"
+            summary: "outlier: ejection \(ejections) over" + (why.map { " (\($0))" } ?? "")
                 + (latest == nil ? "" : ", the latest check passed"),
             threshold: nil, evidence: evidence))
     }

@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// Keeps traffic alone from emptying the pool: within one health-down interval, failed requests
 /// may mark down at most half of the enabled backends (rounded down, so never the only one).
@@ -7,16 +8,20 @@ import NIOCore
 /// guard held. Shared by every event loop; consulted only when a backend is about to be marked
 /// down, so its lock is off the request path.
 final class TrafficMarkDownGuard: Sendable {
-    /// How far back a traffic mark-down counts (the daemon's `--health-down-interval`).
-    let window: TimeAmount
+    /// How far back a traffic mark-down counts (the daemon's `--health-down-interval`, which a
+    /// reload may change).
+    var window: TimeAmount { .nanoseconds(windowNanoseconds.load(ordering: .relaxed)) }
+    private let windowNanoseconds: Synchronization.Atomic<Int64>
     /// Backends marked down by traffic and when, newest last. NIO's lock rather than
     /// `Synchronization.Mutex`: several event loops may take it at once, and ThreadSanitizer
     /// reports a contended Mutex falsely (see `DaemonMetrics`).
     private let recent = NIOLockedValueBox<[(backendID: Int64, at: NIODeadline)]>([])
 
     init(window: TimeAmount) {
-        self.window = window
+        windowNanoseconds = Synchronization.Atomic(window.nanoseconds)
     }
+
+    func setWindow(_ window: TimeAmount) { windowNanoseconds.store(window.nanoseconds, ordering: .relaxed) }
 
     /// The most backends traffic may mark down within one window.
     static func limit(enabledBackends: Int) -> Int { enabledBackends / 2 }
@@ -26,6 +31,7 @@ final class TrafficMarkDownGuard: Sendable {
     /// (the two together never take out more than it).
     func admit(_ backendID: Int64, enabledBackends: Int, now: NIODeadline, ejected: Set<Int64> = []) -> Bool {
         let limit = Self.limit(enabledBackends: enabledBackends)
+        let window = self.window
         return recent.withLockedValue { recent in
             recent.removeAll { now - $0.at >= window }
             let alsoOut = ejected.subtracting(recent.map(\.backendID)).count
@@ -37,7 +43,8 @@ final class TrafficMarkDownGuard: Sendable {
 
     /// The backends traffic marked down within the window before `now`.
     func recentlyMarkedDown(now: NIODeadline) -> Set<Int64> {
-        recent.withLockedValue { recent in Set(recent.filter { now - $0.at < window }.map(\.backendID)) }
+        let window = self.window
+        return recent.withLockedValue { recent in Set(recent.filter { now - $0.at < window }.map(\.backendID)) }
     }
 
     /// Takes back an admission that did not end in a mark-down (another caller got there first).

@@ -13,6 +13,10 @@ import NIOConcurrencyHelpers
 /// counted, and the count is written as a line of its own once there is room: loss is never
 /// silent. On graceful shutdown or cancellation the service writes what is queued, closes the
 /// file and returns; later entries are dropped.
+///
+/// A reload opens the file again (`Destination`, `use`): at another path or format, off, or the same path
+/// after logrotate moved it away. Lines queued before are written where they were bound to go
+/// only if the writer took them first; no line is lost or written twice either way.
 final class AccessLog: Service, Sendable {
     /// One answered request, as the proxy saw it. Formatted on a thread-pool thread.
     struct Entry: Sendable {
@@ -36,47 +40,87 @@ final class AccessLog: Service, Sendable {
         let description: String
     }
 
+    /// Where lines go and in which format.
+    fileprivate struct Output: Sendable {
+        var descriptor: Int32
+        var closesDescriptor: Bool
+        var format: LogFormat
+    }
+
     private struct Queue {
         var entries: [Entry] = []
         var dropped = 0
         var closing = false
+        /// Nil while the log is off: entries are not queued.
+        var output: Output?
+        /// Outputs a reopen replaced, for the writer to close once it no longer writes to them.
+        var retired: [Output] = []
         /// The service's task, suspended until there is something to write or the log closes.
         var consumer: CheckedContinuation<Void, Never>?
 
-        var hasWork: Bool { !entries.isEmpty || dropped > 0 || closing }
+        var hasWork: Bool { !entries.isEmpty || dropped > 0 || closing || !retired.isEmpty }
     }
 
     static let capacity = 65_536
-    let format: LogFormat
-    private let descriptor: Int32
-    private let closesDescriptor: Bool
     /// NIO's lock rather than `Synchronization.Mutex`: every event loop takes it at once, and
     /// ThreadSanitizer reports a contended Mutex falsely (it did here; see `DaemonMetrics`).
     private let queue = NIOLockedValueBox(Queue())
     private let threadPool: NIOThreadPool
 
     /// Opens `destination` for appending (created with mode 0640 if missing), or standard output
-    /// for `-`. Opening is a blocking call: make it off the event loops and Swift concurrency's
-    /// threads (`LoadBalancer.open` does it on the thread pool).
-    init(destination: String, format: LogFormat, threadPool: NIOThreadPool = .singleton) throws {
-        self.format = format
+    /// for `-`; nil: off until a reopen says where. Opening is a blocking call: make it off the
+    /// event loops and Swift concurrency's threads (`LoadBalancer.open` does it on the thread pool).
+    init(destination: String?, format: LogFormat, threadPool: NIOThreadPool = .singleton) throws {
         self.threadPool = threadPool
-        if destination == "-" {
-            descriptor = STDOUT_FILENO
-            closesDescriptor = false
-        } else {
-            descriptor = open(destination, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
-            guard descriptor >= 0 else {
-                throw OpenError(description: "cannot open access log \(destination): \(String(cString: strerror(errno)))")
-            }
-            closesDescriptor = true
+        let output = try destination.map { try Self.output(at: $0, format: format) }
+        queue.withLockedValue { $0.output = output }
+    }
+
+    fileprivate static func output(at destination: String, format: LogFormat) throws -> Output {
+        if destination == "-" { return Output(descriptor: STDOUT_FILENO, closesDescriptor: false, format: format) }
+        let descriptor = open(destination, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        guard descriptor >= 0 else {
+            throw OpenError(description: "cannot open access log \(destination): \(String(cString: strerror(errno)))")
         }
+        return Output(descriptor: descriptor, closesDescriptor: true, format: format)
+    }
+
+    /// Where a reload's access log goes, opened and not yet written to: `use` or `discard` it.
+    struct Destination: Sendable {
+        fileprivate let output: Output?
+
+        /// Opens `destination` (nil: the log is off) as `init` does, anew even at the same path, so
+        /// that a reload after logrotate moved the file writes to a new one. Blocking: call off
+        /// the event loops.
+        init(_ destination: String?, format: LogFormat) throws {
+            output = try destination.map { try AccessLog.output(at: $0, format: format) }
+        }
+
+        /// Closes what was opened; for a reload that failed after opening it.
+        func discard() {
+            if let output, output.closesDescriptor { _ = close(output.descriptor) }
+        }
+    }
+
+    /// Writes to `destination` from now on; the file written so far is closed once the writer is
+    /// done with it.
+    func use(_ destination: Destination) {
+        let consumer = queue.withLockedValue { queue -> CheckedContinuation<Void, Never>? in
+            guard !queue.closing else {
+                destination.discard()
+                return nil
+            }
+            if let old = queue.output { queue.retired.append(old) }
+            queue.output = destination.output
+            return queue.consumer.take()
+        }
+        consumer?.resume()
     }
 
     /// Queues one line; never blocks on I/O. Safe from any thread.
     func record(_ entry: Entry) {
         let consumer = queue.withLockedValue { queue -> CheckedContinuation<Void, Never>? in
-            guard !queue.closing else { return nil }
+            guard !queue.closing, queue.output != nil else { return nil }
             guard queue.entries.count < Self.capacity else {
                 queue.dropped += 1
                 return nil
@@ -104,25 +148,36 @@ final class AccessLog: Service, Sendable {
 
     private func writeUntilClosed() async {
         while true {
-            let (batch, dropped, closing) = await nextBatch()
-            if !batch.isEmpty || dropped > 0 {
-                await onThreadPool { [self] in writeLines(batch, dropped: dropped) }
+            let batch = await nextBatch()
+            if let output = batch.output, !batch.entries.isEmpty || batch.dropped > 0 {
+                await onThreadPool { [self] in writeLines(batch.entries, dropped: batch.dropped, to: output) }
             }
-            if closing { break }
-        }
-        if closesDescriptor {
-            await onThreadPool { [descriptor] in _ = close(descriptor) }
+            // Closed only now: the batch before this one was the last written to them.
+            let closing = batch.closing ? batch.output.map { [$0] } ?? [] : []
+            let done = (batch.retired + closing).filter(\.closesDescriptor)
+            if !done.isEmpty { await onThreadPool { for output in done { _ = close(output.descriptor) } } }
+            if batch.closing { break }
         }
     }
 
+    private struct Batch {
+        var entries: [Entry]
+        var dropped: Int
+        var closing: Bool
+        var output: Output?
+        var retired: [Output]
+    }
+
     /// What is queued, taken out of the queue, once there is something or the log closes.
-    private func nextBatch() async -> (entries: [Entry], dropped: Int, closing: Bool) {
+    private func nextBatch() async -> Batch {
         while true {
-            let taken = queue.withLockedValue { queue -> ([Entry], Int, Bool)? in
+            let taken = queue.withLockedValue { queue -> Batch? in
                 guard queue.hasWork else { return nil }
-                let taken = (queue.entries, queue.dropped, queue.closing)
+                let taken = Batch(entries: queue.entries, dropped: queue.dropped, closing: queue.closing,
+                                  output: queue.output, retired: queue.retired)
                 queue.entries.removeAll(keepingCapacity: true)
                 queue.dropped = 0
+                queue.retired.removeAll()
                 return taken
             }
             if let taken { return taken }
@@ -151,10 +206,12 @@ final class AccessLog: Service, Sendable {
     }
 
     /// Formats and writes one batch; on a thread-pool thread.
-    private func writeLines(_ batch: [Entry], dropped: Int) {
+    private func writeLines(_ batch: [Entry], dropped: Int, to output: Output) {
+        let format = output.format
+        let descriptor = output.descriptor
         var text = ""
         text.reserveCapacity(batch.count * 200)
-        for entry in batch { text += line(for: entry) }
+        for entry in batch { text += line(for: entry, format: format) }
         if dropped > 0 {
             text += format.line([LogField("ts", Timestamp.now().rfc3339), .number("dropped", "\(dropped)"),
                                  LogField.quoted("msg", "access log queue full; lines dropped")])
@@ -169,7 +226,7 @@ final class AccessLog: Service, Sendable {
         }
     }
 
-    private func line(for entry: Entry) -> String {
+    private func line(for entry: Entry, format: LogFormat) -> String {
         let milliseconds = Double(entry.durationNanoseconds / 1_000) / 1_000
         return format.line([
             LogField("ts", entry.at.rfc3339), LogField("client", entry.client), LogField("method", entry.method),

@@ -10,22 +10,38 @@ import Synchronization
 /// Lines are written whole under a lock, so lines from several threads never interleave; like
 /// swift-log's `StreamLogHandler` it writes synchronously, and the daemon logs only what is rare
 /// (state changes, throttled warnings), never per request.
+///
+/// Every handler follows the process's `LineLogHandler.live` level and format, which a reload
+/// sets; a logger whose level was set on it keeps that level.
 struct LineLogHandler: LogHandler {
-    let format: LogFormat
-    var logLevel: Logger.Level
     var metadata: Logger.Metadata = [:]
+    /// A level set on this handler's logger, over the live one.
+    private var ownLevel: Logger.Level?
+
+    var logLevel: Logger.Level {
+        get { ownLevel ?? Self.live.level }
+        set { ownLevel = newValue }
+    }
+
+    var format: LogFormat { Self.live.format }
 
     /// Serializes writes from every logger of the process.
     private static let output = Mutex(())
 
-    init(format: LogFormat, level: Logger.Level) {
-        self.format = format
-        self.logLevel = level
-    }
+    /// The level and format of the process's lines.
+    static let live = LiveLogSettings()
+
+    init() {}
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
+    }
+
+    /// `level` and `format` for every handler of the process from now on.
+    static func bootstrap(format: LogFormat, level: Logger.Level) {
+        live.set(level: level, format: format)
+        LoggingSystem.bootstrap { _ in LineLogHandler() }
     }
 
     func log(event: LogEvent) {
@@ -48,5 +64,19 @@ struct LineLogHandler: LogHandler {
             fields.append(LogField(name, "\(metadata[key]!)"))
         }
         return format.line(fields)
+    }
+}
+
+/// The level and format every `LineLogHandler` reads: two atomics a reload stores.
+final class LiveLogSettings: Sendable {
+    private let levelIndex = Atomic<Int>(Logger.Level.allCases.firstIndex(of: .info)!)
+    private let formatIndex = Atomic<Int>(0)
+
+    var level: Logger.Level { Logger.Level.allCases[levelIndex.load(ordering: .relaxed)] }
+    var format: LogFormat { LogFormat.allCases[formatIndex.load(ordering: .relaxed)] }
+
+    func set(level: Logger.Level, format: LogFormat) {
+        levelIndex.store(Logger.Level.allCases.firstIndex(of: level)!, ordering: .relaxed)
+        formatIndex.store(LogFormat.allCases.firstIndex(of: format)!, ordering: .relaxed)
     }
 }

@@ -26,9 +26,9 @@ final class ConnectionDeadline {
     private var timer: Scheduled<Void>?
     /// When the pending timer fires.
     private var armedFor = NIODeadline.distantFuture
-    private let headTimeout: TimeAmount
-    private let bodyTimeout: TimeAmount
-    private let idleTimeout: TimeAmount?
+    private var headTimeout: TimeAmount
+    private var bodyTimeout: TimeAmount
+    private var idleTimeout: TimeAmount?
     private let eventLoop: EventLoop
     private let expired: (Phase) -> Void
 
@@ -40,6 +40,14 @@ final class ConnectionDeadline {
         self.idleTimeout = idleTimeout
         self.eventLoop = eventLoop
         self.expired = expired
+    }
+
+    /// New timeouts for the phases that begin from now on (a reload's, between requests); the
+    /// deadline already set stays.
+    func update(headTimeout: TimeAmount, bodyTimeout: TimeAmount, idleTimeout: TimeAmount?) {
+        self.headTimeout = headTimeout
+        self.bodyTimeout = bodyTimeout
+        self.idleTimeout = idleTimeout
     }
 
     /// The first byte of a head arrived (or the connection opened) at `now`.

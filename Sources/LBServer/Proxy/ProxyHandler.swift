@@ -19,7 +19,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    let shared: ProxyContext
+    /// The balancer, pools, sink and settings; replaced by a reload between requests
+    /// (`followReload`).
+    var shared: ProxyContext
+    /// The contexts a reload replaces; nil when the context is fixed.
+    let live: LiveProxyContext?
+    /// This event loop's current context in `live`, found when the handler is added.
+    var liveCurrent: LiveProxyContext.Current?
+    /// The generation of `liveCurrent` that `shared` is; none yet.
+    var contextGeneration = -1
     var pool: UpstreamPool?
     /// This event loop's response counts and request durations.
     var stats: RequestStats?
@@ -32,11 +40,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var exchange: Exchange?
     var reader: MessageReader
     var deadline: ConnectionDeadline?
-    let headTimeout: TimeAmount
-    let idleTimeout: TimeAmount?
+    var headTimeout: TimeAmount
+    var idleTimeout: TimeAmount?
     /// How far the request in progress and its answer have come.
     var state = ProxyConnectionState()
-    let retryPolicy: RetryPolicy
+    var retryPolicy: RetryPolicy
     var relay = ResponseRelay()
     /// The client's reads are held back (back-pressure) and one is owed when they resume.
     var readPending = false
@@ -56,10 +64,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var awaitingPreface: Bool
 
     /// `clientAddress`: the client's, when the caller knows it already (each stream of an HTTP/2
-    /// connection gets its connection's, read once).
-    init(shared: ProxyContext, headTimeout: TimeAmount, idleTimeout: TimeAmount?, acceptsPriorKnowledgeHTTP2: Bool = false,
+    /// connection gets its connection's, read once). `live`: the contexts a reload replaces; the
+    /// handler takes its loop's current one (with its timeouts) when added, and follows it from
+    /// request to request; nil keeps `shared` for good.
+    init(shared: ProxyContext, following live: LiveProxyContext? = nil, headTimeout: TimeAmount,
+         idleTimeout: TimeAmount?, acceptsPriorKnowledgeHTTP2: Bool = false,
          tlsVersion: String? = nil, overHTTP2: Bool = false, clientAddress: String? = nil) {
         self.shared = shared
+        self.live = live
         self.tlsVersion = tlsVersion
         self.overHTTP2 = overHTTP2
         headDeadlineDeferred = overHTTP2
@@ -77,6 +89,23 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     var settings: ProxySettings { shared.settings }
 
+    /// Takes the loop's context if a reload replaced it since this connection last looked, with
+    /// the limits, timeouts and retry rules it holds. Called only between requests (a request in
+    /// progress finishes under the settings it began with): one integer compared.
+    func followReload() {
+        guard let live = liveCurrent, live.generation != contextGeneration else { return }
+        contextGeneration = live.generation
+        shared = live.context
+        let settings = live.context.settings
+        retryPolicy = RetryPolicy(retriesPerBackend: settings.retriesPerBackend, maximumAttempts: settings.maximumAttempts)
+        reader.setLimits(firstLineLimit: settings.maxRequestLineBytes + 64,
+                         headLimit: settings.maxRequestLineBytes + settings.maxHeaderBytes + 1_024)
+        headTimeout = settings.headerTimeout
+        // An HTTP/2 stream has none: its connection's idle time is the HTTP/2 handler's.
+        if idleTimeout != nil { idleTimeout = settings.clientIdleTimeout }
+        deadline?.update(headTimeout: headTimeout, bodyTimeout: settings.bodyTimeout, idleTimeout: idleTimeout)
+    }
+
     var limits: RequestHead.Limits {
         RequestHead.Limits(targetBytes: settings.maxRequestLineBytes, fieldBytes: settings.maxHeaderBytes,
                            fields: settings.maxHeaders)
@@ -86,6 +115,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        liveCurrent = live?.current(on: context.eventLoop)
+        followReload()
         pool = shared.pools.pool(for: context.eventLoop)
         stats = shared.sink.metrics.requestStats(for: context.eventLoop)
         if clientAddress == "unknown", let address = context.channel.remoteAddress?.ipAddress { clientAddress = address }
@@ -111,8 +142,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let channel = context.channel
         do {
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
-            try HTTP2Pipeline.configure(channel, context: shared, headerTimeout: headTimeout, idleTimeout: idleTimeout,
-                                        tlsVersion: nil)
+            try HTTP2Pipeline.configure(channel, context: shared, following: live, headerTimeout: headTimeout,
+                                        idleTimeout: idleTimeout, tlsVersion: nil)
             channel.pipeline.fireChannelRead(firstBytes)
             channel.pipeline.fireChannelReadComplete()
         } catch {
@@ -229,6 +260,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Takes events out of the reader while the request in progress (if any) can use them.
     func processRequests(context: ChannelHandlerContext) {
+        if exchange == nil { followReload() }
         do {
             while !state.isClosing {
                 if state.requestHasEnded { return }
@@ -377,6 +409,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard self.exchange === exchange else { return }
         self.exchange = nil
         guard !state.isClosing, let context else { return }
+        // Before the idle deadline is set: a reload's idle timeout counts from this request on.
+        followReload()
         if reader.isIdle {
             deadline?.becomeIdle(now: now)
         } else {

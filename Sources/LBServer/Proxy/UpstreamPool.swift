@@ -12,7 +12,8 @@ typealias UpstreamConnector = @Sendable (_ backend: BackendRuntime, _ handler: U
 /// request never hops threads and the pool takes no lock.
 final class UpstreamPool {
     let eventLoop: EventLoop
-    private let settings: ProxySettings
+    /// Replaced by a reload (`UpstreamPools.update`); read per connection taken or returned.
+    var settings: ProxySettings
     private var idle: [[UpstreamConnection]] = []
     /// Opens connections instead of TCP when set (tests only).
     private let connector: UpstreamConnector?
@@ -117,6 +118,17 @@ final class UpstreamPools: Sendable {
     /// The pool that belongs to `eventLoop`; call on that loop.
     func pool(for eventLoop: EventLoop) -> UpstreamPool? {
         pools.first { $0.eventLoop === eventLoop }?.pool.value
+    }
+
+    /// New settings for every loop's pool (a reload's): the idle limits and the default connect
+    /// and response timeouts of the connections opened or returned from now on. Returns once
+    /// every loop has them.
+    func update(_ settings: ProxySettings) async {
+        let updated = pools.map { entry in
+            let pool = entry.pool
+            return entry.eventLoop.submit { pool.value.settings = settings }
+        }
+        for future in updated { try? await future.get() }
     }
 
     /// Closes idle connections to a removed backend on every loop.

@@ -22,22 +22,30 @@ final class LoadBalancer: Sendable {
     let writer: EventWriter
     /// With PostgreSQL: the service that sends the outbox on.
     private let forwarding: ForwarderService?
-    private let sink: EventSink
-    private let registry: BackendRegistry
+    let sink: EventSink
+    let registry: BackendRegistry
     private let group: MultiThreadedEventLoopGroup
     let checker: HealthChecker
-    private let pools: UpstreamPools
-    private let watcher: RegistryWatcher
-    private let limiter: ConnectionLimiter
-    private let context: ProxyContext
+    let pools: UpstreamPools
+    let watcher: RegistryWatcher
+    let limiter: ConnectionLimiter
+    /// What each connection's proxy handler reads, per event loop; a reload replaces it.
+    let liveContext: LiveProxyContext
+    /// How many backends traffic marked down lately; its window follows the health settings.
+    let trafficMarkDowns: TrafficMarkDownGuard
+    /// Passive outlier detection, kept while it is off so that a reload can turn it on.
+    let outliers: OutlierDetector
     private let restored: Restored
     private let metrics: DaemonMetrics
-    private let accessLog: AccessLog?
+    /// The access log, kept while it is off so that a reload can turn it on.
+    let accessLog: AccessLog
     /// TLS on the traffic listener; nil for plain HTTP.
-    private let tls: ServerTLS?
+    let tls: ServerTLS?
+    /// TLS to `https://` backends, for the pools and the checks.
+    let backendTLS: BackendTLS
     private let hangups: UnixSignalsSequence
     /// Builds the configuration again (defaults, file, flags) for a SIGHUP reload.
-    private let reloadConfiguration: (@Sendable () throws -> ServerConfiguration)?
+    let reloadConfiguration: (@Sendable () throws -> ServerConfiguration)?
     /// The daemon this one took over from (`--replace`), until it is released.
     let predecessor: Predecessor?
     /// The listening sockets: inherited from the predecessor, bound, and offered to a successor.
@@ -54,7 +62,9 @@ final class LoadBalancer: Sendable {
     let successor = Successor.fromCommandLine()
     /// The configuration the last successful reload read (at first, the one started with): what
     /// the next reload's changes are counted from.
-    private let lastLoaded: Mutex<ServerConfiguration>
+    let lastLoaded: Mutex<ServerConfiguration>
+    /// A reload is under way; another one meanwhile is refused.
+    let reloading = Mutex(false)
 
     /// The traffic listener's address, once bound (the port is the OS's choice when 0 was asked for).
     let listening = Milestone<SocketAddress>()
@@ -164,11 +174,11 @@ final class LoadBalancer: Sendable {
         let checker = HealthChecker(eventLoop: group.next(), settings: configuration.health, sink: sink,
                                     backendTLS: backendTLS)
         let trafficMarkDowns = TrafficMarkDownGuard(window: configuration.health.downInterval)
-        let outliers = configuration.outlier.isEnabled ? OutlierDetector(
+        let outliers = OutlierDetector(
             settings: configuration.outlier, sink: sink, eventLoop: group.next(),
             enabledBackends: { registry.balancer.current.backends.reduce(0) { $0 + ($1.adminState == .enabled ? 1 : 0) } },
             isInService: { backend in registry.all.contains { $0 === backend && $0.adminState != .disabled } },
-            trafficMarkDowns: trafficMarkDowns) : nil
+            trafficMarkDowns: trafficMarkDowns)
         if startupPath == "stale" {
             logger.notice("restored state is stale; checking every backend before accepting",
                           metadata: ["state_age": "\(stateAge.map { "\($0 / 1000)s" } ?? "unknown")"])
@@ -186,8 +196,8 @@ final class LoadBalancer: Sendable {
                 let down = RestoredDown(latest: downCauses[record.id], at: started)
                 var summary = "restore: down since \(record.healthSince.rfc3339) (\(down.causeText)), "
                     + "state \((stateAge ?? 0) / 1000)s old"
-                let ejection = outliers == nil ? nil : down.ejection
-                if let ejection, let outliers {
+                let ejection = configuration.outlier.isEnabled ? down.ejection : nil
+                if let ejection {
                     let remaining = ejection.until.milliseconds - Timestamp.now().milliseconds
                     outliers.restore(runtime, ejectedUntil: .now() + .milliseconds(max(0, remaining)),
                                      ejections: ejection.ejections)
@@ -202,10 +212,10 @@ final class LoadBalancer: Sendable {
                     at: started)
             }
         }
-        let accessLog: AccessLog?
+        let accessLog: AccessLog
         do {
             accessLog = try await threadPool.runIfActive {
-                try configuration.accessLog.map { try AccessLog(destination: $0, format: configuration.logFormat) }
+                try AccessLog(destination: configuration.accessLog, format: configuration.logFormat)
             }
         } catch {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
@@ -249,7 +259,7 @@ final class LoadBalancer: Sendable {
     private init(configuration: ServerConfiguration, group: MultiThreadedEventLoopGroup, logger: Logger,
                  reloadConfiguration: (@Sendable () throws -> ServerConfiguration)?, store: Store,
                  outbox: Store?, notifications: RegistryNotifications?, forwarding: ForwarderService?, writer: EventWriter, sink: EventSink, registry: BackendRegistry, checker: HealthChecker,
-                 trafficMarkDowns: TrafficMarkDownGuard, outliers: OutlierDetector?, metrics: DaemonMetrics, accessLog: AccessLog?, tls: ServerTLS?, backendTLS: BackendTLS,
+                 trafficMarkDowns: TrafficMarkDownGuard, outliers: OutlierDetector, metrics: DaemonMetrics, accessLog: AccessLog, tls: ServerTLS?, backendTLS: BackendTLS,
                  hangups: UnixSignalsSequence, predecessor: Predecessor?,
                  restored: Restored) {
         self.configuration = configuration
@@ -264,6 +274,7 @@ final class LoadBalancer: Sendable {
         self.metrics = metrics
         self.accessLog = accessLog
         self.tls = tls
+        self.backendTLS = backendTLS
         self.hangups = hangups
         self.restored = restored
         self.predecessor = predecessor
@@ -273,11 +284,13 @@ final class LoadBalancer: Sendable {
         self.pools = pools
         limiter = ConnectionLimiter(maximum: configuration.proxy.maxConnections,
                                     onRefused: { sink.connectionRefused() })
-        context = ProxyContext(balancer: registry.balancer, hashKey: configuration.balancing.requestKey, pools: pools,
-                               clientScheme: tls == nil ? "http" : "https",
-                               sink: sink, settings: configuration.proxy, accessLog: accessLog,
-                               markedDown: { checker.probeSoon($0) },
-                               trafficMarkDowns: trafficMarkDowns, outliers: outliers)
+        self.trafficMarkDowns = trafficMarkDowns
+        self.outliers = outliers
+        liveContext = LiveProxyContext(
+            Self.proxyContext(for: configuration, balancer: registry.balancer, pools: pools, tls: tls, sink: sink,
+                              accessLog: accessLog, checker: checker, trafficMarkDowns: trafficMarkDowns,
+                              outliers: outliers),
+            group: group)
         watcher = RegistryWatcher(
             store: store, snapshot: outbox, notifications: notifications, registry: registry, writer: writer, logger: logger,
             pollInterval: .nanoseconds(configuration.registryPollInterval.nanoseconds),
@@ -301,6 +314,18 @@ final class LoadBalancer: Sendable {
             })
     }
 
+    /// The proxy context `configuration` describes, around the daemon's shared parts: the
+    /// outlier detector and the access log take part only while they are on.
+    static func proxyContext(for configuration: ServerConfiguration, balancer: any Balancer, pools: UpstreamPools,
+                             tls: ServerTLS?, sink: EventSink, accessLog: AccessLog, checker: HealthChecker,
+                             trafficMarkDowns: TrafficMarkDownGuard, outliers: OutlierDetector) -> ProxyContext {
+        ProxyContext(balancer: balancer, hashKey: configuration.balancing.requestKey, pools: pools,
+                     clientScheme: tls == nil ? "http" : "https", sink: sink, settings: configuration.proxy,
+                     accessLog: configuration.accessLog == nil ? nil : accessLog,
+                     markedDown: { checker.probeSoon($0) }, trafficMarkDowns: trafficMarkDowns,
+                     outliers: configuration.outlier.isEnabled ? outliers : nil)
+    }
+
     /// The daemon's services in start order. The group stops them in reverse: the reloader, the
     /// traffic listener (draining), the admin listener, the registry watcher, the health checker,
     /// the access log, and last the event writer, which waits for every service that records.
@@ -317,7 +342,7 @@ final class LoadBalancer: Sendable {
                                               started: started, handedOver: handedOver,
                                               stopsAfter: [listenerStopped, watcherStopped, checkerStopped, controlStopped])),
         ]
-        if let accessLog { services.append(.init(service: accessLog)) }
+        services.append(.init(service: accessLog))
         services.append(.init(service: StopReportingService(base: checker, stopped: checkerStopped)))
         services.append(.init(service: StopReportingService(base: watcher, stopped: watcherStopped)))
         if let admin = configuration.admin {
@@ -335,12 +360,16 @@ final class LoadBalancer: Sendable {
         let listener = TrafficListener(
             host: configuration.listenHost, port: configuration.listenPort, group: group, logger: logger,
             gracePeriod: configuration.gracePeriod, limiter: limiter, sockets: sockets,
-            initializeConnection: { [context, tls, headerTimeout = configuration.proxy.headerTimeout,
-                                     idleTimeout = configuration.proxy.clientIdleTimeout] channel in
+            initializeConnection: { [liveContext, tls] channel in
+                // On the connection's event loop, whose current context it takes and follows.
                 channel.eventLoop.makeCompletedFuture {
+                    guard let context = liveContext.current(on: channel.eventLoop)?.context else {
+                        throw ChannelError.ioOnClosedChannel
+                    }
                     try channel.pipeline.syncOperations.addHandlers(
-                        ClientPipeline.handlers(context: context, tls: tls, headerTimeout: headerTimeout,
-                                                idleTimeout: idleTimeout))
+                        ClientPipeline.handlers(context: context, following: liveContext, tls: tls,
+                                                headerTimeout: context.settings.headerTimeout,
+                                                idleTimeout: context.settings.clientIdleTimeout))
                 }
             },
             beforeAccepting: { [self] in
@@ -447,7 +476,8 @@ final class LoadBalancer: Sendable {
         let listen = "\(address?.ipAddress ?? configuration.listenHost):\(address?.port ?? 0)"
         let statistics = writer.currentStatistics
         return StatusReport(
-            listen: listen, version: InstanceName.version, startedAt: restored.startedAt.rfc3339, algorithm: configuration.balancing.algorithm.rawValue,
+            listen: listen, version: InstanceName.version, startedAt: restored.startedAt.rfc3339,
+            algorithm: lastLoaded.withLock { $0.balancing.algorithm.rawValue },
             openConnections: limiter.openConnections,
             database: .init(path: configuration.databasePath, writable: !statistics.isFailing,
                             lastError: statistics.lastError, eventsWritten: statistics.written,
@@ -490,141 +520,5 @@ final class LoadBalancer: Sendable {
                                p50Ms: milliseconds(minute.p50), p99Ms: milliseconds(minute.p99))
                      },
                      down: down)
-    }
-
-    /// What a reload changed.
-    private struct ReloadOutcome: Sendable {
-        var backends: Int
-        var registryChanges: [ConfigDifference]
-        /// Config keys whose new values were applied in place.
-        var applied: [String]
-        /// Config keys whose new values take effect only after a restart.
-        var needRestart: [String]
-    }
-
-    /// SIGHUP or `lbserver reload`: reads the configuration again and brings the registry in line
-    /// with the backends it declares (the registry watcher then applies that as it does an `lbctl`
-    /// change), without touching a connection. Other settings that changed are named as needing a
-    /// restart, unless `restart` asks for a restart by handover (`lbserver reload`). A bad file
-    /// changes nothing and is logged with its line. Either way the outcome is recorded as a
-    /// `reload` event and returned; systemd hears `RELOADING=1`, then `READY=1`.
-    func reload(restart: RestartPolicy = .never) async -> ReloadResult {
-        notifier.notify([("RELOADING", "1"), ("MONOTONIC_USEC", String(SystemdNotifier.monotonicMicroseconds))])
-        var result = await reloadInPlace()
-        if result.refusal == nil, restart == .always || (restart == .whenNeeded && !result.needsRestart.isEmpty) {
-            result = await restartByHandover(after: result)
-        }
-        writer.record(result.event(at: .now()))
-        // After a handover the successor is the main process and says READY itself.
-        if !handedOver.isReached { notifier.notify([("READY", "1"), ("STATUS", statusLine)]) }
-        return result
-    }
-
-    /// Reads the configuration again and applies what can be applied in place.
-    private func reloadInPlace() async -> ReloadResult {
-        guard let reloadConfiguration else {
-            logger.notice("SIGHUP: no configuration to reload")
-            return ReloadResult(refusal: "this lbserver has no configuration to read again")
-        }
-        let running = configuration
-        let previous = lastLoaded.withLock { $0 }
-        let path = configuration.databasePath
-        let registry = self.registry
-        let tls = self.tls
-        let result: ReloadResult
-        do {
-            // Reading the file and the registry transaction block: never on an event loop.
-            let outcome = try await NIOThreadPool.singleton.runIfActive { () throws -> ReloadOutcome in
-                let new = try reloadConfiguration()
-                // Certificates first: a file that cannot be used fails the whole reload, and the
-                // listener keeps serving the ones it has. Turning TLS on or off needs a restart.
-                var needRestart = ServerConfiguration.settingsNeedingRestart(from: running, to: new)
-                var applied = ServerConfiguration.settingsApplied(from: previous, to: new)
-                    .filter { $0 != Settings.backends.key }
-                if let tls, new.tls.isEnabled {
-                    try tls.reload(new.tls)
-                    // Certificate files are read again even when their paths are the same.
-                    if !applied.contains("tls") { applied.append("tls") }
-                } else if (tls != nil) != new.tls.isEnabled {
-                    needRestart.append("tls")
-                }
-                // A connection of its own, as lbctl's would be: the watcher polls data_version,
-                // which moves only for commits made by other connections.
-                let differences = new.backends.isEmpty
-                    ? [] : try Store(location: StoreLocation(parsing: path), mode: .existing)
-                        .reconcile(declared: new.declaredBackends, occasion: "reload", instance: new.instanceName)
-                if !new.backends.isEmpty {
-                    let before = Set(previous.backends.map(\.text))
-                    let after = Set(new.backends.map(\.text))
-                    applied += new.backends.map(\.text).filter { !before.contains($0) }.map { "added:\($0)" }
-                    applied += previous.backends.map(\.text).filter { !after.contains($0) }.map { "removed:\($0)" }
-                }
-                self.lastLoaded.withLock { $0 = new }
-                return ReloadOutcome(backends: new.backends.count, registryChanges: differences, applied: applied,
-                                     needRestart: needRestart)
-            }
-            let registryText = outcome.registryChanges.map { "\($0.field):\($0.url)" }
-            result = ReloadResult(refusal: nil, applied: outcome.applied + registryText, needsRestart: outcome.needRestart)
-            logger.notice("configuration reloaded", metadata: [
-                "backends": "\(outcome.backends)",
-                "tls_certificates": "\(tls?.certificates.count ?? 0)",
-                "applied": "\(result.applied.isEmpty ? "none" : result.applied.joined(separator: ","))",
-            ])
-            if !outcome.needRestart.isEmpty {
-                logger.warning("changed settings take effect at the next restart",
-                               metadata: ["settings": "\(outcome.needRestart.joined(separator: ","))",
-                                          "use": "lbserver --replace to restart without dropping a connection"])
-            }
-        } catch {
-            let reason = (error as? StartupError)?.description ?? (error as? StoreError)?.message
-                ?? (error as? ConfigurationError)?.description ?? "\(error)"
-            result = ReloadResult(refusal: reason, refusedFile: error is ConfigurationError)
-            logger.error("reload failed; keeping the running configuration", metadata: ["error": "\(reason)"])
-        }
-        return result
-    }
-}
-
-/// Whether a reload restarts the daemon by handover: never (SIGHUP), when a changed setting
-/// needs a new process (`lbserver reload`), or always (`lbserver reload --upgrade`).
-enum RestartPolicy: String, Sendable {
-    case never
-    case whenNeeded = "when-needed"
-    case always
-}
-
-/// A reload's outcome: applied (with what it applied and what waits for a restart) or refused.
-struct ReloadResult: Sendable {
-    /// Why the new configuration was refused; nil when it was applied.
-    var refusal: String?
-    /// Refused because the configuration file could not be read or said something wrong.
-    var refusedFile = false
-    var applied: [String] = []
-    var needsRestart: [String] = []
-    /// The process that took over when the reload restarted by handover.
-    var restartedAs: Int32?
-
-    /// The `reload` event that records it.
-    func event(at now: Timestamp) -> Event {
-        let list = { (items: [String]) in items.isEmpty ? "none" : items.joined(separator: ",") }
-        if let refusal {
-            return Event(at: now, kind: .reload, detail: "refused: \(refusal)",
-                         data: EventData(outcome: "refused", reason: refusal))
-        }
-        let restarted = restartedAs.map { " restarted_pid=\($0)" } ?? ""
-        return Event(at: now, kind: .reload,
-                     detail: "ok applied=\(list(applied)) needs_restart=\(list(needsRestart))\(restarted)",
-                     data: EventData(outcome: "ok", applied: applied, needsRestart: needsRestart,
-                                     restartedPID: restartedAs.map(Int.init)))
-    }
-
-    /// The control socket's answer to `lbserver reload`.
-    var controlAnswer: ControlMessage {
-        if let refusal {
-            return ControlMessage("refused", [("file_error", String(refusedFile)), ("reason", refusal)])
-        }
-        return ControlMessage("ok", [("applied", applied.joined(separator: ",")),
-                                     ("needs_restart", needsRestart.joined(separator: ",")),
-                                     ("restarted", restartedAs.map(String.init) ?? "")])
     }
 }

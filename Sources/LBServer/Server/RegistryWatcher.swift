@@ -2,6 +2,7 @@ import LBStore
 import Logging
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// Notices changes that another process (`lbctl`) commits to the registry and applies them to
 /// the running daemon; also saves the round-robin cursor when it moved, and keeps the saved
@@ -21,7 +22,9 @@ final class RegistryWatcher: Service, Sendable {
     private let registry: BackendRegistry
     private let writer: EventWriter
     private let logger: Logger
-    private let pollInterval: Duration
+    /// Replaced by a reload (`setPollInterval`); counts from the next wait.
+    var pollInterval: Duration { .nanoseconds(pollNanoseconds.load(ordering: .relaxed)) }
+    private let pollNanoseconds: Atomic<Int64>
     private let registryVersion: Int64
     private let cursor: Int
     private let started: Milestone<Void>
@@ -46,7 +49,7 @@ final class RegistryWatcher: Service, Sendable {
         self.registry = registry
         self.writer = writer
         self.logger = logger
-        self.pollInterval = pollInterval
+        pollNanoseconds = Atomic(Self.nanoseconds(pollInterval))
         self.registryVersion = registryVersion
         self.cursor = cursor
         self.started = started
@@ -80,7 +83,7 @@ final class RegistryWatcher: Service, Sendable {
         var lastCursorCheck = clock.now
         var lastErrorLog: ContinuousClock.Instant?
         while true {
-            await doorbell.wait(upTo: pollInterval)
+            await doorbell.wait(upTo: self.pollInterval)
             try Task.checkCancellation()
             let known = versions
             do {
@@ -128,5 +131,14 @@ final class RegistryWatcher: Service, Sendable {
         let changes = registry.apply(records)
         if !changes.isEmpty { onChange(changes) }
         return versions
+    }
+}
+
+extension RegistryWatcher {
+    func setPollInterval(_ interval: Duration) { pollNanoseconds.store(Self.nanoseconds(interval), ordering: .relaxed) }
+
+    fileprivate static func nanoseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

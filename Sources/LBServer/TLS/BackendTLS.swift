@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import LBStore
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -17,13 +18,36 @@ struct BackendTLSSettings: Sendable, Equatable {
 
 /// TLS to `https://` backends: one client context for every connection (pool and health checks),
 /// full verification of the backend's chain and of its name (the URL's host, sent as SNI unless
-/// it is an IP address), TLS 1.2 or 1.3.
+/// it is an IP address), TLS 1.2 or 1.3. A reload reads the files again (`load`, `use`):
+/// connections opened from then on use the new contexts, open ones keep theirs.
 final class BackendTLS: Sendable {
-    let context: NIOSSLContext
-    /// For the backends the configuration file says not to verify (`tls_verify: false`).
-    let unverified: NIOSSLContext
+    /// The client contexts made from the files of one `BackendTLSSettings`.
+    struct Contexts: Sendable {
+        var context: NIOSSLContext
+        /// For the backends the configuration file says not to verify (`tls_verify: false`).
+        var unverified: NIOSSLContext
+        /// Why the system's trust store is not in use, when it could not be read.
+        var trustStoreProblem: String?
+    }
+
+    /// Read once per new TLS connection to a backend, never per request.
+    private let contexts: NIOLockedValueBox<Contexts>
 
     init(_ settings: BackendTLSSettings) throws(TLSLoadError) {
+        contexts = NIOLockedValueBox(try Self.load(settings))
+    }
+
+    /// Makes `contexts` (a reload's) the ones the connections opened from now on use.
+    func use(_ contexts: Contexts) {
+        self.contexts.withLockedValue { $0 = contexts }
+    }
+
+    /// Why the system's trust store is not in use, when it could not be read.
+    var trustStoreProblem: String? { contexts.withLockedValue { $0.trustStoreProblem } }
+
+    /// Reads the CA, certificate and key files of `settings`; throws a `TLSLoadError` naming the
+    /// file that cannot be used. Blocking: call off the event loops.
+    static func load(_ settings: BackendTLSSettings) throws(TLSLoadError) -> Contexts {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.minimumTLSVersion = .tlsv12
         configuration.certificateVerification = .fullVerification
@@ -50,6 +74,7 @@ final class BackendTLS: Sendable {
         var unchecked = configuration
         unchecked.certificateVerification = .none
         unchecked.trustRoots = .certificates([])
+        let unverified: NIOSSLContext
         do {
             unverified = try NIOSSLContext(configuration: unchecked)
         } catch {
@@ -57,25 +82,22 @@ final class BackendTLS: Sendable {
                                reason: "cannot be used for TLS: \(error)")
         }
         do {
-            context = try NIOSSLContext(configuration: configuration)
-            trustStoreProblem = nil
+            return Contexts(context: try NIOSSLContext(configuration: configuration), unverified: unverified)
         } catch where settings.ca == nil {
             // No system trust store (no ca-certificates): the daemon still starts, and https
             // backends fail verification as signed by an unknown CA until one is given.
             configuration.trustRoots = .certificates([])
             do {
-                context = try NIOSSLContext(configuration: configuration)
+                return Contexts(context: try NIOSSLContext(configuration: configuration), unverified: unverified,
+                                trustStoreProblem: "no system trust store could be read (\(error)); "
+                                    + "https backends verify only with --backend-ca")
             } catch {
                 throw TLSLoadError(file: "the system trust store", what: "backend CA", reason: "cannot be used for TLS: \(error)")
             }
-            trustStoreProblem = "no system trust store could be read (\(error)); https backends verify only with --backend-ca"
         } catch {
             throw TLSLoadError(file: settings.ca ?? "", what: "backend CA", reason: "cannot be used for TLS: \(error)")
         }
     }
-
-    /// Why the system's trust store is not in use, when it could not be read.
-    let trustStoreProblem: String?
 
     /// Adds the TLS client and a handshake waiter to a new connection to `url`, first in its
     /// pipeline; the returned future completes when the handshake did, or fails with why it did
@@ -87,8 +109,9 @@ final class BackendTLS: Sendable {
         let notes = VerificationNotes()
         let waiter = HandshakeWaiter(promise: channel.eventLoop.makePromise(), timeout: timeout, notes: notes)
         // BoringSSL's own verification decides; the callback only notes why a certificate failed.
+        let contexts = self.contexts.withLockedValue { $0 }
         try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(
-            context: verify ? context : unverified, serverHostname: name,
+            context: verify ? contexts.context : contexts.unverified, serverHostname: name,
             verificationCallback: { result, certificate in
                 if result == .failed { notes.failed(certificate) }
                 return result

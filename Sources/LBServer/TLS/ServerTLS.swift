@@ -17,10 +17,10 @@ final class ServerTLS: Sendable {
         NIOSSLServerHandler(context: current.withLockedValue { $0.context })
     }
 
-    /// Reads `settings` again; on a bad file throws and keeps the certificates in use.
-    func reload(_ settings: TLSSettings) throws(TLSLoadError) {
-        let loaded = try ServerCertificates.load(settings)
-        current.withLockedValue { $0 = loaded }
+    /// Makes `certificates` (a reload's, read with `ServerCertificates.load`) the ones new
+    /// handshakes use.
+    func use(_ certificates: ServerCertificates) {
+        current.withLockedValue { $0 = certificates }
     }
 
     /// The certificate files in use.
