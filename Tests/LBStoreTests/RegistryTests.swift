@@ -158,6 +158,22 @@ import Testing
         #expect(drainedByConfig.map { "\($0.field)=\($0.winner)" } == ["admin_state=config"])
         let last = try #require(try store.events(EventQuery(kinds: [.adminChange])).last)
         #expect(last.data?.action == "admin_state" && last.data?.to == "disabled" && last.data?.actor == "lbserver")
+
+        // The configuration stops declaring both: that changed them too, back to the defaults, as a
+        // per-backend setting left out goes back to its default. One rule for every field.
+        let dropped = try store.reconcile(declared: [DeclaredBackend(url: a)])
+        #expect(try store.backend(url: a)?.weight == 1)
+        #expect(try store.backend(url: a)?.adminState == .enabled)
+        #expect(Set(dropped.map { "\($0.field)=\($0.winner)" }) == ["weight=config", "admin_state=config"])
+        let reasons = try store.events(EventQuery(kinds: [.adminChange])).suffix(2).compactMap { $0.data?.command }
+        #expect(reasons == ["startup: the configuration changed weight", "startup: the configuration changed admin_state"])
+
+        // Never declared since: the operator's changes hold at every start.
+        try store.setWeight(9, url: a, actor: "op")
+        try store.setAdminState(.drained, url: a, actor: "op")
+        #expect(try store.reconcile(declared: [DeclaredBackend(url: a)]).isEmpty)
+        #expect(try store.backend(url: a)?.weight == 9)
+        #expect(try store.backend(url: a)?.adminState == .drained)
     }
 
     @Test(arguments: StoreEngine.allCases)

@@ -1,7 +1,8 @@
 import CSQLite
 
 /// A backend as the daemon's configuration (`--backends` or the config file) declares it; a field
-/// left nil (a setting left out of `settings`) is not declared, and the registry's value stands.
+/// left nil (a setting left out of `settings`) is not declared: the registry's value stands, unless
+/// the configuration declared it before (see `Store.reconcile`).
 public struct DeclaredBackend: Hashable, Sendable {
     public var url: String
     public var weight: Int?
@@ -24,10 +25,11 @@ extension Store {
     /// - a `config` backend no longer declared is removed (its history kept);
     /// - a `runtime` backend (added by `lbctl`) stays; declared, it becomes a `config` backend;
     /// - a declared backend that is missing is added;
-    /// - an operator's runtime change to a declared field (weight, admin state, a `BackendSetting`)
-    ///   holds until the configuration changes that same field; then the configuration wins. A
-    ///   setting the configuration declared and no longer does has changed too: it goes back to
-    ///   its default (as a weight or admin state left out does not: those keep their value).
+    /// - an operator's runtime change to a field (weight, admin state, a `BackendSetting`) holds
+    ///   until the configuration changes what it declares of that same field; then the
+    ///   configuration wins. A field the configuration declared and no longer does has changed
+    ///   too: it goes back to its default (weight 1, enabled, the setting's default). A field it
+    ///   never declared is the operator's.
     /// Every change is an `admin_change` event by `actor` with `command` saying why.
     @discardableResult
     public func reconcile(declared: [DeclaredBackend], actor: String = "lbserver", occasion: String = "startup",
@@ -151,32 +153,29 @@ extension Store {
             differences.append(ConfigDifference(url: backend.url, field: .origin, config: "config", runtime: "runtime",
                                                 winner: .config))
         }
-        if let weight = declaration.weight, weight != backend.weight {
-            if entry.configWeight != weight {
-                try connection.statement("UPDATE backends SET weight = ? WHERE id = ?")
-                    .bind(.integer(Int64(weight)), .integer(backend.id)).run()
-                try record("weight", from: String(backend.weight), to: String(weight),
-                           why: "the configuration changed weight")
-                differences.append(ConfigDifference(url: backend.url, field: .weight, config: String(weight),
-                                                    runtime: String(backend.weight), winner: .config))
-            } else {
-                differences.append(ConfigDifference(url: backend.url, field: .weight, config: String(weight),
-                                                    runtime: String(backend.weight), winner: .runtime))
+        // One rule for every field: what the configuration declares (nothing: the default) wins
+        // when it differs from what it declared last time; otherwise the registry's value stands.
+        func reconcileField(_ field: ConfigDifference.Field, column: String, declared: String?, lastDeclared: String?,
+                            current: String, defaultValue: String, value: (String) -> SQLValue) throws {
+            if declared != lastDeclared {
+                let target = declared ?? defaultValue
+                guard target != current else { return }
+                try connection.statement("UPDATE backends SET \(column) = ? WHERE id = ?")
+                    .bind(value(target), .integer(backend.id)).run()
+                try record(field.rawValue, from: current, to: target, why: "the configuration changed \(field.rawValue)")
+                differences.append(ConfigDifference(url: backend.url, field: field, config: target, runtime: current,
+                                                    winner: .config))
+            } else if let declared, declared != current {
+                differences.append(ConfigDifference(url: backend.url, field: field, config: declared, runtime: current,
+                                                    winner: .runtime))
             }
         }
-        if let state = declaration.adminState, state != backend.adminState {
-            if entry.configAdminState != state {
-                try connection.statement("UPDATE backends SET admin_state = ? WHERE id = ?")
-                    .bind(.text(state.rawValue), .integer(backend.id)).run()
-                try record("admin_state", from: backend.adminState.rawValue, to: state.rawValue,
-                           why: "the configuration changed admin_state")
-                differences.append(ConfigDifference(url: backend.url, field: .adminState, config: state.rawValue,
-                                                    runtime: backend.adminState.rawValue, winner: .config))
-            } else {
-                differences.append(ConfigDifference(url: backend.url, field: .adminState, config: state.rawValue,
-                                                    runtime: backend.adminState.rawValue, winner: .runtime))
-            }
-        }
+        try reconcileField(.weight, column: "weight", declared: declaration.weight.map(String.init),
+                           lastDeclared: entry.configWeight.map(String.init), current: String(backend.weight),
+                           defaultValue: "1", value: { .integer(Int64($0) ?? 1) })
+        try reconcileField(.adminState, column: "admin_state", declared: declaration.adminState?.rawValue,
+                           lastDeclared: entry.configAdminState?.rawValue, current: backend.adminState.rawValue,
+                           defaultValue: AdminState.enabled.rawValue, value: { .text($0) })
         for setting in BackendSetting.allCases {
             let declared = declaration.settings[setting]
             let current = backend.settings[setting]
