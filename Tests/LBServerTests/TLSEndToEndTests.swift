@@ -331,6 +331,55 @@ import Testing
         }
     }
 
+    /// A reload reads the backend CA again: connections opened from then on are verified against
+    /// the new one (here a CA that did not sign the backend, then the right one again), and a CA
+    /// file that cannot be used fails the reload and keeps the one in use.
+    @Test func aReloadReadsTheBackendCAAgainForTheConnectionsOpenedFromThenOn() throws {
+        let folder = try TemporaryFolder()
+        let certificates = try TestCertificates(folder: folder.url)
+        _ = try TestCertificates(folder: folder.url, ca: "stranger")
+        let backend = try TestBackend(name: "good", group: group,
+                                      tls: try serverContext(try certificates.issue("backend", dnsNames: ["localhost"])))
+        defer { backend.stop() }
+        let config = folder.url.appendingPathComponent("lb.yaml").path
+        func write(ca: String) throws {
+            // No idle connection kept: each request opens one, and so meets the CA in use.
+            try "backends:\n  - \(backend.url)\nbackend_ca: \(ca)\nupstream_idle_connections: 0\nhealth:\n  interval: 1h\n"
+                .write(toFile: config, atomically: true, encoding: .utf8)
+        }
+        try write(ca: certificates.path("ca.pem"))
+        let server = try ServerProcess(lbserver: ["--config", config, "--db", folder.database], folder: folder.url)
+        defer { server.stop() }
+        let port = try server.waitUntilListening()
+        #expect(try httpRequest(port: port).text == "good")
+        func reload() throws -> (status: Int32, stdout: String, stderr: String) {
+            try runProduct("lbserver", ["reload", "--config", config, "--db", folder.database], folder: folder.url)
+        }
+
+        try write(ca: certificates.path("stranger.pem"))
+        #expect(try reload().status == 0)
+        let served = backend.requests
+        // The balancer's own answer (a failed handshake, then no backend left), and nothing reached it.
+        let distrusted = try httpRequest(port: port)
+        #expect([502, 503].contains(distrusted.status), "\(distrusted.status) \(distrusted.text)")
+        #expect(backend.requests == served, "the backend's certificate is no longer trusted")
+
+        try write(ca: certificates.path("missing.pem"))
+        let refused = try reload()
+        #expect(refused.status != 0 && (refused.stdout + refused.stderr).contains("missing.pem"), "\(refused)")
+        #expect(try httpRequest(port: port).status != 200, "the CA in use stays")
+        #expect(backend.requests == served)
+
+        try write(ca: certificates.path("ca.pem"))
+        #expect(try reload().status == 0)
+        // Back up at its next check (the down interval's), then served.
+        #expect(waitUntil { (try? httpRequest(port: port).text) == "good" })
+        let store = try Store(path: folder.database, mode: .existing)
+        #expect(waitUntil { ((try? store.events(EventQuery(kinds: [.reload])))?.count ?? 0) == 3 })
+        #expect(try store.events(EventQuery(kinds: [.reload])).map { $0.data?.outcome } == ["ok", "refused", "ok"])
+        #expect(server.process.isRunning)
+    }
+
     /// `tls_verify: false` in the file: that backend's certificate is not checked, the log says
     /// so at start, and a plain-HTTP backend cannot carry the option.
     @Test func verificationOffIsExplicitPerBackendAndLoud() throws {
