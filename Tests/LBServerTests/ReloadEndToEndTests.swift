@@ -108,6 +108,23 @@ import Testing
         let checksBefore = status(server)?.backends.map(\.recentChecks.count) ?? []
         #expect(checksBefore.allSatisfy { $0 <= 1 }, "an hour apart: one check each, at the start")
         let longTarget = "/" + String(repeating: "x", count: 300)
+        // An HTTP/2 connection open across the reload: each stream is a request of its own.
+        let h2 = try RawHTTP2Client(port: port)
+        var h2Frames: [RawHTTP2Client.Frame] = []
+        func h2Answer(stream: UInt32, path: String) throws -> RawHTTP2Client.Answer? {
+            let head = RawHTTP2Client.block([(":method", "GET"), (":scheme", "http"), (":path", path), (":authority", "lb.test")])
+            h2.send(RawHTTP2Client.frame(.headers, flags: 0x5, stream: stream, head))
+            let deadline = ContinuousClock.now + .seconds(10)
+            // One decoder over every frame of the connection, as its header compression requires.
+            while ContinuousClock.now < deadline {
+                h2Frames += h2.readFrames(seconds: 0.2).frames
+                if let answer = try RawHTTP2Client.answers(h2Frames)[stream], answer.ended || answer.resetCode != nil {
+                    return answer
+                }
+            }
+            return nil
+        }
+        #expect(try h2Answer(stream: 1, path: longTarget)?.field(":status") == "200")
 
         try """
             \(backends)algorithm: hash
@@ -125,6 +142,8 @@ import Testing
         // new limit on the request line.
         #expect(Set(try answers(kept)).count == 1, "the hash sends one client to one backend")
         #expect(try kept.request("GET", longTarget).status == 414)
+        #expect(try h2Answer(stream: 3, path: longTarget)?.field(":status") == "414", "a new stream, the new limit")
+        #expect(try h2Answer(stream: 5, path: "/")?.field(":status") == "200")
         #expect(status(server)?.algorithm == "hash")
         // Checks 100 ms apart from now on, not in an hour.
         #expect(waitUntil { (status(server)?.backends.map(\.recentChecks.count).min() ?? 0) >= 4 })
@@ -147,6 +166,8 @@ import Testing
         #expect(event.data?.needsRestart == [], "\(event.detail)")
         #expect(event.data?.restartedPID == nil)
         #expect(try store.events(EventQuery(kinds: [.startup])).count == 1)
+        // The HTTP/2 client says it is done (GOAWAY, last stream 5), so the stop need not wait for it.
+        h2.send(RawHTTP2Client.frame(.goaway, flags: 0, stream: 0, [0, 0, 0, 5, 0, 0, 0, 0]))
         server.signal(SIGTERM)
         #expect(server.waitForExit() == 0)
     }

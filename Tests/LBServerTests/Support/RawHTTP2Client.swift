@@ -139,8 +139,8 @@ final class RawHTTP2Client {
     }
 
     /// Reads frames until the peer closes or `seconds` pass without a byte.
-    func readFrames(seconds: Int = 5) -> (frames: [Frame], closed: Bool) {
-        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+    func readFrames(seconds: Double = 5) -> (frames: [Frame], closed: Bool) {
+        var timeout = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - seconds.rounded(.down)) * 1_000_000))
         setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var bytes: [UInt8] = []
         var closed = false
