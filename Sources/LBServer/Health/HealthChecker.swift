@@ -48,9 +48,10 @@ final class HealthChecker: Sendable {
 
     /// Checks by `settings` from now on (a reload's): a check due later than the new interval
     /// (or down interval) from now is brought forward to it, so a shorter interval counts at
-    /// once; counts of passes and failures carry over to the new thresholds. Returns once applied.
-    func update(_ settings: HealthSettings) async {
-        try? await eventLoop.submit { [self] in
+    /// once; counts of passes and failures carry over to the new thresholds. The future completes
+    /// once they apply.
+    func update(_ settings: HealthSettings) -> EventLoopFuture<Void> {
+        eventLoop.submit { [self] in
             let state = self.state.value
             state.settings = settings
             guard !state.stopped else { return }
@@ -59,7 +60,7 @@ final class HealthChecker: Sendable {
                 let latest = now + (entry.backend.isAlive ? settings.interval : settings.downInterval)
                 if entry.due > latest { schedule(entry, at: latest) }
             }
-        }.get()
+        }
     }
 
     /// The next check of `entry`, at `due` (on the checker's loop).

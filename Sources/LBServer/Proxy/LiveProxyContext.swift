@@ -32,8 +32,8 @@ final class LiveProxyContext: Sendable {
         loops.first { $0.eventLoop === eventLoop }?.current.value
     }
 
-    /// Makes `context` every loop's current one; returns once each loop has taken it.
-    func replace(with context: ProxyContext) async {
+    /// Makes `context` every loop's current one; the future completes once each loop has taken it.
+    func replace(with context: ProxyContext) -> EventLoopFuture<Void> {
         let replaced = loops.map { entry in
             entry.eventLoop.submit {
                 let current = entry.current.value
@@ -41,6 +41,6 @@ final class LiveProxyContext: Sendable {
                 current.generation += 1
             }
         }
-        for future in replaced { try? await future.get() }
+        return EventLoopFuture.andAllComplete(replaced, on: loops[0].eventLoop)
     }
 }

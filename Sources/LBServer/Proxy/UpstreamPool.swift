@@ -121,14 +121,14 @@ final class UpstreamPools: Sendable {
     }
 
     /// New settings for every loop's pool (a reload's): the idle limits and the default connect
-    /// and response timeouts of the connections opened or returned from now on. Returns once
-    /// every loop has them.
-    func update(_ settings: ProxySettings) async {
+    /// and response timeouts of the connections opened or returned from now on. The future
+    /// completes once every loop has them.
+    func update(_ settings: ProxySettings) -> EventLoopFuture<Void> {
         let updated = pools.map { entry in
             let pool = entry.pool
             return entry.eventLoop.submit { pool.value.settings = settings }
         }
-        for future in updated { try? await future.get() }
+        return EventLoopFuture.andAllComplete(updated, on: pools[0].eventLoop)
     }
 
     /// Closes idle connections to a removed backend on every loop.

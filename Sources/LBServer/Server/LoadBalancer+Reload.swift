@@ -93,13 +93,13 @@ extension LoadBalancer {
                     }
                     backendTLS.use(backendContexts)
                     self.lastLoaded.withLock { $0 = new }
+                    self.apply(new, over: previous)
                     return ReloadOutcome(new: new, registryChanges: differences, applied: applied, needRestart: needRestart)
                 } catch {
                     accessLogDestination.discard()
                     throw error
                 }
             }
-            await apply(outcome.new, over: previous)
             let registryText = outcome.registryChanges.map { "\($0.field):\($0.url)" }
             result = ReloadResult(refusal: nil, applied: outcome.applied + registryText, needsRestart: outcome.needRestart)
             logger.notice("configuration reloaded", metadata: [
@@ -126,23 +126,26 @@ extension LoadBalancer {
     /// balancer (a new one when the algorithm or slow start changed, given the backends at once),
     /// the checks, outlier detection (ending every ejection when it was turned off), the
     /// registry's poll interval, and last the proxy context each event loop's connections take
-    /// before their next request.
-    private func apply(_ new: ServerConfiguration, over previous: ServerConfiguration) async {
+    /// before their next request. Returns once every event loop has what it needs: it waits
+    /// (on a thread of the thread pool, never an event loop) rather than awaits, so that a
+    /// sanitizer sees the loops' work happen before the answer.
+    private func apply(_ new: ServerConfiguration, over previous: ServerConfiguration) {
         LineLogHandler.live.set(level: new.logLevel, format: new.logFormat)
         limiter.setMaximum(new.proxy.maxConnections)
-        await pools.update(new.proxy)
+        let pooled = pools.update(new.proxy)
         if new.balancing.algorithm != previous.balancing.algorithm || new.balancing.slowStart != previous.balancing.slowStart {
             let cursor = registry.balancer.cursorToSave ?? 0
             registry.replaceBalancer(with: new.balancing.makeBalancer(cursor: cursor))
         }
         trafficMarkDowns.setWindow(new.health.downInterval)
-        await checker.update(new.health)
+        let checking = checker.update(new.health)
         outliers.update(new.outlier)
         if previous.outlier.isEnabled && !new.outlier.isEnabled { outliers.endAllEjections(of: registry.all) }
         watcher.setPollInterval(.nanoseconds(new.registryPollInterval.nanoseconds))
-        await liveContext.replace(with: Self.proxyContext(
+        let replaced = liveContext.replace(with: Self.proxyContext(
             for: new, balancer: registry.balancer, pools: pools, tls: tls, sink: sink, accessLog: accessLog,
             checker: checker, trafficMarkDowns: trafficMarkDowns, outliers: outliers))
+        try? EventLoopFuture.andAllComplete([pooled, checking, replaced], on: replaced.eventLoop).wait()
     }
 }
 
