@@ -26,6 +26,8 @@ public struct LBCtl: ParsableCommand {
         ])
 
     @OptionGroup var database: DatabaseOptions
+    // Given before the command as well as after it, as --db is.
+    @OptionGroup var zone: TimeZoneOptions
 
     public init() {}
 

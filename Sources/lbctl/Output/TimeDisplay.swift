@@ -1,0 +1,78 @@
+import LBStore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How instants read for a person: the wall-clock time of the zone `TZ` names (else the system's
+/// `/etc/localtime`), as `date` reads them, with its offset: `2026-12-03 09:14:05+01:00`; or UTC,
+/// `2026-12-03 08:14:05Z`, with `--utc` or in a zone that is UTC all year. Either text is an RFC
+/// 3339 instant that `--since`, `--until` and `--at` read back as the same instant.
+///
+/// The offset is the C library's (`localtime_r`'s `tm_gmtoff`) for each instant, so both sides of
+/// a daylight-saving change read right. It is cached per UTC hour whose two ends have the same
+/// offset (no zone changes twice within an hour), which keeps a sorted run of instants to one
+/// cache hit each. Not thread-safe: one belongs to one command's printing.
+final class TimeDisplay {
+    /// True when every instant is written in UTC with `Z`.
+    let isUTC: Bool
+    private var cachedHour = Int64.min
+    private var cachedOffset = 0
+
+    /// UTC when `utc` (the `--utc` flag), else the process's local zone.
+    init(utc: Bool) {
+        if utc {
+            isUTC = true
+            return
+        }
+        tzset()
+        // A zone without an offset now and half a year on never has one (UTC,
+        // GMT, Etc/UTC): say UTC as `Z`; a zone at +00:00 only part of the year says +00:00.
+        let now = Int64(time(nil))
+        isUTC = [now, now + 182 * 86_400].allSatisfy { Self.libraryOffset(atSecond: $0) == 0 }
+    }
+
+    /// To the second: `2026-12-03 09:14:05+01:00`.
+    func seconds(_ instant: Timestamp) -> String { text(instant, milliseconds: false) }
+
+    /// With milliseconds: `2026-12-03 09:14:05.123+01:00`.
+    func milliseconds(_ instant: Timestamp) -> String { text(instant, milliseconds: true) }
+
+    private func text(_ instant: Timestamp, milliseconds: Bool) -> String {
+        if isUTC {
+            return TimeText.format(instant, offsetSeconds: 0, separator: UInt8(ascii: " "), milliseconds: milliseconds,
+                                   zulu: true)
+        }
+        var offset = offsetSeconds(at: instant)
+        // An offset with seconds (local mean time, before about 1970) has no RFC 3339 form: +00:00 then.
+        if offset % 60 != 0 { offset = 0 }
+        return TimeText.format(instant, offsetSeconds: offset, separator: UInt8(ascii: " "), milliseconds: milliseconds,
+                               zulu: false)
+    }
+
+    /// Seconds east of UTC of the wall clock at `instant` (0 in UTC).
+    func offsetSeconds(at instant: Timestamp) -> Int {
+        guard !isUTC else { return 0 }
+        let millisecond = instant.milliseconds
+        let second = (millisecond >= 0 ? millisecond : millisecond - 999) / 1_000
+        let hour = (second >= 0 ? second : second - 3_599) / 3_600
+        if hour == cachedHour { return cachedOffset }
+        let start = Self.libraryOffset(atSecond: hour * 3_600)
+        guard start == Self.libraryOffset(atSecond: hour * 3_600 + 3_599) else {
+            // The offset changes within this hour: ask for the instant itself.
+            return Self.libraryOffset(atSecond: second)
+        }
+        cachedHour = hour
+        cachedOffset = start
+        return start
+    }
+
+    private static func libraryOffset(atSecond second: Int64) -> Int {
+        var time = time_t(second)
+        var parts = tm()
+        guard localtime_r(&time, &parts) != nil else { return 0 }
+        return Int(parts.tm_gmtoff)
+    }
+}
