@@ -118,8 +118,6 @@ struct TableFormatter {
         var compacted: [Bool]
         /// The width every line fits in, nil for none.
         var limit: Int?
-        /// Columns whose cells are shortened to their width (`.url`, `.text`, or cut to fit).
-        var shortened: [Bool]
     }
 
     var columns: [Column]
@@ -160,8 +158,7 @@ struct TableFormatter {
         }
         let count = columns.count
         var layout = Layout(widths: natural, hidden: Array(repeating: false, count: count),
-                            compacted: Array(repeating: false, count: count), limit: width,
-                            shortened: Array(repeating: false, count: count))
+                            compacted: Array(repeating: false, count: count), limit: width)
         guard let width, Self.total(natural, layout.hidden) > width else { return layout }
 
         for index in 0..<count where (columns[index].shrink == .compact || columns[index].shrink.isURL)
@@ -194,7 +191,6 @@ struct TableFormatter {
             // Down to the next widest (or its minimum), one column at a time when they tie.
             let taken = max(1, min(excess, layout.widths[widest] - max(next, minimums[widest])))
             layout.widths[widest] -= taken
-            layout.shortened[widest] = true
             excess -= taken
         }
         // Still too wide at every minimum: URLs and text give up more, down to a few characters,
@@ -203,14 +199,12 @@ struct TableFormatter {
             let taken = min(max(0, layout.widths[index] - 6), excess)
             guard taken > 0 else { continue }
             layout.widths[index] -= taken
-            layout.shortened[index] = true
             excess -= taken
         }
         for index in (0..<count).reversed() where excess > 0 && !layout.hidden[index] {
             let taken = min(layout.widths[index] - 1, excess)
             guard taken > 0 else { continue }
             layout.widths[index] -= taken
-            layout.shortened[index] = true
             excess -= taken
         }
         return layout
