@@ -146,6 +146,17 @@ struct TableFormatter {
     /// The layout for `rows` (and the titles, when asked), fitted to `width` when there is one.
     func layout(for rows: [[Cell]], includingHeader: Bool) -> Layout {
         var natural = columns.map { includingHeader ? $0.title.count : 0 }
+        let count = columns.count
+        guard let width else {
+            // No width to fit (a pipe, --wide): the widest cells, as fast as that can be read.
+            for row in rows {
+                for (index, cell) in row.prefix(count).enumerated() where cell.width > natural[index] {
+                    natural[index] = cell.width
+                }
+            }
+            return Layout(widths: natural, hidden: Array(repeating: false, count: count),
+                          compacted: Array(repeating: false, count: count), limit: nil)
+        }
         var compactNatural = columns.map { includingHeader ? ($0.compactTitle ?? $0.title).count : 0 }
         for row in rows {
             for (index, cell) in row.prefix(columns.count).enumerated() {
@@ -156,10 +167,9 @@ struct TableFormatter {
                 compactNatural[index] = max(compactNatural[index], compact)
             }
         }
-        let count = columns.count
         var layout = Layout(widths: natural, hidden: Array(repeating: false, count: count),
                             compacted: Array(repeating: false, count: count), limit: width)
-        guard let width, Self.total(natural, layout.hidden) > width else { return layout }
+        guard Self.total(natural, layout.hidden) > width else { return layout }
 
         for index in 0..<count where (columns[index].shrink == .compact || columns[index].shrink.isURL)
             && compactNatural[index] < natural[index] {
@@ -235,24 +245,47 @@ struct TableFormatter {
     }
 
     private func renderRows(_ rows: [[Cell]], layout: inout Layout, header: Bool) -> String {
+        guard layout.limit != nil else { return renderInFull(rows, widths: &layout.widths) }
+        // Fitted to a width: widths stay, hidden columns are skipped, cells are cut to their column.
         var output = ""
         output.reserveCapacity(rows.count * (layout.widths.reduce(0, +) + 2 * columns.count + 1))
-        let limited = layout.limit != nil
         let lastShown = layout.hidden.lastIndex(of: false) ?? -1
         for row in rows {
             let last = min(min(row.count, columns.count) - 1, lastShown)
             for (index, original) in row.prefix(columns.count).enumerated() where !layout.hidden[index] {
                 var cell = original
-                if !header, layout.compacted[index], let compact = cell.compact { cell = Cell(compact, style: cell.style) }
-                if limited {
-                    // A shrunk URL column drops `http://` from every row alike, not only from the longest.
-                    if cell.width > layout.widths[index] || (!header && layout.compacted[index] && columns[index].shrink.isURL) {
-                        cell = shortened(cell, column: index, to: layout.widths[index])
-                    }
-                } else {
-                    layout.widths[index] = max(layout.widths[index], cell.width)
+                let compacted = !header && layout.compacted[index]
+                if compacted, let compact = cell.compact { cell = Cell(compact, style: cell.style) }
+                // A shrunk URL column drops `http://` from every row alike, not only from the longest.
+                if cell.width > layout.widths[index] || (compacted && columns[index].shrink.isURL) {
+                    cell = shortened(cell, column: index, to: layout.widths[index])
                 }
                 let padding = layout.widths[index] - cell.width
+                let rightAligned = columns[index].alignment == .right
+                if rightAligned { Self.appendSpaces(padding, to: &output) }
+                if let style = cell.style, colour {
+                    output += style.apply(to: cell.text, enabled: true)
+                } else {
+                    output += cell.text
+                }
+                if !rightAligned && index < last { Self.appendSpaces(padding, to: &output) }
+                if index < last { output += "  " }
+            }
+            output += "\n"
+        }
+        return output
+    }
+
+    /// Rows laid out in `widths`, every column shown in full, widths growing where a cell is
+    /// wider: the path of a pipe or `--wide`, tens of thousands of rows of `lbctl events`.
+    private func renderInFull(_ rows: [[Cell]], widths: inout [Int]) -> String {
+        var output = ""
+        output.reserveCapacity(rows.count * (widths.reduce(0, +) + 2 * columns.count + 1))
+        for row in rows {
+            let last = min(row.count, columns.count) - 1
+            for (index, cell) in row.prefix(columns.count).enumerated() {
+                widths[index] = max(widths[index], cell.width)
+                let padding = widths[index] - cell.width
                 let rightAligned = columns[index].alignment == .right
                 if rightAligned { Self.appendSpaces(padding, to: &output) }
                 if let style = cell.style, colour {

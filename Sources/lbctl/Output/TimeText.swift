@@ -32,44 +32,40 @@ enum TimeText {
         let length = 19 + (withMilliseconds ? 4 : 0) + (zulu ? 1 : 6)
         // One allocation, written byte by byte: this runs for every row of tens of thousands.
         return String(unsafeUninitializedCapacity: length) { buffer in
-            var index = 0
-            func put(_ byte: UInt8) {
-                buffer[index] = byte
-                index += 1
+            let zero = UInt8(ascii: "0")
+            @inline(__always) func two(_ value: Int, at index: Int) {
+                buffer[index] = zero &+ UInt8(truncatingIfNeeded: value / 10)
+                buffer[index + 1] = zero &+ UInt8(truncatingIfNeeded: value % 10)
             }
-            func digits(_ value: Int, _ count: Int) {
-                var rest = value
-                for position in stride(from: index + count - 1, through: index, by: -1) {
-                    buffer[position] = UInt8(ascii: "0") + UInt8(rest % 10)
-                    rest /= 10
-                }
-                index += count
-            }
-            digits(year, 4)
-            put(UInt8(ascii: "-"))
-            digits(month, 2)
-            put(UInt8(ascii: "-"))
-            digits(day, 2)
-            put(separator)
-            digits(secondOfDay / 3_600, 2)
-            put(UInt8(ascii: ":"))
-            digits(secondOfDay / 60 % 60, 2)
-            put(UInt8(ascii: ":"))
-            digits(secondOfDay % 60, 2)
+            two(year / 100 % 100, at: 0)
+            two(year % 100, at: 2)
+            buffer[4] = UInt8(ascii: "-")
+            two(month, at: 5)
+            buffer[7] = UInt8(ascii: "-")
+            two(day, at: 8)
+            buffer[10] = separator
+            two(secondOfDay / 3_600, at: 11)
+            buffer[13] = UInt8(ascii: ":")
+            two(secondOfDay / 60 % 60, at: 14)
+            buffer[16] = UInt8(ascii: ":")
+            two(secondOfDay % 60, at: 17)
+            var index = 19
             if withMilliseconds {
-                put(UInt8(ascii: "."))
-                digits(millisecond, 3)
+                buffer[19] = UInt8(ascii: ".")
+                buffer[20] = zero &+ UInt8(truncatingIfNeeded: millisecond / 100)
+                two(millisecond % 100, at: 21)
+                index = 23
             }
             if zulu {
-                put(UInt8(ascii: "Z"))
-            } else {
-                put(offsetSeconds < 0 ? UInt8(ascii: "-") : UInt8(ascii: "+"))
-                let minutes = abs(offsetSeconds) / 60
-                digits(minutes / 60, 2)
-                put(UInt8(ascii: ":"))
-                digits(minutes % 60, 2)
+                buffer[index] = UInt8(ascii: "Z")
+                return index + 1
             }
-            return index
+            let minutes = abs(offsetSeconds) / 60
+            buffer[index] = offsetSeconds < 0 ? UInt8(ascii: "-") : UInt8(ascii: "+")
+            two(minutes / 60 % 100, at: index + 1)
+            buffer[index + 3] = UInt8(ascii: ":")
+            two(minutes % 60, at: index + 4)
+            return index + 6
         }
     }
 
