@@ -149,4 +149,17 @@ import Testing
         #expect(printed.count == expected.count)
         #expect(printed == expected)
     }
+
+    @Test func aLocalTimeTypedAndTheSameTimeShownAgreeWhateverTheZoneSays() throws {
+        let folder = try TestFolder()
+        let path = folder.path("lb.sqlite3")
+        _ = try Self.seed(path)
+        // An IANA name, a zone west of UTC, and a POSIX rule (which only the C library reads:
+        // Foundation, which reads typed times, takes the system's zone then, and so does the text).
+        for zone in ["Europe/Berlin", "America/New_York", "CET-1CEST,M3.5.0,M10.5.0/3"] {
+            let result = try folder.lbctl.run(["--db", path, "backends", "--at", "2026-11-01 09:14:05"], environment: ["TZ": zone])
+            #expect(result.status == 0, "\(zone): \(result.standardError)")
+            #expect(result.standardOutput.hasPrefix("registry at 2026-11-01 09:14:05.000"), "\(zone): \(result.standardOutput)")
+        }
+    }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import LBStore
 
 #if canImport(Glibc)
@@ -14,10 +15,15 @@ import Darwin
 /// The offset is the C library's (`localtime_r`'s `tm_gmtoff`) for each instant, so both sides of
 /// a daylight-saving change read right. It is cached per UTC hour whose two ends have the same
 /// offset (no zone changes twice within an hour), which keeps a sorted run of instants to one
-/// cache hit each. Not thread-safe: one belongs to one command's printing.
+/// cache hit each. Where Foundation, which reads the local times typed as `--since` (`TimeArgument`),
+/// sees another zone than the C library (a POSIX rule in `TZ`, `CET-1CEST,M3.5.0,M10.5.0/3`,
+/// which only the C library reads), Foundation's zone is shown instead, so that a local time typed
+/// and the same time shown always agree. Not thread-safe: one belongs to one command's printing.
 final class TimeDisplay {
     /// True when every instant is written in UTC with `Z`.
     let isUTC: Bool
+    /// Foundation's zone where it differs from the C library's, nil where they agree.
+    private let foundationZone: TimeZone?
     private var cachedHour = Int64.min
     private var cachedOffset = 0
 
@@ -25,13 +31,22 @@ final class TimeDisplay {
     init(utc: Bool) {
         if utc {
             isUTC = true
+            foundationZone = nil
             return
         }
         tzset()
-        // A zone without an offset now and half a year on never has one (UTC,
-        // GMT, Etc/UTC): say UTC as `Z`; a zone at +00:00 only part of the year says +00:00.
         let now = Int64(time(nil))
-        isUTC = [now, now + 182 * 86_400].allSatisfy { Self.libraryOffset(atSecond: $0) == 0 }
+        let samples = [now, now + 182 * 86_400]
+        let current = TimeZone.current
+        let agree = samples.allSatisfy {
+            Self.libraryOffset(atSecond: $0) == current.secondsFromGMT(for: Date(timeIntervalSince1970: Double($0)))
+        }
+        foundationZone = agree ? nil : current
+        // A zone without an offset now and half a year on never has one (UTC, GMT, Etc/UTC): say
+        // UTC as `Z`; a zone at +00:00 only part of the year says +00:00.
+        isUTC = samples.allSatisfy {
+            agree ? Self.libraryOffset(atSecond: $0) == 0 : current.secondsFromGMT(for: Date(timeIntervalSince1970: Double($0))) == 0
+        }
     }
 
     /// To the second: `2026-12-03 09:14:05+01:00`.
@@ -59,14 +74,19 @@ final class TimeDisplay {
         let second = (millisecond >= 0 ? millisecond : millisecond - 999) / 1_000
         let hour = (second >= 0 ? second : second - 3_599) / 3_600
         if hour == cachedHour { return cachedOffset }
-        let start = Self.libraryOffset(atSecond: hour * 3_600)
-        guard start == Self.libraryOffset(atSecond: hour * 3_600 + 3_599) else {
+        let start = offset(atSecond: hour * 3_600)
+        guard start == offset(atSecond: hour * 3_600 + 3_599) else {
             // The offset changes within this hour: ask for the instant itself.
-            return Self.libraryOffset(atSecond: second)
+            return offset(atSecond: second)
         }
         cachedHour = hour
         cachedOffset = start
         return start
+    }
+
+    private func offset(atSecond second: Int64) -> Int {
+        guard let foundationZone else { return Self.libraryOffset(atSecond: second) }
+        return foundationZone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(second)))
     }
 
     private static func libraryOffset(atSecond second: Int64) -> Int {
