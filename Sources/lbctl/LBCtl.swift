@@ -14,6 +14,8 @@ public struct LBCtl: ParsableCommand {
             The database is --db PATH, else $LB_DB, else lb.sqlite3 in the working directory. Read \
             commands never create or change it.
 
+            \(TimeZoneOptions.helpText) \(TableWidthOptions.helpText)
+
             Exit status: 0 success, 64 usage error, 65 malformed value or unknown backend, \
             66 database missing, unreadable or not a load balancer database, 70 SQLite failure, \
             74 disk full, 75 database locked too long, 77 database read-only.
@@ -26,6 +28,8 @@ public struct LBCtl: ParsableCommand {
         ])
 
     @OptionGroup var database: DatabaseOptions
+    // Given before the command as well as after it, as --db is.
+    @OptionGroup var zone: TimeZoneOptions
 
     public init() {}
 

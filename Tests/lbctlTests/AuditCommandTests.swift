@@ -89,7 +89,7 @@ import Testing
         let result = try folder.lbctl.run(["--db", path, "audit"] + Self.window)
         #expect(result.status == 0)
         let text = result.standardOutput
-        #expect(text.hasPrefix("Post-incident report: 2026-11-20T02:00:00Z to 2026-11-20T02:30:00Z (30m 00s"))
+        #expect(text.hasPrefix("Post-incident report: 2026-11-20 02:00:00Z to 2026-11-20 02:30:00Z (30m 00s"))
         let rowOfA = try #require(text.split(separator: "\n").first { $0.hasPrefix(a.url) })
         #expect(rowOfA.contains("10m 00s"))
         let rowOfB = try #require(text.split(separator: "\n").first { $0.hasPrefix(b.url) })
@@ -120,8 +120,8 @@ import Testing
         #expect(html.replacingOccurrences(of: "http://www.w3.org/2000/svg", with: "")
             .replacingOccurrences(of: "http://127.0.0.1:900", with: "").contains("http") == false)
         // The down span of a is painted, and b's drained span.
-        #expect(html.contains("\(a.url): down 2026-11-20T02:05:00Z to 2026-11-20T02:15:00Z (10m 00s)"))
-        #expect(html.contains("\(b.url): drained 2026-11-20T02:10:00Z to 2026-11-20T02:30:00Z (20m 00s)"))
+        #expect(html.contains("\(a.url): down 2026-11-20 02:05:00Z to 2026-11-20 02:15:00Z (10m 00s)"))
+        #expect(html.contains("\(b.url): drained 2026-11-20 02:10:00Z to 2026-11-20 02:30:00Z (20m 00s)"))
     }
 
     @Test func auditCountsAreExactWhenRejectionsWereCoalescedIntoFewRows() throws {

@@ -61,7 +61,7 @@ import Testing
 
         let text = try folder.lbctl.run(["--db", path, "audit"] + Self.window).standardOutput
         #expect(text.contains("Outages: no backend could take traffic"))
-        let outage = try #require(text.split(separator: "\n").first { $0.hasPrefix("2026-11-20T02:14:00Z") })
+        let outage = try #require(text.split(separator: "\n").first { $0.hasPrefix("2026-11-20 02:14:00Z") })
         #expect(outage.contains("2m 00s") && outage.contains("\(a.url) down, \(b.url) down"), "\(outage)")
         #expect(text.contains("No balancer running"))
         let rowOfA = try #require(text.split(separator: "\n").first { $0.hasPrefix(a.url) })
@@ -70,8 +70,8 @@ import Testing
         let file = folder.path("report.html")
         #expect(try folder.lbctl.run(["--db", path, "audit", "--html", file] + Self.window).status == 0)
         let html = try String(contentsOfFile: file, encoding: .utf8)
-        #expect(html.contains("\(a.url): no balancer 2026-11-20T02:20:00Z to 2026-11-20T02:30:00Z (10m 00s)"))
-        #expect(html.contains("outage: no backend could take traffic 2026-11-20T02:14:00Z to 2026-11-20T02:16:00Z"))
+        #expect(html.contains("\(a.url): no balancer 2026-11-20 02:20:00Z to 2026-11-20 02:30:00Z (10m 00s)"))
+        #expect(html.contains("outage: no backend could take traffic 2026-11-20 02:14:00Z to 2026-11-20 02:16:00Z"))
         #expect(html.contains("<h2>Outages: no backend could take traffic</h2>"))
     }
 
@@ -112,11 +112,11 @@ import Testing
         #expect(Self.spans(report["outages"]).isEmpty)
 
         let text = try folder.lbctl.run(["--db", path, "audit"] + early).standardOutput
-        #expect(text.contains("note: the window starts before the oldest record (2026-11-20T01:00:00Z): nothing is known of its first 1h 00m"))
+        #expect(text.contains("note: the window starts before the oldest record (2026-11-20 01:00:00Z): nothing is known of its first 1h 00m"))
         let file = folder.path("report.html")
         #expect(try folder.lbctl.run(["--db", path, "audit", "--html", file] + early).status == 0)
         #expect(try String(contentsOfFile: file, encoding: .utf8).contains(
-            "<p class=\"note\">Note: the window starts before the oldest record (2026-11-20T01:00:00Z)"))
+            "<p class=\"note\">Note: the window starts before the oldest record (2026-11-20 01:00:00Z)"))
 
         // A window inside the record has no such note.
         let inside = try JSONDocument.object(try folder.lbctl.run(["--db", path, "audit", "--json"] + AuditCommandTests.window).standardOutput)
@@ -140,7 +140,7 @@ import Testing
         let timeline = try #require(report["timeline"] as? [[String: Any]])
         #expect(timeline.last?["kind"] as? String == "prune")
         let text = try folder.lbctl.run(["--db", path, "audit"] + from).standardOutput
-        #expect(text.contains("note: records before 2026-11-20T01:40:00Z were pruned at 2026-11-20T02:25:00Z by alice "
+        #expect(text.contains("note: records before 2026-11-20 01:40:00Z were pruned at 2026-11-20 02:25:00Z by alice "
                               + "(6 events, 0 health runs deleted)"), "\(text)")
         // A window after the cutoff lost nothing: no note.
         let after = try folder.lbctl.run(["--db", path, "audit"] + AuditCommandTests.window).standardOutput

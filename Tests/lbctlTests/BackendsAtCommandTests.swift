@@ -1,6 +1,7 @@
 import Foundation
 import LBStore
 import Testing
+@testable import lbctl
 @testable import LBStore
 
 /// `lbctl backends --at T` against `IncidentLog`: the registry between each recorded step.
@@ -187,7 +188,7 @@ import Testing
         try Store(path: path).prune(olderThan: IncidentLog.at(-45))
         let early = try folder.lbctl.run(["--db", path, "backends", "--at", IncidentLog.instant(-41)])
         #expect(early.status == 65)
-        #expect(early.standardError.contains("before the database's first record (\(IncidentLog.instant(-40)))"))
+        #expect(early.standardError.contains("before the database's first record (\(TimeDisplay(utc: true).milliseconds(IncidentLog.at(-40))))"))
         let rows = try Self.rows(folder, path, at: 7)
         // a: its status changes are kept; the rest of it never changed, so the registry row says it.
         #expect(Self.state(rows[Self.urls.a]) ==
@@ -205,12 +206,12 @@ import Testing
         let result = try folder.lbctl.run(["--db", path, "backends", "--at", IncidentLog.instant(7)])
         #expect(result.status == 0)
         let lines = result.standardOutput.split(separator: "\n").map(String.init)
-        #expect(lines[0].hasPrefix("registry at 2026-11-20T02:07:00.000Z ("))
+        #expect(lines[0].hasPrefix("registry at 2026-11-20 02:07:00.000Z ("))
         #expect(lines[1].hasPrefix("URL") && lines[1].contains("UPTIME 24H") && lines[1].contains("ORIGIN"))
         let a = try #require(lines.first { $0.hasPrefix(Self.urls.a) })
-        #expect(a.contains("down") && a.contains("2026-11-20T02:00:00Z (7m 00s before)") && a.contains("config"))
+        #expect(a.contains("down") && a.contains("2026-11-20 02:00:00Z (7m 00s before)") && a.contains("config"))
         let b = try #require(lines.first { $0.hasPrefix(Self.urls.b) })
-        #expect(b.contains("drained since 2026-11-20T02:05:00Z"))
+        #expect(b.contains("drained since 2026-11-20 02:05:00Z"))
         let csv = try folder.lbctl.run(["--db", path, "backends", "--at", IncidentLog.instant(7), "--csv"])
         #expect(csv.standardOutput.hasPrefix(
             "url,health,health_since,admin_state,weight,added_at,origin,uptime_24h,failures_24h,removed_at,"
@@ -223,11 +224,11 @@ import Testing
         let future = try folder.lbctl.run(["--db", path, "backends", "--at", "2999-01-01T00:00:00Z"])
         #expect(future.status == 65)
         #expect(future.errorLines.count == 1)
-        #expect(future.standardError.hasPrefix("lbctl: --at 2999-01-01T00:00:00.000Z is in the future"))
+        #expect(future.standardError.hasPrefix("lbctl: --at 2999-01-01 00:00:00.000Z is in the future"))
         // The first record is a's add at 01:00.
         let early = try folder.lbctl.run(["--db", path, "backends", "--at", "2026-11-20T00:59:59.999Z"])
         #expect(early.status == 65)
-        #expect(early.errorLines == ["lbctl: --at 2026-11-20T00:59:59.999Z is before the database's first record (2026-11-20T01:00:00.000Z)"])
+        #expect(early.errorLines == ["lbctl: --at 2026-11-20 00:59:59.999Z is before the database's first record (2026-11-20 01:00:00.000Z)"])
         #expect(try folder.lbctl.run(["--db", path, "backends", "--at", "2026-11-20T01:00:00Z"]).status == 0)
         let malformed = try folder.lbctl.run(["--db", path, "backends", "--at", "last tuesday"])
         #expect(malformed.status == 65)
@@ -238,5 +239,35 @@ import Testing
         let at = try #require(try JSONDocument.array(ago.standardOutput).first?["at"] as? String)
         let instant = try #require(TimeParsing.timestamp(fromRFC3339: at))
         #expect(abs(Timestamp.now().milliseconds - 90_000 - instant.milliseconds) < 30_000)
+    }
+
+    @Test func anInstantWhenNoLbserverRanIsWarnedAbout() throws {
+        let folder = try TestFolder()
+        let path = folder.path("lb.sqlite3")
+        let store = try Store(path: path)
+        let start = IncidentLog.at(0)
+        func at(_ minutes: Int64) -> Timestamp { start.adding(milliseconds: minutes * 60_000) }
+        _ = try store.addBackend(url: "http://127.0.0.1:9001", actor: "t", at: at(0))
+        // Started at 10, stopped cleanly at 20, started again at 40 and still running.
+        try store.record(Event(at: at(10), kind: .startup, detail: "lbserver started"))
+        try store.record(Event(at: at(20), kind: .shutdown, detail: "lbserver stopped cleanly"))
+        try store.record(Event(at: at(40), kind: .startup, detail: "lbserver started"))
+        func warnings(_ minutes: Int64) throws -> [String] {
+            let result = try folder.lbctl.run(["--db", path, "backends", "--at", TimeText.rfc3339(at(minutes))])
+            #expect(result.status == 0, "\(result.standardError)")
+            #expect(result.standardOutput.contains("http://127.0.0.1:9001"))
+            return result.errorLines
+        }
+        #expect(try warnings(30) == ["lbctl: warning: no lbserver was running at 2026-11-20 02:30:00.000Z: the health shown is "
+                                     + "as the last one left it, not checked then"])
+        #expect(try warnings(20) == ["lbctl: warning: no lbserver was running at 2026-11-20 02:20:00.000Z: the health shown is "
+                                     + "as the last one left it, not checked then"])
+        #expect(try warnings(15).isEmpty)
+        #expect(try warnings(45).isEmpty)
+        // Before the first start or stop recorded, nothing says either way, as the audit has it.
+        #expect(try warnings(5).isEmpty)
+        // With --json the warning goes to standard error too, and the array stays as it was.
+        let json = try folder.lbctl.run(["--db", path, "backends", "--at", TimeText.rfc3339(at(30)), "--json"])
+        #expect(json.errorLines.count == 1 && json.standardOutput.hasPrefix("[\n  {"))
     }
 }

@@ -143,6 +143,45 @@ import Testing
         #expect(try folder.lbctl.run(["--db", path, "backends", "--at", "1h"]).errorLines.isEmpty)
     }
 
+    @Test func aBackendObservedForLessThanTheDaySaysOverHowLongItsUptimeIs() throws {
+        let folder = try TestFolder()
+        let path = folder.path("lb.sqlite3")
+        let store = try Store(path: path)
+        let now = Timestamp.now()
+        let hour: Int64 = 3_600_000
+        let old = try store.addBackend(url: "http://127.0.0.1:9001", actor: "t", at: now.adding(milliseconds: -40 * hour))
+        let young = try store.addBackend(url: "http://127.0.0.1:9002", actor: "t", at: now.adding(milliseconds: -81_000))
+        let writer = try EventWriter(path: path)
+        for offset in [-30, -12, 0] {
+            writer.record(CheckResult(backendID: old.id, at: now.adding(milliseconds: Int64(offset) * hour), passed: true,
+                                      latencyMilliseconds: 1))
+        }
+        for second in stride(from: 80, through: 0, by: -20) {
+            writer.record(CheckResult(backendID: young.id, at: now.adding(milliseconds: -Int64(second) * 1_000),
+                                      passed: second != 40, latencyMilliseconds: 1))
+        }
+        #expect(writer.flush())
+        writer.close()
+
+        let table = try folder.lbctl.run(["--db", path, "backends"])
+        let lines = table.standardOutput.split(separator: "\n").map(String.init)
+        // Checked all day: the header says over what. Checked for 80 s: the row says so, as history does.
+        let oldRow = try #require(lines.first { $0.hasPrefix(old.url) })
+        #expect(oldRow.contains(" 100.00% ") && !oldRow.contains(" over "), "\(oldRow)")
+        let youngRow = try #require(lines.first { $0.hasPrefix(young.url) })
+        #expect(youngRow.contains(" 75.00% over 1m 20s "), "\(youngRow)")
+        let history = try folder.lbctl.run(["--db", path, "history", young.url]).standardOutput
+        #expect(history.contains("uptime 75.00% over 1m 20s observed"), "\(history)")
+
+        // The same for the day before an instant: at 30 s ago the young one had 50 s observed.
+        let past = try folder.lbctl.run(["--db", path, "backends", "--at", TimeText.rfc3339(now.adding(milliseconds: -30_000))])
+        let pastRow = try #require(past.standardOutput.split(separator: "\n").first { $0.hasPrefix(young.url) })
+        #expect(pastRow.contains("% over 40s ") || pastRow.contains("% over 50s "), "\(pastRow)")
+        // JSON is unchanged: the ratio alone.
+        let json = try JSONDocument.array(try folder.lbctl.run(["--db", path, "backends", "--json"]).standardOutput)
+        #expect(json.map { $0["uptime_24h"] as? Double } == [1, 0.75])
+    }
+
     @Test func aDisabledBackendShowsNotCheckedInsteadOfItsLastHealth() throws {
         let folder = try TestFolder()
         let path = folder.path("lb.sqlite3")
@@ -227,9 +266,10 @@ import Testing
         }
         let coloured = try underTerminal([:])
         #expect(coloured.contains("\u{1B}[32mup\u{1B}[0m"))
-        #expect(coloured.contains("http://127.0.0.1:9001"))
+        // A terminal that gives no width is taken as 80 columns: the table fits, http:// dropped.
+        #expect(coloured.contains("127.0.0.1:9001"))
         let plain = try underTerminal(["NO_COLOR": "1"])
-        #expect(plain.contains("http://127.0.0.1:9001"))
+        #expect(plain.contains("127.0.0.1:9001"))
         #expect(!plain.contains("\u{1B}["))
     }
 }

@@ -60,10 +60,10 @@ import Testing
         let why = try lbctl.run(["--db", database, "why", Self.url, "--at", IncidentLog.instant(15)])
         #expect(why.status == 0, "\(why.standardError)")
         let text = why.standardOutput
-        #expect(text.contains("was down from \(TimeText.rfc3339(Self.at(10))) to \(TimeText.rfc3339(Self.at(20)))"), "\(text)")
+        #expect(text.contains("was down from \(TimeDisplay(utc: true).milliseconds(Self.at(10))) to \(TimeDisplay(utc: true).milliseconds(Self.at(20)))"), "\(text)")
         #expect(text.contains("seen by lb-a"), "\(text)")
         #expect(text.contains("they disagreed: 1 of 2 saw it down"), "\(text)")
-        #expect(text.contains("lb-b: up since \(TimeText.rfc3339(Self.at(14)))"), "\(text)")
+        #expect(text.contains("lb-b: up since \(TimeDisplay(utc: true).milliseconds(Self.at(14)))"), "\(text)")
         let json = try JSONDocument.object(try lbctl.run(["--db", database, "why", Self.url, "--at", IncidentLog.instant(15),
                                                           "--json"]).standardOutput)
         #expect(json["instance"] as? String == "lb-a")

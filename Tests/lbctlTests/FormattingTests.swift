@@ -102,10 +102,10 @@ import Testing
 
     @Test func theTimeAxisPicksARoundStepAlignedToTheClock() {
         let start = TimeParsing.timestamp(fromRFC3339: "2026-11-20T02:03:00Z")!
-        let axis = TimeAxis(range: TimeRange(start: start, end: start.adding(milliseconds: 30 * 60_000)))
+        let axis = TimeAxis(range: TimeRange(start: start, end: start.adding(milliseconds: 30 * 60_000)), times: TimeDisplay(utc: true))
         #expect(axis.stepMilliseconds == 300_000)
         #expect(axis.ticks.map(\.label) == ["02:05", "02:10", "02:15", "02:20", "02:25", "02:30"])
-        let days = TimeAxis(range: TimeRange(start: start, end: start.adding(milliseconds: 3 * 86_400_000)))
+        let days = TimeAxis(range: TimeRange(start: start, end: start.adding(milliseconds: 3 * 86_400_000)), times: TimeDisplay(utc: true))
         #expect(days.ticks.first?.label == "11-20 12:00")
     }
 

@@ -47,8 +47,8 @@ import Testing
         let lines = table.standardOutput.split(separator: "\n").map(String.init)
         #expect(lines[0].hasPrefix("FROM"))
         #expect(lines[1].contains("pass") && lines[2].contains("fail") && lines[2].contains("connection refused"))
-        #expect(lines.last == "\(backend.url): uptime 83.05% over 59m 00s observed (2026-11-20T02:00:00Z to "
-                + "2026-11-20T02:59:00Z) in the 1h 00m asked for, 60 checks")
+        #expect(lines.last == "\(backend.url): uptime 83.05% over 59m 00s observed (2026-11-20 02:00:00Z to "
+                + "2026-11-20 02:59:00Z) in the 1h 00m asked for, 60 checks")
         #expect(json["observed_from"] as? String == "2026-11-20T02:00:00.000Z")
         #expect(json["observed_to"] as? String == "2026-11-20T02:59:00.000Z")
 
@@ -75,7 +75,7 @@ import Testing
         let table = try folder.lbctl.run(["--db", path, "history", backend.url])
         #expect(table.status == 0, "\(table.standardError)")
         let summary = try #require(table.standardOutput.split(separator: "\n").last)
-        #expect(summary.hasPrefix("\(backend.url): uptime 100.00% over 1m 20s observed (\(TimeText.seconds(now.adding(milliseconds: -80_000))) to "))
+        #expect(summary.hasPrefix("\(backend.url): uptime 100.00% over 1m 20s observed (\(TimeDisplay(utc: true).seconds(now.adding(milliseconds: -80_000))) to "))
         #expect(summary.hasSuffix(" in the 24h 00m asked for, 5 checks"))
         let json = try JSONDocument.object(try folder.lbctl.run(["--db", path, "history", backend.url, "--json"]).standardOutput)
         #expect(json["observed_from"] as? String == TimeText.rfc3339(now.adding(milliseconds: -80_000)))

@@ -54,7 +54,7 @@ import Testing
         /// instant was, the database's name) masked.
         func answers(_ database: String) throws -> [String] {
             let today = String(Timestamp.now().rfc3339.prefix(10))
-            let askedAt = try Regex("\(today)T[0-9:.]+Z")
+            let askedAt = try Regex("\(today)[T ][0-9:.]+Z")
             let ago = try Regex("\\([0-9dhms ]+ ago\\)")
             return try Self.questions.map { question in
                 let result = try lbctl.run(["--db", database] + question)

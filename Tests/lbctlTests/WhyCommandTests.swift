@@ -1,6 +1,7 @@
 import Foundation
 import LBStore
 import Testing
+@testable import lbctl
 
 /// `lbctl why URL [--at T]` against `IncidentLog`: each kind of cause, the end of each period,
 /// periods that last, backends never out, and records older than structured data.
@@ -22,6 +23,8 @@ import Testing
     }
 
     static func time(_ minutes: Double) -> String { IncidentLog.instant(minutes) }
+    /// `time(minutes)` as the text shows it (the runner's zone is UTC).
+    static func text(_ minutes: Double) -> String { TimeDisplay(utc: true).milliseconds(IncidentLog.at(minutes)) }
 
     /// The evidence as comparable text: at, source, request id, attempt, error, latency.
     static func evidence(_ object: Any?) -> [String] {
@@ -73,7 +76,7 @@ import Testing
         #expect(try Self.why(folder, path, Self.urls.a, at: 0)["since"] as? String == Self.time(0))
         let after = try folder.lbctl.run(["--db", path, "why", Self.urls.a, "--at", Self.time(10)])
         #expect(after.status == 0)
-        #expect(after.standardOutput == "\(Self.urls.a) was up at \(Self.time(10)): not down, drained or disabled then.\n")
+        #expect(after.standardOutput == "\(Self.urls.a) was up at \(Self.text(10)): not down, drained or disabled then.\n")
     }
 
     @Test func aCheckCausedPeriodThatLastsIsTheDefaultAndListsTheChecksAndTheFallThreshold() throws {
@@ -95,9 +98,9 @@ import Testing
         let text = try folder.lbctl.run(["--db", path, "why", Self.urls.e])
         #expect(text.status == 0)
         let lines = text.standardOutput.split(separator: "\n").map(String.init)
-        #expect(lines[0].hasPrefix("\(Self.urls.e) has been down since \(Self.time(20)) ("))
-        #expect(lines.contains("Cause: check, at \(Self.time(20)), threshold 3"))
-        #expect(lines.contains { $0.contains("2026-11-20T02:19:57.000Z") && $0.contains("timed out after 2s") && $0.contains("2000 ms") })
+        #expect(lines[0].hasPrefix("\(Self.urls.e) has been down since \(Self.text(20)) ("))
+        #expect(lines.contains("Cause: check, at \(Self.text(20)), threshold 3"))
+        #expect(lines.contains { $0.contains("2026-11-20 02:19:57.000Z") && $0.contains("timed out after 2s") && $0.contains("2000 ms") })
         #expect(lines.last == "Ended by: nothing yet; it lasts.")
     }
 
@@ -127,9 +130,9 @@ import Testing
         #expect(removed["state"] as? String == "not_registered")
         #expect(removed["cause"] is NSNull)
         let text = try folder.lbctl.run(["--db", path, "why", b, "--at", Self.time(7)]).standardOutput
-        #expect(text.hasPrefix("\(b) was drained from \(Self.time(5)) to \(Self.time(15)) (10m 00s); in effect at \(Self.time(7)).\n"))
-        #expect(text.contains("Cause: admin, at \(Self.time(5)), by alice, with `lbctl drain \(b)`"))
-        #expect(text.contains("Ended by: admin, to removed, at \(Self.time(15)), by carol, with `lbctl remove \(b)`"))
+        #expect(text.hasPrefix("\(b) was drained from \(Self.text(5)) to \(Self.text(15)) (10m 00s); in effect at \(Self.text(7)).\n"))
+        #expect(text.contains("Cause: admin, at \(Self.text(5)), by alice, with `lbctl drain \(b)`"))
+        #expect(text.contains("Ended by: admin, to removed, at \(Self.text(15)), by carol, with `lbctl remove \(b)`"))
     }
 
     @Test func aBackendTheConfigurationDeclaredDisabledIsExplainedUntilAnOperatorEnablesIt() throws {
@@ -167,9 +170,9 @@ import Testing
         #expect(carried["cause"] as? String == "restore")
         #expect(carried["state"] as? String == "down")
         let text = try folder.lbctl.run(["--db", path, "why", f, "--at", Self.time(1)]).standardOutput
-        #expect(text.contains("Cause: restore, at \(Self.time(0)), restoring the recorded state, 2m 00s old"))
+        #expect(text.contains("Cause: restore, at \(Self.text(0)), restoring the recorded state, 2m 00s old"))
         let earlier = try folder.lbctl.run(["--db", path, "why", f, "--at", Self.time(-10)]).standardOutput
-        #expect(earlier.contains("Carried over by: restore, to down, at \(Self.time(0))"))
+        #expect(earlier.contains("Carried over by: restore, to down, at \(Self.text(0))"))
     }
 
     @Test func aBackendNeverDownDrainedOrDisabledSaysSoAndExits0() throws {
@@ -233,9 +236,9 @@ import Testing
         let path = try Self.seed(in: folder)
         let cases: [([String], String)] = [
             (["why", "http://127.0.0.1:9999"], "lbctl: no backend http://127.0.0.1:9999 in the registry"),
-            (["why", Self.urls.a, "--at", "2999-01-01T00:00:00Z"], "lbctl: --at 2999-01-01T00:00:00.000Z is in the future"),
+            (["why", Self.urls.a, "--at", "2999-01-01T00:00:00Z"], "lbctl: --at 2999-01-01 00:00:00.000Z is in the future"),
             (["why", Self.urls.a, "--at", "2026-11-20T00:00:00Z"],
-             "lbctl: --at 2026-11-20T00:00:00.000Z is before the database's first record (2026-11-20T01:00:00.000Z)"),
+             "lbctl: --at 2026-11-20 00:00:00.000Z is before the database's first record (2026-11-20 01:00:00.000Z)"),
             (["why", Self.urls.a, "--at", "whenever"], "lbctl: malformed time 'whenever' for --at"),
         ]
         for (arguments, prefix) in cases {

@@ -5,13 +5,15 @@ import LBStore
 /// fetched, so it can be mailed, attached to a ticket or opened from a USB stick.
 struct AuditHTML {
     var report: AuditReport
+    /// How the page writes times.
+    var times: TimeDisplay
     /// Timeline rows listed at most; the rest are counted.
     var timelineLimit = 1_000
 
     func render() -> String {
         let range = report.range
         let counts = report.counts
-        let title = "Incident report \(TimeText.seconds(range.start)) to \(TimeText.seconds(range.end))"
+        let title = "Incident report \(times.seconds(range.start)) to \(times.seconds(range.end))"
         var html = """
             <!DOCTYPE html>
             <html lang="en">
@@ -47,11 +49,11 @@ struct AuditHTML {
             </head>
             <body>
             <h1>\(title.htmlEscaped)</h1>
-            <p class="meta">Window \(TimeText.rfc3339(range.start)) to \(TimeText.rfc3339(range.end)) (\(TimeText.duration(milliseconds: range.durationMilliseconds)), times in UTC).
-            Database <code>\(report.databasePath.htmlEscaped)</code>, generated \(TimeText.rfc3339(report.generatedAt)) by lbctl audit.</p>
+            <p class="meta">Window \(times.milliseconds(range.start)) to \(times.milliseconds(range.end)) (\(TimeText.duration(milliseconds: range.durationMilliseconds))\(times.isUTC ? ", times in UTC" : ", local times with their UTC offset")).
+            Database <code>\(report.databasePath.htmlEscaped)</code>, generated \(times.milliseconds(report.generatedAt)) by lbctl audit.</p>
 
             """
-        for note in report.coverageNotes { html += "<p class=\"note\">Note: \(note.htmlEscaped).</p>\n" }
+        for note in report.coverageNotes(times: times) { html += "<p class=\"note\">Note: \(note.htmlEscaped).</p>\n" }
         html += "<div class=\"cards\">\n"
         let downBackends = report.lanes.filter { $0.downtimeMilliseconds > 0 }.count
         let totalDowntime = report.lanes.reduce(Int64(0)) { $0 + $1.downtimeMilliseconds }
@@ -64,7 +66,7 @@ struct AuditHTML {
         html += card("outages: no backend could take traffic", AuditText.total(report.outages), bad: !report.outages.isEmpty)
         html += card("no balancer running", AuditText.total(report.coverage.noBalancer), bad: false)
         html += "</div>\n<h2>Timeline</h2>\n<div class=\"timeline-picture\">\n"
-        html += AuditTimelineSVG(report: report).render()
+        html += AuditTimelineSVG(report: report, times: times).render()
         html += "</div>\n"
         html += spansSection()
         html += backendsSection()
@@ -90,8 +92,8 @@ struct AuditHTML {
             html += "<h2>Outages: no backend could take traffic</h2>\n<table>\n"
                 + "<tr><th>from</th><th>to</th><th>duration</th><th>backends</th></tr>\n"
             for outage in report.outages {
-                html += "<tr><td class=\"mono\">\(TimeText.rfc3339(outage.start))</td>"
-                    + "<td class=\"mono\">\(TimeText.rfc3339(outage.end))</td>"
+                html += "<tr><td class=\"mono\">\(times.milliseconds(outage.start))</td>"
+                    + "<td class=\"mono\">\(times.milliseconds(outage.end))</td>"
                     + "<td class=\"number\">\(TimeText.duration(milliseconds: outage.durationMilliseconds))</td><td>"
                     + report.registeredStates(at: outage.start)
                         .map { "<code>\($0.url.htmlEscaped)</code> \(state($0.state))" }.joined(separator: " ")
@@ -104,8 +106,8 @@ struct AuditHTML {
                 + "and this time is not counted as downtime.</p>\n<table>\n"
                 + "<tr><th>from</th><th>to</th><th>duration</th></tr>\n"
             for span in report.coverage.noBalancer {
-                html += "<tr><td class=\"mono\">\(TimeText.rfc3339(span.start))</td>"
-                    + "<td class=\"mono\">\(TimeText.rfc3339(span.end))</td>"
+                html += "<tr><td class=\"mono\">\(times.milliseconds(span.start))</td>"
+                    + "<td class=\"mono\">\(times.milliseconds(span.end))</td>"
                     + "<td class=\"number\">\(TimeText.duration(milliseconds: span.durationMilliseconds))</td></tr>\n"
             }
             html += "</table>\n"
@@ -148,9 +150,9 @@ struct AuditHTML {
     private func timelineSection() -> String {
         var html = "<h2>Status changes and operator actions</h2>\n"
         guard !report.timeline.isEmpty else { return html + "<p>Nothing changed in this window.</p>\n" }
-        html += "<table>\n<tr><th>at (UTC)</th><th>kind</th><th>backend</th><th>detail</th></tr>\n"
+        html += "<table>\n<tr><th>at\(times.isUTC ? " (UTC)" : "")</th><th>kind</th><th>backend</th><th>detail</th></tr>\n"
         for event in report.timeline.prefix(timelineLimit) {
-            html += "<tr><td class=\"mono\">\(TimeText.rfc3339(event.at))</td>"
+            html += "<tr><td class=\"mono\">\(times.milliseconds(event.at))</td>"
                 + "<td class=\"kind-\(event.kind.rawValue)\">\(event.kind.rawValue)</td>"
                 + "<td><code>\((event.backendURL ?? "balancer").htmlEscaped)</code></td>"
                 + "<td>\((event.detail ?? "").htmlEscaped)</td></tr>\n"
@@ -164,7 +166,7 @@ struct AuditHTML {
 
     private func describe(_ event: Event?) -> String {
         guard let event else { return "none" }
-        return "<span class=\"mono\">\(TimeText.rfc3339(event.at))</span> "
+        return "<span class=\"mono\">\(times.milliseconds(event.at))</span> "
             + "<code>\((event.backendURL ?? "balancer").htmlEscaped)</code> "
             + (event.requestID.map { "request <span class=\"mono\">\($0.htmlEscaped)</span> " } ?? "")
             + (event.detail ?? "").htmlEscaped

@@ -91,11 +91,11 @@ struct AuditReport: Sendable {
 
     /// What the report says about the record itself before anything else: the window starts before
     /// the oldest record, or a prune deleted part of it. One sentence each.
-    var coverageNotes: [String] {
+    func coverageNotes(times: TimeDisplay) -> [String] {
         var notes: [String] = []
         if let noRecord = coverage.noRecord {
             if let first = coverage.firstRecord {
-                notes.append("the window starts before the oldest record (\(TimeText.seconds(first))): nothing is known "
+                notes.append("the window starts before the oldest record (\(times.seconds(first))): nothing is known "
                              + "of its first \(TimeText.duration(milliseconds: noRecord.durationMilliseconds))")
             } else {
                 notes.append("the database holds no record: nothing is known of this window")
@@ -103,7 +103,7 @@ struct AuditReport: Sendable {
         }
         if let cutoff = coverage.prunedBefore, cutoff > range.start, let marker = coverage.prune {
             let data = marker.data
-            notes.append("records before \(TimeText.seconds(cutoff)) were pruned at \(TimeText.seconds(marker.at))"
+            notes.append("records before \(times.seconds(cutoff)) were pruned at \(times.seconds(marker.at))"
                          + (data?.actor.map { " by \($0)" } ?? "")
                          + " (\(data?.events ?? 0) events, \(data?.healthRuns ?? 0) health runs deleted)")
         }

@@ -3,16 +3,30 @@ import LBStore
 /// The audit report as text for a terminal: summary, backends, timeline, affected requests.
 struct AuditText {
     var colour: Bool
+    /// How the report writes times.
+    var times: TimeDisplay
+    /// The width the report fits (a terminal's), nil for none.
+    var width: Int? = nil
     /// Timeline rows printed at most; the rest are counted.
     var timelineLimit = 200
 
     func render(_ report: AuditReport) -> String {
+        LineWrap.wrap(renderLines(report), width: width)
+    }
+
+    private func table(_ columns: [TableFormatter.Column]) -> TableFormatter {
+        TableFormatter(columns: columns, colour: colour, width: width)
+    }
+
+    private func renderLines(_ report: AuditReport) -> String {
         var output = ""
-        let title = "Post-incident report: \(TimeText.seconds(report.range.start)) to \(TimeText.seconds(report.range.end))"
-            + " (\(TimeText.duration(milliseconds: report.range.durationMilliseconds)), times in UTC)"
+        let title = "Post-incident report: \(times.seconds(report.range.start)) to \(times.seconds(report.range.end))"
+            + " (\(TimeText.duration(milliseconds: report.range.durationMilliseconds))\(times.isUTC ? ", times in UTC" : ""))"
         output += TextStyle.bold.apply(to: title, enabled: colour) + "\n"
-        output += "database \(report.databasePath), generated \(TimeText.rfc3339(report.generatedAt))\n"
-        for note in report.coverageNotes { output += TextStyle.yellow.apply(to: "note: \(note)", enabled: colour) + "\n" }
+        output += "database \(report.databasePath), generated \(times.milliseconds(report.generatedAt))\n"
+        for note in report.coverageNotes(times: times) {
+            output += TextStyle.yellow.apply(to: "note: \(note)", enabled: colour) + "\n"
+        }
         output += "\n"
 
         output += heading("Summary")
@@ -32,9 +46,7 @@ struct AuditText {
         if !report.requests.sample.isEmpty {
             summary.append(["request ids (sample)", .init(report.requests.sample.joined(separator: " "))])
         }
-        let summaryTable = TableFormatter(columns: [.init(""), .init("")], colour: colour)
-        var widths = summaryTable.columnWidths(summary, includingHeader: false)
-        output += summaryTable.renderRows(summary, widths: &widths)
+        output += table([.init(""), .init("", shrink: .text(minimum: 20))]).renderWithoutHeader(summary)
         output += "\n"
 
         output += heading("Backends")
@@ -54,19 +66,19 @@ struct AuditText {
                     .init(String(lane.changes.filter { $0.kind == .statusChange }.count)),
                 ]
             }
-            output += TableFormatter(columns: [
-                .init("URL"), .init("AT START"), .init("AT END"), .init("DOWNTIME", .right), .init("DRAINED", .right),
-                .init("FAILURES", .right), .init("RETRIES", .right), .init("STATUS CHANGES", .right),
-            ], colour: colour).render(rows)
+            output += table([
+                .init("URL", shrink: .url(minimum: 18)), .init("AT START"), .init("AT END"), .init("DOWNTIME", .right),
+                .init("DRAINED", .right, hidePriority: 3), .init("FAILURES", .right, hidePriority: 2),
+                .init("RETRIES", .right, hidePriority: 1), .init("STATUS CHANGES", .right, hidePriority: 0),
+            ]).render(rows)
         }
         output += "\n"
 
         if !report.outages.isEmpty {
             output += heading("Outages: no backend could take traffic")
-            output += TableFormatter(columns: [.init("FROM"), .init("TO"), .init("DURATION", .right), .init("BACKENDS")],
-                                     colour: colour)
+            output += table([.init("FROM"), .init("TO"), .init("DURATION", .right), .init("BACKENDS", shrink: .text(minimum: 12))])
                 .render(report.outages.map { outage in
-                    [.init(TimeText.seconds(outage.start)), .init(TimeText.seconds(outage.end)),
+                    [.init(times.seconds(outage.start)), .init(times.seconds(outage.end)),
                      .init(TimeText.duration(milliseconds: outage.durationMilliseconds), style: .red),
                      .init(report.registeredStates(at: outage.start).map { "\($0.url) \($0.state.label)" }
                         .joined(separator: ", "))]
@@ -75,9 +87,9 @@ struct AuditText {
         }
         if !report.coverage.noBalancer.isEmpty {
             output += heading("No balancer running (neither up nor down, not counted as downtime)")
-            output += TableFormatter(columns: [.init("FROM"), .init("TO"), .init("DURATION", .right)], colour: colour)
+            output += table([.init("FROM"), .init("TO"), .init("DURATION", .right)])
                 .render(report.coverage.noBalancer.map { span in
-                    [.init(TimeText.seconds(span.start)), .init(TimeText.seconds(span.end)),
+                    [.init(times.seconds(span.start)), .init(times.seconds(span.end)),
                      .init(TimeText.duration(milliseconds: span.durationMilliseconds))]
                 })
             output += "\n"
@@ -87,13 +99,13 @@ struct AuditText {
         if report.timeline.isEmpty {
             output += "nothing changed in this window\n"
         } else {
-            let formatter = EventFormatter(colour: colour)
+            let formatter = EventFormatter(colour: colour, times: times, width: width)
             let shown = report.timeline.prefix(timelineLimit)
             // A fleet's timeline says which daemon saw each change.
             let fleet = Set(report.timeline.compactMap(\.instance)).count > 1
-            output += TableFormatter(columns: [.init("AT"), .init("KIND"), .init("BACKEND")]
-                                        + (fleet ? [.init("INSTANCE")] : []) + [.init("DETAIL")],
-                                     colour: colour)
+            let columns = EventFormatter.columns
+            output += table([columns[0], columns[1], columns[2]]
+                            + (fleet ? [.init("INSTANCE", shrink: .text(minimum: 8))] : []) + [columns[5]])
                 .render(shown.map { event in
                     let cells = formatter.cells(event)
                     return [cells[0], cells[1], cells[2]] + (fleet ? [.init(event.instance ?? "-")] : []) + [cells[5]]
@@ -109,7 +121,7 @@ struct AuditText {
 
     private func describe(_ event: Event?) -> String {
         guard let event else { return "-" }
-        return [TimeText.rfc3339(event.at), event.backendURL, event.requestID.map { "request \($0)" }, event.detail]
+        return [times.milliseconds(event.at), event.backendURL, event.requestID.map { "request \($0)" }, event.detail]
             .compactMap { $0 }.joined(separator: "  ")
     }
 

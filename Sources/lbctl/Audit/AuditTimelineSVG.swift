@@ -7,6 +7,8 @@ import LBStore
 /// and a legend. Plain SVG: no script, no font or image fetched; hover titles give the details.
 struct AuditTimelineSVG {
     var report: AuditReport
+    /// How labels and titles write times.
+    var times: TimeDisplay
 
     private let width = 1240.0
     private let labelWidth = 290.0
@@ -43,14 +45,14 @@ struct AuditTimelineSVG {
 
     /// The `<svg>` element.
     func render() -> String {
-        let axis = TimeAxis(range: report.range)
+        let axis = TimeAxis(range: report.range, times: times)
         let lanesTop = axisHeight + 10
         let lanesBottom = lanesTop + balancerLaneHeight + Double(report.lanes.count) * laneHeight
         let legendTop = lanesBottom + axisHeight + 6
         let (legendSVG, legendHeight) = legend(top: legendTop)
         let height = legendTop + legendHeight
         let scale = max(1, densityTotals().values.max() ?? 1)
-        let label = "Timeline of backend states from \(TimeText.rfc3339(report.range.start)) to \(TimeText.rfc3339(report.range.end))"
+        let label = "Timeline of backend states from \(times.seconds(report.range.start)) to \(times.seconds(report.range.end))"
 
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(f(width)) \(f(height))\" "
             + "width=\"\(f(width))\" height=\"\(f(height))\" role=\"img\" aria-label=\"\(label)\" "
@@ -77,9 +79,24 @@ struct AuditTimelineSVG {
 
     // MARK: Pieces
 
+    /// The axis's zone: `UTC`, or the offsets at the window's start and end (`UTC+01:00`,
+    /// `UTC+02:00 to +01:00` across a daylight-saving change).
+    private var zoneLabel: String {
+        guard !times.isUTC else { return "UTC" }
+        let start = Self.offsetText(times.offsetSeconds(at: report.range.start))
+        let end = Self.offsetText(times.offsetSeconds(at: report.range.end))
+        return "UTC" + start + (end == start ? "" : " to " + end)
+    }
+
+    private static func offsetText(_ seconds: Int) -> String {
+        let minutes = abs(seconds) / 60
+        let hours = minutes / 60
+        return (seconds < 0 ? "-" : "+") + (hours < 10 ? "0" : "") + "\(hours):" + (minutes % 60 < 10 ? "0" : "") + "\(minutes % 60)"
+    }
+
     private func gridAndAxis(_ axis: TimeAxis, top: Double, bottom: Double) -> String {
         var svg = "<g class=\"axis\">\n"
-        svg += text(10, axisHeight - 12, "time (UTC)", fill: Colour.muted) + "\n"
+        svg += text(10, axisHeight - 12, "time (\(zoneLabel))", fill: Colour.muted) + "\n"
         // Centred on its tick, or moved left at the right edge so the border does not cut it; one
         // that would then run into its neighbour is left out.
         var labels = LabelRows(rows: 1, within: plotLeft / 2...(width - 2))
@@ -109,13 +126,13 @@ struct AuditTimelineSVG {
         for span in report.coverage.noBalancer {
             svg += rect(x(span.start), top + 6, max(0.5, x(span.end) - x(span.start)), balancerLaneHeight - 14,
                         fill: LaneState.noBalancer.fill,
-                        title: "no balancer running \(TimeText.seconds(span.start)) to \(TimeText.seconds(span.end)) "
+                        title: "no balancer running \(times.seconds(span.start)) to \(times.seconds(span.end)) "
                             + "(\(TimeText.duration(milliseconds: span.durationMilliseconds)))") + "\n"
         }
         for outage in report.outages {
             svg += rect(x(outage.start), top + 2, max(1, x(outage.end) - x(outage.start)), 5, fill: Colour.outage,
-                        title: "outage: no backend could take traffic \(TimeText.seconds(outage.start)) to "
-                            + "\(TimeText.seconds(outage.end)) (\(TimeText.duration(milliseconds: outage.durationMilliseconds)))")
+                        title: "outage: no backend could take traffic \(times.seconds(outage.start)) to "
+                            + "\(times.seconds(outage.end)) (\(TimeText.duration(milliseconds: outage.durationMilliseconds)))")
                 + "\n"
         }
         svg += density(backendID: nil, baseline: top + balancerLaneHeight - 10, height: balancerLaneHeight - 18,
@@ -155,8 +172,8 @@ struct AuditTimelineSVG {
                     + "\(failures) failures", fill: Colour.muted, size: 11) + "\n"
         for segment in lane.segments {
             let x0 = x(segment.range.start)
-            let title = "\(url): \(segment.state.label) \(TimeText.seconds(segment.range.start)) to "
-                + "\(TimeText.seconds(segment.range.end)) (\(TimeText.duration(milliseconds: segment.range.durationMilliseconds)))"
+            let title = "\(url): \(segment.state.label) \(times.seconds(segment.range.start)) to "
+                + "\(times.seconds(segment.range.end)) (\(TimeText.duration(milliseconds: segment.range.durationMilliseconds)))"
             svg += rect(x0, barTop, max(0.5, x(segment.range.end) - x0), barHeight, fill: segment.state.fill,
                         title: title) + "\n"
         }
@@ -210,7 +227,7 @@ struct AuditTimelineSVG {
             let start = report.range.start.adding(milliseconds: Int64(index) * sliceMilliseconds)
             let summary = kinds.sorted { $0.key.rawValue < $1.key.rawValue }
                 .map { "\($0.value) \($0.key.rawValue)" }.joined(separator: ", ")
-            svg += "<g><title>\(TimeText.seconds(start)): \(summary.htmlEscaped)</title>"
+            svg += "<g><title>\(times.seconds(start)): \(summary.htmlEscaped)</title>"
             for (kind, colour) in [(EventKind.failure, Colour.failure), (.retry, Colour.retry), (.rejected, Colour.rejected)] {
                 guard let count = kinds[kind], count > 0 else { continue }
                 let barHeight = max(1.5, height * Double(count) / Double(scale))
@@ -289,7 +306,7 @@ struct AuditTimelineSVG {
     }
 
     private func tooltip(_ event: Event) -> String {
-        [TimeText.rfc3339(event.at), event.kind.rawValue, event.backendURL, event.detail].compactMap { $0 }
+        [times.milliseconds(event.at), event.kind.rawValue, event.backendURL, event.detail].compactMap { $0 }
             .joined(separator: " ").htmlEscaped
     }
 

@@ -47,6 +47,12 @@ enum BalancerRuns {
         return gaps(in: TimeRange(start: max(window.start, earliest), end: window.end), covered: runs)
     }
 
+    /// True when the record says no daemon ran at `instant` (`lbctl backends --at` warns then);
+    /// false when one did, or when nothing recorded says either way.
+    static func noneRan(at instant: Timestamp, from store: Store, now: Timestamp) throws -> Bool {
+        !(try stopped(in: TimeRange(start: instant, end: instant.adding(milliseconds: 1)), from: store, now: now)).isEmpty
+    }
+
     /// Where a daemon's latest run, begun at `start`, ends: its clean stop, else its last heartbeat
     /// once stale, else nowhere yet (no row: a daemon from before instances, schema v8).
     private static func latestRunEnd(_ row: Instance?, from start: Timestamp, now: Timestamp) -> Timestamp {

@@ -1,6 +1,8 @@
 import LBStore
 
-/// Tick marks for a time axis: a round step that gives a handful of ticks, aligned to UTC.
+/// Tick marks for a time axis: a round step that gives a handful of ticks, aligned to the clock of
+/// the zone the report is in (at the window's start: after a daylight-saving change the labels
+/// read an hour off the round step, as the wall clock does).
 struct TimeAxis: Sendable {
     /// A labelled instant on the axis.
     struct Tick: Equatable, Sendable {
@@ -19,19 +21,20 @@ struct TimeAxis: Sendable {
         86_400_000, 172_800_000, 604_800_000, 2_592_000_000,
     ]
 
-    /// At most `maximumTicks` ticks, on multiples of the chosen step.
-    init(range: TimeRange, maximumTicks: Int = 10) {
+    /// At most `maximumTicks` ticks, on multiples of the chosen step in `times`' zone.
+    init(range: TimeRange, times: TimeDisplay, maximumTicks: Int = 10) {
         self.range = range
         let duration = max(1, range.durationMilliseconds)
         let step = Self.steps.first { duration / $0 <= Int64(maximumTicks) } ?? Self.steps.last!
         stepMilliseconds = step
         var ticks: [Tick] = []
-        let first = (range.start.milliseconds + step - 1) / step * step
+        let offset = Int64(times.offsetSeconds(at: range.start)) * 1_000
+        let first = (range.start.milliseconds + offset + step - 1) / step * step - offset
         var at = first
         let showsDate = duration > 86_400_000 || step >= 86_400_000
         while at <= range.end.milliseconds && ticks.count <= maximumTicks + 1 {
             let instant = Timestamp(milliseconds: at)
-            let full = TimeText.seconds(instant)  // 2026-11-26T02:10:00Z
+            let full = times.seconds(instant)  // 2026-11-26 02:10:00Z or 2026-11-26 03:10:00+01:00
             let date = String(full.dropFirst(5).prefix(5))  // 11-26
             let clock = String(full.dropFirst(11).prefix(step < 60_000 ? 8 : 5))
             ticks.append(Tick(at: instant, label: showsDate ? "\(date) \(clock)" : clock))

@@ -15,10 +15,14 @@ struct AuditCommand: ParsableCommand {
             reaches before a prune's cutoff, says so. \
             --html FILE writes one self-contained page with an SVG timeline (no scripts, no network).
 
+            \(TimeZoneOptions.helpText) \(TableWidthOptions.helpText)
+
             \(TimeArgument.helpText)
             """)
 
     @OptionGroup var database: DatabaseOptions
+    @OptionGroup var zone: TimeZoneOptions
+    @OptionGroup var table: TableWidthOptions
     // Optional to ArgumentParser only so that either name may give it; `validate` requires it.
     @Option(name: TimeArgument.sinceNames, help: ArgumentHelp("Start of the window (required).", valueName: "time"))
     var since: String?
@@ -34,15 +38,17 @@ struct AuditCommand: ParsableCommand {
 
     func run() throws {
         let now = Timestamp.now()
-        let range = try TimeArgument.window(since: since, until: until, defaultStart: now, defaultEnd: now, now: now)
+        let times = zone.display()
+        let range = try TimeArgument.window(since: since, until: until, defaultStart: now, defaultEnd: now, now: now,
+                                            times: times)
         guard range.durationMilliseconds > 0 else {
-            throw CLIError.malformed("the window \(TimeText.rfc3339(range.start)) to \(TimeText.rfc3339(range.end)) is empty")
+            throw CLIError.malformed("the window \(times.milliseconds(range.start)) to \(times.milliseconds(range.end)) is empty")
         }
         let store = try database.openForReading()
         let report = try AuditReport.build(from: store, range: range, now: now)
         if let html {
             do {
-                try AuditHTML(report: report).render().write(toFile: html, atomically: true, encoding: .utf8)
+                try AuditHTML(report: report, times: times).render().write(toFile: html, atomically: true, encoding: .utf8)
             } catch {
                 throw CLIError(.ioError, "cannot write the HTML report to \(html): \(error.localizedDescription)")
             }
@@ -50,7 +56,7 @@ struct AuditCommand: ParsableCommand {
         if json {
             Terminal.write(report.json.pretty + "\n")
         } else {
-            Terminal.write(AuditText(colour: Terminal.wantsColour).render(report))
+            Terminal.write(AuditText(colour: Terminal.wantsColour, times: times, width: table.width).render(report))
             if let html { Terminal.write("\nHTML report written to \(html)\n") }
         }
     }

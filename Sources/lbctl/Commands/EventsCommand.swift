@@ -12,6 +12,8 @@ struct EventsCommand: ParsableCommand {
             An event kind is one of: \(EventKind.allCases.map(\.rawValue).joined(separator: ", ")). \
             With --follow and --json, each event is one JSON object on its own line.
 
+            \(TimeZoneOptions.helpText) \(TableWidthOptions.helpText)
+
             \(TimeArgument.helpText)
             """)
 
@@ -22,6 +24,8 @@ struct EventsCommand: ParsableCommand {
     static let followBatch = 10_000
 
     @OptionGroup var database: DatabaseOptions
+    @OptionGroup var zone: TimeZoneOptions
+    @OptionGroup var table: TableWidthOptions
     @Option(name: TimeArgument.sinceNames, help: ArgumentHelp("From this time.", valueName: "time")) var since: String?
     @Option(name: TimeArgument.untilNames, help: ArgumentHelp("Up to this time.", valueName: "time")) var until: String?
     @Option(help: ArgumentHelp("Only events of this backend (removed ones too).", valueName: "url")) var backend: String?
@@ -57,7 +61,7 @@ struct EventsCommand: ParsableCommand {
     func run() throws {
         let now = Timestamp.now()
         let range = try TimeArgument.window(since: since, until: until, defaultStart: TimeRange.all.start,
-                                            defaultEnd: TimeRange.all.end, now: now)
+                                            defaultEnd: TimeRange.all.end, now: now, times: zone.display())
         let store = try database.openForReading()
         let backendID = try backend.map { try BackendArgument.resolve($0, in: store, includeRemoved: true).id }
         let limit = self.limit ?? (since == nil && until == nil ? Self.defaultLimit : nil)
@@ -68,7 +72,8 @@ struct EventsCommand: ParsableCommand {
         var version = follow ? try store.dataVersion() : 0
         let tail = follow ? try store.lastEventID() : 0
         let events = try store.events(query)
-        var printer = EventPrinter(format: format, following: follow, colour: Terminal.wantsColour)
+        var printer = EventPrinter(format: format, following: follow, colour: Terminal.wantsColour, times: zone.display(),
+                                   width: table.width)
         printer.printFirst(events)
         guard follow else { return }
 

@@ -12,9 +12,13 @@ struct InstancesCommand: ParsableCommand {
             A running daemon renews its heartbeat every \(Instance.heartbeatInterval.components.seconds) s. \
             STATE is running while the heartbeat is at most \(Instance.staleAfter.components.seconds) s old, \
             stopped after a clean stop, and lost when the heartbeat went stale without one.
+
+            \(TimeZoneOptions.helpText) \(TableWidthOptions.helpText)
             """)
 
     @OptionGroup var database: DatabaseOptions
+    @OptionGroup var zone: TimeZoneOptions
+    @OptionGroup var table: TableWidthOptions
     @Flag var format: OutputFormat = .table
 
     func run() throws {
@@ -22,7 +26,9 @@ struct InstancesCommand: ParsableCommand {
         let store = try database.openForReading()
         let instances = try store.instances()
         switch format {
-        case .table: Terminal.write(InstanceFormatter(colour: Terminal.wantsColour, now: now).table(instances))
+        case .table:
+            let formatter = InstanceFormatter(colour: Terminal.wantsColour, now: now, times: zone.display(), width: table.width)
+            Terminal.write(formatter.table(instances))
         case .json: Terminal.write(JSONValue.lines(instances.map { InstanceFormatter.json($0, now: now) }))
         case .csv: Terminal.write(InstanceFormatter.csv(instances, now: now))
         }
@@ -34,15 +40,22 @@ struct InstancesCommand: ParsableCommand {
 struct InstanceFormatter {
     var colour: Bool
     var now: Timestamp
+    /// How the table writes times.
+    var times: TimeDisplay
+    /// The width the table fits (a terminal's), nil for none.
+    var width: Int? = nil
 
+    /// On a narrow terminal STARTED drops its milliseconds, names are cut, and PID, VERSION, LISTEN
+    /// then HOST are left out, as far as the width needs.
     static let columns: [TableFormatter.Column] = [
-        .init("INSTANCE"), .init("STATE"), .init("HOST"), .init("PID", .right), .init("LISTEN"), .init("VERSION"),
-        .init("STARTED"), .init("LAST HEARTBEAT"),
+        .init("INSTANCE", shrink: .text(minimum: 10)), .init("STATE"), .init("HOST", shrink: .text(minimum: 10), hidePriority: 4),
+        .init("PID", .right, hidePriority: 1), .init("LISTEN", hidePriority: 3), .init("VERSION", shrink: .text(minimum: 8), hidePriority: 2),
+        .init("STARTED", shrink: .compact), .init("LAST HEARTBEAT"),
     ]
 
     func table(_ instances: [Instance]) -> String {
         guard !instances.isEmpty else { return "no lbserver has used this database since it gained instances (schema v8)\n" }
-        return TableFormatter(columns: Self.columns, colour: colour).render(instances.map { instance in
+        return TableFormatter(columns: Self.columns, colour: colour, width: width).render(instances.map { instance in
             let state = instance.state(at: now)
             return [
                 .init(instance.identity.name),
@@ -51,7 +64,7 @@ struct InstanceFormatter {
                 .init(String(instance.identity.pid)),
                 .init(instance.identity.listen),
                 .init(instance.identity.version),
-                .init(TimeText.rfc3339(instance.startedAt), style: .dim),
+                .init(times.milliseconds(instance.startedAt), style: .dim, compact: times.seconds(instance.startedAt)),
                 .init(TimeText.ago(instance.heartbeatAt, now: now)),
             ]
         })

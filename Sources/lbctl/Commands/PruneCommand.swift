@@ -18,6 +18,7 @@ struct PruneCommand: ParsableCommand {
     static let minimumAge: Int64 = 86_400_000
 
     @OptionGroup var database: DatabaseOptions
+    @OptionGroup var zone: TimeZoneOptions
     @Option(name: .customLong("older-than"), help: ArgumentHelp("The age, for example 30d, 12h, 2w.", valueName: "duration"))
     var olderThan: String
     @Flag(help: "Print what would be deleted (counts and cutoff) and delete nothing.") var dryRun = false
@@ -36,12 +37,12 @@ struct PruneCommand: ParsableCommand {
         if dryRun {
             let counted = try database.openForReading().pruneCount(olderThan: cutoff)
             Terminal.write("would prune \(counted.events) events and \(counted.healthRuns) health runs older than "
-                           + "\(TimeText.rfc3339(cutoff)) (dry run: nothing deleted)\n")
+                           + "\(zone.display().milliseconds(cutoff)) (dry run: nothing deleted)\n")
             return
         }
         let store = try database.openForWriting()
         let result = try store.prune(olderThan: cutoff, actor: OperatorIdentity.current(),
                                      command: OperatorIdentity.commandLine())
-        Terminal.write("pruned \(result.events) events and \(result.healthRuns) health runs older than \(TimeText.rfc3339(cutoff))\n")
+        Terminal.write("pruned \(result.events) events and \(result.healthRuns) health runs older than \(zone.display().milliseconds(cutoff))\n")
     }
 }

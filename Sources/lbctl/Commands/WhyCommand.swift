@@ -13,10 +13,14 @@ struct WhyCommand: ParsableCommand {
             state restored at startup and its age), outlier (the failed tries in a row that ejected \
             it, and until when). A backend never down, drained or disabled says so.
 
+            \(TimeZoneOptions.helpText) \(TableWidthOptions.helpText)
+
             \(TimeArgument.helpText)
             """)
 
     @OptionGroup var database: DatabaseOptions
+    @OptionGroup var zone: TimeZoneOptions
+    @OptionGroup var table: TableWidthOptions
     @Argument(help: "The backend's URL (removed backends too).") var url: String
     @Option(help: ArgumentHelp("The period in effect at this time (see below).", valueName: "time")) var at: String?
     @Flag(help: "Print JSON (shape in the README) instead of text.") var json = false
@@ -27,12 +31,14 @@ struct WhyCommand: ParsableCommand {
         let store = try database.openForReading()
         let backend = try BackendArgument.resolve(url, in: store, includeRemoved: true)
         let firstRecord = try store.firstEventTime()
-        if let instant { try TimeArgument.checkRecorded(instant, option: "--at", now: now, firstRecord: firstRecord) }
+        if let instant { try TimeArgument.checkRecorded(instant, option: "--at", now: now, firstRecord: firstRecord,
+                                                          times: zone.display()) }
         let report = try WhyReport.build(for: backend, at: instant, now: now, firstRecord: firstRecord, from: store)
         if json {
             Terminal.write(WhyFormatter.json(report).pretty + "\n")
         } else {
-            Terminal.write(WhyFormatter(colour: Terminal.wantsColour, now: now).text(report))
+            Terminal.write(WhyFormatter(colour: Terminal.wantsColour, now: now, times: zone.display(), width: table.width)
+                .text(report))
         }
     }
 }

@@ -5,6 +5,8 @@ struct BackendSummary: Sendable {
     var backend: Backend
     /// Passing share of the checked time in the window, nil without checks.
     var uptime: Double?
+    /// The part of the window the checks saw, over which `uptime` is measured (`HealthHistory.observed`).
+    var observed: TimeRange?
     var failures: Int
     /// For `lbctl backends --at`: the backend as rebuilt from the log at that instant.
     var past: PastBackendState?
@@ -36,6 +38,16 @@ struct BackendSummary: Sendable {
     /// The span `uptime` and `failures` cover.
     static let windowMilliseconds: Int64 = 24 * 3_600_000
 
+    /// How long the checks observed, when clearly less than the window (a backend added, enabled
+    /// or first checked within it, or whose checks stopped): what its uptime is measured over.
+    /// Nil for a backend observed all the window (up to a minute short: the last check is at most
+    /// a check interval old) or never checked.
+    var observedLessThanWindow: Int64? {
+        guard let observed, uptime != nil else { return nil }
+        let span = observed.durationMilliseconds
+        return span < Self.windowMilliseconds - 60_000 ? span : nil
+    }
+
     /// Reads every backend (removed ones too when asked) and its last-24-hours figures.
     static func load(from store: Store, includeRemoved: Bool, now: Timestamp) throws -> [BackendSummary] {
         let window = TimeRange(start: now.adding(milliseconds: -windowMilliseconds), end: now)
@@ -46,6 +58,7 @@ struct BackendSummary: Sendable {
         return try store.backends(includeRemoved: includeRemoved).map { backend in
             guard backend.adminState == .disabled else {
                 return BackendSummary(backend: backend, uptime: histories[backend.id]?.uptime,
+                                      observed: histories[backend.id]?.observed,
                                       failures: failures[backend.id] ?? 0, views: views[backend.id] ?? [])
             }
             // Unchecked since the change that disabled it, or since its (re-)add declared it disabled.
@@ -53,6 +66,7 @@ struct BackendSummary: Sendable {
                 try store.adminChanges(backend.id, action: action, before: .end(of: now), limit: 1).first?.at
             }.max()
             return BackendSummary(backend: backend, uptime: histories[backend.id]?.uptime,
+                                  observed: histories[backend.id]?.observed,
                                   failures: failures[backend.id] ?? 0, uncheckedSince: disabledAt ?? backend.addedAt)
         }
     }
@@ -77,10 +91,12 @@ struct BackendSummary: Sendable {
             else { return nil }
             guard past.adminState != .disabled else {
                 return BackendSummary(backend: past.backend, uptime: histories[row.id]?.uptime,
+                                      observed: histories[row.id]?.observed,
                                       failures: failures[row.id] ?? 0, past: past, uncheckedSince: past.adminStateSince)
             }
             let views = try past.views(of: running, prefetched: prefetched, from: store)
-            return BackendSummary(backend: past.backend, uptime: histories[row.id]?.uptime, failures: failures[row.id] ?? 0,
+            return BackendSummary(backend: past.backend, uptime: histories[row.id]?.uptime,
+                                  observed: histories[row.id]?.observed, failures: failures[row.id] ?? 0,
                                   past: past, views: views.map { $0.instanceHealth(since: past.addedAt) })
         }
     }

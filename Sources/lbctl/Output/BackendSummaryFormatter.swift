@@ -8,10 +8,18 @@ struct BackendSummaryFormatter {
     var colour: Bool
     /// Now, or the instant asked for.
     var now: Timestamp
+    /// How the table writes times.
+    var times: TimeDisplay
+    /// The width the table fits (a terminal's), nil for none.
+    var width: Int? = nil
 
+    /// On a narrow terminal SINCE shows only how long ago, FAILURES 24H is titled FAIL 24H, URLs
+    /// shorten, and ORIGIN, BACKUP and WEIGHT are left out, in that order, as far as the width needs.
     static let columns: [TableFormatter.Column] = [
-        .init("URL"), .init("HEALTH"), .init("SINCE"), .init("ADMIN"), .init("WEIGHT", .right),
-        .init("BACKUP"), .init("UPTIME 24H", .right), .init("FAILURES 24H", .right), .init("ORIGIN"),
+        .init("URL", shrink: .url(minimum: 18)), .init("HEALTH"), .init("SINCE", shrink: .compact),
+        .init("ADMIN", shrink: .compact), .init("WEIGHT", .right, hidePriority: 3), .init("BACKUP", hidePriority: 2),
+        .init("UPTIME 24H", .right), .init("FAILURES 24H", .right, shrink: .compact, compactTitle: "FAIL 24H"),
+        .init("ORIGIN", hidePriority: 1),
     ]
 
     static let fieldNames = ["url", "health", "health_since", "admin_state", "weight", "added_at", "origin",
@@ -32,7 +40,7 @@ struct BackendSummaryFormatter {
                 : TimeText.duration(milliseconds: now.milliseconds - since.milliseconds) + " before"
             var admin = backend.adminState.rawValue
             if let past = summary.past, past.adminState != .enabled {
-                admin += " since \(TimeText.seconds(past.adminStateSince))"
+                admin += " since \(times.seconds(past.adminStateSince))"
             }
             return [
                 .init(backend.url + (backend.isRemoved ? " (removed)" : ""), style: backend.isRemoved ? .dim : nil),
@@ -41,16 +49,18 @@ struct BackendSummaryFormatter {
                           style: fleet.agreeing == fleet.of ? Self.style(of: fleet.health) : .yellow)
                 } ?? (summary.uncheckedSince == nil ? .init(backend.health.rawValue, style: Self.style(of: backend.health))
                       : .init("not checked", style: .dim)),
-                .init("\(TimeText.seconds(since)) (\(relative))"),
-                .init(admin, style: Self.style(of: backend.adminState)),
+                .init("\(times.seconds(since)) (\(relative))", compact: relative),
+                .init(admin, style: Self.style(of: backend.adminState), compact: backend.adminState.rawValue),
                 .init(String(backend.weight)),
                 .init(backend.settings.backup ? "yes" : "no", style: backend.settings.backup ? .yellow : nil),
-                .init(TimeText.percent(summary.uptime)),
+                // Over what the checks observed, as `history` says, when that is less than the day.
+                .init(TimeText.percent(summary.uptime)
+                      + (summary.observedLessThanWindow.map { " over \(TimeText.duration(milliseconds: $0))" } ?? "")),
                 .init(String(summary.failures), style: summary.failures > 0 ? .red : nil),
                 .init(backend.origin.rawValue),
             ]
         }
-        return TableFormatter(columns: Self.columns, colour: colour).render(rows)
+        return TableFormatter(columns: Self.columns, colour: colour, width: width).render(rows)
     }
 
     /// One row; `stale` is `HealthFreshness.json` (null for a row rebuilt for an instant).

@@ -8,19 +8,28 @@ import LBStore
 /// count as "×N" after the detail of a row that stands for more than one.
 struct EventFormatter {
     var colour: Bool
+    /// How the table writes times.
+    var times: TimeDisplay
+    /// The width the table fits (a terminal's), nil for none.
+    var width: Int? = nil
 
+    /// On a narrow terminal AT drops its milliseconds, BACKEND shortens, DETAIL is cut, and
+    /// ATTEMPT then REQUEST are left out, as far as the width needs.
     static let columns: [TableFormatter.Column] = [
-        .init("AT"), .init("KIND"), .init("BACKEND"), .init("REQUEST"), .init("ATTEMPT", .right), .init("DETAIL"),
+        .init("AT", shrink: .compact), .init("KIND"), .init("BACKEND", shrink: .url(minimum: 16)),
+        .init("REQUEST", shrink: .text(minimum: 12), hidePriority: 2), .init("ATTEMPT", .right, hidePriority: 1),
+        .init("DETAIL", shrink: .text(minimum: 20)),
     ]
 
     static let csvHeader = CSV.line(["id", "at", "kind", "backend", "request_id", "attempt", "detail", "count", "instance"])
 
-    var table: TableFormatter { TableFormatter(columns: Self.columns, colour: colour) }
+    var table: TableFormatter { TableFormatter(columns: Self.columns, colour: colour, width: width) }
 
     /// One table row.
     func cells(_ event: Event) -> [TableFormatter.Cell] {
         [
-            .init(TimeText.rfc3339(event.at), style: .dim),
+            // The compact form (to the second) is made only where a width may call for it.
+            .init(times.milliseconds(event.at), style: .dim, compact: width == nil ? nil : times.seconds(event.at)),
             .init(event.kind.rawValue, style: Self.style(of: event.kind)),
             .init(event.backendURL ?? "-"),
             .init(event.requestID ?? "-"),

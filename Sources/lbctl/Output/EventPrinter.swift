@@ -8,16 +8,26 @@ struct EventPrinter {
     /// Following: JSON is one object per line instead of one array.
     let following: Bool
     let formatter: EventFormatter
-    private var widths: [Int]
+    private var layout: TableFormatter.Layout
 
     /// Events formatted per write.
     static let chunkSize = 2_000
 
-    init(format: OutputFormat, following: Bool, colour: Bool) {
+    init(format: OutputFormat, following: Bool, colour: Bool, times: TimeDisplay, width: Int? = nil) {
         self.format = format
         self.following = following
-        formatter = EventFormatter(colour: colour)
-        widths = formatter.table.columnWidths([], includingHeader: true)
+        formatter = EventFormatter(colour: colour, times: times, width: width)
+        layout = formatter.table.layout(for: [], includingHeader: true)
+    }
+
+    /// A row as wide as events usually get, so a follower's table fitted to a terminal leaves each
+    /// column room for the events still to come (its widths are kept, and wider cells cut).
+    private func typicalRow(at instant: Timestamp) -> [TableFormatter.Cell] {
+        let kind = EventKind.allCases.map(\.rawValue).max { $0.count < $1.count } ?? ""
+        return formatter.cells(Event(id: 0, at: instant, kind: .attempt, backendURL: "http://255.255.255.255:65535",
+                                     requestID: String(repeating: "0", count: 16), attempt: 10,
+                                     detail: String(repeating: "x", count: 200)))
+            .enumerated().map { $0.offset == 1 ? TableFormatter.Cell(kind) : $0.element }
     }
 
     /// The first batch, with the table header or CSV header (or the JSON array around it).
@@ -30,10 +40,11 @@ struct EventPrinter {
             }
             // Widths from the whole batch, so every chunk lines up with the header.
             let rows = events.map(formatter.cells)
-            widths = formatter.table.columnWidths(rows, includingHeader: true)
-            Terminal.write(formatter.table.renderHeader(widths: &widths))
+            let fitsTerminal = following && formatter.width != nil
+            layout = formatter.table.layout(for: fitsTerminal ? rows + [typicalRow(at: .now())] : rows, includingHeader: true)
+            Terminal.write(formatter.table.renderHeader(layout: &layout))
             for chunk in rows.chunks(of: Self.chunkSize) {
-                Terminal.write(formatter.table.renderRows(Array(chunk), widths: &widths))
+                Terminal.write(formatter.table.renderRows(Array(chunk), layout: &layout))
             }
             return
         case .csv:
@@ -51,7 +62,7 @@ struct EventPrinter {
     mutating func printMore(_ events: [Event]) {
         for chunk in events.chunks(of: Self.chunkSize) {
             switch format {
-            case .table: Terminal.write(formatter.table.renderRows(chunk.map(formatter.cells), widths: &widths))
+            case .table: Terminal.write(formatter.table.renderRows(chunk.map(formatter.cells), layout: &layout))
             case .csv: Terminal.write(chunk.map(EventFormatter.csv).joined())
             case .json: Terminal.write(chunk.map { EventFormatter.compactJSON($0) + "\n" }.joined())
             }

@@ -4,10 +4,16 @@ import LBStore
 /// Prints one backend's health runs and uptime as a table, JSON or CSV (shapes in the README).
 struct HealthHistoryFormatter {
     var colour: Bool
+    /// How the table writes times.
+    var times: TimeDisplay
+    /// The width the table and its summary fit (a terminal's), nil for none.
+    var width: Int? = nil
 
+    /// On a narrow terminal TO shows only its time of day when it is on FROM's day, LAST ERROR is
+    /// cut, and LATENCY is left out, as far as the width needs.
     static let columns: [TableFormatter.Column] = [
-        .init("FROM"), .init("TO"), .init("RESULT"), .init("CHECKS", .right), .init("LATENCY MIN/AVG/MAX"),
-        .init("LAST ERROR"),
+        .init("FROM"), .init("TO", shrink: .compact), .init("RESULT"), .init("CHECKS", .right),
+        .init("LATENCY MIN/AVG/MAX", hidePriority: 1), .init("LAST ERROR", shrink: .text(minimum: 16)),
     ]
 
     static let csvHeader = CSV.line(["first_at", "last_at", "passed", "count", "latency_min_ms", "latency_avg_ms",
@@ -15,13 +21,15 @@ struct HealthHistoryFormatter {
 
     func table(_ history: HealthHistory, url: String) -> String {
         let window = "\(TimeText.duration(milliseconds: history.range.durationMilliseconds)) "
-            + "(\(TimeText.seconds(history.range.start)) to \(TimeText.seconds(history.range.end)))"
-        guard !history.runs.isEmpty else { return "\(url): no health checks recorded in the \(window)\n" }
+            + "(\(times.seconds(history.range.start)) to \(times.seconds(history.range.end)))"
+        guard !history.runs.isEmpty else {
+            return LineWrap.wrap("\(url): no health checks recorded in the \(window)\n", width: width)
+        }
         // Uptime is measured over what the checks saw, which may be far less than the window asked
         // for: a backend added 80 s ago has 80 s of history, not 24 h.
         let observed = history.observed.map { span in
             "\(TimeText.duration(milliseconds: span.durationMilliseconds)) observed "
-                + "(\(TimeText.seconds(span.start)) to \(TimeText.seconds(span.end)))"
+                + "(\(times.seconds(span.start)) to \(times.seconds(span.end)))"
         } ?? "no time observed"
         var summary = "\(url): uptime \(TimeText.percent(history.uptime)) over \(observed) in the "
             + "\(TimeText.duration(milliseconds: history.range.durationMilliseconds)) asked for, \(history.checks) checks\n"
@@ -30,18 +38,28 @@ struct HealthHistoryFormatter {
         for instance in history.instances {
             summary += "  \(instance.instance ?? "(unnamed)"): uptime \(TimeText.percent(instance.uptime)), \(instance.checks) checks\n"
         }
-        let columns = fleet ? [TableFormatter.Column("INSTANCE")] + Self.columns : Self.columns
+        let columns = fleet ? [TableFormatter.Column("INSTANCE", shrink: .text(minimum: 8))] + Self.columns : Self.columns
         let rows = history.runs.map { run -> [TableFormatter.Cell] in
-            (fleet ? [TableFormatter.Cell(run.instance ?? "-")] : []) + [
-                .init(TimeText.seconds(run.firstAt)),
-                .init(TimeText.seconds(run.lastAt)),
+            let from = times.seconds(run.firstAt)
+            let to = times.seconds(run.lastAt)
+            return (fleet ? [TableFormatter.Cell(run.instance ?? "-")] : []) + [
+                .init(from),
+                .init(to, compact: Self.clock(of: to, sameDayAs: from)),
                 .init(run.passed ? "pass" : "fail", style: run.passed ? .green : .red),
                 .init(String(run.count)),
                 .init("\(Self.milliseconds(run.minLatencyMilliseconds)) / \(Self.milliseconds(run.averageLatencyMilliseconds)) / \(Self.milliseconds(run.maxLatencyMilliseconds))"),
                 .init(run.lastError ?? ""),
             ]
         }
-        return TableFormatter(columns: columns, colour: colour).render(rows) + "\n" + summary
+        return TableFormatter(columns: columns, colour: colour, width: width).render(rows) + "\n"
+            + LineWrap.wrap(summary, width: width)
+    }
+
+    /// `to`'s time of day (`10:15:00`) when it has the date and offset of `from`, else nil.
+    private static func clock(of to: String, sameDayAs from: String) -> String? {
+        guard to.utf8.count == from.utf8.count, to.prefix(11) == from.prefix(11),
+              to.dropFirst(19) == from.dropFirst(19) else { return nil }
+        return String(to.dropFirst(11).prefix(8))
     }
 
     static func json(_ history: HealthHistory, url: String) -> JSONValue {

@@ -5,45 +5,49 @@ struct WhyFormatter {
     var colour: Bool
     /// For "so far" of a period that lasts.
     var now: Timestamp
+    /// How the text writes times.
+    var times: TimeDisplay
+    /// The width the text fits (a terminal's), nil for none.
+    var width: Int? = nil
 
     static let evidenceColumns: [TableFormatter.Column] = [
-        .init("AT"), .init("SOURCE"), .init("REQUEST"), .init("ATTEMPT", .right), .init("LATENCY", .right),
-        .init("ERROR"),
+        .init("AT", shrink: .compact), .init("SOURCE"), .init("REQUEST", shrink: .text(minimum: 12), hidePriority: 2),
+        .init("ATTEMPT", .right, hidePriority: 1), .init("LATENCY", .right), .init("ERROR", shrink: .text(minimum: 16)),
     ]
 
     // MARK: Text
 
     func text(_ report: WhyReport) -> String {
-        periodText(report) + fleetText(report) + heldBackText(report.heldBack)
+        LineWrap.wrap(periodText(report) + fleetText(report) + heldBackText(report.heldBack), width: width)
     }
 
     /// In a fleet: what each running daemon saw at the instant, and whether they disagreed.
     private func fleetText(_ report: WhyReport) -> String {
         guard report.views.count > 1 else { return "" }
         let down = report.views.filter { $0.health == .down }.count
-        var output = "\nInstances at \(TimeText.rfc3339(report.instant)): "
+        var output = "\nInstances at \(times.milliseconds(report.instant)): "
         output += down == 0 || down == report.views.count
             ? "all \(report.views.count) saw it \(report.views[0].health.rawValue).\n"
             : "they disagreed: \(down) of \(report.views.count) saw it down.\n"
         for view in report.views {
-            let since = view.change.map { " since \(TimeText.rfc3339($0.event.at))" + ($0.cause.map { " (\($0.rawValue))" } ?? "") } ?? ""
+            let since = view.change.map { " since \(times.milliseconds($0.event.at))" + ($0.cause.map { " (\($0.rawValue))" } ?? "") } ?? ""
             output += "  \(view.instance): \(view.health.rawValue)\(since)\n"
         }
         return output
     }
 
     private func periodText(_ report: WhyReport) -> String {
-        let at = TimeText.rfc3339(report.instant)
+        let at = times.milliseconds(report.instant)
         guard let period = report.period, let cause = report.cause else {
             if !report.wasEverOut { return "\(report.url) was never down, drained or disabled.\n" }
             return "\(report.url) was \(report.stateAtInstant.label) at \(at): not down, drained or disabled then.\n"
         }
         let state = Self.style(of: period.state).apply(to: period.state.rawValue, enabled: colour)
-        let since = TimeText.rfc3339(period.start.event.at)
+        let since = times.milliseconds(period.start.event.at)
         var output: String
         if let end = period.end {
             let span = TimeText.duration(milliseconds: end.event.at.milliseconds - period.start.event.at.milliseconds)
-            output = "\(report.url) was \(state) from \(since) to \(TimeText.rfc3339(end.event.at)) (\(span))"
+            output = "\(report.url) was \(state) from \(since) to \(times.milliseconds(end.event.at)) (\(span))"
         } else {
             let span = TimeText.duration(milliseconds: now.milliseconds - period.start.event.at.milliseconds)
             output = "\(report.url) has been \(state) since \(since) (\(span) so far)"
@@ -56,7 +60,7 @@ struct WhyFormatter {
             output += "\n" + explanation(ending, heading: heading, fleet: report.views.count > 1)
         } else if let until = cause.change.event.data?.ejectedUntil, until > now.milliseconds {
             // An outlier ejection has its end set: nothing but the end, or a failing check, changes it.
-            output += "\nEnded by: nothing yet; the ejection ends at \(TimeText.rfc3339(Timestamp(milliseconds: until))).\n"
+            output += "\nEnded by: nothing yet; the ejection ends at \(times.milliseconds(Timestamp(milliseconds: until))).\n"
         } else {
             output += "\nEnded by: nothing yet; it lasts.\n"
         }
@@ -69,7 +73,7 @@ struct WhyFormatter {
         var output = "\nNot marked down by traffic (latest \(events.count)):\n"
         for event in events {
             let kind = (EventFormatter.style(of: event.kind) ?? .dim).apply(to: event.kind.rawValue, enabled: colour)
-            output += "  \(TimeText.rfc3339(event.at)) \(kind) request \(event.requestID ?? "-"): \(event.detail ?? "")\n"
+            output += "  \(times.milliseconds(event.at)) \(kind) request \(event.requestID ?? "-"): \(event.detail ?? "")\n"
         }
         return output
     }
@@ -79,7 +83,7 @@ struct WhyFormatter {
         let change = explanation.change
         var facts = [explanation.cause?.rawValue ?? "cause not recorded"]
         if let to = explanation.stateAfter, heading != "Cause" { facts.append("to \(to)") }
-        facts.append("at \(TimeText.rfc3339(change.event.at))")
+        facts.append("at \(times.milliseconds(change.event.at))")
         if let threshold = change.threshold { facts.append("threshold \(threshold)") }
         if let actor = change.actor { facts.append("by \(actor)") }
         if let command = change.command { facts.append("with `\(command)`") }
@@ -91,7 +95,7 @@ struct WhyFormatter {
         }
         if let until = change.event.data?.ejectedUntil {
             let ordinal = change.event.data?.ejections.map { ", ejection \($0) in a row" } ?? ""
-            facts.append("ejected until \(TimeText.rfc3339(Timestamp(milliseconds: until)))\(ordinal)")
+            facts.append("ejected until \(times.milliseconds(Timestamp(milliseconds: until)))\(ordinal)")
         }
         var output = "\(heading): \(facts.joined(separator: ", "))\n"
         if let detail = change.event.detail { output += "  \(change.event.kind.rawValue): \(detail)\n" }
@@ -99,7 +103,8 @@ struct WhyFormatter {
         guard explanation.evidence.contains(where: { $0.source != .admin }) else { return output }
         let rows = explanation.evidence.map { item -> [TableFormatter.Cell] in
             [
-                .init(TimeText.rfc3339(Timestamp(milliseconds: item.at)), style: .dim),
+                .init(times.milliseconds(Timestamp(milliseconds: item.at)), style: .dim,
+                      compact: times.seconds(Timestamp(milliseconds: item.at))),
                 .init(item.source.rawValue),
                 .init(item.requestID ?? "-"),
                 .init(item.attempt.map(String.init) ?? "-"),
@@ -107,7 +112,8 @@ struct WhyFormatter {
                 .init(item.error ?? "", style: item.error == nil ? nil : .red),
             ]
         }
-        let table = TableFormatter(columns: Self.evidenceColumns, colour: colour).render(rows)
+        // Indented by two: it fits two columns less.
+        let table = TableFormatter(columns: Self.evidenceColumns, colour: colour, width: width.map { $0 - 2 }).render(rows)
         // Indented under the heading; a row whose last cells are empty ends without spaces.
         return output + table.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
             .map { "  " + $0.reversed().drop(while: { $0 == " " }).reversed() + "\n" }.joined()

@@ -39,18 +39,18 @@ enum TimeArgument {
 
     /// Checks that `instant`, asked for with `option`, lies in the recorded past: not after `now`
     /// and not before the log's first record (`firstRecord`, nil for an empty log), where nothing
-    /// recorded says what held.
-    static func checkRecorded(_ instant: Timestamp, option: String, now: Timestamp,
-                              firstRecord: Timestamp?) throws(CLIError) {
-        let text = TimeText.rfc3339(instant)
+    /// recorded says what held. Messages write times as `times` does.
+    static func checkRecorded(_ instant: Timestamp, option: String, now: Timestamp, firstRecord: Timestamp?,
+                              times: TimeDisplay) throws(CLIError) {
+        let text = times.milliseconds(instant)
         guard instant <= now else {
-            throw .malformed("\(option) \(text) is in the future (it is now \(TimeText.rfc3339(now)))")
+            throw .malformed("\(option) \(text) is in the future (it is now \(times.milliseconds(now)))")
         }
         guard let firstRecord else {
             throw .malformed("\(option) \(text) is before the database's first record: it holds no events yet")
         }
         guard instant >= firstRecord else {
-            throw .malformed("\(option) \(text) is before the database's first record (\(TimeText.rfc3339(firstRecord)))")
+            throw .malformed("\(option) \(text) is before the database's first record (\(times.milliseconds(firstRecord)))")
         }
     }
 
@@ -68,13 +68,15 @@ enum TimeArgument {
         }
     }
 
-    /// The window `[since, until)`; an absent bound is `defaultStart` / `defaultEnd`.
+    /// The window `[since, until)`; an absent bound is `defaultStart` / `defaultEnd`. Messages write
+    /// times as `times` does.
     static func window(since: String?, until: String?, defaultStart: Timestamp, defaultEnd: Timestamp, now: Timestamp,
-                       sinceOption: String = "--since", untilOption: String = "--until") throws(CLIError) -> TimeRange {
+                       times: TimeDisplay, sinceOption: String = "--since",
+                       untilOption: String = "--until") throws(CLIError) -> TimeRange {
         let start = try since.map { text throws(CLIError) in try instant(text, option: sinceOption, now: now) } ?? defaultStart
         let end = try until.map { text throws(CLIError) in try instant(text, option: untilOption, now: now) } ?? defaultEnd
         guard start <= end else {
-            throw .malformed("\(untilOption) \(TimeText.rfc3339(end)) is before \(sinceOption) \(TimeText.rfc3339(start))")
+            throw .malformed("\(untilOption) \(times.milliseconds(end)) is before \(sinceOption) \(times.milliseconds(start))")
         }
         return TimeRange(start: start, end: end)
     }

@@ -18,7 +18,8 @@ struct LBCtlResult: Sendable {
 }
 
 /// Runs the `lbctl` executable that SwiftPM built next to this test binary, in a folder of the
-/// test's own, with `LB_DB` and `NO_COLOR` removed from the environment unless a test sets them.
+/// test's own, with `LB_DB` and `NO_COLOR` removed from the environment and `TZ=UTC` (text shows
+/// local time: the machine's zone would change it) unless a test sets them.
 struct LBCtlRunner {
     var folder: TestFolder
 
@@ -85,6 +86,8 @@ struct LBCtlRunner {
         var merged = ProcessInfo.processInfo.environment
         merged["LB_DB"] = nil
         merged["NO_COLOR"] = nil
+        merged["COLUMNS"] = nil
+        merged["TZ"] = "UTC"
         merged.merge(environment) { $1 }
         process.environment = merged
         process.standardInput = FileHandle.nullDevice
