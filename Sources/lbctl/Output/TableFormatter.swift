@@ -260,16 +260,7 @@ struct TableFormatter {
                 if cell.width > layout.widths[index] || (compacted && columns[index].shrink.isURL) {
                     cell = shortened(cell, column: index, to: layout.widths[index])
                 }
-                let padding = layout.widths[index] - cell.width
-                let rightAligned = columns[index].alignment == .right
-                if rightAligned { Self.appendSpaces(padding, to: &output) }
-                if let style = cell.style, colour {
-                    output += style.apply(to: cell.text, enabled: true)
-                } else {
-                    output += cell.text
-                }
-                if !rightAligned && index < last { Self.appendSpaces(padding, to: &output) }
-                if index < last { output += "  " }
+                append(cell, width: layout.widths[index], column: index, last: last, to: &output)
             }
             output += "\n"
         }
@@ -285,20 +276,27 @@ struct TableFormatter {
             let last = min(row.count, columns.count) - 1
             for (index, cell) in row.prefix(columns.count).enumerated() {
                 widths[index] = max(widths[index], cell.width)
-                let padding = widths[index] - cell.width
-                let rightAligned = columns[index].alignment == .right
-                if rightAligned { Self.appendSpaces(padding, to: &output) }
-                if let style = cell.style, colour {
-                    output += style.apply(to: cell.text, enabled: true)
-                } else {
-                    output += cell.text
-                }
-                if !rightAligned && index < last { Self.appendSpaces(padding, to: &output) }
-                if index < last { output += "  " }
+                append(cell, width: widths[index], column: index, last: last, to: &output)
             }
             output += "\n"
         }
         return output
+    }
+
+    /// `cell` padded to `width` as its column aligns it, then the gap before the next column
+    /// (none after the last, `last`, and no trailing spaces).
+    @inline(__always)
+    private func append(_ cell: Cell, width: Int, column index: Int, last: Int, to output: inout String) {
+        let padding = width - cell.width
+        let rightAligned = columns[index].alignment == .right
+        if rightAligned { Self.appendSpaces(padding, to: &output) }
+        if let style = cell.style, colour {
+            output += style.apply(to: cell.text, enabled: true)
+        } else {
+            output += cell.text
+        }
+        if !rightAligned && index < last { Self.appendSpaces(padding, to: &output) }
+        if index < last { output += "  " }
     }
 
     /// `cell` made to fit `width` characters as its column shrinks.
