@@ -6,6 +6,11 @@ import NIOCore
 /// Everything `lbserver` needs to start: defaults, then the config file, then flags. The initial
 /// values are the settings' defaults; `Settings` says which flag and key set each.
 struct ServerConfiguration: Sendable {
+    /// The cores this process may use, read once: NIO reads the cgroup's quota and cpuset files on
+    /// every call, and each flag's help builds a `ServerConfiguration()` for its default, so one
+    /// `lbserver` start opened them 9 120 times while parsing its flags.
+    private static let coreCount = System.coreCount
+
     var listen = HostAndPort(host: "127.0.0.1", port: 8080)
     /// Backends declared on the command line; merged into the registry, never duplicated.
     var backends: [BackendURL] = []
@@ -14,7 +19,7 @@ struct ServerConfiguration: Sendable {
     var instance: String?
     /// With a PostgreSQL database: the local file this daemon records into first; nil: the default.
     var outboxPath: String?
-    var threads = System.coreCount
+    var threads = ServerConfiguration.coreCount
     var proxy = ProxySettings()
     var health = HealthSettings()
     var outlier = OutlierSettings()
