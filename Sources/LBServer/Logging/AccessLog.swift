@@ -14,9 +14,10 @@ import NIOConcurrencyHelpers
 /// silent. On graceful shutdown or cancellation the service writes what is queued, closes the
 /// file and returns; later entries are dropped.
 ///
-/// A reload opens the file again (`Destination`, `use`): at another path or format, off, or the same path
-/// after logrotate moved it away. Lines queued before are written where they were bound to go
-/// only if the writer took them first; no line is lost or written twice either way.
+/// A reload opens the file again (`Destination`, `use`): at another path or format, off, or the
+/// same path after logrotate moved it away. A line goes where the log writes when the writer takes
+/// it from the queue: to the old file if taken before the switch, else to the new one (or nowhere,
+/// when the reload turned the log off); none is written twice.
 final class AccessLog: Service, Sendable {
     /// One answered request, as the proxy saw it. Formatted on a thread-pool thread.
     struct Entry: Sendable {
