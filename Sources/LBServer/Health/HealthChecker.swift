@@ -108,28 +108,34 @@ final class HealthChecker: Sendable {
     /// Returns when the round is over, at most the check timeout later.
     func checkAllOnce(_ backends: [BackendRuntime]) async {
         let checked = backends.filter(\.isChecked)
-        guard let settings = try? await eventLoop.submit({ [state] in state.value.settings }).get() else { return }
-        let rounds = checked.map { backend in
-            HealthProbe.run(settings.probe, against: backend, timeout: settings.timeout, tls: backendTLS, on: eventLoop)
-                .map { [sink] outcome in
-                    let now = Timestamp.now()
-                    sink.check(CheckResult(backendID: backend.id, at: now, passed: outcome.passed,
-                                           latencyMilliseconds: outcome.latencyMilliseconds, error: outcome.error))
-                    backend.recentChecks.append(.init(at: now, passed: outcome.passed,
-                                                      latencyMilliseconds: outcome.latencyMilliseconds,
-                                                      error: outcome.error))
-                    let health: Health = outcome.passed ? .up : .down
-                    if let previous = backend.transition(to: health) {
-                        sink.statusChange(backend, from: previous, to: health, cause: EventSink.Cause(
-                            kind: .check,
-                            summary: "startup check round on stale state: \(outcome.passed ? "passed" : "failed: \(outcome.error ?? "")")",
-                            threshold: 1,
-                            evidence: [Evidence(at: now, source: .check, error: outcome.error,
-                                                latencyMs: (outcome.latencyMilliseconds * 1000).rounded() / 1000)]), at: now)
-                    }
-                }
+        // On the checker's loop, where its settings are read; one future awaited for the round.
+        let round = eventLoop.flatSubmit { [self] in
+            let settings = self.settings
+            return EventLoopFuture.andAllComplete(checked.map { checkOnce($0, settings: settings) }, on: eventLoop)
         }
-        _ = try? await EventLoopFuture.andAllComplete(rounds, on: eventLoop).get()
+        _ = try? await round.get()
+    }
+
+    /// One check of the stale-state round: its result sets the backend's health at once.
+    private func checkOnce(_ backend: BackendRuntime, settings: HealthSettings) -> EventLoopFuture<Void> {
+        HealthProbe.run(settings.probe, against: backend, timeout: settings.timeout, tls: backendTLS, on: eventLoop)
+            .map { [sink] outcome in
+                let now = Timestamp.now()
+                sink.check(CheckResult(backendID: backend.id, at: now, passed: outcome.passed,
+                                       latencyMilliseconds: outcome.latencyMilliseconds, error: outcome.error))
+                backend.recentChecks.append(.init(at: now, passed: outcome.passed,
+                                                  latencyMilliseconds: outcome.latencyMilliseconds,
+                                                  error: outcome.error))
+                let health: Health = outcome.passed ? .up : .down
+                if let previous = backend.transition(to: health) {
+                    sink.statusChange(backend, from: previous, to: health, cause: EventSink.Cause(
+                        kind: .check,
+                        summary: "startup check round on stale state: \(outcome.passed ? "passed" : "failed: \(outcome.error ?? "")")",
+                        threshold: 1,
+                        evidence: [Evidence(at: now, source: .check, error: outcome.error,
+                                            latencyMs: (outcome.latencyMilliseconds * 1000).rounded() / 1000)]), at: now)
+                }
+            }
     }
 
     /// Stops all checks; results still in flight are dropped.
