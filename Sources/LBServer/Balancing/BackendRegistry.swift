@@ -25,7 +25,7 @@ final class BackendRegistry: Sendable {
     var balancer: any Balancer { state.withLock { $0.balancer } }
 
     /// Makes `balancer` the one that gets the registry's changes, given the enabled backends at
-    /// once (a reload that changed the algorithm, the hash key or slow start). The old one gets no
+    /// once (a reload that changed the algorithm or slow start). The old one gets no
     /// more changes; a request that still holds it finishes on it.
     func replaceBalancer(with balancer: any Balancer) {
         state.withLock { state in
