@@ -23,8 +23,6 @@ import Synchronization
 /// Safe from any event loop. Every answer reads one atomic of its backend; the lock is taken
 /// only when a try failed or a run of failures ended, never per request otherwise.
 final class OutlierDetector: Sendable {
-    /// The settings, which a reload may replace (`update`).
-    var settings: OutlierSettings { state.withLockedValue { $0.settings } }
     /// `settings.countsServerErrors`, read for every 5xx answer without the lock.
     private let countsServerErrors: Synchronization.Atomic<Bool>
     private let sink: EventSink

@@ -56,15 +56,10 @@ final class TimeDisplay {
     func milliseconds(_ instant: Timestamp) -> String { text(instant, milliseconds: true) }
 
     private func text(_ instant: Timestamp, milliseconds: Bool) -> String {
-        if isUTC {
-            return TimeText.format(instant, offsetSeconds: 0, separator: UInt8(ascii: " "), milliseconds: milliseconds,
-                                   zulu: true)
-        }
-        var offset = offsetSeconds(at: instant)
+        let offset = offsetSeconds(at: instant)
         // An offset with seconds (local mean time, before about 1970) has no RFC 3339 form: +00:00 then.
-        if offset % 60 != 0 { offset = 0 }
-        return TimeText.format(instant, offsetSeconds: offset, separator: UInt8(ascii: " "), milliseconds: milliseconds,
-                               zulu: false)
+        return TimeText.format(instant, offsetSeconds: offset % 60 == 0 ? offset : 0, separator: UInt8(ascii: " "),
+                               milliseconds: milliseconds, zulu: isUTC)
     }
 
     /// Seconds east of UTC of the wall clock at `instant` (0 in UTC).
